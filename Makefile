@@ -1,0 +1,35 @@
+# Two entry points, each doing its own set-up on a fresh machine (see README):
+#   make migration-test   the main job: scripts/test_migrations.py --verbose
+#   make test             the whole test suite (starts its own throwaway PostgreSQL 15)
+#
+# PYTHON picks the interpreter for the virtualenv: Python 3.12 when it can be found
+# (plain python3.12, or pyenv's 3.12.x), else python3 (3.11 is supported too).
+
+VENV ?= .venv
+PYTHON ?= $(shell sh scripts/find_python.sh)
+VENV_PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | cksum | cut -d' ' -f1)
+
+.PHONY: venv test migration-test lint benchmark clean
+
+venv: $(STAMP)
+
+$(STAMP): requirements.txt requirements-dev.txt
+	@test -x $(VENV_PY) || $(PYTHON) -m venv $(VENV)
+	$(VENV_PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	@rm -f $(VENV)/.installed-* && touch $@
+
+test: venv
+	$(VENV_PY) -m pytest $(PYTEST_ARGS)
+
+migration-test: venv
+	$(VENV_PY) scripts/test_migrations.py --verbose $(ARGS)
+
+lint: venv
+	$(VENV)/bin/ruff check .
+
+benchmark: venv
+	$(VENV_PY) benchmarks/run.py $(ARGS)
+
+clean:
+	rm -rf $(VENV) .pytest_cache
