@@ -1,0 +1,102 @@
+"""Pytest plugin: one throwaway PostgreSQL 15 server for the whole test run.
+
+Loaded with ``-p tests.pg_plugin`` (pyproject.toml) so that it runs before pytest-django reads
+the settings: the host app's tests then run on PostgreSQL, the production engine, and the
+migration tool's tests get a server to make scratch databases on.
+
+- ``TEST_DATABASE_URL`` set: Django uses it (e.g. ``sqlite:///test.sqlite3`` for the quick SQLite
+  job); a PostgreSQL server is still started for the tests that need one, when they ask.
+- otherwise: a cluster is started (as the ``postgres`` user when root) on 127.0.0.1 with a
+  password, ``DATABASE_URL`` points at it, and pytest-xdist workers share it.
+
+The cluster is the migration tool's own ``EphemeralCluster``, so the tests exercise it too.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import secrets
+import socket
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+SERVER_URL_ENV = "HELLO_TEST_PG_SERVER_URL"
+
+
+def load_tool_module():
+    """scripts/test_migrations.py as a module (it is a script, not a package)."""
+    if "test_migrations" in sys.modules:
+        return sys.modules["test_migrations"]
+    path = REPO_ROOT / "scripts" / "test_migrations.py"
+    spec = importlib.util.spec_from_file_location("test_migrations", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["test_migrations"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def free_tcp_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class SharedServer:
+    """Starts the cluster at most once per pytest process tree."""
+
+    def __init__(self) -> None:
+        self.cluster = None
+
+    def url(self) -> str:
+        if os.environ.get(SERVER_URL_ENV):
+            return os.environ[SERVER_URL_ENV]
+        tool = load_tool_module()
+        bindir = tool.find_postgres_bindir()
+        if bindir is None:
+            raise pytest.UsageError(
+                "the tests need PostgreSQL 15 server binaries (initdb, pg_ctl): "
+                "apt-get install postgresql-15, or put its bin folder on PATH"
+            )
+        self.cluster = tool.EphemeralCluster(
+            bindir, tcp_port=free_tcp_port(), password=secrets.token_hex(8)
+        ).start()
+        os.environ[SERVER_URL_ENV] = self.cluster.url
+        return self.cluster.url
+
+    def stop(self) -> None:
+        if self.cluster is not None:
+            self.cluster.stop()
+            self.cluster = None
+            os.environ.pop(SERVER_URL_ENV, None)
+
+
+SHARED = SharedServer()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_load_initial_conftests(early_config, parser, args):
+    if os.environ.get("TEST_DATABASE_URL"):
+        os.environ["DATABASE_URL"] = os.environ["TEST_DATABASE_URL"]
+    else:
+        os.environ["DATABASE_URL"] = SHARED.url()
+    return (yield)
+
+
+def pytest_unconfigure(config):
+    SHARED.stop()
+
+
+@pytest.fixture(scope="session")
+def pg_server_url() -> str:
+    """URL of a PostgreSQL 15 server (its ``postgres`` database) the tests may create databases on."""
+    return SHARED.url()
+
+
+@pytest.fixture(scope="session")
+def tool():
+    """The migration tool's module, for unit tests of its functions."""
+    return load_tool_module()
