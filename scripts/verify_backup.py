@@ -1,0 +1,892 @@
+#!/usr/bin/env python3
+"""Prove that a pg_dump backup of the project's database restores completely.
+
+On a scratch PostgreSQL database: `manage.py migrate`, seed representative rows into every table
+(edge values, NULLs, unicode, maximum lengths, foreign keys), `pg_dump --format=custom`,
+`pg_restore` into a second, fresh scratch database, then compare the two: per-table row counts
+and content checksums, the `django_migrations` table, sequence positions, and the schema
+(columns, constraints, indexes). Exit 1 with what differs when anything does.
+
+The database named in the URL is only used to connect: it is never migrated, written or dropped.
+Scratch databases (named `tm_scratch_...`) are dropped at the end, also on errors and Ctrl-C.
+
+This script lives next to scripts/test_migrations.py and imports its database lifecycle (server
+resolution, throwaway cluster, scratch databases) from there, so both tools behave the same.
+
+Exit status: 0 the backup restored identically; 1 it did not (or a step failed: migrate,
+pg_dump, pg_restore); 2 usage or configuration error (one line, no traceback); 130 interrupted.
+
+Sections, in reading order: constants, CLI, PostgreSQL client tools, seeding, snapshots and
+comparison, the verification steps, reports, main.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime as dt
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import test_migrations as tm  # noqa: E402 - the sibling script, importable once its folder is on sys.path
+
+# ---------------------------------------------------------------------------------------------
+# Constants
+# ---------------------------------------------------------------------------------------------
+
+EXIT_OK = tm.EXIT_OK
+EXIT_MISMATCH = 1
+EXIT_USAGE = tm.EXIT_USAGE
+EXIT_INTERRUPTED = tm.EXIT_INTERRUPTED
+
+DEFAULT_ROWS = 3
+DEFAULT_STEP_TIMEOUT_S = 600.0
+MAX_ANNOTATIONS = 10  # GitHub shows at most 10 error annotations per step
+MAX_LISTED = 10  # names listed per difference before "... and N more"
+PROG = "verify_backup.py"
+
+SYSTEM_SCHEMAS = ("pg_catalog", "information_schema")
+# Text that exercises escaping and encoding in the dump: quotes, backslash, tab, newline, non-BMP.
+NASTY_TEXT = "O'Brien \"quoted\" back\\slash\ttab\nnewline ünïcödé 日本語 😀 "
+SEED_NAMESPACE = uuid.UUID("6f1c3f0e-6b5e-4a4e-9a59-2b7c2f6d9b10")
+BIG_NUMERIC = Decimal("123456789012345678901234567890.123456789")
+# format_type output: name, optional (length[,scale]), optional time zone suffix.
+TYPE_PATTERN = r"([a-z ]+?)(?:\((\d+)(?:,(\d+))?\))?((?: with(?:out)? time zone)?)"
+
+EXAMPLES = """\
+examples:
+  # on a throwaway local PostgreSQL (started and removed; needs PostgreSQL binaries)
+  python scripts/verify_backup.py
+
+  # on a server (only scratch databases are created there; the URL's database is not touched)
+  python scripts/verify_backup.py --database-url postgres://postgres:postgres@localhost:5432/postgres
+
+  # keep the verified dump, show every command
+  python scripts/verify_backup.py --verbose --keep-dump reports/backup.dump
+
+exit status: 0 the backup restored identically, 1 a difference or a failed step (listed),
+2 usage or configuration error, 130 interrupted (scratch databases are still removed)
+"""
+
+
+class VerificationFailed(Exception):
+    """A step of the verification failed (migrate, pg_dump, pg_restore): exit 1 with its output."""
+
+
+# ---------------------------------------------------------------------------------------------
+# CLI
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Options:
+    """What the user asked for, validated."""
+
+    manage: Path  # the project's manage.py
+    settings: str  # Django settings module given to manage.py
+    database_url: str | None  # a PostgreSQL server, or None for $DATABASE_URL / .env / throwaway
+    rows: int  # rows seeded per table
+    keep_dump: Path | None  # where to copy the verified dump
+    verbosity: int  # 0-3, as in Django
+    pg_dump_args: tuple[str, ...] = ()  # extra pg_dump arguments (hidden; used by the tests)
+
+    @property
+    def project_dir(self) -> Path:
+        return self.manage.parent
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description=(
+            "Verify that a pg_dump backup of the project's database restores completely: migrate "
+            "a scratch database, seed representative data, pg_dump --format=custom, pg_restore "
+            "into a fresh database, and compare row counts, content checksums, django_migrations, "
+            "sequences and schema."
+        ),
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--database-url", metavar="URL",
+                        help="PostgreSQL server to create scratch databases on (default: "
+                             "$DATABASE_URL, then DATABASE_URL in .env; a throwaway local cluster "
+                             "when none is PostgreSQL)")
+    parser.add_argument("--manage", type=Path, default=tm.REPO_ROOT / "manage.py", metavar="PATH",
+                        help="the manage.py to drive (default: manage.py in the repository root)")
+    parser.add_argument("--settings", metavar="MODULE",
+                        default=os.environ.get("DJANGO_SETTINGS_MODULE") or tm.DEFAULT_SETTINGS,
+                        help="Django settings module (default: $DJANGO_SETTINGS_MODULE, else "
+                             f"{tm.DEFAULT_SETTINGS})")
+    parser.add_argument("--rows", type=positive_int, default=DEFAULT_ROWS, metavar="N",
+                        help=f"rows seeded per table (default: {DEFAULT_ROWS}; the first has edge "
+                             "values, the second NULLs wherever allowed)")
+    parser.add_argument("--keep-dump", type=Path, metavar="PATH",
+                        help="copy the verified dump file there (default: deleted)")
+    output = parser.add_mutually_exclusive_group()
+    output.add_argument("-v", "--verbose", dest="verbosity", action="store_const", const=2,
+                        default=1, help="show every command, its duration and output on failure")
+    output.add_argument("-q", "--quiet", dest="verbosity", action="store_const", const=0,
+                        help="print only differences and errors")
+    # Testing aid: lets the tests make an incomplete backup on purpose
+    # (e.g. --pg-dump-arg=--exclude-table-data=django_migrations).
+    parser.add_argument("--pg-dump-arg", dest="pg_dump_args", action="append", default=[],
+                        help=argparse.SUPPRESS)
+    return parser
+
+
+def validate(args: argparse.Namespace) -> Options:
+    manage = args.manage.resolve()
+    if not manage.is_file():
+        raise tm.UsageError(f"{args.manage} does not exist; pass --manage path/to/manage.py")
+    if not re.fullmatch(r"[A-Za-z_][\w.]*", args.settings):
+        raise tm.UsageError(f"--settings {args.settings!r} is not a Python module path")
+    keep_dump = args.keep_dump.resolve() if args.keep_dump else None
+    if keep_dump is not None and keep_dump.is_dir():
+        raise tm.UsageError(f"--keep-dump {args.keep_dump} is a folder; give a file name")
+    return Options(manage=manage, settings=args.settings, database_url=args.database_url,
+                   rows=args.rows, keep_dump=keep_dump, verbosity=args.verbosity,
+                   pg_dump_args=tuple(args.pg_dump_args))
+
+
+# ---------------------------------------------------------------------------------------------
+# PostgreSQL client tools (pg_dump, pg_restore)
+# ---------------------------------------------------------------------------------------------
+
+
+def tool_major(path: Path) -> int | None:
+    """The major version printed by `path --version` (pg_dump (PostgreSQL) 15.10 -> 15)."""
+    with contextlib.suppress(OSError, subprocess.SubprocessError):
+        out = subprocess.run([str(path), "--version"], capture_output=True, text=True, timeout=30)
+        match = re.search(r"\)\s*(\d+)", out.stdout) or re.search(r"(\d+)(?:\.\d+)", out.stdout)
+        if out.returncode == 0 and match:
+            return int(match.group(1))
+    return None
+
+
+def find_client_tool(name: str, server_major: int) -> Path:
+    """`name` (pg_dump or pg_restore) of a major version >= the server's, the closest one first.
+
+    Looks where test_migrations finds server binaries (its bindir discovery, preferring the
+    server's major version), in /usr/lib/postgresql/*/bin, then on PATH. An older pg_dump refuses
+    to dump a newer server, so the version matters.
+    """
+    candidates: list[Path] = []
+    bindir = tm.find_postgres_bindir(preferred_major=server_major)
+    if bindir is not None:
+        candidates.append(bindir / name)
+    candidates.extend(sorted(Path("/usr/lib/postgresql").glob(f"*/bin/{name}")))
+    on_path = shutil.which(name)
+    if on_path:
+        candidates.append(Path(on_path))
+    versions = {path: tool_major(path) for path in dict.fromkeys(candidates) if path.is_file()}
+    usable = [(major, path) for path, major in versions.items() if major and major >= server_major]
+    if not usable:
+        found = ", ".join(f"{path} ({major or '?'})" for path, major in versions.items()) or "none"
+        raise tm.UsageError(
+            f"no {name} of PostgreSQL {server_major} or newer found (found: {found}); install the "
+            f"client tools, e.g. apt-get install postgresql-client-{server_major}"
+        )
+    usable.sort(key=lambda item: (item[0] != server_major, item[0]))
+    return usable[0][1]
+
+
+def libpq_env(address: tm.ServerAddress, dbname: str) -> dict[str, str]:
+    """Connection settings for pg_dump/pg_restore as libpq environment variables.
+
+    The password goes through the environment, never the command line (visible in `ps`).
+    """
+    env = {"PGHOST": address.host or "localhost", "PGPORT": str(address.port),
+           "PGUSER": address.user, "PGDATABASE": dbname, "PGAPPNAME": "verify_backup",
+           "PGCONNECT_TIMEOUT": "10"}
+    if address.password is not None:
+        env["PGPASSWORD"] = address.password
+    for key in ("sslmode", "sslrootcert", "sslcert", "sslkey"):
+        if key in address.options:
+            env["PG" + key.upper()] = address.options[key]
+    return env
+
+
+# ---------------------------------------------------------------------------------------------
+# Seeding: representative rows in every table, driven by the catalog
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    sql_type: str  # format_type of the column's type: what values are cast to
+    base_type: str  # the same for domains resolved to their base type (what values are made for)
+    not_null: bool
+    skip: bool  # identity, serial or generated: the database fills it in
+    enum_labels: tuple[str, ...]
+
+
+@dataclass
+class Table:
+    schema: str
+    name: str
+    oid: int
+    columns: list[Column] = field(default_factory=list)
+    # column name -> (target table, target column), single-column foreign keys only
+    foreign_keys: dict[str, tuple[str, str]] = field(default_factory=dict)
+
+    @property
+    def qualified(self) -> str:
+        return f"{tm.Server.quote_ident(self.schema)}.{tm.Server.quote_ident(self.name)}"
+
+    @property
+    def label(self) -> str:
+        return self.name if self.schema == "public" else f"{self.schema}.{self.name}"
+
+
+@dataclass
+class SeedSummary:
+    rows: dict[str, int] = field(default_factory=dict)  # table label -> rows inserted
+    unseeded: dict[str, str] = field(default_factory=dict)  # table label -> why (last error)
+
+
+USER_TABLES_SQL = """
+SELECT c.oid, n.nspname, c.relname
+FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE c.relkind IN ('r', 'p') AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+  AND n.nspname NOT LIKE 'pg\\_toast%%' AND n.nspname NOT LIKE 'pg\\_temp%%'
+  AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass
+                  AND d.objid = c.oid AND d.deptype = 'e')
+ORDER BY n.nspname, c.relname
+"""
+
+COLUMNS_SQL = """
+SELECT a.attrelid, a.attname, format_type(a.atttypid, a.atttypmod),
+       CASE WHEN t.typtype = 'd' THEN format_type(t.typbasetype, t.typtypmod)
+            ELSE format_type(a.atttypid, a.atttypmod) END,
+       a.attnotnull,
+       a.attidentity <> '' OR a.attgenerated <> ''
+         OR coalesce(pg_get_expr(ad.adbin, ad.adrelid) LIKE 'nextval(%%', false),
+       coalesce((SELECT array_agg(e.enumlabel ORDER BY e.enumsortorder) FROM pg_enum e
+                 WHERE e.enumtypid = coalesce(nullif(t.typbasetype, 0), t.oid)), '{}')
+FROM pg_attribute a
+JOIN pg_type t ON t.oid = a.atttypid
+LEFT JOIN pg_attrdef ad ON ad.adrelid = a.attrelid AND ad.adnum = a.attnum
+WHERE a.attrelid = ANY(%s) AND a.attnum > 0 AND NOT a.attisdropped
+ORDER BY a.attrelid, a.attnum
+"""
+
+FOREIGN_KEYS_SQL = """
+SELECT con.conrelid, src.attname, con.confrelid, dst.attname
+FROM pg_constraint con
+JOIN pg_attribute src ON src.attrelid = con.conrelid AND src.attnum = con.conkey[1]
+JOIN pg_attribute dst ON dst.attrelid = con.confrelid AND dst.attnum = con.confkey[1]
+WHERE con.contype = 'f' AND cardinality(con.conkey) = 1 AND con.conrelid = ANY(%s)
+"""
+
+
+def read_tables(connection) -> list[Table]:  # noqa: ANN001 - a psycopg2 connection
+    with connection.cursor() as cursor:
+        cursor.execute(USER_TABLES_SQL)
+        tables = {oid: Table(schema, name, oid) for oid, schema, name in cursor.fetchall()}
+        if not tables:
+            return []
+        cursor.execute(COLUMNS_SQL, (list(tables),))
+        for relid, name, sql_type, base_type, not_null, skip, labels in cursor.fetchall():
+            tables[relid].columns.append(
+                Column(name, sql_type, base_type, not_null, skip, tuple(parse_text_array(labels)))
+            )
+        cursor.execute(FOREIGN_KEYS_SQL, (list(tables),))
+        for relid, column, target_oid, target_column in cursor.fetchall():
+            if target_oid in tables:
+                tables[relid].foreign_keys[column] = (tables[target_oid].qualified, target_column)
+    return list(tables.values())
+
+
+def parse_text_array(value: object) -> list[str]:
+    """psycopg2 returns name[]/text[] as a list, unknown array types as '{a,b}' text."""
+    if isinstance(value, list):
+        return [str(item) for item in value]
+    text = str(value or "").strip("{}")
+    return [item.strip('"') for item in text.split(",")] if text else []
+
+
+def dependency_order(tables: list[Table]) -> list[Table]:
+    """Referenced tables before the tables referencing them (cycles: in name order)."""
+    by_name = {table.qualified: table for table in tables}
+    ordered: list[Table] = []
+    done: set[str] = set()
+    pending = list(tables)
+    while pending:
+        ready = [t for t in pending
+                 if all(target in done or target == t.qualified or target not in by_name
+                        for target, _ in t.foreign_keys.values())]
+        batch = ready or pending[:1]  # a cycle: break it at the first table
+        for table in batch:
+            ordered.append(table)
+            done.add(table.qualified)
+            pending.remove(table)
+    return ordered
+
+
+def array_literal(items: Sequence[str | None]) -> str:
+    def quote(item: str | None) -> str:
+        if item is None:
+            return "NULL"
+        return '"' + item.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+    return "{" + ",".join(quote(item) for item in items) + "}"
+
+
+def fit_text(text: str, length: int | None) -> str:
+    return text if length is None else text[:length]
+
+
+def make_value(column: Column, base_type: str, row: int, variant: str, salt: int) -> str | None:
+    """A value for `column` as text (cast to the column type in SQL), or None for NULL.
+
+    variant 'edge': extreme values (maximum lengths and magnitudes, far dates, non-BMP text);
+    'nulls': NULL wherever the column allows it; 'typical': ordinary values. Every value depends
+    on the row number so unique columns get distinct values.
+    """
+    if variant == "nulls" and not column.not_null:
+        return None
+    edge = variant == "edge"
+    n = row + salt
+    if base_type.endswith("[]"):
+        element = make_value(column, base_type[:-2], row, "typical", salt)
+        items: list[str | None] = [element, element]
+        if edge:
+            items.append(None)
+        return array_literal(items)
+    if column.enum_labels:
+        return column.enum_labels[n % len(column.enum_labels)]
+    match = re.fullmatch(TYPE_PATTERN, base_type)
+    name = match.group(1) if match else base_type
+    name += match.group(4) if match else ""
+    length = int(match.group(2)) if match and match.group(2) else None
+    scale = int(match.group(3)) if match and match.group(3) else 0
+    day = dt.timedelta(days=n)
+    if name in ("smallint", "integer", "bigint"):
+        maximum = {"smallint": 32767, "integer": 2147483647, "bigint": 9223372036854775807}[name]
+        return str(maximum - n if edge else n + 1)
+    if name == "numeric":
+        if length is None:
+            value = BIG_NUMERIC + n if edge else Decimal(n) + Decimal("1.25")
+        else:
+            top = Decimal(10) ** (length - scale) - Decimal(10) ** -scale
+            fraction = Decimal("0.25") if scale >= 2 else Decimal(0)
+            value = top - n if edge else min(top, Decimal(n + 1) + fraction)
+        return str(value)
+    if name in ("real", "double precision"):
+        if edge:
+            return "3.4028235e+38" if name == "real" else "1.7976931348623157e+308"
+        return repr(n + 0.1)
+    if name == "money":
+        return f"{n + 1}.99"
+    if name == "boolean":
+        return "true" if edge or n % 2 == 0 else "false"
+    if name in ("text", "character varying", "character", "citext", "name", "bpchar"):
+        tag = f"{n}|"
+        if edge:
+            return fit_text(tag + NASTY_TEXT * (200 if length is None else length), length or 4000)
+        return fit_text(f"{tag}{column.name} {row}", length)
+    if name == "date":
+        return (dt.date(9999, 12, 31) - day if edge else dt.date(2024, 2, 29) + day).isoformat()
+    if name.startswith("timestamp"):
+        moment = (dt.datetime(9999, 12, 30, 23, 59, 59, 999999) - day if edge
+                  else dt.datetime(2024, 2, 29, 12, 34, 56, 789012) + day)
+        return moment.isoformat(sep=" ") + ("+00:00" if "with time" in name else "")
+    if name.startswith("time"):
+        value = "23:59:59.999999" if edge else f"12:{n % 60:02d}:{row % 60:02d}.5"
+        return value + ("+05:30" if "with time" in name else "")
+    if name == "interval":
+        return "-178000000 years 23:59:59.999999" if edge else f"{n} days 04:05:06.789012"
+    if name == "uuid":
+        return str(uuid.uuid5(SEED_NAMESPACE, f"{column.name}/{n}/{variant}"))
+    if name in ("json", "jsonb"):
+        document = {"row": n, "text": NASTY_TEXT if edge else column.name,
+                    "items": [1, 2.5, None, True, {"nested": "ü"}]}
+        if edge:
+            document["big"] = 12345678901234567890
+        return json.dumps(document, ensure_ascii=False)
+    if name == "bytea":
+        payload = bytes(range(256)) * 4 if edge else b"\x00\xde\xad\xbe\xef"
+        return "\\x" + payload.hex() + f"{n % 256:02x}"
+    if name == "inet":
+        return f"2001:db8::{n:x}" if edge else f"192.0.2.{n % 256}"
+    if name == "cidr":
+        return f"10.{n % 256}.0.0/16"
+    if name in ("macaddr", "macaddr8"):
+        return f"08:00:2b:01:02:{n % 256:02x}" + (":03:04" if name == "macaddr8" else "")
+    if name == "tsvector":
+        return f"'row{n}':1 'seed':2"
+    if name == "oid":
+        return str(n + 1)
+    return None  # a type we do not know: NULL, or the row fails and is reported
+
+
+def foreign_key_values(connection, target: tuple[str, str]) -> list[str]:  # noqa: ANN001
+    table, column = target
+    quoted = tm.Server.quote_ident(column)
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT {quoted}::text FROM {table} WHERE {quoted} IS NOT NULL "
+                       f"ORDER BY {quoted} LIMIT 100")
+        return [value for (value,) in cursor.fetchall()]
+
+
+def seed_row(connection, table: Table, row: int, variant: str, salt: int) -> None:  # noqa: ANN001
+    columns, values = [], []
+    for column in table.columns:
+        if column.skip:
+            continue
+        if column.name in table.foreign_keys:
+            if variant == "nulls" and not column.not_null:
+                continue
+            choices = foreign_key_values(connection, table.foreign_keys[column.name])
+            if not choices:
+                if column.not_null:
+                    raise ValueError(f"no row in {table.foreign_keys[column.name][0]} to refer to")
+                continue
+            value: str | None = choices[(row + salt) % len(choices)]
+        else:
+            value = make_value(column, column.base_type, row, variant, salt)
+        columns.append(column)
+        values.append(value)
+    with connection.cursor() as cursor:
+        if not columns:
+            cursor.execute(f"INSERT INTO {table.qualified} DEFAULT VALUES")
+            return
+        names = ", ".join(tm.Server.quote_ident(column.name) for column in columns)
+        casts = ", ".join(f"%s::{column.sql_type}" for column in columns)
+        cursor.execute(f"INSERT INTO {table.qualified} ({names}) VALUES ({casts})", values)
+
+
+def seed_database(connection, rows: int, log: tm.Log) -> SeedSummary:  # noqa: ANN001
+    """Insert `rows` rows into every user table except django_migrations.
+
+    Row 0 has edge values, row 1 NULLs wherever allowed, the others typical values. A row that
+    violates a constraint is retried with other values; a table that takes no row is reported.
+    Each INSERT commits on its own (autocommit), so a failed one leaves nothing behind.
+    """
+    summary = SeedSummary()
+    psycopg2 = tm.import_psycopg2()
+    for table in dependency_order(read_tables(connection)):
+        if table.schema == "public" and table.name == "django_migrations":
+            continue  # what migrate recorded is compared as such
+        inserted, last_error = 0, ""
+        for row in range(rows):
+            variant = "edge" if row == 0 else "nulls" if row == 1 else "typical"
+            attempts = ((variant, 0), ("typical", 0), ("typical", 1000), ("nulls", 2000))
+            for attempt_variant, salt in attempts:
+                try:
+                    seed_row(connection, table, row, attempt_variant, salt)
+                except (psycopg2.Error, ValueError) as error:
+                    last_error = first_line(error)
+                    continue
+                inserted += 1
+                break
+        summary.rows[table.label] = inserted
+        if inserted == 0:
+            summary.unseeded[table.label] = last_error
+            log.info(f"  warning: could not seed {table.label}: {last_error}")
+        else:
+            log.detail(f"  seeded {inserted} row(s) into {table.label}")
+    return summary
+
+
+# ---------------------------------------------------------------------------------------------
+# Snapshots and comparison
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TableState:
+    rows: int
+    checksum: str  # md5 of every row's text, sorted byte-wise
+
+
+@dataclass
+class Snapshot:
+    """What a backup must preserve, read from one database."""
+
+    tables: dict[str, TableState]
+    migrations: list[tuple[str, str]]  # django_migrations (app, name), in id order
+    sequences: dict[str, str | None]  # sequence -> last_value (None: never used)
+    schema: dict[str, str]  # "index public.x" -> definition
+
+
+@dataclass(frozen=True)
+class Difference:
+    kind: str  # table | django_migrations | sequence | schema
+    subject: str
+    detail: str
+
+    def line(self) -> str:
+        return f"{self.kind} {self.subject}: {self.detail}"
+
+
+SCHEMA_SQL = """
+SELECT 'column ' || c.oid::regclass::text || '.' || quote_ident(a.attname),
+       format_type(a.atttypid, a.atttypmod) || CASE WHEN a.attnotnull THEN ' NOT NULL' ELSE '' END
+         || coalesce(' DEFAULT ' || pg_get_expr(ad.adbin, ad.adrelid), '')
+FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
+JOIN pg_namespace n ON n.oid = c.relnamespace
+LEFT JOIN pg_attrdef ad ON ad.adrelid = a.attrelid AND ad.adnum = a.attnum
+WHERE c.relkind IN ('r', 'p', 'v', 'm') AND a.attnum > 0 AND NOT a.attisdropped
+  AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_%%'
+UNION ALL
+SELECT 'constraint ' || con.conrelid::regclass::text || '.' || quote_ident(con.conname),
+       pg_get_constraintdef(con.oid)
+FROM pg_constraint con JOIN pg_namespace n ON n.oid = con.connamespace
+WHERE con.conrelid <> 0 AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+  AND n.nspname NOT LIKE 'pg\\_%%'
+UNION ALL
+SELECT 'index ' || quote_ident(schemaname) || '.' || quote_ident(indexname), indexdef
+FROM pg_indexes WHERE schemaname NOT IN ('pg_catalog', 'information_schema')
+  AND schemaname NOT LIKE 'pg\\_%%'
+"""
+
+SEQUENCES_SQL = """
+SELECT quote_ident(schemaname) || '.' || quote_ident(sequencename), last_value::text
+FROM pg_sequences WHERE schemaname NOT IN ('pg_catalog', 'information_schema')
+"""
+
+
+def take_snapshot(connection) -> Snapshot:  # noqa: ANN001 - a psycopg2 connection
+    tables: dict[str, TableState] = {}
+    migrations: list[tuple[str, str]] = []
+    with connection.cursor() as cursor:
+        for table in read_tables(connection):
+            cursor.execute(
+                "SELECT count(*), md5(coalesce(string_agg(t::text, E'\\n' ORDER BY t::text "
+                f'COLLATE "C"), \'\')) FROM {table.qualified} AS t'
+            )
+            count, checksum = cursor.fetchone()
+            tables[table.label] = TableState(count, checksum)
+            if table.schema == "public" and table.name == "django_migrations":
+                cursor.execute("SELECT app, name FROM public.django_migrations ORDER BY id")
+                migrations = [(app, name) for app, name in cursor.fetchall()]
+        cursor.execute(SEQUENCES_SQL)
+        sequences = dict(cursor.fetchall())
+        cursor.execute(SCHEMA_SQL)
+        schema = dict(cursor.fetchall())
+    return Snapshot(tables, migrations, sequences, schema)
+
+
+def listed(names: Sequence[str]) -> str:
+    shown = ", ".join(names[:MAX_LISTED])
+    return shown + (f" and {len(names) - MAX_LISTED} more" if len(names) > MAX_LISTED else "")
+
+
+def normalized_definition(definition: str) -> str:
+    """A constraint, index or default definition without casts, parentheses and extra spaces.
+
+    PostgreSQL stores expressions parsed and prints them back (deparses) when asked; an
+    expression restored from a dump is parsed again and may print with casts in other places,
+    e.g. a partial index `WHERE status = ANY (ARRAY['draft', 'sent'])` on a varchar column reads
+    `((status)::text = ANY ((ARRAY['draft'::character varying, ...])::text[]))` in the source and
+    `... ANY (ARRAY[('draft'::character varying)::text, ...])` restored. Both mean the same, so
+    the comparison ignores the casts and parentheses in which such prints differ.
+    """
+    text = re.sub(r"::[a-z_][a-z0-9_ ]*(?:\([0-9, ]+\))?(?:\[\])*", "", definition)
+    text = " ".join(re.sub(r"[()]", " ", text).split())
+    return re.sub(r"\s*([\[\],])\s*", r"\1", text)
+
+
+def compare_snapshots(source: Snapshot, restored: Snapshot) -> list[Difference]:
+    """Everything the restored database lost or changed, most telling first."""
+    differences: list[Difference] = []
+    source_keys = {f"{app}.{name}" for app, name in source.migrations}
+    restored_keys = {f"{app}.{name}" for app, name in restored.migrations}
+    if source.migrations != restored.migrations:
+        missing = [f"{a}.{n}" for a, n in source.migrations if f"{a}.{n}" not in restored_keys]
+        extra = [f"{a}.{n}" for a, n in restored.migrations if f"{a}.{n}" not in source_keys]
+        detail = (f"{len(source.migrations)} migrations recorded in the source, "
+                  f"{len(restored.migrations)} restored")
+        if missing:
+            detail += f"; missing: {listed(missing)}"
+        if extra:
+            detail += f"; unexpected: {listed(extra)}"
+        if not missing and not extra:
+            detail += "; same migrations in another order"
+        differences.append(Difference("django_migrations", "public.django_migrations", detail))
+    for name, state in source.tables.items():
+        other = restored.tables.get(name)
+        if other is None:
+            differences.append(Difference(
+                "table", name, f"missing in the restore ({state.rows} rows in the source)"))
+        elif other.rows != state.rows:
+            differences.append(Difference(
+                "table", name, f"{state.rows} rows in the source, {other.rows} restored"))
+        elif other.checksum != state.checksum:
+            differences.append(Difference(
+                "table", name, f"same row count ({state.rows}) but different content "
+                f"(checksum {state.checksum[:12]} in the source, {other.checksum[:12]} restored)"))
+    for name in restored.tables.keys() - source.tables.keys():
+        differences.append(Difference("table", name, "in the restore but not in the source"))
+    for name, value in source.sequences.items():
+        if name not in restored.sequences:
+            differences.append(Difference("sequence", name, "missing in the restore"))
+        elif restored.sequences[name] != value:
+            differences.append(Difference(
+                "sequence", name,
+                f"last value {value} in the source, {restored.sequences[name]} restored"))
+    for key in sorted(source.schema.keys() | restored.schema.keys()):
+        kind, _, subject = key.partition(" ")
+        if key not in restored.schema:
+            differences.append(Difference("schema", f"{kind} {subject}", "missing in the restore"))
+        elif key not in source.schema:
+            differences.append(Difference(
+                "schema", f"{kind} {subject}", "in the restore but not in the source"))
+        elif normalized_definition(source.schema[key]) != normalized_definition(
+                restored.schema[key]):
+            differences.append(Difference(
+                "schema", f"{kind} {subject}",
+                f"{source.schema[key]!r} in the source, {restored.schema[key]!r} restored"))
+    return differences
+
+
+# ---------------------------------------------------------------------------------------------
+# Steps
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Result:
+    server_version: str = ""
+    tables: int = 0
+    seeded_rows: int = 0
+    unseeded: dict[str, str] = field(default_factory=dict)
+    dump_bytes: int = 0
+    pg_dump: str = ""
+    differences: list[Difference] = field(default_factory=list)
+    error: str | None = None  # a failed step
+    duration_s: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and not self.differences
+
+
+def first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
+def tail(text: str, lines: int = 20) -> str:
+    return "\n".join(text.strip().splitlines()[-lines:])
+
+
+def run_step(label: str, argv: list[str], env: dict[str, str], log: tm.Log) -> str:
+    """Run one external command; flush a progress line first; raise VerificationFailed on error."""
+    log.write(f"{label}...", 1, end="")
+    log.detail(f"\n  $ {' '.join(argv)}")
+    started = time.monotonic()
+    try:
+        result = subprocess.run(argv, env=env, capture_output=True, text=True,
+                                timeout=DEFAULT_STEP_TIMEOUT_S, stdin=subprocess.DEVNULL)
+    except subprocess.TimeoutExpired:
+        log.info(" TIMEOUT")
+        raise VerificationFailed(
+            f"{label} did not finish within {DEFAULT_STEP_TIMEOUT_S:.0f}s") from None
+    except OSError as error:
+        log.info(" FAILED")
+        raise VerificationFailed(f"{label}: cannot run {argv[0]}: {error}") from None
+    elapsed = time.monotonic() - started
+    output = (result.stdout or "") + (result.stderr or "")
+    if result.returncode != 0:
+        log.info(f" FAILED ({elapsed:.1f}s)")
+        first = next((line for line in output.splitlines() if "error" in line.lower()),
+                     tail(output, 1) or f"exit status {result.returncode}")
+        log.detail(tail(output))
+        raise VerificationFailed(f"{label} failed: {first.strip()}")
+    log.info(f" OK ({elapsed:.1f}s)")
+    log.debug(tail(output, 200))
+    return output
+
+
+def child_env(extra: dict[str, str]) -> dict[str, str]:
+    """The environment handed to every child process, in one place."""
+    env = dict(os.environ)
+    env.update({"PYTHONUNBUFFERED": "1", "PYTHONDONTWRITEBYTECODE": "1"})
+    env.update(extra)
+    return env
+
+
+def migrate(server: tm.Server, dbname: str, options: Options, log: tm.Log) -> None:
+    argv = [sys.executable, str(options.manage), "migrate", "--noinput", "--no-color",
+            "-v", str(max(0, options.verbosity - 1))]
+    env = child_env({"DATABASE_URL": server.url_for(dbname),
+                     "DJANGO_SETTINGS_MODULE": options.settings})
+    run_step(f"Migrating scratch database {dbname}", argv, env, log)
+
+
+def dump_database(server: tm.Server, dbname: str, path: Path, options: Options,
+                  log: tm.Log) -> None:
+    pg_dump = find_client_tool("pg_dump", server_major(server))
+    argv = [str(pg_dump), "--format=custom", "--no-password", f"--file={path}",
+            *options.pg_dump_args]
+    run_step(f"Dumping {dbname} with {pg_dump} --format=custom", argv,
+             child_env(libpq_env(server.address, dbname)), log)
+
+
+def restore_database(server: tm.Server, dbname: str, path: Path, log: tm.Log) -> None:
+    pg_restore = find_client_tool("pg_restore", server_major(server))
+    # --exit-on-error: the first error is the one worth reading (a damaged file reports it first).
+    argv = [str(pg_restore), "--exit-on-error", "--no-password", f"--dbname={dbname}", str(path)]
+    run_step(f"Restoring into fresh database {dbname}", argv,
+             child_env(libpq_env(server.address, dbname)), log)
+
+
+def server_major(server: tm.Server) -> int:
+    match = re.match(r"(\d+)", str(server.server_version))
+    return int(match.group(1)) if match else tm.PREFERRED_PG_MAJOR
+
+
+@contextlib.contextmanager
+def connected(server: tm.Server, dbname: str) -> Iterator[object]:
+    connection = server.connect(dbname)
+    try:
+        yield connection
+    finally:
+        connection.close()
+
+
+def verify(server: tm.Server, options: Options, log: tm.Log) -> Result:
+    """The whole check on `server`; scratch databases are left for postgres_server to drop."""
+    result = Result(server_version=str(server.server_version))
+    started = time.monotonic()
+    workdir = Path(tempfile.mkdtemp(prefix="verify-backup-"))
+    try:
+        source = server.create_database("backup_source")
+        log.detail(f"Created scratch database {source}")
+        migrate(server, source, options, log)
+        log.info(f"Seeding {options.rows} row(s) per table...")
+        with connected(server, source) as connection:
+            summary = seed_database(connection, options.rows, log)
+            before = take_snapshot(connection)
+        result.tables, result.unseeded = len(before.tables), summary.unseeded
+        result.seeded_rows = sum(summary.rows.values())
+        log.info(f"  {result.seeded_rows} rows in {len(summary.rows) - len(summary.unseeded)} of "
+                 f"{len(summary.rows)} tables")
+        dump = workdir / "backup.dump"
+        dump_database(server, source, dump, options, log)
+        result.dump_bytes = dump.stat().st_size if dump.exists() else 0
+        if options.keep_dump is not None:
+            options.keep_dump.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(dump, options.keep_dump)
+            log.info(f"  dump kept at {options.keep_dump}")
+        restored = server.create_database("backup_restored")
+        log.detail(f"Created scratch database {restored}")
+        restore_database(server, restored, dump, log)
+        log.info("Comparing the restored database with the source...")
+        with connected(server, restored) as connection:
+            after = take_snapshot(connection)
+        result.differences = compare_snapshots(before, after)
+    except VerificationFailed as error:
+        result.error = str(error)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+        result.duration_s = time.monotonic() - started
+    return result
+
+
+# ---------------------------------------------------------------------------------------------
+# Reports
+# ---------------------------------------------------------------------------------------------
+
+
+def report_console(result: Result, log: tm.Log, stream=None) -> None:  # noqa: ANN001
+    stream = stream or sys.stderr
+    if result.error:
+        print(f"{PROG}: error: {log.mask(result.error)}", file=stream, flush=True)
+        return
+    for difference in result.differences:
+        print(f"MISMATCH {log.mask(difference.line())}", file=stream, flush=True)
+    if result.differences:
+        log.write(f"Backup verification FAILED: {len(result.differences)} difference(s) between "
+                  "the source and the restored database", 0)
+    else:
+        log.info(f"Backup verified: {result.tables} tables, {result.seeded_rows} seeded rows, "
+                 f"django_migrations, sequences and schema identical after pg_restore "
+                 f"(dump {result.dump_bytes} bytes, {result.duration_s:.1f}s)")
+
+
+def report_github(result: Result, environ: dict[str, str]) -> None:
+    """Annotations (the first few) and the step summary (everything) on GitHub Actions."""
+    if environ.get("GITHUB_ACTIONS") != "true":
+        return
+    problems = [result.error] if result.error else [d.line() for d in result.differences]
+    for line in problems[:MAX_ANNOTATIONS]:
+        message = line.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+        print(f"::error title=Backup verification::{message}", flush=True)
+    summary_path = environ.get("GITHUB_STEP_SUMMARY")
+    if not summary_path:
+        return
+    lines = ["## Backup verification", ""]
+    if result.ok:
+        lines.append(f"Passed: {result.tables} tables, {result.seeded_rows} seeded rows restored "
+                     f"identically (PostgreSQL {result.server_version}, "
+                     f"dump {result.dump_bytes} bytes).")
+    else:
+        lines += ["Failed:", ""] + [f"- {line}" for line in problems]
+    if result.unseeded:
+        lines += ["", "Tables that could not be seeded (compared empty):", ""]
+        lines += [f"- `{name}`: {why}" for name, why in result.unseeded.items()]
+    with contextlib.suppress(OSError), open(summary_path, "a", encoding="utf-8") as handle:
+        handle.write("\n".join(lines) + "\n")
+
+
+# ---------------------------------------------------------------------------------------------
+# main
+# ---------------------------------------------------------------------------------------------
+
+
+def raise_keyboard_interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    log = tm.Log(args.verbosity, secret_url=args.database_url)
+    previous = signal.signal(signal.SIGTERM, raise_keyboard_interrupt)
+    try:
+        options = validate(args)
+        with tm.postgres_server(options.database_url, dict(os.environ), options.project_dir,
+                                log) as server:
+            log.secret_urls.append(server.url_for(server.address.dbname))
+            result = verify(server, options, log)
+    except tm.UsageError as error:
+        print(f"{PROG}: error: {log.mask(str(error))}", file=sys.stderr, flush=True)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted; scratch databases were removed", file=sys.stderr, flush=True)
+        return EXIT_INTERRUPTED
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    report_console(result, log)
+    report_github(result, dict(os.environ))
+    return EXIT_OK if result.ok else EXIT_MISMATCH
+
+
+if __name__ == "__main__":
+    sys.exit(main())
