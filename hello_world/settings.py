@@ -111,9 +111,10 @@ ASGI_APPLICATION = "hello_world.asgi.application"
 
 # DATABASE_URL, e.g. postgres://user:password@localhost:5432/hello_world; an SQLite file in the
 # repository root when unset.
+# An empty value (as in a copied .env.example) counts as unset.
 DATABASES = {
-    "default": dj_database_url.config(
-        default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}",
+    "default": dj_database_url.parse(
+        os.environ.get("DATABASE_URL", "").strip() or f"sqlite:///{BASE_DIR / 'db.sqlite3'}",
         conn_max_age=env_int("CONN_MAX_AGE", 0),
     )
 }
