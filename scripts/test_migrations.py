@@ -25,8 +25,10 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.parse
+import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -60,6 +62,165 @@ MigrationKey = tuple[str, str]  # (app_label, migration_name)
 
 class UsageError(Exception):
     """A problem with the input or the environment: exit 2 with one line, no traceback."""
+
+
+# ---------------------------------------------------------------------------------------------
+# CLI
+# ---------------------------------------------------------------------------------------------
+
+EXAMPLES = """\
+examples:
+  python scripts/test_migrations.py --verbose
+      every project app, newest 5 migrations each, on a throwaway PostgreSQL cluster
+      (or on the server in $DATABASE_URL / .env, in scratch databases only)
+  python scripts/test_migrations.py --app upstream --depth all
+      the whole history of one app
+  python scripts/test_migrations.py --database-url postgres://postgres:pw@localhost:5432/postgres \\
+      --junit-xml reports/junit.xml --report-json reports/migrations.json
+      CI: reports for the build server
+  python scripts/test_migrations.py --allow-data-loss upstream.0012_remove_invoice_legacy_ref
+      accept a known destructive migration (or put the line
+      "# test_migrations: allow-data-loss" in the migration file)
+
+exit status: 0 all passed, 1 a migration problem was found, 2 usage or configuration error,
+130 interrupted (scratch databases and servers are removed in every case)
+"""
+
+
+def parse_depth(value: str) -> int | None:
+    """`--depth`: a positive whole number, or `all` (None: the whole history)."""
+    if value.strip().lower() == "all":
+        return None
+    try:
+        depth = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive number or 'all', got {value!r}") from None
+    if depth < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive number or 'all', got {value!r}")
+    return depth
+
+
+def parse_positive_seconds(value: str) -> float:
+    try:
+        seconds = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {value!r}") from None
+    if seconds <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {value!r}")
+    return seconds
+
+
+def parse_migration_key(value: str) -> MigrationKey:
+    """`APP.MIGRATION` as used by --allow-data-loss and --allow-irreversible."""
+    app, dot, name = value.partition(".")
+    if not dot or not app or not name:
+        raise argparse.ArgumentTypeError(f"expected APP.MIGRATION (e.g. upstream.0012_x), got {value!r}")
+    return (app, name)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="test_migrations.py",
+        description=(
+            "Apply every migration from scratch on a scratch PostgreSQL database, run the deploy "
+            "checks, then roll back and re-apply each app's newest migrations one at a time, "
+            "proving that the schema after a rollback is the schema before the migration and "
+            "that data written before and after the release survives the rollback."
+        ),
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--manage", type=Path, default=REPO_ROOT / "manage.py", metavar="PATH",
+                        help="the manage.py to drive (default: manage.py in the repository root)")
+    parser.add_argument("--settings", metavar="MODULE",
+                        default=os.environ.get("DJANGO_SETTINGS_MODULE") or DEFAULT_SETTINGS,
+                        help="Django settings module (default: $DJANGO_SETTINGS_MODULE, else %(default)s)")
+    parser.add_argument("--app", dest="apps", action="append", default=[], metavar="LABEL",
+                        help="app whose migrations are rolled back and re-applied (repeatable; "
+                             "default: every app with migrations inside the project folder)")
+    parser.add_argument("--depth", type=parse_depth, default=DEFAULT_DEPTH, metavar="N|all",
+                        help="how many of each app's newest migrations to test (default: %(default)s)")
+    parser.add_argument("--database-url", metavar="URL",
+                        help="PostgreSQL server to make scratch databases on (default: $DATABASE_URL, "
+                             "then DATABASE_URL in .env; else a throwaway local cluster); the database "
+                             "named in the URL is never migrated, written or dropped")
+    parser.add_argument("--report-json", type=Path, metavar="PATH", help="write the JSON report here")
+    parser.add_argument("--junit-xml", type=Path, metavar="PATH", help="write JUnit XML here")
+    parser.add_argument("--allow-data-loss", action="append", default=[], type=parse_migration_key,
+                        metavar="APP.MIGRATION", help="accept a known destructive migration (repeatable)")
+    parser.add_argument("--allow-irreversible", action="append", default=[], type=parse_migration_key,
+                        metavar="APP.MIGRATION", help="accept a known irreversible migration (repeatable)")
+    parser.add_argument("--no-schema", dest="check_schema", action="store_false",
+                        help="do not compare schema snapshots")
+    parser.add_argument("--no-data", dest="check_data", action="store_false",
+                        help="do not seed data and check that rollbacks preserve it")
+    parser.add_argument("--step-timeout", type=parse_positive_seconds, default=DEFAULT_STEP_TIMEOUT_S,
+                        metavar="SECONDS", help="kill a manage.py step that runs longer (default: %(default)g)")
+    parser.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1), metavar="N",
+                        help="apps tested in parallel, each on its own databases (default: %(default)s)")
+    output = parser.add_mutually_exclusive_group()
+    output.add_argument("-v", "--verbose", dest="verbosity", action="store_const", const=2,
+                        help="show every command, its duration, and the output of failing steps")
+    output.add_argument("-q", "--quiet", dest="verbosity", action="store_const", const=0,
+                        help="print nothing but errors")
+    output.add_argument("--verbosity", dest="verbosity", type=int, choices=range(4),
+                        help="0 quiet, 1 default, 2 verbose, 3 also the output of passing steps")
+    parser.set_defaults(verbosity=1)
+    return parser
+
+
+@dataclass(frozen=True)
+class Config:
+    """What the user asked for, validated. Field by field:
+
+    manage: the manage.py to run; project_dir: its folder (apps inside it are "project apps");
+    settings: DJANGO_SETTINGS_MODULE for every child; apps: explicit app labels (empty: project
+    apps); depth: newest migrations per app, None for all; database_url: --database-url;
+    check_schema / check_data: the two proofs; step_timeout: seconds per manage.py call;
+    jobs: apps tested in parallel; allow_data_loss / allow_irreversible: accepted findings.
+    """
+
+    manage: Path
+    project_dir: Path
+    settings: str
+    apps: tuple[str, ...]
+    depth: int | None
+    database_url: str | None
+    report_json: Path | None
+    junit_xml: Path | None
+    allow_data_loss: frozenset[MigrationKey]
+    allow_irreversible: frozenset[MigrationKey]
+    check_schema: bool
+    check_data: bool
+    step_timeout: float
+    jobs: int
+    verbosity: int
+
+
+def config_from_args(args: argparse.Namespace) -> Config:
+    """Validate what argparse cannot (files that must exist)."""
+    manage = args.manage.expanduser().resolve()
+    if not manage.is_file():
+        raise UsageError(f"manage.py not found at {manage} (pass --manage PATH/TO/manage.py)")
+    if args.jobs < 1:
+        raise UsageError("--jobs must be at least 1")
+    return Config(
+        manage=manage,
+        project_dir=manage.parent,
+        settings=args.settings,
+        apps=tuple(dict.fromkeys(args.apps)),
+        depth=args.depth,
+        database_url=args.database_url,
+        report_json=args.report_json,
+        junit_xml=args.junit_xml,
+        allow_data_loss=frozenset(args.allow_data_loss),
+        allow_irreversible=frozenset(args.allow_irreversible),
+        check_schema=args.check_schema,
+        check_data=args.check_data,
+        step_timeout=args.step_timeout,
+        jobs=args.jobs,
+        verbosity=args.verbosity,
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -97,6 +258,340 @@ class Log:
 
     def debug(self, text: str) -> None:
         self.write(text, 3)
+
+
+# ---------------------------------------------------------------------------------------------
+# Discovery: what the project has (apps, migrations, operations) and what to test
+# ---------------------------------------------------------------------------------------------
+
+PROBE_MARKER = "@@test_migrations@@"
+
+# Runs inside `manage.py shell -c` (so manage.py's own set-up applies); reads the migration
+# graph from disk without touching the database and prints it as JSON after PROBE_MARKER.
+PROBE_CODE = r"""
+import inspect, json, sys
+from pathlib import Path
+from django.apps import apps
+from django.db import connection
+from django.db.migrations.loader import MigrationLoader
+
+loader = MigrationLoader(None, ignore_no_migrations=True)
+graph = loader.graph
+plan, seen = [], set()
+for leaf in graph.leaf_nodes():
+    for key in graph.forwards_plan(leaf):
+        if key not in seen:
+            seen.add(key)
+            plan.append(key)
+
+def operation_info(op):
+    try:
+        description = op.describe()
+    except Exception:
+        description = type(op).__name__
+    return {"type": type(op).__name__, "reversible": bool(op.reversible), "description": description}
+
+migrations = []
+for key in plan:
+    migration = graph.nodes[key]
+    try:
+        source = inspect.getsourcefile(sys.modules[type(migration).__module__])
+    except (TypeError, KeyError):
+        source = None
+    migrations.append({
+        "app": key[0], "name": key[1], "file": source,
+        "dependencies": sorted(list(parent.key) for parent in graph.node_map[key].parents),
+        "replaces": [list(r) for r in migration.replaces],
+        "operations": [operation_info(op) for op in migration.operations],
+    })
+print(PROBE_MARKER + json.dumps({
+    "vendor": connection.vendor,
+    "apps": [{"label": c.label, "name": c.name, "path": str(Path(c.path).resolve()),
+              "has_migrations": c.label in loader.migrated_apps} for c in apps.get_app_configs()],
+    "migrations": migrations,
+}))
+"""
+
+# Runs inside `manage.py shell -c` on a fresh scratch database: migrates forward to the targets
+# in TM_PREPARE (real `migrate` commands, signals included), then describes, for each migration
+# of the window, the app's tables before and after it and what its operations touch.
+PREPARE_CODE = r"""
+import json, os
+from django.core.management import call_command
+from django.db.migrations.loader import MigrationLoader
+
+request = json.loads(os.environ["TM_PREPARE"])
+for app_label, name in request["targets"]:
+    call_command("migrate", app_label, name, verbosity=0, interactive=False)
+
+loader = MigrationLoader(None, ignore_no_migrations=True)
+
+def app_tables(state, app_label):
+    tables = {}
+    try:
+        config = state.apps.get_app_config(app_label)
+    except LookupError:
+        return tables
+    for model in config.get_models(include_auto_created=True):
+        meta = model._meta
+        if not meta.managed or meta.proxy:
+            continue
+        tables[meta.db_table] = {
+            "model": meta.label,
+            "auto_now": sorted(f.column for f in meta.local_concrete_fields if getattr(f, "auto_now", False)),
+        }
+    return tables
+
+def effect(op, state, app_label):
+    kind = type(op).__name__
+    if kind not in ("RemoveField", "AlterField", "DeleteModel"):
+        return None
+    try:
+        model = state.apps.get_model(app_label, op.name if kind == "DeleteModel" else op.model_name)
+        if kind == "DeleteModel":
+            return {"table": model._meta.db_table, "column": None}
+        field = model._meta.get_field(op.name)
+        if field.many_to_many:
+            return {"table": field.remote_field.through._meta.db_table, "column": None}
+        return {"table": model._meta.db_table, "column": field.column}
+    except Exception:
+        return None
+
+described = {}
+for name in request["window"]:
+    key = (request["app"], name)
+    migration = loader.graph.nodes[key]
+    before = loader.project_state(key, at_end=False)
+    after = migration.mutate_state(before, preserve=True)
+    effects = []
+    for op in migration.operations:
+        touched = effect(op, before, request["app"])
+        if touched:
+            effects.append(dict(touched, type=type(op).__name__, description=op.describe()))
+    described[name] = {"tables_before": app_tables(before, request["app"]),
+                       "tables_after": app_tables(after, request["app"]), "effects": effects}
+print(PROBE_MARKER + json.dumps(described))
+"""
+# The child code prints the marker as a literal: it cannot import this script.
+PROBE_CODE = PROBE_CODE.replace("PROBE_MARKER", repr(PROBE_MARKER))
+PREPARE_CODE = PREPARE_CODE.replace("PROBE_MARKER", repr(PROBE_MARKER))
+
+
+@dataclass(frozen=True)
+class OperationInfo:
+    type: str
+    reversible: bool
+    description: str
+    line: int | None = None
+
+
+@dataclass(frozen=True)
+class MigrationInfo:
+    """One migration as found on disk (probe) and placed in the plan."""
+
+    app: str
+    name: str
+    file: Path | None
+    dependencies: tuple[MigrationKey, ...]
+    replaces: tuple[MigrationKey, ...]
+    operations: tuple[OperationInfo, ...]
+
+    @property
+    def key(self) -> MigrationKey:
+        return (self.app, self.name)
+
+    @property
+    def label(self) -> str:
+        return f"{self.app}.{self.name}"
+
+    def marker_present(self, marker: str) -> bool:
+        if self.file is None or not self.file.is_file():
+            return False
+        return any(marker in line for line in self.file.read_text(encoding="utf-8", errors="replace").splitlines()
+                   if line.lstrip().startswith("#"))
+
+
+@dataclass(frozen=True)
+class AppInfo:
+    label: str
+    name: str
+    path: Path
+    has_migrations: bool
+
+
+@dataclass
+class Project:
+    """The project as the probe saw it: apps, and every migration in plan order."""
+
+    vendor: str
+    apps: dict[str, AppInfo]
+    plan: list[MigrationInfo]
+
+    def migrations_of(self, app: str) -> list[MigrationInfo]:
+        return [m for m in self.plan if m.app == app]
+
+    def by_key(self) -> dict[MigrationKey, MigrationInfo]:
+        return {m.key: m for m in self.plan}
+
+
+def operation_lines(path: Path | None) -> list[int]:
+    """Line numbers of the items of `operations = [...]` in a migration file (for annotations)."""
+    if path is None or not path.is_file():
+        return []
+    try:
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+    except (SyntaxError, UnicodeDecodeError, ValueError):
+        return []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "operations" for t in node.targets):
+            if isinstance(node.value, (ast.List, ast.Tuple)):
+                return [item.lineno for item in node.value.elts]
+    return []
+
+
+def extract_marked_json(output: str) -> object:
+    for line in reversed(output.splitlines()):
+        if line.startswith(PROBE_MARKER):
+            return json.loads(line[len(PROBE_MARKER) :])
+    raise ValueError("no probe output found")
+
+
+def project_from_probe(data: dict) -> Project:
+    apps = {a["label"]: AppInfo(a["label"], a["name"], Path(a["path"]), a["has_migrations"]) for a in data["apps"]}
+    plan = []
+    for m in data["migrations"]:
+        file = Path(m["file"]) if m["file"] else None
+        lines = operation_lines(file)
+        operations = tuple(
+            OperationInfo(op["type"], op["reversible"], op["description"], lines[i] if i < len(lines) else None)
+            for i, op in enumerate(m["operations"])
+        )
+        plan.append(MigrationInfo(
+            app=m["app"], name=m["name"], file=file,
+            dependencies=tuple(tuple(d) for d in m["dependencies"]),
+            replaces=tuple(tuple(r) for r in m["replaces"]),
+            operations=operations,
+        ))
+    return Project(vendor=data["vendor"], apps=apps, plan=plan)
+
+
+PLAN_LINE = re.compile(r"^\[(?P<mark>[ X-])\]\s+(?P<app>[^.\s]+)\.(?P<name>\S+?)(?:\s+\.\.\.\s+\((?P<deps>.*)\))?\s*$")
+
+
+@dataclass(frozen=True)
+class PlanEntry:
+    """A line of `showmigrations --plan` (with -v 2: its dependencies)."""
+
+    app: str
+    name: str
+    applied: bool
+    dependencies: tuple[MigrationKey, ...] = ()
+
+    @property
+    def key(self) -> MigrationKey:
+        return (self.app, self.name)
+
+
+def parse_showmigrations_plan(output: str) -> list[PlanEntry]:
+    """Parse `manage.py showmigrations --plan [-v 2] --no-color` output.
+
+    `[X]` applied, `[ ]` not, `[-]` partially applied squash (not applied); other lines (warnings,
+    "(no migrations)") are ignored.
+    """
+    entries = []
+    for line in output.splitlines():
+        match = PLAN_LINE.match(line.strip())
+        if not match:
+            continue
+        deps: tuple[MigrationKey, ...] = ()
+        if match.group("deps"):
+            deps = tuple(tuple(d.strip().split(".", 1)) for d in match.group("deps").split(",") if "." in d)
+        entries.append(PlanEntry(match.group("app"), match.group("name"), match.group("mark") == "X", deps))
+    return entries
+
+
+def is_project_app(app: AppInfo, project_dir: Path) -> bool:
+    """An app whose code lives inside the project folder, not in site-packages or Django itself."""
+    path = app.path.resolve()
+    inside = path == project_dir or project_dir in path.parents
+    third_party = any(part in ("site-packages", "dist-packages") for part in path.parts)
+    return inside and not third_party and not app.name.startswith("django.")
+
+
+def select_apps(project: Project, requested: Sequence[str], project_dir: Path) -> tuple[list[str], list[str]]:
+    """Return (apps to test, apps skipped with the reason) for the default or explicit selection."""
+    labels_with_migrations = [label for label, app in project.apps.items() if app.has_migrations]
+    if requested:
+        unknown = [label for label in requested if label not in project.apps]
+        if unknown:
+            raise UsageError(
+                f"unknown app label{'s' if len(unknown) > 1 else ''} {', '.join(unknown)}; "
+                f"apps with migrations: {', '.join(sorted(labels_with_migrations)) or 'none'}"
+            )
+        without = [label for label in requested if not project.apps[label].has_migrations]
+        if without:
+            raise UsageError(f"app {', '.join(without)} has no migrations to test")
+        return list(requested), []
+    selected, skipped = [], []
+    for label in labels_with_migrations:
+        app = project.apps[label]
+        if is_project_app(app, project_dir):
+            selected.append(label)
+        else:
+            where = "Django contrib" if app.name.startswith("django.") else "outside the project"
+            skipped.append(f"{label} ({where}: {app.path})")
+    return selected, skipped
+
+
+def window_of(migrations: Sequence[MigrationInfo], depth: int | None) -> list[MigrationInfo]:
+    """The newest `depth` migrations of one app in plan order (all when depth is None)."""
+    return list(migrations) if depth is None else list(migrations)[-depth:]
+
+
+def dependency_closure(keys: Sequence[MigrationKey], deps: dict[MigrationKey, tuple[MigrationKey, ...]]) -> set[MigrationKey]:
+    """Every migration `keys` need, themselves included."""
+    closure: set[MigrationKey] = set()
+    stack = list(keys)
+    while stack:
+        key = stack.pop()
+        if key not in closure:
+            closure.add(key)
+            stack.extend(deps.get(key, ()))
+    return closure
+
+
+def dependents_closure(keys: Sequence[MigrationKey], deps: dict[MigrationKey, tuple[MigrationKey, ...]]) -> set[MigrationKey]:
+    """`keys` and every migration that needs one of them, transitively (what a rollback unapplies)."""
+    children: dict[MigrationKey, list[MigrationKey]] = {}
+    for key, parents in deps.items():
+        for parent in parents:
+            children.setdefault(parent, []).append(key)
+    closure: set[MigrationKey] = set()
+    stack = list(keys)
+    while stack:
+        key = stack.pop()
+        if key not in closure:
+            closure.add(key)
+            stack.extend(children.get(key, ()))
+    return closure
+
+
+def forward_targets(plan: Sequence[MigrationInfo], wanted: set[MigrationKey]) -> list[MigrationKey]:
+    """`migrate APP NAME` targets that, from an empty database, apply exactly `wanted`.
+
+    `wanted` must be closed under dependencies (then each app's part is a prefix of its
+    history); targets already needed by a later target are left out.
+    """
+    deps = {m.key: m.dependencies for m in plan}
+    last_per_app: dict[str, MigrationKey] = {}
+    for m in plan:
+        if m.key in wanted:
+            last_per_app[m.app] = m.key
+    targets = list(last_per_app.values())
+    covered: set[MigrationKey] = set()
+    for target in targets:
+        covered |= dependency_closure(list(deps.get(target, ())), deps)
+    return [t for t in targets if t not in covered]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -487,3 +982,1325 @@ def postgres_server(cli_url: str | None, environ: dict[str, str], project_dir: P
             server.close()
         if cluster is not None:
             cluster.stop()
+
+
+# ---------------------------------------------------------------------------------------------
+# Steps: every manage.py call goes through ManagePy.run
+# ---------------------------------------------------------------------------------------------
+
+ERROR_LINE = re.compile(r"^(?:[A-Za-z_][\w.]*\.)?(?P<type>[A-Z]\w*(?:Error|Exception|Exit|Violation|Warning)|CommandError|IrreversibleError)\b:?\s*(?P<message>.*)$")
+
+
+@dataclass
+class StepResult:
+    """One manage.py run: how it ended and what it printed."""
+
+    command: list[str]
+    returncode: int | None
+    stdout: str
+    stderr: str
+    duration_s: float
+    timed_out: bool = False
+    timeout_s: float | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.returncode == 0 and not self.timed_out
+
+    def error_summary(self) -> str:
+        """The failure in one or two lines: the exception, with its database message."""
+        if self.timed_out:
+            return f"timed out after {self.timeout_s:g}s (raise --step-timeout if it is only slow)"
+        lines = [line.rstrip() for line in (self.stderr or self.stdout).splitlines() if line.strip()]
+        for index in range(len(lines) - 1, -1, -1):
+            match = ERROR_LINE.match(lines[index].strip())
+            if match:
+                message = match.group("message").strip() or match.group("type")
+                follow = [x.strip() for x in lines[index + 1 : index + 3]
+                          if x.strip().startswith(("LINE", "DETAIL", "HINT", "CONTEXT"))]
+                return " | ".join([f"{match.group('type')}: {message}".rstrip(": "), *follow])
+        return lines[-1].strip() if lines else f"exit status {self.returncode}"
+
+
+class ManagePy:
+    """Runs `manage.py` commands as child processes of the same Python.
+
+    Each child gets the scratch database's URL as DATABASE_URL and its own process group, so a
+    timeout or Ctrl-C kills the whole tree; `started` counts processes for the benchmarks.
+    """
+
+    def __init__(self, config: Config, log: Log) -> None:
+        self.config = config
+        self.log = log
+        self.started = 0
+        self.cancelled = False
+        self._running: set[subprocess.Popen] = set()
+        self._lock = threading.Lock()
+
+    def environment(self, database_url: str, extra: dict[str, str] | None = None) -> dict[str, str]:
+        env = dict(os.environ)
+        env.update({
+            "DATABASE_URL": database_url,
+            "DJANGO_SETTINGS_MODULE": self.config.settings,
+            "PYTHONUNBUFFERED": "1",
+            "PYTHONWARNINGS": env.get("PYTHONWARNINGS", "ignore"),
+        })
+        env.update(extra or {})
+        return env
+
+    def run(self, args: Sequence[str], database_url: str, extra_env: dict[str, str] | None = None,
+            timeout: float | None = None) -> StepResult:
+        if self.cancelled:
+            raise Interrupted
+        command = [sys.executable, str(self.config.manage), *args]
+        timeout = timeout or self.config.step_timeout
+        shown = " ".join(command[1:]) if len(" ".join(command[1:])) < 200 else " ".join(command[1:4]) + " ..."
+        self.log.write(f"  $ DATABASE_URL={mask_url(database_url)} {Path(sys.executable).name} {shown}", 2)
+        started = time.monotonic()
+        process = subprocess.Popen(
+            command, cwd=self.config.project_dir, env=self.environment(database_url, extra_env),
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            errors="replace", start_new_session=True,
+        )
+        with self._lock:
+            self.started += 1
+            self._running.add(process)
+        timed_out = False
+        try:
+            try:
+                stdout, stderr = process.communicate(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                timed_out = True
+                self._kill(process)
+                stdout, stderr = process.communicate()
+        finally:
+            with self._lock:
+                self._running.discard(process)
+        result = StepResult(command, process.returncode, stdout, stderr, time.monotonic() - started,
+                            timed_out, timeout)
+        if not result.ok and self.log.verbosity >= 2 or self.log.verbosity >= 3:
+            output = (stdout + stderr).strip()
+            if output:
+                self.log.write("    | " + output.replace("\n", "\n    | "), 2)
+        return result
+
+    @staticmethod
+    def _kill(process: subprocess.Popen) -> None:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(process.pid, signal.SIGKILL)
+
+    def kill_all(self) -> None:
+        self.cancelled = True
+        with self._lock:
+            running = list(self._running)
+        for process in running:
+            self._kill(process)
+
+
+# ---------------------------------------------------------------------------------------------
+# Checks, part 1: schema snapshots read from the PostgreSQL catalog
+# ---------------------------------------------------------------------------------------------
+
+USER_SCHEMAS = (
+    "n.nspname NOT IN ('pg_catalog', 'information_schema') "
+    "AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp%'"
+)
+NOT_FROM_EXTENSION = (
+    "NOT EXISTS (SELECT 1 FROM pg_depend dep WHERE dep.objid = {oid} AND dep.deptype = 'e')"
+)
+RELKINDS = {"r": "table", "p": "table", "v": "view", "m": "materialized view", "f": "foreign table"}
+
+# Each query yields (object key, attribute, value) rows; keys name objects the way a reader
+# looks for them ("index upstream_invoice_status_idx", "column upstream_invoice.total"), never
+# by OID, so snapshots of two databases compare.
+SCHEMA_QUERIES = {
+    "relations": f"""
+        SELECT CASE c.relkind WHEN 'v' THEN 'view ' WHEN 'm' THEN 'materialized view '
+                    WHEN 'f' THEN 'foreign table ' ELSE 'table ' END || {{qual}}(n.nspname, c.relname),
+               'definition',
+               CASE WHEN c.relkind IN ('v', 'm') THEN pg_get_viewdef(c.oid) ELSE c.relkind::text END
+        FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+        WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f') AND {USER_SCHEMAS}
+          AND {NOT_FROM_EXTENSION.format(oid="c.oid")}""",
+    "columns": f"""
+        SELECT 'column ' || {{qual}}(n.nspname, c.relname) || '.' || a.attname, attr.name, attr.value
+        FROM pg_attribute a
+        JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+        JOIN pg_type t ON t.oid = a.atttypid
+        LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+        LEFT JOIN pg_collation col ON col.oid = a.attcollation AND a.attcollation <> t.typcollation
+        CROSS JOIN LATERAL (VALUES
+            ('type', format_type(a.atttypid, a.atttypmod)),
+            ('null', CASE WHEN a.attnotnull THEN 'NOT NULL' ELSE 'NULL' END),
+            ('default', CASE WHEN a.attgenerated = '' THEN pg_get_expr(d.adbin, d.adrelid) END),
+            ('generated', CASE WHEN a.attgenerated <> '' THEN pg_get_expr(d.adbin, d.adrelid) END),
+            ('identity', CASE a.attidentity WHEN 'a' THEN 'ALWAYS' WHEN 'd' THEN 'BY DEFAULT' END),
+            ('collation', col.collname)
+        ) AS attr(name, value)
+        WHERE a.attnum > 0 AND NOT a.attisdropped AND c.relkind IN ('r', 'p', 'v', 'm', 'f')
+          AND {USER_SCHEMAS} AND attr.value IS NOT NULL
+          AND {NOT_FROM_EXTENSION.format(oid="c.oid")}""",
+    "indexes": f"""
+        SELECT 'index ' || {{qual}}(n.nspname, ic.relname), 'definition',
+               pg_get_indexdef(i.indexrelid)
+        FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid
+        JOIN pg_namespace n ON n.oid = ic.relnamespace
+        WHERE {USER_SCHEMAS} AND {NOT_FROM_EXTENSION.format(oid="i.indrelid")}""",
+    "constraints": f"""
+        SELECT 'constraint ' || con.conname || ' on ' || {{qual}}(n.nspname, c.relname), 'definition',
+               pg_get_constraintdef(con.oid)
+        FROM pg_constraint con JOIN pg_class c ON c.oid = con.conrelid
+        JOIN pg_namespace n ON n.oid = c.relnamespace
+        WHERE {USER_SCHEMAS} AND {NOT_FROM_EXTENSION.format(oid="c.oid")}""",
+    "sequences": f"""
+        SELECT 'sequence ' || {{qual}}(n.nspname, c.relname), attr.name, attr.value
+        FROM pg_sequence s JOIN pg_class c ON c.oid = s.seqrelid
+        JOIN pg_namespace n ON n.oid = c.relnamespace
+        CROSS JOIN LATERAL (VALUES
+            ('type', format_type(s.seqtypid, NULL)),
+            ('increment', s.seqincrement::text),
+            ('range', s.seqmin::text || '..' || s.seqmax::text || CASE WHEN s.seqcycle THEN ' cycle' ELSE '' END),
+            ('owned by', (SELECT {{qual}}(tn.nspname, tc.relname) || '.' || ta.attname
+                          FROM pg_depend d JOIN pg_class tc ON tc.oid = d.refobjid
+                          JOIN pg_namespace tn ON tn.oid = tc.relnamespace
+                          JOIN pg_attribute ta ON ta.attrelid = d.refobjid AND ta.attnum = d.refobjsubid
+                          WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid
+                            AND d.deptype IN ('a', 'i') LIMIT 1))
+        ) AS attr(name, value)
+        WHERE {USER_SCHEMAS} AND attr.value IS NOT NULL AND {NOT_FROM_EXTENSION.format(oid="c.oid")}""",
+    "triggers": f"""
+        SELECT 'trigger ' || t.tgname || ' on ' || {{qual}}(n.nspname, c.relname), 'definition',
+               pg_get_triggerdef(t.oid)
+        FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid
+        JOIN pg_namespace n ON n.oid = c.relnamespace
+        WHERE NOT t.tgisinternal AND {USER_SCHEMAS}""",
+    "functions": f"""
+        SELECT CASE p.prokind WHEN 'p' THEN 'procedure ' ELSE 'function ' END
+               || {{qual}}(n.nspname, p.proname) || '(' || pg_get_function_identity_arguments(p.oid) || ')',
+               'definition', pg_get_functiondef(p.oid)
+        FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+        WHERE p.prokind IN ('f', 'p') AND {USER_SCHEMAS} AND {NOT_FROM_EXTENSION.format(oid="p.oid")}""",
+    "types": f"""
+        SELECT CASE t.typtype WHEN 'e' THEN 'enum type ' ELSE 'domain ' END || {{qual}}(n.nspname, t.typname),
+               'definition',
+               CASE t.typtype
+                 WHEN 'e' THEN (SELECT string_agg(quote_literal(e.enumlabel), ', ' ORDER BY e.enumsortorder)
+                                FROM pg_enum e WHERE e.enumtypid = t.oid)
+                 ELSE format_type(t.typbasetype, t.typtypmod)
+                      || CASE WHEN t.typnotnull THEN ' NOT NULL' ELSE '' END
+                      || COALESCE(' DEFAULT ' || t.typdefault, '')
+                      || COALESCE((SELECT ' ' || string_agg(pg_get_constraintdef(dc.oid), ' ' ORDER BY dc.conname)
+                                   FROM pg_constraint dc WHERE dc.contypid = t.oid), '')
+               END
+        FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace
+        WHERE t.typtype IN ('e', 'd') AND {USER_SCHEMAS} AND {NOT_FROM_EXTENSION.format(oid="t.oid")}""",
+    "extensions": """
+        SELECT 'extension ' || e.extname, 'version', e.extversion FROM pg_extension e
+        WHERE e.extname <> 'plpgsql'""",
+}
+QUALIFY_SQL = "(CASE WHEN {0} = 'public' THEN {1} ELSE {0} || '.' || {1} END)"
+
+SchemaSnapshot = dict[str, dict[str, str]]
+
+
+def qualify_placeholder(sql: str) -> str:
+    """Replace `{qual}(schema, name)` with SQL that omits the default `public.` schema."""
+    def replace(match: re.Match) -> str:
+        schema, name = (part.strip() for part in match.group(1).split(",", 1))
+        return QUALIFY_SQL.format(schema, name)
+    return re.sub(r"\{qual\}\(([^()]*)\)", replace, sql)
+
+
+def snapshot_schema(connection) -> SchemaSnapshot:  # noqa: ANN001 - a psycopg2 connection
+    """Every schema object of the database as {object key: {attribute: value}}."""
+    snapshot: SchemaSnapshot = {}
+    with connection.cursor() as cursor:
+        for sql in SCHEMA_QUERIES.values():
+            cursor.execute(qualify_placeholder(sql))
+            for key, attribute, value in cursor.fetchall():
+                snapshot.setdefault(key, {})[attribute] = value
+    return snapshot
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One entry of a migration's `details`: kind is schema, data_lost, rollback or info."""
+
+    kind: str
+    message: str
+    extra: dict[str, object] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, object]:
+        return {"kind": self.kind, "message": self.message, **self.extra}
+
+
+def describe_value(value: str | None) -> str:
+    if value is None:
+        return "(none)"
+    flat = " ".join(value.split())
+    return flat if len(flat) <= 120 else flat[:117] + "..."
+
+
+def diff_schema(expected: SchemaSnapshot, actual: SchemaSnapshot, moment: str) -> list[Finding]:
+    """Differences between two snapshots, one finding per object attribute, named for a reader.
+
+    `moment` completes the sentence, e.g. "after rolling back 0019_invoice_status_index".
+    """
+    findings = []
+    for key in sorted(expected.keys() | actual.keys()):
+        before, after = expected.get(key), actual.get(key)
+        if before == after:
+            continue
+        if before is None:
+            message = f"{key} still exists {moment}" if moment.startswith("after rolling back") \
+                else f"{key} exists {moment} but did not before"
+        elif after is None:
+            message = f"{key} is missing {moment}"
+        else:
+            parts = []
+            for attribute in sorted(before.keys() | after.keys()):
+                was, now = before.get(attribute), after.get(attribute)
+                if was == now:
+                    continue
+                if was is None:
+                    parts.append(f"{attribute} {describe_value(now)} remains")
+                elif now is None:
+                    parts.append(f"{attribute} {describe_value(was)} is gone")
+                else:
+                    parts.append(f"{attribute} is {describe_value(now)}, expected {describe_value(was)}")
+            message = f"{key}: {'; '.join(parts)} {moment}"
+        findings.append(Finding("schema", message, {"object": key}))
+    return findings
+
+
+# ---------------------------------------------------------------------------------------------
+# Checks, part 2: seeded data and fingerprints (the release scenario)
+# ---------------------------------------------------------------------------------------------
+
+# Rows seeded before a migration ("pre-release") and after it ("post-release"). "typical" is
+# ordinary data; "max" reaches the upper edges (strings at their maximum length in non-ASCII
+# text, the largest decimals of the column's precision, far dates); "min" the lower ones (NULL
+# wherever allowed, empty strings, zero, old dates).
+PRE_RELEASE_PROFILES = ("typical", "max", "min")
+POST_RELEASE_PROFILES = ("max", "min")
+NON_ASCII = "Ωé漢ß€ñØж"
+INTEGER_EDGES = {"smallint": 32000, "integer": 2_000_000_000, "bigint": 9_000_000_000_000_000_000}
+DEFAULT_VALUE = object()  # leave the column to its default (identity, serial)
+
+TABLE_COLUMNS_SQL = """
+    SELECT c.oid::regclass::text, a.attname, format_type(a.atttypid, a.atttypmod), t.typname,
+           t.typtype, t.typcategory, a.attnotnull, d.adbin IS NOT NULL, a.attidentity <> '',
+           a.attgenerated <> '',
+           (SELECT string_agg(e.enumlabel, ',' ORDER BY e.enumsortorder) FROM pg_enum e
+             WHERE e.enumtypid = a.atttypid)
+    FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
+    JOIN pg_type t ON t.oid = a.atttypid
+    LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+    WHERE c.oid = ANY(%s::regclass[]) AND a.attnum > 0 AND NOT a.attisdropped
+    ORDER BY a.attnum"""
+PRIMARY_KEYS_SQL = """
+    SELECT i.indrelid::regclass::text, a.attname FROM pg_index i
+    JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey)
+    WHERE i.indisprimary AND i.indrelid = ANY(%s::regclass[]) ORDER BY array_position(i.indkey, a.attnum)"""
+FOREIGN_KEYS_SQL = """
+    SELECT con.conrelid::regclass::text, a.attname, con.confrelid::regclass::text, fa.attname
+    FROM pg_constraint con
+    JOIN pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = con.conkey[1]
+    JOIN pg_attribute fa ON fa.attrelid = con.confrelid AND fa.attnum = con.confkey[1]
+    WHERE con.contype = 'f' AND array_length(con.conkey, 1) = 1
+      AND con.conrelid = ANY(%s::regclass[])"""
+USER_TABLES_SQL = f"""
+    SELECT c.oid::regclass::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+    WHERE c.relkind IN ('r', 'p') AND {USER_SCHEMAS} AND c.relname <> 'django_migrations'
+      AND {NOT_FROM_EXTENSION.format(oid="c.oid")}"""
+
+
+@dataclass(frozen=True)
+class ColumnMeta:
+    name: str
+    type: str
+    type_name: str
+    type_kind: str
+    category: str
+    not_null: bool
+    has_default: bool
+    identity: bool
+    generated: bool
+    enum_labels: tuple[str, ...]
+
+    @property
+    def length(self) -> int | None:
+        match = re.match(r"(?:character varying|character|bit varying|bit)\((\d+)\)", self.type)
+        return int(match.group(1)) if match else None
+
+    @property
+    def precision(self) -> tuple[int, int] | None:
+        match = re.match(r"numeric\((\d+),(\d+)\)", self.type)
+        return (int(match.group(1)), int(match.group(2))) if match else None
+
+
+@dataclass
+class TableMeta:
+    name: str
+    columns: list[ColumnMeta]
+    primary_key: list[str]
+    foreign_keys: dict[str, tuple[str, str]]  # column -> (table, column)
+
+
+def read_tables(connection, tables: Sequence[str]) -> dict[str, TableMeta]:  # noqa: ANN001
+    """Columns, primary keys and single-column foreign keys of `tables` (that exist)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT t FROM unnest(%s::text[]) AS t WHERE to_regclass(t) IS NOT NULL", (list(tables),))
+        existing = [row[0] for row in cursor.fetchall()]
+        if not existing:
+            return {}
+        cursor.execute("SELECT to_regclass(t)::text FROM unnest(%s::text[]) AS t", (existing,))
+        names = [row[0] for row in cursor.fetchall()]
+        metas = {name: TableMeta(name, [], [], {}) for name in names}
+        cursor.execute(TABLE_COLUMNS_SQL, (names,))
+        for table, *values in cursor.fetchall():
+            *head, labels = values
+            metas[table].columns.append(ColumnMeta(*head, tuple(labels.split(",")) if labels else ()))
+        cursor.execute(PRIMARY_KEYS_SQL, (names,))
+        for table, column in cursor.fetchall():
+            metas[table].primary_key.append(column)
+        cursor.execute(FOREIGN_KEYS_SQL, (names,))
+        for table, column, target, target_column in cursor.fetchall():
+            metas[table].foreign_keys[column] = (target, target_column)
+    return metas
+
+
+def sized_text(length: int | None, profile: str, token: int) -> str:
+    """Text for a column of `length` characters (None: unlimited) that stays unique per token."""
+    if profile == "min":
+        return ""
+    if profile == "typical":
+        text = f"{token} Sample café"
+        return text[:length] if length else text
+    size = length or 2000
+    suffix = str(token)
+    body = (NON_ASCII * (size // len(NON_ASCII) + 1))[: max(size - len(suffix), 0)]
+    return (body + suffix)[:size] if size >= len(suffix) else suffix[-size:]
+
+
+def column_literal(column: ColumnMeta, profile: str, token: int) -> str | None:
+    """A text literal for `column` (cast to its type by the INSERT), or None for SQL NULL."""
+    name, category = column.type_name, column.category
+    if column.enum_labels:
+        return column.enum_labels[-1] if profile == "max" else column.enum_labels[0]
+    if category == "A":
+        return "{}"
+    if name in ("varchar", "bpchar", "text", "citext", "name"):
+        return sized_text(column.length, profile, token)
+    if name in ("int2", "int4", "int8"):
+        edge = INTEGER_EDGES[{"int2": "smallint", "int4": "integer", "int8": "bigint"}[name]]
+        return str({"typical": token, "max": edge - token % 1000, "min": 0}[profile])
+    if name == "numeric":
+        if column.precision:
+            digits, scale = column.precision
+            largest = "9" * (digits - scale) + ("." + "9" * scale if scale else "")
+            typical = f"{min(token, 10 ** max(digits - scale, 0) - 1)}" + ("." + "5" * scale if scale else "")
+            return {"typical": typical, "max": largest or "0", "min": "0"}[profile]
+        return {"typical": f"{token}.25", "max": "12345678901234567890.123456789", "min": "0"}[profile]
+    if name in ("float4", "float8"):
+        return {"typical": f"{token}.5", "max": "3.0e38" if name == "float4" else "1.0e300", "min": "0"}[profile]
+    if name == "bool":
+        return "true" if profile != "min" else "false"
+    if name == "date":
+        return {"typical": "2024-06-15", "max": "2999-12-31", "min": "1900-01-01"}[profile]
+    if name in ("timestamp", "timestamptz"):
+        return {"typical": "2024-06-15 12:34:56.123456+00", "max": "2999-12-31 23:59:59.999999+00",
+                "min": "1900-01-01 00:00:00+00"}[profile]
+    if name in ("time", "timetz"):
+        return {"typical": "12:34:56", "max": "23:59:59.999999", "min": "00:00:00"}[profile]
+    if name == "interval":
+        return {"typical": "1 day 02:03:04", "max": "36500 days", "min": "0"}[profile]
+    if name == "uuid":
+        return str(uuid.UUID(int=(0x7E57 << 112) + token))
+    if name in ("json", "jsonb"):
+        return {"typical": json.dumps({"note": f"sample {token}"}),
+                "max": json.dumps({"ключ": sized_text(500, "max", token), "nested": {"list": [1, 2.5, None, True]}},
+                                  ensure_ascii=False),
+                "min": "{}"}[profile]
+    if name == "bytea":
+        return {"typical": "\\x0001ff", "max": "\\x" + "ff" * 256, "min": "\\x"}[profile]
+    if name in ("inet", "cidr"):
+        return f"192.0.2.{token % 250}" if name == "inet" else "192.0.2.0/24"
+    if name in ("macaddr", "macaddr8"):
+        return "08:00:2b:01:02:03" if name == "macaddr" else "08:00:2b:01:02:03:04:05"
+    return None
+
+
+@dataclass
+class SeedReport:
+    """What seeding did: rows inserted and rows skipped (with why), by table."""
+
+    inserted: dict[str, int] = field(default_factory=dict)
+    skipped: dict[str, list[str]] = field(default_factory=dict)
+
+
+class Seeder:
+    """Inserts rows into a set of tables straight from the catalog, respecting foreign keys.
+
+    Rows that a constraint rejects (check, unique, not null, trigger) are skipped, not errors:
+    the schema decides what data can exist.
+    """
+
+    def __init__(self, connection) -> None:  # noqa: ANN001
+        self.connection = connection
+        self.token = 0
+
+    def seed(self, tables: Sequence[str], profiles: Sequence[str]) -> SeedReport:
+        report = SeedReport()
+        metas = read_tables(self.connection, tables)
+        metas = self._with_foreign_targets(metas)
+        for meta in self._in_dependency_order(metas):
+            for index, profile in enumerate(profiles):
+                self.token += 1
+                self._insert(meta, profile, index, report)
+        return report
+
+    def _with_foreign_targets(self, metas: dict[str, TableMeta]) -> dict[str, TableMeta]:
+        while True:
+            missing = {t for m in metas.values() for t, _ in m.foreign_keys.values()} - metas.keys()
+            if not missing:
+                return metas
+            metas.update(read_tables(self.connection, sorted(missing)))
+            metas.update({name: TableMeta(name, [], [], {}) for name in missing if name not in metas})
+
+    @staticmethod
+    def _in_dependency_order(metas: dict[str, TableMeta]) -> list[TableMeta]:
+        ordered: list[TableMeta] = []
+        visiting: set[str] = set()
+        done: set[str] = set()
+
+        def visit(name: str) -> None:
+            if name in done or name in visiting or name not in metas:
+                return
+            visiting.add(name)
+            for target, _ in metas[name].foreign_keys.values():
+                if target != name:
+                    visit(target)
+            visiting.discard(name)
+            done.add(name)
+            ordered.append(metas[name])
+
+        for name in sorted(metas):
+            visit(name)
+        return [meta for meta in ordered if meta.columns]
+
+    def _foreign_value(self, target: str, target_column: str, offset: int) -> str | None:
+        with self.connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT {quote_ident(target_column)}::text FROM {target} ORDER BY 1 LIMIT 1 OFFSET %s",
+                (offset,),
+            )
+            row = cursor.fetchone()
+            if row is None and offset:
+                cursor.execute(f"SELECT {quote_ident(target_column)}::text FROM {target} ORDER BY 1 LIMIT 1")
+                row = cursor.fetchone()
+        return row[0] if row else None
+
+    def _insert(self, meta: TableMeta, profile: str, index: int, report: SeedReport) -> None:
+        names, placeholders, values = [], [], []
+        for column in meta.columns:
+            if column.generated or (column.identity or (column.has_default and column.name in meta.primary_key)):
+                continue
+            if column.name in meta.foreign_keys:
+                target, target_column = meta.foreign_keys[column.name]
+                literal = None if (profile == "min" and not column.not_null) else \
+                    self._foreign_value(target, target_column, index)
+            elif profile == "min" and not column.not_null:
+                literal = None
+            else:
+                literal = column_literal(column, profile, self.token)
+            if literal is None and column.not_null:
+                if column.has_default:
+                    continue
+                report.skipped.setdefault(meta.name, []).append(
+                    f"{profile} row: no value for NOT NULL column {column.name} ({column.type})")
+                return
+            names.append(quote_ident(column.name))
+            placeholders.append(f"%s::{column.type}")
+            values.append(literal)
+        columns_sql = f"({', '.join(names)}) VALUES ({', '.join(placeholders)})" if names else "DEFAULT VALUES"
+        try:
+            with self.connection.cursor() as cursor:
+                cursor.execute(f"INSERT INTO {meta.name} {columns_sql}", values)
+        except self._psycopg2_error() as error:
+            first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+            report.skipped.setdefault(meta.name, []).append(f"{profile} row: {first_line}")
+            return
+        report.inserted[meta.name] = report.inserted.get(meta.name, 0) + 1
+
+    def _psycopg2_error(self) -> type[Exception]:
+        return sys.modules["psycopg2"].Error
+
+
+def quote_ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+@dataclass
+class TableFingerprint:
+    """Per primary key, a hash of each column's value; `columns` in table order."""
+
+    columns: list[str]
+    key_columns: list[str]
+    rows: dict[str, dict[str, str]]
+
+
+Fingerprint = dict[str, TableFingerprint]
+
+
+def user_tables(connection) -> list[str]:  # noqa: ANN001
+    with connection.cursor() as cursor:
+        cursor.execute(USER_TABLES_SQL)
+        return sorted(row[0] for row in cursor.fetchall())
+
+
+def fingerprint(connection, ignore_columns: dict[str, set[str]] | None = None) -> Fingerprint:  # noqa: ANN001
+    """Every row of every user table, as hashes by primary key (whole-row hash when no key)."""
+    ignore_columns = ignore_columns or {}
+    tables = user_tables(connection)
+    metas = read_tables(connection, tables)
+    result: Fingerprint = {}
+    with connection.cursor() as cursor:
+        for table, meta in metas.items():
+            columns = [c.name for c in meta.columns if c.name not in ignore_columns.get(table, set())]
+            key_columns = meta.primary_key or [c.name for c in meta.columns]
+            selected = ", ".join(f"{quote_ident(c)}::text" for c in [*key_columns, *columns])
+            if not selected:
+                continue
+            cursor.execute(f"SELECT {selected} FROM {table}")
+            rows: dict[str, dict[str, str]] = {}
+            width = len(key_columns)
+            for record in cursor.fetchall():
+                key = ",".join("NULL" if v is None else v for v in record[:width])
+                if not meta.primary_key:  # duplicates are possible: count them apart
+                    base, n = key, 1
+                    while key in rows:
+                        n += 1
+                        key = f"{base}#{n}"
+                rows[key] = {c: hashlib.md5(("\0" if v is None else "v" + v).encode(), usedforsecurity=False).hexdigest()
+                             for c, v in zip(columns, record[width:], strict=True)}
+            result[table] = TableFingerprint(columns, key_columns, rows)
+    return result
+
+
+def compare_fingerprints(before: Fingerprint, after: Fingerprint) -> list[tuple[str, str | None, int, str]]:
+    """What pre-release data is gone or changed: (table, column or None for rows, count, example key)."""
+    losses = []
+    for table, old in sorted(before.items()):
+        if not old.rows:
+            continue
+        new = after.get(table)
+        if new is None:
+            losses.append((table, None, len(old.rows), next(iter(old.rows))))
+            continue
+        missing = [key for key in old.rows if key not in new.rows]
+        if missing:
+            losses.append((table, None, len(missing), missing[0]))
+        for column in old.columns:
+            if column not in new.columns:
+                losses.append((table, column, len(old.rows), next(iter(old.rows))))
+                continue
+            changed = [key for key, values in old.rows.items()
+                       if key in new.rows and new.rows[key].get(column) != values.get(column)]
+            if changed:
+                losses.append((table, column, len(changed), changed[0]))
+    return losses
+
+
+def column_inventory(connection) -> dict[str, set[str]]:  # noqa: ANN001
+    """Table -> column names, to tell which ones a migration created."""
+    return {name: {c.name for c in meta.columns}
+            for name, meta in read_tables(connection, user_tables(connection)).items()}
+
+
+# ---------------------------------------------------------------------------------------------
+# Checks, part 3: results, the project-wide checks, and each app's rollback window
+# ---------------------------------------------------------------------------------------------
+
+
+class Interrupted(Exception):
+    """Ctrl-C or SIGTERM: stop starting steps; cleanup still runs."""
+
+
+@dataclass
+class CheckResult:
+    name: str
+    status: str  # passed | failed | skipped
+    duration_s: float
+    detail: str | None = None
+
+
+@dataclass
+class MigrationResult:
+    """The verdicts for one migration of a window (values as in CONTRACT.md)."""
+
+    app: str
+    name: str
+    file: str | None
+    line: int | None = None
+    rollback: str = "not_run"  # passed | failed | irreversible | blocked | not_run
+    reapply: str = "not_run"  # passed | failed | not_run
+    schema: str = "not_checked"  # identical | differs | not_checked
+    data: str = "not_checked"  # preserved | lost | not_checked
+    error: str | None = None
+    details: list[Finding] = field(default_factory=list)
+    durations: dict[str, float] = field(default_factory=dict)
+    acknowledged: bool = False
+
+    @property
+    def label(self) -> str:
+        return f"{self.app}.{self.name}"
+
+    @property
+    def problems(self) -> list[str]:
+        """What makes this migration fail the run (empty when it passes or is acknowledged)."""
+        found = []
+        if self.rollback in ("failed", "not_run") or (self.rollback == "irreversible" and not self.acknowledged):
+            found.append(f"rollback {self.rollback}")
+        if self.reapply == "failed":
+            found.append("re-apply failed")
+        if self.schema == "differs":
+            found.append("schema differs")
+        if self.data == "lost" and not self.acknowledged:
+            found.append("data lost")
+        return found
+
+
+@dataclass
+class AppResult:
+    app: str
+    migrations: list[MigrationResult]  # newest first
+    error: str | None = None
+
+
+@dataclass
+class RunResult:
+    checks: list[CheckResult]
+    apps: list[AppResult]
+    duration_s: float
+    server_version: str
+    ephemeral: bool
+    processes: int
+    skipped_apps: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return (all(c.status == "passed" for c in self.checks)
+                and all(a.error is None and not any(m.problems for m in a.migrations) for a in self.apps))
+
+
+def relative_file(path: Path | None, project_dir: Path) -> str | None:
+    if path is None:
+        return None
+    try:
+        return str(path.resolve().relative_to(project_dir))
+    except ValueError:
+        return str(path)
+
+
+def run_forward_checks(runner: ManagePy, head_url: str, project: Project, log: Log) -> list[CheckResult]:
+    """forward (migrate from scratch, and showmigrations agrees) then missing_migrations."""
+    result = runner.run(["migrate", "--noinput", "--no-color"], head_url)
+    forward = CheckResult("forward", "passed" if result.ok else "failed", round(result.duration_s, 2))
+    if result.ok:
+        shown = runner.run(["showmigrations", "--plan", "-v", "2", "--no-color"], head_url)
+        entries = parse_showmigrations_plan(shown.stdout)
+        unapplied = [f"{e.app}.{e.name}" for e in entries if not e.applied]
+        if not shown.ok or not entries or unapplied:
+            forward.status = "failed"
+            forward.detail = (f"showmigrations failed: {shown.error_summary()}" if not shown.ok
+                              else f"not applied after migrate: {', '.join(unapplied) or 'no migrations listed'}")
+    else:
+        forward.detail = result.error_summary()
+    log_step(log, "forward: migrate every app from scratch", forward.status, forward.duration_s, forward.detail)
+    if forward.status != "passed":
+        return [forward, CheckResult("missing_migrations", "skipped", 0.0, "forward migration failed")]
+    result = runner.run(["makemigrations", "--check", "--dry-run", "--no-color"], head_url)
+    detail = None
+    if not result.ok:
+        changes = [line.strip() for line in result.stdout.splitlines() if line.strip().startswith("-")]
+        detail = ("model changes without a migration: " + "; ".join(changes) +
+                  " (run: python manage.py makemigrations)") if changes else result.error_summary()
+    missing = CheckResult("missing_migrations", "passed" if result.ok else "failed", round(result.duration_s, 2), detail)
+    log_step(log, "missing_migrations: makemigrations --check --dry-run", missing.status, missing.duration_s, detail)
+    return [forward, missing]
+
+
+def run_check_deploy(runner: ManagePy, head_url: str, log: Log) -> CheckResult:
+    """`check --deploy`: errors fail, warnings are shown."""
+    result = runner.run(["check", "--deploy", "--no-color"], head_url)
+    warnings = [line.strip() for line in (result.stderr + result.stdout).splitlines()
+                if re.match(r"^\S+: \((?:security|[\w.]+)\.W\d+\)", line.strip())]
+    detail = None if result.ok else result.error_summary()
+    if result.ok and warnings:
+        detail = f"{len(warnings)} warning(s): " + " | ".join(warnings)
+    check = CheckResult("check_deploy", "passed" if result.ok else "failed", round(result.duration_s, 2), detail)
+    log_step(log, "check_deploy: check --deploy", check.status, check.duration_s,
+             detail if not result.ok else (f"{len(warnings)} warning(s)" if warnings else None))
+    for warning in warnings:
+        log.detail(f"    {warning}")
+    return check
+
+
+def log_step(log: Log, what: str, status: str, seconds: float | None, note: str | None = None) -> None:
+    shown = {"passed": "OK", "failed": "FAILED", "skipped": "skipped"}.get(status, status)
+    timing = f" ({seconds:.1f}s)" if seconds is not None else ""
+    log.info(f"{what} ... {shown}{timing}" + (f": {note}" if note and status != "passed" or note and log.verbosity >= 2 else ""))
+
+
+@dataclass
+class WindowContext:
+    """Everything one app's test needs, passed together."""
+
+    config: Config
+    project: Project
+    server: Server
+    runner: ManagePy
+    log: Log
+
+
+class AppWindowTest:
+    """Rolls back and re-applies one app's newest migrations, with the schema and data proofs.
+
+    The app's window is tested on a database of its own, built forward from scratch to the state
+    just before the oldest tested migration (so nothing a faulty reverse left behind is already
+    there). Then, oldest first, for each migration M: snapshot the schema, seed pre-release rows
+    and fingerprint every table; apply M; snapshot, seed post-release rows; roll M back (`migrate
+    APP PREVIOUS`): the schema must equal the first snapshot and the pre-release fingerprints must
+    hold; re-apply M (`migrate APP M`): the schema must equal the second snapshot. Each finding
+    therefore belongs to the one migration that was applied and rolled back.
+    """
+
+    def __init__(self, context: WindowContext, app: str, window: list[MigrationInfo]) -> None:
+        self.context = context
+        self.config = context.config
+        self.app = app
+        self.window = window
+        self.results = {m.name: MigrationResult(app, m.name, relative_file(m.file, self.config.project_dir),
+                                                next((op.line for op in m.operations if op.line), 1 if m.file else None))
+                        for m in window}
+        self.metadata: dict[str, dict] = {}
+        self.database: str | None = None
+        self.url = ""
+        self.connection = None
+
+    # -- orchestration ------------------------------------------------------------------------
+
+    def run(self) -> AppResult:
+        tested = self.mark_irreversible()
+        error = None
+        if tested:
+            try:
+                error = self.test_chain(tested)
+            finally:
+                self.close()
+        self.mark_blocked()
+        return AppResult(self.app, [self.results[m.name] for m in reversed(self.window)], error)
+
+    def mark_irreversible(self) -> list[MigrationInfo]:
+        """Name irreversible operations before running anything; return what can be tested."""
+        for index in range(len(self.window) - 1, -1, -1):
+            migration = self.window[index]
+            blockers = [op for op in migration.operations if not op.reversible]
+            if blockers:
+                result = self.results[migration.name]
+                result.rollback = "irreversible"
+                where = f"{result.file}:{blockers[0].line}" if result.file and blockers[0].line else result.file
+                result.line = blockers[0].line or result.line
+                names = "; ".join(f"{op.type} ({op.description})" for op in blockers)
+                result.error = f"{names} has no reverse operation, at {where}"
+                result.acknowledged = (migration.key in self.config.allow_irreversible
+                                       or migration.marker_present(MARKER_ALLOW_IRREVERSIBLE))
+                self.context.log.info(f"{migration.label}: irreversible: {names}"
+                                      + (" (acknowledged)" if result.acknowledged else ""))
+                return self.window[index + 1 :]
+        return list(self.window)
+
+    def mark_blocked(self) -> None:
+        """Older migrations behind one that cannot be rolled back are not reached in production."""
+        blocker = None
+        for migration in reversed(self.window):
+            result = self.results[migration.name]
+            if blocker is not None:
+                self.results[migration.name] = MigrationResult(
+                    self.app, migration.name, result.file, result.line, rollback="blocked",
+                    error=f"not reached: {blocker} cannot be rolled back")
+            elif result.rollback in ("irreversible", "failed"):
+                blocker = migration.name
+
+    def test_chain(self, tested: list[MigrationInfo]) -> str | None:
+        """Build the base state, then test each migration oldest first. Returns an app error."""
+        project = self.context.project
+        deps = {m.key: m.dependencies for m in project.plan}
+        excluded = dependents_closure([m.key for m in tested], deps)
+        base = {m.key for m in project.plan} - excluded
+        targets = forward_targets(project.plan, base)
+        self.database = self.context.server.create_database(self.app)
+        self.url = self.context.server.url_for(self.database)
+        prepared = self.context.runner.run(
+            ["shell", "-c", PREPARE_CODE], self.url,
+            extra_env={"TM_PREPARE": json.dumps({"app": self.app, "targets": targets,
+                                                 "window": [m.name for m in tested]})})
+        if not prepared.ok:
+            message = f"could not build the state before {tested[0].name}: {prepared.error_summary()}"
+            for migration in tested:
+                self.results[migration.name].error = message
+            return message
+        self.metadata = extract_marked_json(prepared.stdout)
+        self.connection = self.context.server.connect(self.database)
+        for position, migration in enumerate(tested):
+            broken = self.test_migration(migration)
+            if broken:
+                for newer in tested[position + 1 :]:
+                    self.results[newer.name].error = f"not tested: {broken}"
+                break
+        else:
+            return self.restore_head()
+        return None
+
+    def close(self) -> None:
+        if self.connection is not None:
+            with contextlib.suppress(Exception):
+                self.connection.close()
+            self.connection = None
+        if self.database is not None:
+            with contextlib.suppress(Exception):
+                self.context.server.drop_database(self.database)
+            self.database = None
+
+    # -- one migration --------------------------------------------------------------------------
+
+    def test_migration(self, migration: MigrationInfo) -> str | None:
+        """Apply, roll back and re-apply one migration; returns why the chain broke, if it did."""
+        config, log = self.config, self.context.log
+        result = self.results[migration.name]
+        meta = self.metadata.get(migration.name, {})
+        self.apply_missing_dependencies(migration)
+        schema_before = snapshot_schema(self.connection) if config.check_schema else None
+        seeder = Seeder(self.connection)
+        fingerprint_before: Fingerprint | None = None
+        if config.check_data:
+            report = seeder.seed(sorted(meta.get("tables_before", {})), PRE_RELEASE_PROFILES)
+            self.note_skipped_rows(result, report, "pre-release")
+            fingerprint_before = fingerprint(self.connection, self.auto_now_columns(meta))
+        columns_before = column_inventory(self.connection)
+
+        applied = self.migrate([self.app, migration.name], "apply", migration)
+        if not applied.ok:
+            result.rollback = "not_run"
+            result.error = f"applying {migration.name} over pre-release data failed: {applied.error_summary()}"
+            return f"{migration.name} could not be applied over pre-release data"
+        schema_applied = snapshot_schema(self.connection) if config.check_schema else None
+        columns_applied = column_inventory(self.connection)
+        if config.check_data:
+            report = seeder.seed(sorted(meta.get("tables_after", {})), POST_RELEASE_PROFILES)
+            self.note_skipped_rows(result, report, "post-release")
+
+        rolled_back = self.migrate([self.app, self.previous_in_app(migration)], "rollback", migration)
+        result.durations["rollback"] = round(rolled_back.duration_s, 2)
+        if not rolled_back.ok:
+            result.rollback = "failed"
+            result.error = rolled_back.error_summary()
+            if rolled_back.timed_out:
+                self.stop_leftover_queries()
+                return f"rolling back {migration.name} timed out"
+            if migration.key not in self.applied_migrations():
+                return f"the failed rollback of {migration.name} left it unapplied"
+            return None
+        if migration.key in self.applied_migrations():
+            result.rollback = "failed"
+            result.error = f"migrate exited 0 but {migration.name} is still recorded as applied"
+            return f"{migration.name} is still applied after its rollback"
+        result.rollback = "passed"
+        if schema_before is not None:
+            findings = diff_schema(schema_before, snapshot_schema(self.connection),
+                                   f"after rolling back {migration.name}")
+            result.details.extend(findings)
+            result.schema = "differs" if findings else "identical"
+        if fingerprint_before is not None:
+            self.judge_data(migration, result, meta, fingerprint_before, columns_before, columns_applied)
+
+        reapplied = self.migrate([self.app, migration.name], "reapply", migration)
+        result.durations["reapply"] = round(reapplied.duration_s, 2)
+        if not reapplied.ok:
+            result.reapply = "failed"
+            result.error = reapplied.error_summary()
+            if reapplied.timed_out:
+                self.stop_leftover_queries()
+            return f"{migration.name} could not be re-applied"
+        result.reapply = "passed"
+        if schema_applied is not None:
+            findings = diff_schema(schema_applied, snapshot_schema(self.connection),
+                                   f"after re-applying {migration.name} (round trip)")
+            result.details.extend(findings)
+            if findings:
+                result.schema = "differs"
+        self.log_verdict(result)
+        return None
+
+    def migrate(self, target: list[str], step: str, migration: MigrationInfo) -> StepResult:
+        if self.context.runner.cancelled:
+            raise Interrupted
+        outcome = self.context.runner.run(["migrate", *target, "--noinput", "--no-color"], self.url)
+        status = "passed" if outcome.ok else "failed"
+        log_step(self.context.log, f"{migration.label}: {step}", status, outcome.duration_s,
+                 None if outcome.ok else outcome.error_summary())
+        return outcome
+
+    def previous_in_app(self, migration: MigrationInfo) -> str:
+        """The rollback target: the migration's parent in its own app, or `zero`."""
+        parents = [name for app, name in migration.dependencies if app == self.app]
+        return parents[-1] if parents else "zero"
+
+    def applied_migrations(self) -> set[MigrationKey]:
+        with self.connection.cursor() as cursor:
+            cursor.execute("SELECT app, name FROM django_migrations")
+            return {(app, name) for app, name in cursor.fetchall()}
+
+    def apply_missing_dependencies(self, migration: MigrationInfo) -> None:
+        """Apply what `migration` needs from other apps, so its rollback is measured alone."""
+        applied = self.applied_migrations()
+        missing = [dep for dep in migration.dependencies if dep not in applied and dep[0] != self.app
+                   and dep in {m.key for m in self.context.project.plan}]
+        for app, name in forward_targets(self.context.project.plan,
+                                         dependency_closure(missing, {m.key: m.dependencies for m in self.context.project.plan})
+                                         - applied):
+            self.context.runner.run(["migrate", app, name, "--noinput", "--no-color"], self.url)
+
+    def restore_head(self) -> str | None:
+        """Bring every app back to its newest migration, as after the app's tests in production."""
+        expected = {m.key for m in self.context.project.plan if not m.replaces}
+        if expected <= self.applied_migrations():
+            return None
+        outcome = self.context.runner.run(["migrate", "--noinput", "--no-color"], self.url)
+        log_step(self.context.log, f"{self.app}: restore every app to its newest migration",
+                 "passed" if outcome.ok else "failed", outcome.duration_s)
+        if not outcome.ok:
+            return f"restoring the full state after testing {self.app} failed: {outcome.error_summary()}"
+        return None
+
+    def stop_leftover_queries(self) -> None:
+        """A killed manage.py may leave its query running in the server; end it."""
+        with contextlib.suppress(Exception):
+            self.context.server.scalar(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                "WHERE datname = %s AND application_name <> 'test_migrations' AND pid <> pg_backend_pid()",
+                (self.database,))
+
+    # -- data verdicts --------------------------------------------------------------------------
+
+    @staticmethod
+    def auto_now_columns(meta: dict) -> dict[str, set[str]]:
+        return {table: set(info.get("auto_now", [])) for table, info in meta.get("tables_before", {}).items()}
+
+    @staticmethod
+    def note_skipped_rows(result: MigrationResult, report: SeedReport, moment: str) -> None:
+        for table, reasons in sorted(report.skipped.items()):
+            result.details.append(Finding("info", f"{moment} seeding skipped {len(reasons)} row(s) of {table}: "
+                                          f"{reasons[0]}", {"table": table}))
+
+    def judge_data(self, migration: MigrationInfo, result: MigrationResult, meta: dict,
+                   before: Fingerprint, columns_before: dict[str, set[str]],
+                   columns_applied: dict[str, set[str]]) -> None:
+        after = fingerprint(self.connection, self.auto_now_columns(meta))
+        losses = compare_fingerprints(before, after)
+        effects = meta.get("effects", [])
+        for table, column, count, example in losses:
+            cause = next((e for e in effects if e["table"] == table.strip('"')
+                          and (e["column"] is None or e["column"] == column)), None)
+            what = f"column {table}.{column}: {count} row(s) changed or emptied" if column \
+                else f"table {table}: {count} row(s) gone"
+            message = f"{what} after rolling back {migration.name} (e.g. primary key {example})"
+            if cause:
+                message += f"; destroyed by the forward operation {cause['type']} ({cause['description']})"
+            result.details.append(Finding("data_lost", message, {
+                "table": table, "column": column, "rows": count, "example_pk": example,
+                "operation": f"{cause['type']}: {cause['description']}" if cause else None}))
+        for table, columns in sorted(columns_applied.items()):
+            created = sorted(columns - columns_before.get(table, set())) if table in columns_before else None
+            if created is None:
+                result.details.append(Finding("info", f"table {table} was created by {migration.name}; "
+                                              "post-release rows in it are discarded by the rollback"))
+            elif created:
+                result.details.append(Finding("info", f"column(s) {', '.join(created)} of {table} were created by "
+                                              f"{migration.name}; post-release values in them are discarded by the rollback"))
+        result.data = "lost" if losses else "preserved"
+        if losses and (migration.key in self.config.allow_data_loss
+                       or migration.marker_present(MARKER_ALLOW_DATA_LOSS)):
+            result.acknowledged = True
+
+    def log_verdict(self, result: MigrationResult) -> None:
+        note = f"schema {result.schema}, data {result.data}" + (" (acknowledged)" if result.acknowledged else "")
+        self.context.log.info(f"{result.label}: {note}")
+        for finding in result.details:
+            if finding.kind != "info" or self.context.log.verbosity >= 2:
+                self.context.log.info(f"    {finding.kind}: {finding.message}")
+
+
+# ---------------------------------------------------------------------------------------------
+# Reports: console summary, JSON, JUnit XML, GitHub Actions (all read the same RunResult)
+# ---------------------------------------------------------------------------------------------
+
+
+def report_json(result: RunResult) -> dict[str, object]:
+    """The JSON report of CONTRACT.md (schema 1), plus additions: line, acknowledged, processes."""
+    return {
+        "schema": REPORT_SCHEMA_VERSION,
+        "ok": result.ok,
+        "duration_s": round(result.duration_s, 2),
+        "database": {"vendor": "postgresql", "server_version": result.server_version,
+                     "ephemeral": result.ephemeral},
+        "checks": [dataclasses.asdict(check) for check in result.checks],
+        "apps": [
+            {
+                "app": app.app,
+                "error": app.error,
+                "migrations": [
+                    {
+                        "name": m.name, "file": m.file, "line": m.line,
+                        "rollback": m.rollback, "reapply": m.reapply, "schema": m.schema, "data": m.data,
+                        "acknowledged": m.acknowledged, "error": m.error,
+                        "details": [finding.to_json() for finding in m.details],
+                        "duration_s": {"rollback": m.durations.get("rollback"), "reapply": m.durations.get("reapply")},
+                    }
+                    for m in app.migrations
+                ],
+            }
+            for app in result.apps
+        ],
+        "skipped_apps": result.skipped_apps,
+        "processes": result.processes,
+    }
+
+
+def junit_xml(result: RunResult) -> ElementTree.ElementTree:
+    """One test case per check and per migration step (rollback, reapply, schema, data)."""
+    suite = ElementTree.Element("testsuite", name="test_migrations", time=f"{result.duration_s:.2f}")
+    cases = 0
+    failures = 0
+    skipped = 0
+
+    def add(classname: str, name: str, seconds: float | None, failure: str | None, skip: str | None = None) -> None:
+        nonlocal cases, failures, skipped
+        case = ElementTree.SubElement(suite, "testcase", classname=classname, name=name,
+                                      time=f"{seconds or 0:.2f}")
+        cases += 1
+        if failure:
+            failures += 1
+            ElementTree.SubElement(case, "failure", message=failure[:500]).text = failure
+        elif skip:
+            skipped += 1
+            ElementTree.SubElement(case, "skipped", message=skip)
+
+    for check in result.checks:
+        add("checks", check.name, check.duration_s, check.detail if check.status == "failed" else None,
+            check.detail if check.status == "skipped" else None)
+    for app in result.apps:
+        if app.error:
+            add(app.app, "app", None, app.error)
+        for m in app.migrations:
+            rollback_bad = m.rollback in ("failed", "not_run") or (m.rollback == "irreversible" and not m.acknowledged)
+            add(f"{app.app}.{m.name}", "rollback", m.durations.get("rollback"),
+                m.error if rollback_bad else None,
+                m.error if m.rollback in ("blocked", "irreversible") and not rollback_bad else None)
+            add(f"{app.app}.{m.name}", "reapply", m.durations.get("reapply"),
+                m.error if m.reapply == "failed" else None, "not run" if m.reapply == "not_run" else None)
+            schema_text = "\n".join(f.message for f in m.details if f.kind == "schema")
+            add(f"{app.app}.{m.name}", "schema", None, schema_text if m.schema == "differs" else None,
+                "not checked" if m.schema == "not_checked" else None)
+            data_text = "\n".join(f.message for f in m.details if f.kind == "data_lost")
+            add(f"{app.app}.{m.name}", "data", None, data_text if m.data == "lost" and not m.acknowledged else None,
+                "not checked" if m.data == "not_checked" else None)
+    suite.set("tests", str(cases))
+    suite.set("failures", str(failures))
+    suite.set("errors", "0")
+    suite.set("skipped", str(skipped))
+    return ElementTree.ElementTree(suite)
+
+
+def failure_lines(result: RunResult) -> list[tuple[str | None, int | None, str]]:
+    """(file, line, message) for everything that fails the run, most important first."""
+    lines: list[tuple[str | None, int | None, str]] = []
+    for check in result.checks:
+        if check.status == "failed":
+            lines.append((None, None, f"{check.name} failed: {check.detail}"))
+    for app in result.apps:
+        if app.error:
+            lines.append((None, None, f"{app.app}: {app.error}"))
+        for m in app.migrations:
+            if m.problems:
+                first = next((f.message for f in m.details if f.kind in ("schema", "data_lost")), None)
+                text = m.error or first or ""
+                lines.append((m.file, m.line, f"{m.label}: {', '.join(m.problems)}" + (f": {text}" if text else "")))
+    return lines
+
+
+def github_annotations(result: RunResult, limit: int = 10) -> list[str]:
+    """`::error` workflow commands (GitHub shows at most 10 per step: the first ones matter)."""
+    def escape(text: str) -> str:
+        return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+    out = []
+    for file, line, message in failure_lines(result)[:limit]:
+        location = f" file={file},line={line or 1}" if file else ""
+        out.append(f"::error{location},title=Migration test::{escape(message)}".replace("::error,", "::error "))
+    return out
+
+
+def markdown_summary(result: RunResult) -> str:
+    status = "passed" if result.ok else "FAILED"
+    lines = [f"## Migration tests {status}", "",
+             f"PostgreSQL {result.server_version.split()[0]}, {result.duration_s:.1f}s, "
+             f"{result.processes} manage.py processes", "",
+             "| check | status | detail |", "| --- | --- | --- |"]
+    for check in result.checks:
+        lines.append(f"| {check.name} | {check.status} | {(check.detail or '').replace('|', '/')[:300]} |")
+    lines += ["", "| migration | rollback | re-apply | schema | data | notes |", "| --- | --- | --- | --- | --- | --- |"]
+    for app in result.apps:
+        for m in app.migrations:
+            notes = "; ".join([*([m.error] if m.error else []),
+                               *(f.message for f in m.details if f.kind != "info")])
+            ack = " (acknowledged)" if m.acknowledged else ""
+            lines.append(f"| `{m.label}` | {m.rollback}{ack} | {m.reapply} | {m.schema} | {m.data} | "
+                         f"{notes.replace('|', '/')[:500]} |")
+    return "\n".join(lines) + "\n"
+
+
+def print_summary(result: RunResult, log: Log) -> None:
+    rows = [("migration", "rollback", "re-apply", "schema", "data", "time")]
+    for app in result.apps:
+        for m in app.migrations:
+            seconds = sum(v for v in m.durations.values() if v)
+            rows.append((m.label, m.rollback + ("*" if m.acknowledged else ""), m.reapply, m.schema, m.data,
+                         f"{seconds:.1f}s" if seconds else "-"))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    log.info("")
+    for row in rows:
+        log.info("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
+    if any(m.acknowledged for app in result.apps for m in app.migrations):
+        log.info("(* acknowledged on purpose)")
+    problems = failure_lines(result)
+    log.info("")
+    if problems:
+        log.info(f"FAILED: {len(problems)} problem(s)")
+        for _, _, message in problems:
+            log.info(f"  - {message}")
+    else:
+        log.info(f"OK: all checks passed in {result.duration_s:.1f}s ({result.processes} manage.py processes)")
+
+
+def write_reports(result: RunResult, config: Config, log: Log, environ: dict[str, str]) -> None:
+    if config.report_json:
+        config.report_json.parent.mkdir(parents=True, exist_ok=True)
+        config.report_json.write_text(json.dumps(report_json(result), indent=2) + "\n", encoding="utf-8")
+    if config.junit_xml:
+        config.junit_xml.parent.mkdir(parents=True, exist_ok=True)
+        junit_xml(result).write(config.junit_xml, encoding="utf-8", xml_declaration=True)
+    if environ.get("GITHUB_ACTIONS") == "true":
+        for annotation in github_annotations(result):
+            print(log.mask(annotation), flush=True)
+        summary_path = environ.get("GITHUB_STEP_SUMMARY")
+        if summary_path:
+            with open(summary_path, "a", encoding="utf-8") as summary:
+                summary.write(log.mask(markdown_summary(result))[: 1024 * 1024 - 1])
+
+
+# ---------------------------------------------------------------------------------------------
+# Main
+# ---------------------------------------------------------------------------------------------
+
+
+def discover(runner: ManagePy, server: Server, config: Config, log: Log) -> tuple[Project, str]:
+    """Load the project once (no database writes) and make sure it uses our scratch database."""
+    head = server.create_database("head")
+    head_url = server.url_for(head)
+    probe = runner.run(["shell", "-c", PROBE_CODE], head_url)
+    if not probe.ok:
+        raise UsageError(f"cannot load the Django project with {config.manage} (settings {config.settings}): "
+                         f"{probe.error_summary()}")
+    try:
+        data = extract_marked_json(probe.stdout)
+    except ValueError:
+        raise UsageError(f"{config.manage} shell printed no project description; is it a Django manage.py?") from None
+    project = project_from_probe(data)
+    if project.vendor != "postgresql":
+        raise UsageError(f"the settings {config.settings} use a {project.vendor} database although DATABASE_URL points "
+                         "at PostgreSQL; read DATABASES from DATABASE_URL (dj-database-url) so the tool can "
+                         "direct every manage.py call to its scratch database")
+    return project, head_url
+
+
+def test_project(config: Config, log: Log, runner: ManagePy, server: Server) -> RunResult:
+    started = time.monotonic()
+    project, head_url = discover(runner, server, config, log)
+    selected, skipped = select_apps(project, config.apps, config.project_dir)
+    for note in skipped:
+        log.detail(f"skipping {note}; name it with --app to include it")
+    context = WindowContext(config, project, server, runner, log)
+    windows = {app: window_of(project.migrations_of(app), config.depth) for app in selected}
+    for app, window in windows.items():
+        log.info(f"{app}: testing {len(window)} migration(s), {window[0].name} .. {window[-1].name}")
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=config.jobs + 1) as pool:
+        forward = pool.submit(run_forward_checks, runner, head_url, project, log)
+        deploy = pool.submit(run_check_deploy, runner, head_url, log)
+        checks = forward.result()
+        app_futures = {}
+        if checks[0].status == "passed":
+            app_futures = {app: pool.submit(AppWindowTest(context, app, window).run)
+                           for app, window in windows.items()}
+        checks = [checks[0], deploy.result(), checks[1]]
+        apps = [future.result() for future in app_futures.values()]
+    return RunResult(checks, apps, time.monotonic() - started, str(server.server_version), server.ephemeral,
+                     runner.started, skipped)
+
+
+@contextlib.contextmanager
+def interrupt_on_sigterm() -> Iterator[None]:
+    """Turn SIGTERM into KeyboardInterrupt, so CI cancellations clean up like Ctrl-C."""
+    def handler(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    log = Log(args.verbosity)
+    runner = None
+    try:
+        config = config_from_args(args)
+        log.secret_urls.append(config.database_url or os.environ.get("DATABASE_URL") or "")
+        runner = ManagePy(config, log)
+        with interrupt_on_sigterm(), postgres_server(config.database_url, dict(os.environ),
+                                                     config.project_dir, log) as server:
+            log.secret_urls.append(server.url_for("postgres"))
+            try:
+                result = test_project(config, log, runner, server)
+            finally:
+                runner.kill_all()
+        print_summary(result, log)
+        write_reports(result, config, log, dict(os.environ))
+        return EXIT_OK if result.ok else EXIT_MIGRATION_PROBLEM
+    except UsageError as error:
+        print(f"test_migrations: error: {log.mask(str(error))}", file=sys.stderr)
+        return EXIT_USAGE
+    except (KeyboardInterrupt, Interrupted):
+        if runner is not None:
+            runner.kill_all()
+        print("test_migrations: interrupted; scratch databases and servers were removed", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+if __name__ == "__main__":
+    sys.exit(main())
