@@ -60,7 +60,7 @@ if not SECRET_KEY:
     if not DEBUG:
         raise ImproperlyConfigured(
             "SECRET_KEY is required when DEBUG is off; generate one with: "
-            "python -c \"import secrets; print(secrets.token_hex(32))\""
+            'python -c "import secrets; print(secrets.token_hex(32))"'
         )
     SECRET_KEY = "django-insecure-dev-only-key-do-not-use-in-production"
 

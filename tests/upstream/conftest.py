@@ -47,15 +47,24 @@ def invoice(customer, project, tax_rate):
         notes="Thank you for your business.",
     )
     InvoiceLine.objects.create(
-        invoice=invoice, position=1, description="Design workshop", quantity=Decimal("8"),
+        invoice=invoice,
+        position=1,
+        description="Design workshop",
+        quantity=Decimal("8"),
         unit_price=Decimal("125.00"),
     )
     InvoiceLine.objects.create(
-        invoice=invoice, position=2, description="Hosting (yearly)", quantity=Decimal("1"),
-        unit_price=Decimal("250.00"), discount_percent=Decimal("10"),
+        invoice=invoice,
+        position=2,
+        description="Hosting (yearly)",
+        quantity=Decimal("1"),
+        unit_price=Decimal("250.00"),
+        discount_percent=Decimal("10"),
     )
     Payment.objects.create(
-        invoice=invoice, amount=Decimal("500.00"), paid_on=datetime.date(2025, 3, 10),
+        invoice=invoice,
+        amount=Decimal("500.00"),
+        paid_on=datetime.date(2025, 3, 10),
         reference="BANK-REF-1",
     )
     return invoice

@@ -69,7 +69,10 @@ def test_0014_customer_currency_copied_from_latest_invoice(migrator):
     assert "currency" not in migrator.columns("upstream_customer")
     Invoice = apps.get_model(APP, "Invoice")
     assert sorted(Invoice.objects.values_list("number", "currency")) == [
-        ("A-1", "USD"), ("A-2", "GBP"), ("A-3", "CHF"), ("O-1", ""),
+        ("A-1", "USD"),
+        ("A-2", "GBP"),
+        ("A-3", "CHF"),
+        ("O-1", ""),
     ]
     assert apps.get_model(APP, "Customer").objects.count() == 3
 
@@ -109,7 +112,9 @@ def test_0022_tag_slugs(migrator):
 
     apps = migrator.migrate("0021_payment_paid_on_idx")
     assert "slug" not in migrator.columns("upstream_tag")
-    assert sorted(apps.get_model(APP, "Tag").objects.values_list("name", flat=True)) == sorted(names)
+    assert sorted(apps.get_model(APP, "Tag").objects.values_list("name", flat=True)) == sorted(
+        names
+    )
 
 
 def test_0024_sent_at_backfilled_for_sent_and_paid(migrator):
@@ -121,7 +126,7 @@ def test_0024_sent_at_backfilled_for_sent_and_paid(migrator):
     make_invoice(apps, customer, "C", status="cancelled", due_date=None)
 
     apps = migrator.migrate("0024_invoice_sent_at")
-    utc = datetime.timezone.utc
+    utc = datetime.UTC
     sent_at = dict(apps.get_model(APP, "Invoice").objects.values_list("number", "sent_at"))
     assert sent_at == {
         "S": datetime.datetime(2999, 12, 31, 9, 0, tzinfo=utc),
@@ -175,16 +180,23 @@ def test_0020_reverse_caps_rates_to_old_precision(migrator):
     apps = migrator.migrate("0019_invoice_status_cancelled")
     rates = dict(apps.get_model(APP, "TaxRate").objects.values_list("pk", "rate"))
     assert rates == {
-        huge.pk: Decimal("999.99"), negative.pk: Decimal("-999.99"), standard.pk: Decimal("21.00"),
+        huge.pk: Decimal("999.99"),
+        negative.pk: Decimal("-999.99"),
+        standard.pk: Decimal("21.00"),
     }
 
 
 def test_0023_reverse_gives_invoices_without_due_date_their_issue_date(migrator):
     apps = migrator.migrate("0023_alter_invoice_due_date")
     customer = make_customer(apps)
-    on_receipt = make_invoice(apps, customer, "R-1", due_date=None, issue_date=datetime.date(2999, 12, 31))
+    on_receipt = make_invoice(
+        apps, customer, "R-1", due_date=None, issue_date=datetime.date(2999, 12, 31)
+    )
     with_due = make_invoice(apps, customer, "R-2", due_date=datetime.date(2025, 2, 15))
 
     apps = migrator.migrate("0022_tag_slug")
     due = dict(apps.get_model(APP, "Invoice").objects.values_list("pk", "due_date"))
-    assert due == {on_receipt.pk: datetime.date(2999, 12, 31), with_due.pk: datetime.date(2025, 2, 15)}
+    assert due == {
+        on_receipt.pk: datetime.date(2999, 12, 31),
+        with_due.pk: datetime.date(2025, 2, 15),
+    }

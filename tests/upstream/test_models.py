@@ -9,7 +9,9 @@ from upstream.models import Customer, Invoice, InvoiceLine, Payment, Project, Ta
 
 
 def test_line_amount_applies_discount_and_rounds_to_cents(invoice):
-    line = InvoiceLine(quantity=Decimal("3"), unit_price=Decimal("33.33"), discount_percent=Decimal("12.5"))
+    line = InvoiceLine(
+        quantity=Decimal("3"), unit_price=Decimal("33.33"), discount_percent=Decimal("12.5")
+    )
     assert line.amount == Decimal("87.49")  # 99.99 * 0.875 = 87.49125
     amounts = [line.amount for line in invoice.lines.all()]
     assert amounts == [Decimal("1000.00"), Decimal("225.00")]
@@ -36,7 +38,9 @@ def test_invoice_without_tax_rate_or_lines(customer):
 def test_lines_are_ordered_by_position(invoice):
     InvoiceLine.objects.create(invoice=invoice, position=0, description="First", unit_price=1)
     assert [line.description for line in invoice.lines.all()] == [
-        "First", "Design workshop", "Hosting (yearly)",
+        "First",
+        "Design workshop",
+        "Hosting (yearly)",
     ]
 
 

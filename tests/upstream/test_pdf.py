@@ -35,8 +35,12 @@ def test_invoice_pdf_is_a_real_pdf(invoice):
 
 def test_long_invoice_spans_several_pages(invoice):
     InvoiceLine.objects.bulk_create(
-        InvoiceLine(invoice=invoice, position=10 + i, description=f"Support ticket #{i}",
-                    unit_price=Decimal("10.00"))
+        InvoiceLine(
+            invoice=invoice,
+            position=10 + i,
+            description=f"Support ticket #{i}",
+            unit_price=Decimal("10.00"),
+        )
         for i in range(120)
     )
     pages, text = pdf_text(render_invoice_pdf(invoice))
@@ -48,7 +52,10 @@ def test_long_invoice_spans_several_pages(invoice):
 def test_zip_holds_one_pdf_per_invoice(invoice):
     other = type(invoice).objects.create(number="INV-2025-0043", customer=invoice.customer)
     with zipfile.ZipFile(io.BytesIO(invoices_zip([invoice, other]))) as archive:
-        assert sorted(archive.namelist()) == ["invoice-INV-2025-0042.pdf", "invoice-INV-2025-0043.pdf"]
+        assert sorted(archive.namelist()) == [
+            "invoice-INV-2025-0042.pdf",
+            "invoice-INV-2025-0043.pdf",
+        ]
         _, text = pdf_text(archive.read("invoice-INV-2025-0043.pdf"))
         assert "INV-2025-0043" in text
 
@@ -67,7 +74,11 @@ def test_weasyprint_is_not_imported_at_start_up(code):
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "hello_world.settings"}
     result = subprocess.run(
         [sys.executable, "-c", code + "; import sys; print('weasyprint' in sys.modules)"],
-        cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=60,
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().splitlines()[-1] == "False"
