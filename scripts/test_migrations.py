@@ -15,6 +15,7 @@ import argparse
 import ast
 import contextlib
 import dataclasses
+import datetime
 import hashlib
 import json
 import os
@@ -1407,9 +1408,11 @@ def column_literal(column: ColumnMeta, profile: str, token: int) -> str | None:
     if name == "bool":
         return "true" if profile != "min" else "false"
     if name == "date":
-        return {"typical": "2024-06-15", "max": "2999-12-31", "min": "1900-01-01"}[profile]
+        typical = (datetime.date(2024, 1, 1) + datetime.timedelta(days=token % 3000)).isoformat()
+        return {"typical": typical, "max": "2999-12-31", "min": "1900-01-01"}[profile]
     if name in ("timestamp", "timestamptz"):
-        return {"typical": "2024-06-15 12:34:56.123456+00", "max": "2999-12-31 23:59:59.999999+00",
+        typical = (datetime.datetime(2024, 1, 1, 12, 34, 56, 123456) + datetime.timedelta(hours=token)).isoformat()
+        return {"typical": typical + "+00", "max": "2999-12-31 23:59:59.999999+00",
                 "min": "1900-01-01 00:00:00+00"}[profile]
     if name in ("time", "timetz"):
         return {"typical": "12:34:56", "max": "23:59:59.999999", "min": "00:00:00"}[profile]
@@ -1449,6 +1452,10 @@ class Seeder:
     def __init__(self, connection) -> None:  # noqa: ANN001
         self.connection = connection
         self.token = 0
+        # Edge values (empty string, zero, far dates) go into each column once: repeating them
+        # in every round would make a later unique constraint fail on duplicates that only the
+        # seeding created. Once there, they stay as pre-release data for every later migration.
+        self.used_edges: set[tuple[str, str, str]] = set()
 
     def seed(self, tables: Sequence[str], profiles: Sequence[str]) -> SeedReport:
         report = SeedReport()
@@ -1502,36 +1509,72 @@ class Seeder:
         return row[0] if row else None
 
     def _insert(self, meta: TableMeta, profile: str, index: int, report: SeedReport) -> None:
+        """Insert one row; when a check or unique constraint rejects it, retry once with ordinary
+        values in that constraint's columns, so one strict column does not cost the whole row."""
+        ordinary: set[str] = set()
+        for _attempt in range(3):
+            row = self._row_values(meta, profile, index, ordinary)
+            if isinstance(row, str):
+                report.skipped.setdefault(meta.name, []).append(f"{profile} row: {row}")
+                return
+            names, placeholders, values = row
+            columns_sql = f"({', '.join(names)}) VALUES ({', '.join(placeholders)})" if names else "DEFAULT VALUES"
+            try:
+                with self.connection.cursor() as cursor:
+                    cursor.execute(f"INSERT INTO {meta.name} {columns_sql}", values)
+            except self._psycopg2_error() as error:
+                constrained = self._constraint_columns(error) - ordinary
+                if constrained:
+                    ordinary |= constrained
+                    self.token += 1
+                    continue
+                first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+                report.skipped.setdefault(meta.name, []).append(f"{profile} row: {first_line}")
+                return
+            report.inserted[meta.name] = report.inserted.get(meta.name, 0) + 1
+            return
+
+    def _row_values(self, meta: TableMeta, profile: str, index: int,
+                    ordinary: set[str]) -> tuple[list[str], list[str], list[str | None]] | str:
         names, placeholders, values = [], [], []
         for column in meta.columns:
             if column.generated or (column.identity or (column.has_default and column.name in meta.primary_key)):
                 continue
+            column_profile = "typical" if column.name in ordinary else profile
             if column.name in meta.foreign_keys:
                 target, target_column = meta.foreign_keys[column.name]
-                literal = None if (profile == "min" and not column.not_null) else \
-                    self._foreign_value(target, target_column, index)
-            elif profile == "min" and not column.not_null:
+                literal = None if (column_profile == "min" and not column.not_null) else \
+                    self._foreign_value(target, target_column, index + self.token % 7)
+            elif column_profile == "min" and not column.not_null:
                 literal = None
             else:
-                literal = column_literal(column, profile, self.token)
+                literal = column_literal(column, column_profile, self.token)
+                if literal is not None and column_profile != "typical":
+                    if (meta.name, column.name, literal) in self.used_edges:
+                        literal = column_literal(column, "typical", self.token)
+                    self.used_edges.add((meta.name, column.name, literal))
             if literal is None and column.not_null:
                 if column.has_default:
                     continue
-                report.skipped.setdefault(meta.name, []).append(
-                    f"{profile} row: no value for NOT NULL column {column.name} ({column.type})")
-                return
+                return f"no value for NOT NULL column {column.name} ({column.type})"
             names.append(quote_ident(column.name))
             placeholders.append(f"%s::{column.type}")
             values.append(literal)
-        columns_sql = f"({', '.join(names)}) VALUES ({', '.join(placeholders)})" if names else "DEFAULT VALUES"
-        try:
-            with self.connection.cursor() as cursor:
-                cursor.execute(f"INSERT INTO {meta.name} {columns_sql}", values)
-        except self._psycopg2_error() as error:
-            first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-            report.skipped.setdefault(meta.name, []).append(f"{profile} row: {first_line}")
-            return
-        report.inserted[meta.name] = report.inserted.get(meta.name, 0) + 1
+        return names, placeholders, values
+
+    def _constraint_columns(self, error: Exception) -> set[str]:
+        """Columns of the check or unique constraint that rejected a row (empty if another cause)."""
+        name = getattr(getattr(error, "diag", None), "constraint_name", None)
+        if not name or getattr(error, "pgcode", None) not in ("23514", "23505"):
+            return set()
+        with self.connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT a.attname FROM pg_constraint con JOIN pg_attribute a ON a.attrelid = con.conrelid "
+                "AND a.attnum = ANY(con.conkey) WHERE con.conname = %s "
+                "UNION SELECT a.attname FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid "
+                "JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey) WHERE ic.relname = %s",
+                (name, name))
+            return {row[0] for row in cursor.fetchall()}
 
     def _psycopg2_error(self) -> type[Exception]:
         return sys.modules["psycopg2"].Error
@@ -1643,6 +1686,7 @@ class MigrationResult:
     name: str
     file: str | None
     line: int | None = None
+    apply: str = "not_run"  # applying it over pre-release data: passed | failed | not_run
     rollback: str = "not_run"  # passed | failed | irreversible | blocked | not_run
     reapply: str = "not_run"  # passed | failed | not_run
     schema: str = "not_checked"  # identical | differs | not_checked
@@ -1660,6 +1704,8 @@ class MigrationResult:
     def problems(self) -> list[str]:
         """What makes this migration fail the run (empty when it passes or is acknowledged)."""
         found = []
+        if self.apply == "failed":
+            found.append("apply over pre-release data failed")
         if self.rollback in ("failed", "not_run") or (self.rollback == "irreversible" and not self.acknowledged):
             found.append(f"rollback {self.rollback}")
         if self.reapply == "failed":
@@ -1788,6 +1834,7 @@ class AppWindowTest:
         self.database: str | None = None
         self.url = ""
         self.connection = None
+        self.seeder: Seeder | None = None
 
     # -- orchestration ------------------------------------------------------------------------
 
@@ -1853,6 +1900,7 @@ class AppWindowTest:
             return message
         self.metadata = extract_marked_json(prepared.stdout)
         self.connection = self.context.server.connect(self.database)
+        self.seeder = Seeder(self.connection)
         for position, migration in enumerate(tested):
             broken = self.test_migration(migration)
             if broken:
@@ -1882,7 +1930,7 @@ class AppWindowTest:
         meta = self.metadata.get(migration.name, {})
         self.apply_missing_dependencies(migration)
         schema_before = snapshot_schema(self.connection) if config.check_schema else None
-        seeder = Seeder(self.connection)
+        seeder = self.seeder
         fingerprint_before: Fingerprint | None = None
         if config.check_data:
             report = seeder.seed(sorted(meta.get("tables_before", {})), PRE_RELEASE_PROFILES)
@@ -1891,10 +1939,13 @@ class AppWindowTest:
         columns_before = column_inventory(self.connection)
 
         applied = self.migrate([self.app, migration.name], "apply", migration)
+        result.apply = "passed" if applied.ok else "failed"
         if not applied.ok:
-            result.rollback = "not_run"
             result.error = f"applying {migration.name} over pre-release data failed: {applied.error_summary()}"
-            return f"{migration.name} could not be applied over pre-release data"
+            if applied.timed_out or not self.retry_apply_without_data(migration):
+                return f"{migration.name} could not be applied"
+            fingerprint_before = None  # the pre-release data had to go
+            columns_before = column_inventory(self.connection)
         schema_applied = snapshot_schema(self.connection) if config.check_schema else None
         columns_applied = column_inventory(self.connection)
         if config.check_data:
@@ -1942,6 +1993,14 @@ class AppWindowTest:
                 result.schema = "differs"
         self.log_verdict(result)
         return None
+
+    def retry_apply_without_data(self, migration: MigrationInfo) -> bool:
+        """Empty every table and apply again, so the rest of the window can still be tested."""
+        tables = user_tables(self.connection)
+        if tables:
+            with self.connection.cursor() as cursor:
+                cursor.execute(f"TRUNCATE {', '.join(tables)} CASCADE")
+        return self.migrate([self.app, migration.name], "apply without data", migration).ok
 
     def migrate(self, target: list[str], step: str, migration: MigrationInfo) -> StepResult:
         if self.context.runner.cancelled:
@@ -2062,7 +2121,7 @@ def report_json(result: RunResult) -> dict[str, object]:
                 "error": app.error,
                 "migrations": [
                     {
-                        "name": m.name, "file": m.file, "line": m.line,
+                        "name": m.name, "file": m.file, "line": m.line, "apply": m.apply,
                         "rollback": m.rollback, "reapply": m.reapply, "schema": m.schema, "data": m.data,
                         "acknowledged": m.acknowledged, "error": m.error,
                         "details": [finding.to_json() for finding in m.details],
@@ -2176,7 +2235,8 @@ def print_summary(result: RunResult, log: Log) -> None:
     for app in result.apps:
         for m in app.migrations:
             seconds = sum(v for v in m.durations.values() if v)
-            rows.append((m.label, m.rollback + ("*" if m.acknowledged else ""), m.reapply, m.schema, m.data,
+            rows.append((m.label, m.rollback + ("*" if m.acknowledged and m.rollback == "irreversible" else ""),
+                         m.reapply, m.schema, m.data + ("*" if m.acknowledged and m.data == "lost" else ""),
                          f"{seconds:.1f}s" if seconds else "-"))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     log.info("")
