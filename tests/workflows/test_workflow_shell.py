@@ -1,0 +1,201 @@
+"""The shell the workflows run, run here with bash against the test PostgreSQL 15 server.
+
+Each block is taken from the workflow file itself (not copied into the test), so a typo in a
+command fails here before it fails on GitHub. Blocks run as the runner runs them
+(`bash --noprofile --norc -eo pipefail`), in a temporary folder, never in the checkout: the
+`.env` they write must not land in other people's working tree. Only the URLs of the GitHub
+service containers are swapped for the test server's.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import urllib.parse
+from pathlib import Path
+from xml.etree import ElementTree
+
+import psycopg2
+import pytest
+
+from tests.workflows.workflow_files import CI, MIGRATION_TESTS, REPO_ROOT, find_step
+
+SERVICE_URL = "postgres://postgres:postgres@localhost:5432/migration_test_db"
+BACKUP_SERVICE_URL = "postgres://postgres:postgres@localhost:5432/postgres"
+# What the runner's bash gets: the venv's python first on PATH (setup-python's role).
+PATH = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
+PROJECT_FILES = ("manage.py", "hello_world", "upstream", "scripts", ".env.example")
+
+
+def run_bash(script: str, cwd: Path, env: dict[str, str] | None = None,
+             timeout: float = 120) -> subprocess.CompletedProcess:
+    environment = {key: value for key, value in os.environ.items()
+                   if key not in ("DATABASE_URL", "GITHUB_ACTIONS", "GITHUB_STEP_SUMMARY")}
+    environment.update({"PATH": PATH, **(env or {})})
+    return subprocess.run(["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", script],
+                          cwd=cwd, env=environment, capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def env_block() -> str:
+    return find_step(MIGRATION_TESTS, "migration-tests", "Create .env from .env.example")["run"]
+
+
+def dotenv_lines(path: Path) -> dict[str, list[str]]:
+    values: dict[str, list[str]] = {}
+    for line in path.read_text().splitlines():
+        match = re.match(r"(?:export\s+)?([A-Z_]+)=(.*)", line)
+        if match:
+            values.setdefault(match.group(1), []).append(match.group(2))
+    return values
+
+
+def scratch_databases(server_url: str, names: list[str]) -> list[str]:
+    connection = psycopg2.connect(server_url)
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT datname FROM pg_database WHERE datname = ANY(%s)", (names,))
+            return [name for (name,) in cursor.fetchall()]
+    finally:
+        connection.close()
+
+
+# ---------------------------------------------------------------------------------------------
+# migration-tests.yml: the .env set-up
+# ---------------------------------------------------------------------------------------------
+
+
+def test_env_block_writes_the_service_url_a_random_key_and_debug(tmp_path):
+    shutil.copy(REPO_ROOT / ".env.example", tmp_path / ".env.example")
+    result = run_bash(env_block(), tmp_path)
+    assert result.returncode == 0, result.stderr
+    values = dotenv_lines(tmp_path / ".env")
+    assert values["DATABASE_URL"] == [SERVICE_URL]
+    assert values["DEBUG"] == ["True"]
+    [secret_key] = values["SECRET_KEY"]
+    assert re.fullmatch(r"[0-9a-f]{64}", secret_key)
+    # The key is masked in the job log before it is written anywhere.
+    assert f"::add-mask::{secret_key}" in result.stdout.splitlines()
+    # Everything else from the example is kept (issuer name, log level, ...).
+    example = dotenv_lines(REPO_ROOT / ".env.example")
+    for key in set(example) - {"DATABASE_URL", "SECRET_KEY", "DEBUG"}:
+        assert values[key] == example[key], key
+
+
+def test_env_block_gives_a_new_key_each_run(tmp_path):
+    keys = []
+    for attempt in range(2):
+        folder = tmp_path / str(attempt)
+        folder.mkdir()
+        shutil.copy(REPO_ROOT / ".env.example", folder / ".env.example")
+        assert run_bash(env_block(), folder).returncode == 0
+        keys.append(dotenv_lines(folder / ".env")["SECRET_KEY"][0])
+    assert keys[0] != keys[1]
+
+
+def test_env_block_replaces_example_values_the_tool_and_django_would_read_first(tmp_path, tool):
+    """test_migrations.py reads the first DATABASE_URL line; python-dotenv the last: both agree."""
+    from dotenv import dotenv_values
+
+    (tmp_path / ".env.example").write_text(
+        "DATABASE_URL=sqlite:///db.sqlite3\n"
+        "export SECRET_KEY=example-key\n"
+        "DEBUG=False\n"
+        "# DATABASE_URL=postgres://commented/out\n"
+        "LOG_LEVEL=INFO\n"
+    )
+    assert run_bash(env_block(), tmp_path).returncode == 0
+    env_file = tmp_path / ".env"
+    assert tool.read_dotenv_value(env_file, "DATABASE_URL") == SERVICE_URL
+    parsed = dotenv_values(env_file)
+    assert parsed["DATABASE_URL"] == SERVICE_URL
+    assert parsed["DEBUG"] == "True"
+    assert parsed["SECRET_KEY"] != "example-key"
+    assert parsed["LOG_LEVEL"] == "INFO"
+    assert "# DATABASE_URL=postgres://commented/out" in env_file.read_text()
+
+
+def test_env_block_fails_without_an_example(tmp_path):
+    result = run_bash(env_block(), tmp_path)
+    assert result.returncode != 0
+    assert not (tmp_path / ".env").exists()
+
+
+# ---------------------------------------------------------------------------------------------
+# ci.yml: all-checks
+# ---------------------------------------------------------------------------------------------
+
+
+ALL_CHECKS = find_step(CI, "all-checks", "Fail unless every needed job succeeded")
+
+
+@pytest.mark.parametrize(
+    ("results", "expected"),
+    [
+        (("success", "success", "success"), 0),
+        (("failure", "success", "success"), 1),
+        (("success", "cancelled", "success"), 1),
+        (("success", "success", "skipped"), 1),
+        (("success", "success", ""), 1),
+    ],
+)
+def test_all_checks_passes_only_when_every_job_succeeded(tmp_path, results, expected):
+    env = dict(zip(ALL_CHECKS["env"], results, strict=True))
+    result = run_bash(ALL_CHECKS["run"], tmp_path, env=env)
+    assert result.returncode == expected, result.stdout + result.stderr
+    for job, outcome in zip(("test", "performance", "backup-verification"), results, strict=True):
+        assert f"{job}: {outcome or 'unknown'}" in result.stdout
+        if outcome != "success":
+            assert f"::error title=all-checks::{job} did not succeed" in result.stdout
+
+
+# ---------------------------------------------------------------------------------------------
+# ci.yml: backup-verification, and migration-tests.yml's invocation, end to end
+# ---------------------------------------------------------------------------------------------
+
+
+def test_backup_verification_step_runs_clean_on_postgresql(tmp_path, pg_server_url):
+    script = find_step(CI, "backup-verification", "Verify that a backup restores completely")["run"]
+    assert BACKUP_SERVICE_URL in script
+    (tmp_path / "scripts").symlink_to(REPO_ROOT / "scripts")
+    result = run_bash(script.replace(BACKUP_SERVICE_URL, pg_server_url), tmp_path, timeout=600)
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output
+    assert "Backup verified" in result.stdout
+    assert (tmp_path / "reports" / "backup.dump").read_bytes().startswith(b"PGDMP")
+    created = re.findall(r"Created scratch database (\w+)", result.stdout)
+    assert len(created) == 2
+    assert scratch_databases(pg_server_url, created) == []
+
+
+@pytest.mark.slow
+def test_migration_tests_steps_run_clean_on_a_copy_of_the_project(tmp_path, pg_server_url):
+    """The `.env` block then the exact test command, as the job runs them, in a copy of the repo."""
+    for name in PROJECT_FILES:
+        source = REPO_ROOT / name
+        if source.is_dir():
+            shutil.copytree(source, tmp_path / name,
+                            ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+        else:
+            shutil.copy(source, tmp_path / name)
+    assert run_bash(env_block(), tmp_path).returncode == 0
+    # The service's database becomes the test server's `postgres` database (the tool only
+    # connects to it; its scratch databases go next to it).
+    env_file = tmp_path / ".env"
+    env_file.write_text(env_file.read_text().replace(SERVICE_URL, pg_server_url))
+    command = find_step(MIGRATION_TESTS, "migration-tests", "Test the migrations")["run"]
+    result = run_bash(command, tmp_path, timeout=1200)
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
+    report = json.loads((tmp_path / "reports" / "migrations.json").read_text())
+    assert report["ok"] is True
+    assert report["database"]["ephemeral"] is False  # it used the server from .env
+    assert report["database"]["server_version"].startswith("15")
+    junit = ElementTree.parse(tmp_path / "reports" / "migrations-junit.xml").getroot()
+    assert list(junit.iter("testcase"))
+    # The password of the URL in .env never reaches the log.
+    password = urllib.parse.urlsplit(pg_server_url).password
+    assert password and password not in result.stdout + result.stderr
