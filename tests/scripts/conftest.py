@@ -1,0 +1,258 @@
+"""Shared by the end-to-end tests of scripts/test_migrations.py on the fixture projects.
+
+Each end-to-end test module runs the tool once per configuration as a user would (a subprocess,
+cwd the repository root) in a module-scoped fixture, then asserts the report in many small
+tests. Every run works as its own role (LOGIN CREATEDB, not a superuser) with a sentinel
+database named in its URL, which makes two checks exact even when pytest-xdist runs other tool
+runs on the same server at the same time:
+
+- no scratch database is left: none that the run's role owns is named ``tm_scratch_%``;
+- the database named in the URL is untouched: the sentinel rows are all there, and no
+  ``django_migrations`` table appeared in it.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import subprocess
+import sys
+import time
+import urllib.parse
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psycopg2
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+TOOL = REPO_ROOT / "scripts" / "test_migrations.py"
+FIXTURES = REPO_ROOT / "tests" / "fixtures"
+RUN_TIMEOUT_S = 900
+SCRATCH_PATTERN = r"tm\_scratch\_%"
+SENTINEL_ROWS = [(1, "first"), (2, "zweite – ünïcødé"), (3, "")]
+
+PASSED = {"rollback": "passed", "reapply": "passed", "schema": "identical", "data": "preserved"}
+NOT_ROLLED_BACK = {"reapply": "not_run", "schema": "not_checked", "data": "not_checked"}
+BLOCKED = {"rollback": "blocked", **NOT_ROLLED_BACK}
+
+
+class PgAdmin:
+    """A superuser connection to the test server, for setting up and inspecting tool runs."""
+
+    def __init__(self, server_url: str) -> None:
+        self.server_url = server_url
+        self.parts = urllib.parse.urlsplit(server_url)
+        self.connection = psycopg2.connect(server_url)
+        self.connection.autocommit = True
+
+    def rows(self, sql: str, params: tuple = (), dbname: str | None = None) -> list[tuple]:
+        if dbname is None:
+            with self.connection.cursor() as cursor:
+                cursor.execute(sql, params)
+                return cursor.fetchall() if cursor.description else []
+        connection = psycopg2.connect(self.url_for(dbname))
+        connection.autocommit = True
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute(sql, params)
+                return cursor.fetchall() if cursor.description else []
+        finally:
+            connection.close()
+
+    def url_for(self, dbname: str, user: str | None = None, password: str | None = None) -> str:
+        netloc = self.parts.netloc
+        if user is not None:
+            host = netloc.rsplit("@", 1)[-1]
+            netloc = f"{user}:{urllib.parse.quote(password or '', safe='')}@{host}"
+        return urllib.parse.urlunsplit((self.parts.scheme, netloc, "/" + dbname, "", ""))
+
+    def create_role(self, name: str, password: str) -> None:
+        self.rows(f'CREATE ROLE "{name}" LOGIN CREATEDB PASSWORD %s', (password,))
+
+    def create_database(self, name: str, owner: str = "postgres") -> None:
+        self.rows(f'CREATE DATABASE "{name}" OWNER "{owner}"')
+
+    def drop_database(self, name: str) -> None:
+        self.rows(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+    def databases_owned_by(self, role: str, pattern: str = SCRATCH_PATTERN) -> list[str]:
+        return [row[0] for row in self.rows(
+            "SELECT datname FROM pg_database d JOIN pg_roles r ON r.oid = d.datdba "
+            "WHERE r.rolname = %s AND datname LIKE %s ORDER BY 1", (role, pattern))]
+
+    def backends_of(self, role: str, settle_s: float = 0) -> list[str]:
+        """The role's sessions, after waiting up to settle_s for closing ones to go."""
+        deadline = time.monotonic() + settle_s
+        while True:
+            backends = [row[0] for row in self.rows(
+                "SELECT coalesce(datname, '') || ': ' || query FROM pg_stat_activity "
+                "WHERE usename = %s", (role,))]
+            if not backends or time.monotonic() >= deadline:
+                return backends
+            time.sleep(0.2)
+
+    def drop_role(self, role: str) -> None:
+        for name in self.databases_owned_by(role, "%"):
+            self.drop_database(name)
+        self.rows("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = %s",
+                  (role,))
+        self.rows(f'DROP ROLE IF EXISTS "{role}"')
+
+    def close(self) -> None:
+        self.connection.close()
+
+
+@pytest.fixture(scope="session")
+def pg_admin(pg_server_url: str) -> Iterator[PgAdmin]:
+    admin = PgAdmin(pg_server_url)
+    yield admin
+    admin.close()
+
+
+@dataclass
+class ToolRun:
+    """One run of scripts/test_migrations.py and what was observed around it."""
+
+    argv: list[str]
+    returncode: int
+    stdout: str
+    stderr: str
+    wall_s: float
+    report: dict | None
+    leftover_scratch: list[str] = field(default_factory=list)
+    leftover_backends: list[str] = field(default_factory=list)
+    sentinel_rows: list[tuple] = field(default_factory=list)
+    sentinel_tables: list[str] = field(default_factory=list)
+
+    def context(self) -> str:
+        """Labelled blocks for assertion messages: what ran and what it said."""
+        return (f"\n--- command\n{' '.join(self.argv)}\n--- exit status\n{self.returncode}"
+                f"\n--- stdout (end)\n{self.stdout[-6000:]}"
+                f"\n--- stderr (end)\n{self.stderr[-4000:]}")
+
+    def require_report(self) -> dict:
+        assert self.report is not None, "no JSON report was written" + self.context()
+        return self.report
+
+    def check(self, name: str) -> dict:
+        checks = {check["name"]: check for check in self.require_report()["checks"]}
+        assert name in checks, f"check {name!r} missing from the report: {sorted(checks)}"
+        return checks[name]
+
+    def app(self, label: str) -> list[dict]:
+        apps = {entry["app"]: entry["migrations"] for entry in self.require_report()["apps"]}
+        assert label in apps, f"app {label!r} not in the report: {sorted(apps)}" + self.context()
+        return apps[label]
+
+    def migration(self, label: str, name: str) -> dict:
+        found = {m["name"]: m for m in self.app(label)}
+        assert name in found, f"{label}.{name} missing from the window: {list(found)}"
+        return found[name]
+
+    def assert_verdicts(self, label: str, name: str, **expected: str) -> dict:
+        """Assert the verdict fields given (rollback, reapply, schema, data) exactly."""
+        migration = self.migration(label, name)
+        actual = {key: migration.get(key) for key in expected}
+        assert actual == expected, (
+            f"{label}.{name}: verdicts\n--- expected\n{expected}\n--- reported\n{actual}"
+            f"\n--- error\n{migration.get('error')}\n--- details\n{migration.get('details')}")
+        return migration
+
+
+def detail_text(migration: dict) -> str:
+    """A migration's details as one string, whatever shape each entry has."""
+    return "\n".join(
+        item if isinstance(item, str) else json.dumps(item, sort_keys=True)
+        for item in migration.get("details") or []
+    )
+
+
+@pytest.fixture(scope="session")
+def run_tool(pg_admin: PgAdmin, tmp_path_factory: pytest.TempPathFactory):
+    """Factory: run the tool on a fixture project as a fresh CREATEDB role; returns a ToolRun.
+
+    ``project`` is a folder under tests/fixtures; ``settings`` defaults to
+    ``<project>.settings``; ``extra`` are more command-line arguments.
+    """
+
+    def run(project: str, *extra: str, settings: str | None = None,
+            report: bool = True) -> ToolRun:
+        token = secrets.token_hex(4)
+        role, password = f"tm_e2e_{token}", secrets.token_hex(12)
+        sentinel_db = f"tm_e2e_sentinel_{token}"
+        pg_admin.create_role(role, password)
+        pg_admin.create_database(sentinel_db)
+        pg_admin.rows("CREATE TABLE sentinel (id integer PRIMARY KEY, note text NOT NULL)",
+                      dbname=sentinel_db)
+        for row in SENTINEL_ROWS:
+            pg_admin.rows("INSERT INTO sentinel VALUES (%s, %s)", row, dbname=sentinel_db)
+        report_path = tmp_path_factory.mktemp(f"{project}-run") / "report.json"
+        argv = [sys.executable, str(TOOL.relative_to(REPO_ROOT)),
+                "--manage", str((FIXTURES / project / "manage.py").relative_to(REPO_ROOT)),
+                "--settings", settings or f"{project}.settings",
+                "--database-url", pg_admin.url_for(sentinel_db, role, password)]
+        if report:
+            argv += ["--report-json", str(report_path)]
+        argv += list(extra)
+        started = time.monotonic()
+        try:
+            completed = subprocess.run(argv, cwd=REPO_ROOT, capture_output=True, text=True,
+                                       timeout=RUN_TIMEOUT_S, stdin=subprocess.DEVNULL)
+            wall_s = time.monotonic() - started
+            result = ToolRun(
+                argv=[arg.replace(password, "***") for arg in argv],
+                returncode=completed.returncode, stdout=completed.stdout,
+                stderr=completed.stderr, wall_s=wall_s,
+                report=json.loads(report_path.read_text()) if report_path.exists() else None,
+            )
+            result.leftover_scratch = pg_admin.databases_owned_by(role)
+            result.leftover_backends = pg_admin.backends_of(role, settle_s=5)
+            result.sentinel_rows = pg_admin.rows("SELECT id, note FROM sentinel ORDER BY id",
+                                                 dbname=sentinel_db)
+            result.sentinel_tables = [row[0] for row in pg_admin.rows(
+                "SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY 1",
+                dbname=sentinel_db)]
+            return result
+        finally:
+            pg_admin.drop_database(sentinel_db)
+            pg_admin.drop_role(role)
+
+    return run
+
+
+def assert_cleaned_up(run: ToolRun) -> None:
+    """No scratch database of the run's role left, and the URL's database untouched."""
+    assert run.leftover_scratch == [], "scratch databases left behind" + run.context()
+    assert run.sentinel_rows == SENTINEL_ROWS, "the database named in the URL was changed"
+    assert run.sentinel_tables == ["sentinel"], "tables appeared in the database named in the URL"
+
+
+def assert_report_shape(run: ToolRun, windows: dict[str, list[str]]) -> None:
+    """The JSON report per CONTRACT.md: top-level keys, checks, and each app's window newest
+    first with its file, a duration per step, and no unknown verdict values."""
+    report = run.require_report()
+    assert report["schema"] == 1
+    assert report["ok"] is (run.returncode == 0)
+    assert isinstance(report["duration_s"], (int, float))
+    assert report["database"]["vendor"] == "postgresql"
+    assert str(report["database"]["server_version"]).startswith("15")
+    assert report["database"]["ephemeral"] is False
+    assert [check["name"] for check in report["checks"]] == [
+        "forward", "check_deploy", "missing_migrations"]
+    for check in report["checks"]:
+        assert check["status"] in {"passed", "failed", "skipped"}
+    assert sorted(entry["app"] for entry in report["apps"]) == sorted(windows)
+    for label, names in windows.items():
+        migrations = run.app(label)
+        assert [m["name"] for m in migrations] == names, f"{label}: window, newest first"
+        for migration in migrations:
+            assert migration["file"] == f"{label}/migrations/{migration['name']}.py"
+            assert not Path(migration["file"]).is_absolute()
+            assert migration["rollback"] in {"passed", "failed", "irreversible", "blocked"}
+            assert migration["reapply"] in {"passed", "failed", "not_run"}
+            assert migration["schema"] in {"identical", "differs", "not_checked"}
+            assert migration["data"] in {"preserved", "lost", "not_checked"}
+            assert isinstance(migration["details"], list)
+            assert set(migration["duration_s"]) >= {"rollback", "reapply"}

@@ -1,0 +1,108 @@
+"""End to end: no false alarm on the clean twins (clean_project, cross_app_project).
+
+clean_project holds the clean twin of every defect of DEFECTS.md, a merge migration and a
+squashed one; cross_app_project has an app whose newest migration depends on another app's
+newest one. Every migration of every window must pass every proof, and the run exit 0.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from .conftest import PASSED, ToolRun, assert_cleaned_up, assert_report_shape
+
+pytestmark = pytest.mark.slow
+
+CLEAN_WINDOWS = {
+    "catalog": [
+        "0005_discount_index_constraint",
+        "0004_widen_code_nullable_note",
+        "0003_rename_sku_article_number",
+        "0002_product_description_prefix",
+        "0001_initial",
+    ],
+    "sqlops": [
+        "0003_entry_sql_trigger_audit_table",
+        "0002_entry_sql_index_default_constraint",
+        "0001_initial",
+    ],
+    "legacy": ["0003_record_created", "0001_squashed_0002_record_value"],
+}
+# The two branches of a merge have no order of their own: they are checked as a set.
+MERGE_APP, MERGE, BRANCHES, MERGE_ROOT = (
+    "notes", "0003_merge_0002_note_pinned_0002_note_title",
+    {"0002_note_pinned", "0002_note_title"}, "0001_initial")
+
+CROSS_APP_WINDOWS = {
+    "alpha": ["0003_region", "0002_country_iso_code", "0001_initial"],
+    "beta": ["0002_store_region", "0001_initial"],
+}
+
+
+@pytest.fixture(scope="module")
+def clean(run_tool) -> ToolRun:
+    return run_tool("clean_project", "--depth", "5")
+
+
+@pytest.fixture(scope="module")
+def cross_app(run_tool) -> ToolRun:
+    return run_tool("cross_app_project", "--depth", "all")
+
+
+def assert_all_passed(run: ToolRun) -> None:
+    for entry in run.require_report()["apps"]:
+        for migration in entry["migrations"]:
+            run.assert_verdicts(entry["app"], migration["name"], **PASSED)
+            assert migration["error"] is None, migration
+            assert migration.get("acknowledged", False) is False, migration
+
+
+def test_clean_project_exits_0(clean):
+    assert clean.returncode == 0, clean.context()
+    assert clean.require_report()["ok"] is True
+
+
+def test_clean_project_report_follows_the_contract(clean):
+    windows = dict(CLEAN_WINDOWS)
+    windows[MERGE_APP] = [m["name"] for m in clean.app(MERGE_APP)]
+    assert_report_shape(clean, windows)
+
+
+def test_clean_project_checks_pass_deploy_warnings_do_not_fail(clean):
+    for name in ("forward", "check_deploy", "missing_migrations"):
+        assert clean.check(name)["status"] == "passed", clean.check(name)
+
+
+def test_clean_project_every_migration_passes_every_proof(clean):
+    assert_all_passed(clean)
+
+
+def test_merge_migration_window(clean):
+    names = [m["name"] for m in clean.app(MERGE_APP)]
+    assert names[0] == MERGE and names[-1] == MERGE_ROOT, names
+    assert set(names[1:-1]) == BRANCHES, names
+
+
+def test_squashed_migration_is_tested_under_its_own_name(clean):
+    names = [m["name"] for m in clean.app("legacy")]
+    assert "0001_initial" not in names and "0002_record_value" not in names, names
+
+
+def test_clean_project_cleanup_and_url_database_untouched(clean):
+    assert_cleaned_up(clean)
+
+
+def test_cross_app_exits_0(cross_app):
+    assert cross_app.returncode == 0, cross_app.context()
+
+
+def test_cross_app_report_follows_the_contract(cross_app):
+    assert_report_shape(cross_app, CROSS_APP_WINDOWS)
+
+
+def test_cross_app_rollback_of_alpha_causes_no_false_alarm(cross_app):
+    assert_all_passed(cross_app)
+
+
+def test_cross_app_cleanup_and_url_database_untouched(cross_app):
+    assert_cleaned_up(cross_app)
