@@ -1015,6 +1015,9 @@ class StepResult:
         lines = [line.rstrip() for line in (self.stderr or self.stdout).splitlines() if line.strip()]
         for index in range(len(lines) - 1, -1, -1):
             match = ERROR_LINE.match(lines[index].strip())
+            if match and match.group("type") == "SystemCheckError":
+                issues = [x.strip() for x in lines[index:] if re.search(r"\(\w+\.E\d+\)", x)]
+                return "SystemCheckError: " + (" | ".join(issues) or match.group("message").strip())
             if match:
                 message = match.group("message").strip() or match.group("type")
                 follow = [x.strip() for x in lines[index + 1 : index + 3]
@@ -2068,7 +2071,8 @@ class AppWindowTest:
                    columns_applied: dict[str, set[str]]) -> None:
         after = fingerprint(self.connection, self.auto_now_columns(meta))
         losses = compare_fingerprints(before, after)
-        effects = meta.get("effects", [])
+        # A column first altered then removed was destroyed by the removal: name that first.
+        effects = sorted(meta.get("effects", []), key=lambda e: e["type"] == "AlterField")
         for table, column, count, example in losses:
             cause = next((e for e in effects if e["table"] == table.strip('"')
                           and (e["column"] is None or e["column"] == column)), None)
