@@ -501,6 +501,7 @@ def seed_database(connection, rows: int, log: tm.Log) -> SeedSummary:  # noqa: A
                     seed_row(connection, table, row, attempt_variant, salt)
                 except (psycopg2.Error, ValueError) as error:
                     last_error = first_line(error)
+                    log.debug(f"  {table.label} row {row} ({attempt_variant}) rejected: {last_error}")
                     continue
                 inserted += 1
                 break
