@@ -28,9 +28,11 @@ import sys
 import tempfile
 import threading
 import time
+import traceback
 import urllib.parse
 import uuid
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from xml.etree import ElementTree
@@ -307,6 +309,8 @@ for key in plan:
     })
 print(PROBE_MARKER + json.dumps({
     "vendor": connection.vendor,
+    "database_name": connection.settings_dict.get("NAME"),
+    "conflicts": {app: sorted(names) for app, names in loader.detect_conflicts().items()},
     "apps": [{"label": c.label, "name": c.name, "path": str(Path(c.path).resolve()),
               "has_migrations": c.label in loader.migrated_apps} for c in apps.get_app_configs()],
     "migrations": migrations,
@@ -422,11 +426,13 @@ class AppInfo:
 
 @dataclass
 class Project:
-    """The project as the probe saw it: apps, and every migration in plan order."""
+    """The project as the probe saw it: apps, every migration in plan order, leaf conflicts."""
 
     vendor: str
     apps: dict[str, AppInfo]
     plan: list[MigrationInfo]
+    database_name: str | None = None
+    conflicts: dict[str, list[str]] = field(default_factory=dict)
 
     def migrations_of(self, app: str) -> list[MigrationInfo]:
         return [m for m in self.plan if m.app == app]
@@ -473,7 +479,8 @@ def project_from_probe(data: dict) -> Project:
             replaces=tuple(tuple(r) for r in m["replaces"]),
             operations=operations,
         ))
-    return Project(vendor=data["vendor"], apps=apps, plan=plan)
+    return Project(vendor=data["vendor"], apps=apps, plan=plan, database_name=data.get("database_name"),
+                   conflicts=data.get("conflicts") or {})
 
 
 PLAN_LINE = re.compile(r"^\[(?P<mark>[ X-])\]\s+(?P<app>[^.\s]+)\.(?P<name>\S+?)(?:\s+\.\.\.\s+\((?P<deps>.*)\))?\s*$")
@@ -1080,6 +1087,8 @@ class ManagePy:
         finally:
             with self._lock:
                 self._running.discard(process)
+        if self.cancelled:  # killed by kill_all(): an interruption, not a result
+            raise Interrupted
         result = StepResult(command, process.returncode, stdout, stderr, time.monotonic() - started,
                             timed_out, timeout)
         if not result.ok and self.log.verbosity >= 2 or self.log.verbosity >= 3:
@@ -1847,6 +1856,11 @@ class AppWindowTest:
         if tested:
             try:
                 error = self.test_chain(tested)
+            except (Interrupted, KeyboardInterrupt):
+                raise
+            except Exception as unexpected:  # a bug here must not hide the other apps' results
+                error = f"internal error while testing {self.app}: {type(unexpected).__name__}: {unexpected}"
+                self.context.log.write(traceback.format_exc(), 3)
             finally:
                 self.close()
         self.mark_blocked()
@@ -2292,6 +2306,10 @@ def discover(runner: ManagePy, server: Server, config: Config, log: Log) -> tupl
     except ValueError:
         raise UsageError(f"{config.manage} shell printed no project description; is it a Django manage.py?") from None
     project = project_from_probe(data)
+    if project.vendor == "postgresql" and project.database_name != head:
+        raise UsageError(f"the settings {config.settings} do not take the database from DATABASE_URL (they name "
+                         f"{project.database_name!r}); the tool would migrate that database instead of its scratch "
+                         "one, so it stops here. Read DATABASES from DATABASE_URL (dj-database-url)")
     if project.vendor != "postgresql":
         raise UsageError(f"the settings {config.settings} use a {project.vendor} database although DATABASE_URL points "
                          "at PostgreSQL; read DATABASES from DATABASE_URL (dj-database-url) so the tool can "
@@ -2309,33 +2327,42 @@ def test_project(config: Config, log: Log, runner: ManagePy, server: Server) -> 
     windows = {app: window_of(project.migrations_of(app), config.depth) for app in selected}
     for app, window in windows.items():
         log.info(f"{app}: testing {len(window)} migration(s), {window[0].name} .. {window[-1].name}")
-    from concurrent.futures import ThreadPoolExecutor
-
-    with ThreadPoolExecutor(max_workers=config.jobs + 1) as pool:
+    if project.conflicts:
+        log.info("conflicting migrations: app windows are not tested until they are merged")
+        windows = {}
+    pool = ThreadPoolExecutor(max_workers=config.jobs + 1)
+    try:
+        # The app windows do not need the head database: they start at once, beside the checks.
         forward = pool.submit(run_forward_checks, runner, head_url, project, log)
         deploy = pool.submit(run_check_deploy, runner, head_url, log)
-        checks = forward.result()
-        app_futures = {}
-        if checks[0].status == "passed":
-            app_futures = {app: pool.submit(AppWindowTest(context, app, window).run)
-                           for app, window in windows.items()}
-        checks = [checks[0], deploy.result(), checks[1]]
-        apps = [future.result() for future in app_futures.values()]
+        app_futures = [pool.submit(AppWindowTest(context, app, window).run) for app, window in windows.items()]
+        forward_check, missing_check = forward.result()
+        checks = [forward_check, deploy.result(), missing_check]
+        apps = [future.result() for future in app_futures]
+    except BaseException:
+        runner.kill_all()  # threads blocked on children return at once, and start nothing new
+        raise
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
     return RunResult(checks, apps, time.monotonic() - started, str(server.server_version), server.ephemeral,
                      runner.started, skipped)
 
 
 @contextlib.contextmanager
-def interrupt_on_sigterm() -> Iterator[None]:
-    """Turn SIGTERM into KeyboardInterrupt, so CI cancellations clean up like Ctrl-C."""
+def interrupt_on_signals() -> Iterator[None]:
+    """Turn SIGINT and SIGTERM into KeyboardInterrupt, so a CI cancellation cleans up like Ctrl-C.
+
+    SIGINT is set explicitly too: a process started in the background inherits it ignored.
+    """
     def handler(signum: int, frame: object) -> None:
         raise KeyboardInterrupt
 
-    previous = signal.signal(signal.SIGTERM, handler)
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, old in previous.items():
+            signal.signal(sig, old)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -2346,7 +2373,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         config = config_from_args(args)
         log.secret_urls.append(config.database_url or os.environ.get("DATABASE_URL") or "")
         runner = ManagePy(config, log)
-        with interrupt_on_sigterm(), postgres_server(config.database_url, dict(os.environ),
+        with interrupt_on_signals(), postgres_server(config.database_url, dict(os.environ),
                                                      config.project_dir, log) as server:
             log.secret_urls.append(server.url_for("postgres"))
             try:
