@@ -40,7 +40,8 @@ def conflict(run_tool) -> ToolRun:
 
 @pytest.fixture(scope="module")
 def hang_reverse(run_tool) -> ToolRun:
-    return run_tool("hanging_project", "--step-timeout", str(STEP_TIMEOUT_S))
+    # --depth 2: the window starts after 0001 (0003 hangs, 0002 is then blocked).
+    return run_tool("hanging_project", "--step-timeout", str(STEP_TIMEOUT_S), "--depth", "2")
 
 
 @pytest.fixture(scope="module")
@@ -84,10 +85,11 @@ def test_conflicting_leaves_fail_forward_with_djangos_message(conflict):
 def test_hanging_reverse_times_out_and_blocks_older(hang_reverse):
     assert hang_reverse.returncode == 1, hang_reverse.context()
     assert hang_reverse.wall_s < HANG_RUN_LIMIT_S, hang_reverse.context()
-    migration = hang_reverse.assert_verdicts("sleepy_reverse", "0002_job_name_idx",
+    assert_report_shape(hang_reverse, {"sleepy_reverse": ["0003_job_name_idx", "0002_job_done"]})
+    migration = hang_reverse.assert_verdicts("sleepy_reverse", "0003_job_name_idx",
                                              rollback="failed", **NOT_ROLLED_BACK)
     assert "timed out" in (migration["error"] or ""), migration
-    hang_reverse.assert_verdicts("sleepy_reverse", "0001_initial", **BLOCKED)
+    hang_reverse.assert_verdicts("sleepy_reverse", "0002_job_done", **BLOCKED)
 
 
 def test_hanging_reverse_cleanup(hang_reverse):

@@ -290,7 +290,7 @@ def test_hanging_forward_really_hangs(pg_admin):
 def test_hanging_reverse_really_hangs(pg_admin):
     for db in fixture_db(pg_admin, "hanging_project"):
         with pytest.raises(subprocess.TimeoutExpired):
-            db.manage("migrate", "--noinput", "sleepy_reverse", "0001", timeout=HANG_PROOF_S)
+            db.manage("migrate", "--noinput", "sleepy_reverse", "0002", timeout=HANG_PROOF_S)
 
 
 @pytest.mark.parametrize(("path", "marker"), [
