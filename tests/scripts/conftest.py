@@ -14,6 +14,7 @@ runs on the same server at the same time:
 from __future__ import annotations
 
 import json
+import os
 import secrets
 import subprocess
 import sys
@@ -30,6 +31,9 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 TOOL = REPO_ROOT / "scripts" / "test_migrations.py"
 FIXTURES = REPO_ROOT / "tests" / "fixtures"
 RUN_TIMEOUT_S = 900
+# Never inherited by a tool run (on GitHub Actions they would write into the real job summary):
+# a test that wants them passes them in ``env``.
+SCRUBBED_ENV = ("GITHUB_ACTIONS", "GITHUB_STEP_SUMMARY", "DJANGO_SETTINGS_MODULE")
 SCRATCH_PATTERN = r"tm\_scratch\_%"
 SENTINEL_ROWS = [(1, "first"), (2, "zweite – ünïcødé"), (3, "")]
 
@@ -174,11 +178,12 @@ def run_tool(pg_admin: PgAdmin, tmp_path_factory: pytest.TempPathFactory):
     """Factory: run the tool on a fixture project as a fresh CREATEDB role; returns a ToolRun.
 
     ``project`` is a folder under tests/fixtures; ``settings`` defaults to
-    ``<project>.settings``; ``extra`` are more command-line arguments.
+    ``<project>.settings``; ``extra`` are more command-line arguments; ``env`` is added to the
+    environment (DATABASE_URL stays the pytest run's server: the tool must prefer the option).
     """
 
     def run(project: str, *extra: str, settings: str | None = None,
-            report: bool = True) -> ToolRun:
+            env: dict[str, str] | None = None) -> ToolRun:
         token = secrets.token_hex(4)
         role, password = f"tm_e2e_{token}", secrets.token_hex(12)
         sentinel_db = f"tm_e2e_sentinel_{token}"
@@ -192,14 +197,15 @@ def run_tool(pg_admin: PgAdmin, tmp_path_factory: pytest.TempPathFactory):
         argv = [sys.executable, str(TOOL.relative_to(REPO_ROOT)),
                 "--manage", str((FIXTURES / project / "manage.py").relative_to(REPO_ROOT)),
                 "--settings", settings or f"{project}.settings",
-                "--database-url", pg_admin.url_for(sentinel_db, role, password)]
-        if report:
-            argv += ["--report-json", str(report_path)]
-        argv += list(extra)
+                "--database-url", pg_admin.url_for(sentinel_db, role, password),
+                "--report-json", str(report_path), *extra]
+        child_env = {key: value for key, value in os.environ.items() if key not in SCRUBBED_ENV}
+        child_env.update(env or {})
         started = time.monotonic()
         try:
             completed = subprocess.run(argv, cwd=REPO_ROOT, capture_output=True, text=True,
-                                       timeout=RUN_TIMEOUT_S, stdin=subprocess.DEVNULL)
+                                       timeout=RUN_TIMEOUT_S, stdin=subprocess.DEVNULL,
+                                       env=child_env)
             wall_s = time.monotonic() - started
             result = ToolRun(
                 argv=[arg.replace(password, "***") for arg in argv],

@@ -9,6 +9,7 @@ there is no false alarm on the clean twins.
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 
@@ -16,6 +17,7 @@ from .conftest import (
     BLOCKED,
     NOT_ROLLED_BACK,
     PASSED,
+    REPO_ROOT,
     ToolRun,
     assert_cleaned_up,
     assert_report_shape,
@@ -56,9 +58,29 @@ TRACES = {
 ROWS = re.compile(r"\b\d+\s+rows?\b|\brows?\W+\d+")  # "3 rows", "rows: 3"
 
 
+ANNOTATION = re.compile(r"^::error file=(?P<file>[^,]+),line=(?P<line>\d+)(?:,[^:]*)?::(?P<text>.*)$",
+                        re.MULTILINE)
+PRIMARY_KEY = re.compile(r"primary key|\bpk\b", re.IGNORECASE)
+
+
 @pytest.fixture(scope="module")
-def run(run_tool) -> ToolRun:
-    return run_tool("defects_project")
+def summary_path(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("github") / "step_summary.md"
+
+
+@pytest.fixture(scope="module")
+def run(run_tool, summary_path) -> ToolRun:
+    """The defects_project run, as on GitHub Actions (annotations and a step summary)."""
+    return run_tool("defects_project", env={
+        "GITHUB_ACTIONS": "true", "GITHUB_STEP_SUMMARY": str(summary_path)})
+
+
+def failing(run: ToolRun) -> list[tuple[str, dict]]:
+    """(app, migration) for every migration with a finding that fails the run."""
+    return [(entry["app"], m) for entry in run.require_report()["apps"] for m in entry["migrations"]
+            if not m.get("acknowledged") and (
+                m["rollback"] in ("failed", "irreversible") or m["reapply"] == "failed"
+                or m["schema"] == "differs" or m["data"] == "lost")]
 
 
 def test_exit_status_is_1_migration_problem(run):
@@ -87,6 +109,7 @@ def test_irreversible_is_named_and_blocks_older(run, app, operation):
     run.assert_verdicts(app, newest, **PASSED)
     migration = run.assert_verdicts(app, irreversible, rollback="irreversible", **NOT_ROLLED_BACK)
     assert operation in (migration["error"] or ""), migration
+    assert migration["file"] in migration["error"], "the error names the file"
     assert migration.get("acknowledged", False) is False
     run.assert_verdicts(app, oldest, **BLOCKED)
 
@@ -143,7 +166,7 @@ def test_lossy_data_migration_names_table_column_rows(run):
                                     data="lost")
     details = detail_text(migration)
     assert "lossy_data_customer" in details and "email" in details, details
-    assert ROWS.search(details), details
+    assert ROWS.search(details) and PRIMARY_KEY.search(details), details
     assert migration.get("acknowledged", False) is False
     run.assert_verdicts("lossy_data", "0001_initial", **PASSED)
 
@@ -159,7 +182,7 @@ def test_destructive_forward_names_the_operation(run, name, operation, names, no
     details = detail_text(migration)
     for expected in [operation, *names]:
         assert expected in details, details
-    assert ROWS.search(details), details
+    assert ROWS.search(details) and PRIMARY_KEY.search(details), details
     for unexpected in not_names:  # each loss is attributed to the migration that causes it
         assert unexpected not in details, details
     assert migration.get("acknowledged", False) is False
@@ -167,3 +190,25 @@ def test_destructive_forward_names_the_operation(run, name, operation, names, no
 
 def test_destructive_losses_are_not_blamed_on_the_initial_migration(run):
     run.assert_verdicts("destructive_remove", "0001_initial", **PASSED)
+
+
+def test_github_annotations_point_at_each_failing_migration_file(run):
+    annotations = list(ANNOTATION.finditer(run.stdout))
+    expected = failing(run)
+    assert len(expected) == 16
+    for app, migration in expected:
+        label = f"{app}.{migration['name']}"
+        found = [a for a in annotations if label in a["text"]]
+        assert found, f"no ::error annotation for {label}" + run.context()
+        # GitHub resolves the path from the repository root (the working directory here).
+        path = Path(found[0]["file"])
+        assert (REPO_ROOT / path).is_file() and path.name == f"{migration['name']}.py", (
+            f"{label}: annotation file={path} is not the migration file seen from the "
+            "repository root")
+        assert 1 <= int(found[0]["line"]) <= len((REPO_ROOT / path).read_text().splitlines())
+
+
+def test_github_step_summary_names_each_failing_migration(run, summary_path):
+    summary = summary_path.read_text()
+    for app, migration in failing(run):
+        assert f"{app}.{migration['name']}" in summary

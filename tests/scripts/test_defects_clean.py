@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from .conftest import PASSED, ToolRun, assert_cleaned_up, assert_report_shape
+from .conftest import PASSED, ToolRun, assert_cleaned_up, assert_report_shape, detail_text
 
 pytestmark = pytest.mark.slow
 
@@ -70,6 +70,14 @@ def test_clean_project_report_follows_the_contract(clean):
 def test_clean_project_checks_pass_deploy_warnings_do_not_fail(clean):
     for name in ("forward", "check_deploy", "missing_migrations"):
         assert clean.check(name)["status"] == "passed", clean.check(name)
+    # The fixtures have no security middleware and a short SECRET_KEY: warnings, shown.
+    assert "security.W009" in (clean.check("check_deploy")["detail"] or "") + clean.stdout
+
+
+def test_post_release_values_in_new_columns_are_information_not_loss(clean):
+    migration = clean.migration("catalog", "0005_discount_index_constraint")
+    assert migration["data"] == "preserved"
+    assert "discount_percent" in detail_text(migration), migration
 
 
 @pytest.mark.parametrize("app", [*CLEAN_WINDOWS, MERGE_APP])
