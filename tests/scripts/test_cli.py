@@ -1,0 +1,147 @@
+"""The command line: build_parser, main(argv) exit codes, and a real run on GitHub Actions."""
+
+from __future__ import annotations
+
+import subprocess
+
+import pytest
+
+from tests.scripts.test_lifecycle import REPO_ROOT, Account, Admin, build_tiny_project, child_env, tool_argv
+
+
+def test_help_has_examples_and_exit_codes(tool, capsys):
+    with pytest.raises(SystemExit) as raised:
+        tool.build_parser().parse_args(["--help"])
+    assert raised.value.code == 0
+    out = capsys.readouterr().out
+    assert out.startswith("usage: test_migrations.py ")
+    assert "examples:\n  python scripts/test_migrations.py --verbose\n" in out
+    assert "python scripts/test_migrations.py --app upstream --depth all" in out
+    assert "exit status: 0 all passed, 1 a migration problem was found, 2 usage or configuration error," in out
+    for option in ("--manage", "--settings", "--app", "--depth", "--database-url", "--report-json", "--junit-xml",
+                   "--allow-data-loss", "--allow-irreversible", "--step-timeout", "--verbose"):
+        assert option in out
+
+
+def test_defaults(tool, monkeypatch):
+    monkeypatch.delenv("DJANGO_SETTINGS_MODULE", raising=False)
+    args = tool.build_parser().parse_args([])
+    assert (args.depth, args.apps, args.database_url, args.verbosity, args.step_timeout) == (5, [], None, 1, 600.0)
+    assert args.settings == "hello_world.settings"
+    assert args.manage == tool.REPO_ROOT / "manage.py"
+    assert args.check_schema is True and args.check_data is True
+    monkeypatch.setenv("DJANGO_SETTINGS_MODULE", "other.settings")
+    assert tool.build_parser().parse_args([]).settings == "other.settings"
+
+
+@pytest.mark.parametrize(("argv", "field", "value"), [
+    (["--depth", "all"], "depth", None),
+    (["--depth", "ALL"], "depth", None),
+    (["--depth", "3"], "depth", 3),
+    (["-v"], "verbosity", 2),
+    (["-q"], "verbosity", 0),
+    (["--verbosity", "3"], "verbosity", 3),
+    (["--app", "a", "--app", "b"], "apps", ["a", "b"]),
+    (["--allow-data-loss", "shop.0002_x"], "allow_data_loss", [("shop", "0002_x")]),
+    (["--allow-irreversible", "shop.0002_x.y"], "allow_irreversible", [("shop", "0002_x.y")]),
+    (["--step-timeout", "2.5"], "step_timeout", 2.5),
+    (["--no-schema"], "check_schema", False),
+    (["--no-data"], "check_data", False),
+])
+def test_options(tool, argv, field, value):
+    assert getattr(tool.build_parser().parse_args(argv), field) == value
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["--depth", "0"], "argument --depth: expected a positive number or 'all', got '0'"),
+    (["--depth", "x"], "argument --depth: expected a positive number or 'all', got 'x'"),
+    (["--step-timeout", "-1"], "argument --step-timeout: expected a positive number of seconds, got '-1'"),
+    (["--allow-data-loss", "shop"], "argument --allow-data-loss: expected APP.MIGRATION (e.g. upstream.0012_x), "
+                                    "got 'shop'"),
+    (["--allow-irreversible", ".x"], "argument --allow-irreversible: expected APP.MIGRATION (e.g. upstream.0012_x), "
+                                     "got '.x'"),
+    (["-v", "-q"], "argument -q/--quiet: not allowed with argument -v/--verbose"),
+    (["--verbosity", "4"], "argument --verbosity: invalid choice: 4 (choose from 0, 1, 2, 3)"),
+    (["--bogus"], "unrecognized arguments: --bogus"),
+])
+def test_bad_options_exit_2_with_usage(tool, capsys, argv, message):
+    with pytest.raises(SystemExit) as raised:
+        tool.main(argv)
+    assert raised.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("usage: test_migrations.py ")
+    assert err.rstrip().splitlines()[-1] == f"test_migrations.py: error: {message}"
+
+
+def test_main_missing_manage_py(tool, tmp_path, capsys):
+    assert tool.main(["--manage", str(tmp_path / "manage.py")]) == 2
+    captured = capsys.readouterr()
+    assert captured.err == f"test_migrations: error: manage.py not found at {tmp_path / 'manage.py'} " \
+                           "(pass --manage PATH/TO/manage.py)\n"
+    assert captured.out == ""
+
+
+def test_main_jobs_must_be_positive(tool, capsys):
+    assert tool.main(["--jobs", "0"]) == 2
+    assert capsys.readouterr().err == "test_migrations: error: --jobs must be at least 1\n"
+
+
+def test_main_non_postgres_url(tool, capsys):
+    assert tool.main(["--database-url", "mysql://root:hunter2pw@h/db"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("test_migrations: error: the database URL mysql://root:***@h/db is not PostgreSQL")
+    assert "hunter2pw" not in err
+
+
+def test_config_from_args(tool, tmp_path):
+    (tmp_path / "manage.py").write_text("")
+    args = tool.build_parser().parse_args(["--manage", str(tmp_path / "manage.py"), "--app", "a", "--app", "a",
+                                           "--allow-data-loss", "a.0001_x", "--settings", "s.settings"])
+    config = tool.config_from_args(args)
+    assert config.manage == (tmp_path / "manage.py").resolve()
+    assert config.project_dir == tmp_path.resolve()
+    assert config.apps == ("a",)
+    assert config.allow_data_loss == frozenset({("a", "0001_x")})
+    assert config.settings == "s.settings"
+
+
+@pytest.fixture(scope="module")
+def github_run(tmp_path_factory, pg_server_url):
+    """The real script once on the tiny project, as on GitHub Actions."""
+    manage = build_tiny_project(tmp_path_factory.mktemp("tiny-cli") / "project")
+    summary = tmp_path_factory.mktemp("gh") / "step_summary.md"
+    admin = Admin(pg_server_url)
+    account = Account(admin).create()
+    try:
+        completed = subprocess.run(
+            tool_argv(manage, "settings", "--depth", "1", "--database-url", account.url),
+            env=child_env(GITHUB_ACTIONS="true", GITHUB_STEP_SUMMARY=str(summary)),
+            capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL, cwd=REPO_ROOT)
+        left = account.scratch_left()
+    finally:
+        account.drop()
+        admin.connection.close()
+    return completed, summary, left, account
+
+
+def test_github_run_passes_without_annotations(github_run):
+    completed, _, left, account = github_run
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    assert "::error" not in completed.stdout + completed.stderr
+    assert left == []
+    assert all(secret not in completed.stdout + completed.stderr for secret in account.secrets())
+
+
+def test_github_step_summary(github_run):
+    _, summary, _, account = github_run
+    lines = summary.read_text().splitlines()
+    assert lines[0] == "## Migration tests passed"
+    assert lines[2].startswith("PostgreSQL 15.")
+    assert lines[2].endswith(" manage.py processes")
+    assert lines[4:9] == ["| check | status | detail |", "| --- | --- | --- |", "| forward | passed |  |",
+                          lines[7], "| missing_migrations | passed |  |"]
+    assert lines[7].startswith("| check_deploy | passed | 4 warning(s): ?: (security.W001)")
+    assert lines[10:] == ["| migration | rollback | re-apply | schema | data | notes |",
+                          "| --- | --- | --- | --- | --- | --- |",
+                          "| `shop.0002_second` | passed | passed | identical | preserved |  |"]
+    assert all(secret not in summary.read_text() for secret in account.secrets())
