@@ -585,21 +585,13 @@ def dependents_closure(keys: Sequence[MigrationKey], deps: dict[MigrationKey, tu
 
 
 def forward_targets(plan: Sequence[MigrationInfo], wanted: set[MigrationKey]) -> list[MigrationKey]:
-    """`migrate APP NAME` targets that, from an empty database, apply exactly `wanted`.
+    """`migrate APP NAME` targets that apply `wanted` (when every dependency outside it is applied).
 
-    `wanted` must be closed under dependencies (then each app's part is a prefix of its
-    history); targets already needed by a later target are left out.
+    They are the leaves of `wanted`: members no other member depends on. One per branch, so an
+    app whose history forks and merges is covered; in plan order.
     """
-    deps = {m.key: m.dependencies for m in plan}
-    last_per_app: dict[str, MigrationKey] = {}
-    for m in plan:
-        if m.key in wanted:
-            last_per_app[m.app] = m.key
-    targets = list(last_per_app.values())
-    covered: set[MigrationKey] = set()
-    for target in targets:
-        covered |= dependency_closure(list(deps.get(target, ())), deps)
-    return [t for t in targets if t not in covered]
+    needed_by_others = {dep for m in plan if m.key in wanted for dep in m.dependencies}
+    return [m.key for m in plan if m.key in wanted and m.key not in needed_by_others]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1667,6 +1659,19 @@ def compare_fingerprints(before: Fingerprint, after: Fingerprint) -> list[tuple[
     return losses
 
 
+def dropped_and_restored(before: dict[str, set[str]], middle: dict[str, set[str]],
+                         after: dict[str, set[str]]) -> set[tuple[str, str | None]]:
+    """(table, column) pairs, or (table, None) for whole tables, gone in `middle` and back in `after`."""
+    found: set[tuple[str, str | None]] = set()
+    for table, columns in before.items():
+        if table not in middle:
+            if table in after:
+                found.add((table, None))
+            continue
+        found |= {(table, column) for column in columns - middle[table] if column in after.get(table, set())}
+    return found
+
+
 def column_inventory(connection) -> dict[str, set[str]]:  # noqa: ANN001
     """Table -> column names, to tell which ones a migration created."""
     return {name: {c.name for c in meta.columns}
@@ -1781,12 +1786,25 @@ def run_forward_checks(runner: ManagePy, head_url: str, project: Project, log: L
     result = runner.run(["makemigrations", "--check", "--dry-run", "--no-color"], head_url)
     detail = None
     if not result.ok:
-        changes = [line.strip() for line in result.stdout.splitlines() if line.strip().startswith("-")]
-        detail = ("model changes without a migration: " + "; ".join(changes) +
-                  " (run: python manage.py makemigrations)") if changes else result.error_summary()
+        changes = describe_missing_migrations(result.stdout)
+        detail = (f"model changes without a migration: {changes} (run: python manage.py makemigrations)"
+                  if changes else result.error_summary())
     missing = CheckResult("missing_migrations", "passed" if result.ok else "failed", round(result.duration_s, 2), detail)
     log_step(log, "missing_migrations: makemigrations --check --dry-run", missing.status, missing.duration_s, detail)
     return [forward, missing]
+
+
+def describe_missing_migrations(output: str) -> str:
+    """`makemigrations --dry-run` output as "app: change; change", e.g. "shop: + Add field sku to item"."""
+    per_app: dict[str, list[str]] = {}
+    app = "?"
+    for line in output.splitlines():
+        header = re.match(r"^Migrations for '([^']+)':", line.strip())
+        if header:
+            app = header.group(1)
+        elif re.match(r"^[-+~*]\s", line.strip()):  # Django 5 marks +/-/~, older ones "- "
+            per_app.setdefault(app, []).append(line.strip())
+    return "; ".join(f"{label}: {', '.join(changes)}" for label, changes in per_app.items())
 
 
 def run_check_deploy(runner: ManagePy, head_url: str, log: Log) -> CheckResult:
@@ -1969,6 +1987,7 @@ class AppWindowTest:
             report = seeder.seed(sorted(meta.get("tables_after", {})), POST_RELEASE_PROFILES)
             self.note_skipped_rows(result, report, "post-release")
 
+        applied_before_rollback = self.applied_migrations()
         rolled_back = self.migrate([self.app, self.previous_in_app(migration)], "rollback", migration)
         result.durations["rollback"] = round(rolled_back.duration_s, 2)
         if not rolled_back.ok:
@@ -1980,18 +1999,32 @@ class AppWindowTest:
             if migration.key not in self.applied_migrations():
                 return f"the failed rollback of {migration.name} left it unapplied"
             return None
-        if migration.key in self.applied_migrations():
+        applied_now = self.applied_migrations()
+        if migration.key in applied_now:
             result.rollback = "failed"
             result.error = f"migrate exited 0 but {migration.name} is still recorded as applied"
             return f"{migration.name} is still applied after its rollback"
         result.rollback = "passed"
+        # `migrate APP PARENT` also unapplies PARENT's other children (a sibling branch): put them
+        # back, so the comparison is with the state just before this migration.
+        collateral = applied_before_rollback - applied_now - {migration.key}
+        collateral_columns: set[tuple[str, str | None]] = set()
+        if collateral:
+            columns_rolled_back = column_inventory(self.connection)
+            self.apply_forward(collateral)
+            collateral_columns = dropped_and_restored(columns_before, columns_rolled_back,
+                                                      column_inventory(self.connection))
+            result.details.append(Finding("info", f"Django cannot roll back {migration.name} alone: "
+                                          f"`migrate {self.app} {self.previous_in_app(migration)}` also rolled back "
+                                          f"{', '.join(sorted(n for _, n in collateral))}, re-applied before comparing"))
         if schema_before is not None:
             findings = diff_schema(schema_before, snapshot_schema(self.connection),
                                    f"after rolling back {migration.name}")
             result.details.extend(findings)
             result.schema = "differs" if findings else "identical"
         if fingerprint_before is not None:
-            self.judge_data(migration, result, meta, fingerprint_before, columns_before, columns_applied)
+            self.judge_data(migration, result, meta, fingerprint_before, columns_before, columns_applied,
+                            collateral_columns)
 
         reapplied = self.migrate([self.app, migration.name], "reapply", migration)
         result.durations["reapply"] = round(reapplied.duration_s, 2)
@@ -2035,18 +2068,26 @@ class AppWindowTest:
 
     def applied_migrations(self) -> set[MigrationKey]:
         with self.connection.cursor() as cursor:
+            cursor.execute("SELECT to_regclass('django_migrations') IS NOT NULL")
+            if not cursor.fetchone()[0]:  # nothing migrated yet
+                return set()
             cursor.execute("SELECT app, name FROM django_migrations")
             return {(app, name) for app, name in cursor.fetchall()}
 
     def apply_missing_dependencies(self, migration: MigrationInfo) -> None:
-        """Apply what `migration` needs from other apps, so its rollback is measured alone."""
-        applied = self.applied_migrations()
-        missing = [dep for dep in migration.dependencies if dep not in applied and dep[0] != self.app
-                   and dep in {m.key for m in self.context.project.plan}]
-        for app, name in forward_targets(self.context.project.plan,
-                                         dependency_closure(missing, {m.key: m.dependencies for m in self.context.project.plan})
-                                         - applied):
-            self.context.runner.run(["migrate", app, name, "--noinput", "--no-color"], self.url)
+        """Apply what `migration` needs and is not applied yet (other apps, or a sibling branch of
+        its own app), so that applying and rolling it back touches it alone."""
+        plan = self.context.project.plan
+        known = {m.key for m in plan}
+        needed = dependency_closure([d for d in migration.dependencies if d in known],
+                                    {m.key: m.dependencies for m in plan})
+        self.apply_forward(needed - self.applied_migrations())
+
+    def apply_forward(self, keys: set[MigrationKey]) -> None:
+        for app, name in forward_targets(self.context.project.plan, keys):
+            outcome = self.context.runner.run(["migrate", app, name, "--noinput", "--no-color"], self.url)
+            log_step(self.context.log, f"{self.app}: apply {app}.{name} first", "passed" if outcome.ok else "failed",
+                     outcome.duration_s, None if outcome.ok else outcome.error_summary())
 
     def restore_head(self) -> str | None:
         """Bring every app back to its newest migration, as after the app's tests in production."""
@@ -2082,9 +2123,17 @@ class AppWindowTest:
 
     def judge_data(self, migration: MigrationInfo, result: MigrationResult, meta: dict,
                    before: Fingerprint, columns_before: dict[str, set[str]],
-                   columns_applied: dict[str, set[str]]) -> None:
+                   columns_applied: dict[str, set[str]],
+                   collateral_columns: set[tuple[str, str | None]] = frozenset()) -> None:
         after = fingerprint(self.connection, self.auto_now_columns(meta))
-        losses = compare_fingerprints(before, after)
+        losses = []
+        for loss in compare_fingerprints(before, after):
+            table, column = loss[0], loss[1]
+            if (table, column) in collateral_columns or (table, None) in collateral_columns:
+                result.details.append(Finding("info", f"{table}.{column or '*'}: values went with the sibling "
+                                              "migration rolled back alongside; not judged here", {"table": table}))
+            else:
+                losses.append(loss)
         # A column first altered then removed was destroyed by the removal: name that first.
         effects = sorted(meta.get("effects", []), key=lambda e: e["type"] == "AlterField")
         for table, column, count, example in losses:
