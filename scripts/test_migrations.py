@@ -618,8 +618,8 @@ def mask_secrets(text: str, url: str | None) -> str:
         return text
     password = urllib.parse.urlsplit(url).password
     if password:
-        text = text.replace(password, "***")
-        text = text.replace(urllib.parse.quote(password, safe=""), "***")
+        for form in {password, urllib.parse.unquote(password), urllib.parse.quote(password, safe="")}:
+            text = text.replace(form, "***")
     return text
 
 
@@ -663,7 +663,12 @@ class ServerAddress:
         userinfo = urllib.parse.quote(self.user, safe="")
         if self.password is not None:
             userinfo += ":" + urllib.parse.quote(self.password, safe="")
-        host = urllib.parse.quote(self.host, safe="") if self.host.startswith("/") else self.host
+        if self.host.startswith("/"):
+            host = urllib.parse.quote(self.host, safe="")
+        elif ":" in self.host:  # IPv6 literal
+            host = f"[{self.host}]"
+        else:
+            host = self.host
         query = ("?" + urllib.parse.urlencode(self.options)) if self.options else ""
         return f"postgres://{userinfo}@{host}:{self.port}/{urllib.parse.quote(dbname)}{query}"
 
@@ -695,8 +700,11 @@ def read_dotenv_value(path: Path, key: str) -> str | None:
         name, sep, value = line.partition("=")
         if sep and name.strip() == key:
             value = value.strip()
-            if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
-                value = value[1:-1]
+            closing = value.find(value[0], 1) if value[:1] in ("'", '"') else -1
+            if closing > 0:  # quoted: up to the closing quote, as python-dotenv reads it
+                value = value[1:closing]
+            else:  # unquoted: an inline comment starts at " #"
+                value = value.split(" #", 1)[0].rstrip()
             return value or None
     return None
 
@@ -1206,6 +1214,9 @@ SCHEMA_QUERIES = {
 QUALIFY_SQL = "(CASE WHEN {0} = 'public' THEN {1} ELSE {0} || '.' || {1} END)"
 
 SchemaSnapshot = dict[str, dict[str, str]]
+# Django's own record of applied migrations appears with the first `migrate`; it is not schema
+# that any migration owns.
+DJANGO_BOOKKEEPING = re.compile(r"\bdjango_migrations(?:\b|_)")
 
 
 def qualify_placeholder(sql: str) -> str:
@@ -1223,7 +1234,8 @@ def snapshot_schema(connection) -> SchemaSnapshot:  # noqa: ANN001 - a psycopg2 
         for sql in SCHEMA_QUERIES.values():
             cursor.execute(qualify_placeholder(sql))
             for key, attribute, value in cursor.fetchall():
-                snapshot.setdefault(key, {})[attribute] = value
+                if not DJANGO_BOOKKEEPING.search(key):
+                    snapshot.setdefault(key, {})[attribute] = value
     return snapshot
 
 

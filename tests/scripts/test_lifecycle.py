@@ -586,3 +586,20 @@ def test_configuration_errors_never_print_a_password(error_runs, name):
 def test_configuration_errors_leave_the_server_clean(error_runs):
     for name, run in error_runs.items():
         assert_clean(run), name
+
+
+# -- BUGS (failing until scripts/test_migrations.py is fixed; not committed) ----------------------
+
+
+def test_whole_history_of_the_only_app(manage, admin):
+    """Default depth 5 covers shop's whole history (2 migrations): the window's database starts
+    empty, without a django_migrations table; the tool must still test both migrations."""
+    account = Account(admin).create()
+    try:
+        process, started = start(tool_argv(manage, "settings", "--database-url", account.url), child_env())
+        run = observe(finish(process, started, process.args), account)
+    finally:
+        account.drop()
+    assert run.returncode == 0, run.context()
+    assert "internal error" not in run.stdout
+    assert_clean(run)

@@ -219,3 +219,28 @@ def test_sqlite_everywhere_means_a_throwaway_cluster(tool, tmp_path):
 def test_explicit_sqlite_is_a_usage_error(tool, project):
     with pytest.raises(tool.UsageError, match="is not PostgreSQL"):
         tool.resolve_server_url("sqlite:///x.db", {"DATABASE_URL": ENV}, project)
+
+
+# -- BUGS (failing until scripts/test_migrations.py is fixed; not committed) ----------------------
+
+
+def test_mask_secrets_removes_the_decoded_password(tool):
+    """A percent-encoded password in the user's URL must also be masked in its decoded form."""
+    assert tool.mask_secrets("auth failed for p@ss:word", "postgres://u:p%40ss%3Aword@h/db") == "auth failed for ***"
+
+
+def test_ipv6_host_round_trip(tool):
+    address = tool.ServerAddress.from_url("postgres://u:pw@[::1]:5433/db")
+    assert address.host == "::1"
+    again = tool.ServerAddress.from_url(address.url_for("scratch"))
+    assert (again.host, again.port, again.dbname) == ("::1", 5433, "scratch")
+
+
+@pytest.mark.parametrize("content", [
+    "DATABASE_URL=postgres://a@h/db # local server\n",
+    'DATABASE_URL="postgres://a@h/db"  # local server\n',
+])
+def test_read_dotenv_value_inline_comment_like_python_dotenv(tool, tmp_path, content):
+    """The host project loads .env with python-dotenv, which drops ` # comment` after a value."""
+    (tmp_path / ".env").write_text(content)
+    assert tool.read_dotenv_value(tmp_path / ".env", "DATABASE_URL") == "postgres://a@h/db"
