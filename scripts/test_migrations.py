@@ -556,32 +556,33 @@ def window_of(migrations: Sequence[MigrationInfo], depth: int | None) -> list[Mi
     return list(migrations) if depth is None else list(migrations)[-depth:]
 
 
-def dependency_closure(keys: Sequence[MigrationKey], deps: dict[MigrationKey, tuple[MigrationKey, ...]]) -> set[MigrationKey]:
-    """Every migration `keys` need, themselves included."""
-    closure: set[MigrationKey] = set()
+def reachable(keys: Sequence[MigrationKey], edges: dict[MigrationKey, Sequence[MigrationKey]]) -> set[MigrationKey]:
+    """`keys` and everything reachable from them along `edges`."""
+    found: set[MigrationKey] = set()
     stack = list(keys)
     while stack:
         key = stack.pop()
-        if key not in closure:
-            closure.add(key)
-            stack.extend(deps.get(key, ()))
-    return closure
+        if key not in found:
+            found.add(key)
+            stack.extend(edges.get(key, ()))
+    return found
 
 
-def dependents_closure(keys: Sequence[MigrationKey], deps: dict[MigrationKey, tuple[MigrationKey, ...]]) -> set[MigrationKey]:
+Dependencies = dict[MigrationKey, tuple[MigrationKey, ...]]
+
+
+def dependency_closure(keys: Sequence[MigrationKey], deps: Dependencies) -> set[MigrationKey]:
+    """Every migration `keys` need, themselves included."""
+    return reachable(keys, deps)
+
+
+def dependents_closure(keys: Sequence[MigrationKey], deps: Dependencies) -> set[MigrationKey]:
     """`keys` and every migration that needs one of them, transitively (what a rollback unapplies)."""
     children: dict[MigrationKey, list[MigrationKey]] = {}
     for key, parents in deps.items():
         for parent in parents:
             children.setdefault(parent, []).append(key)
-    closure: set[MigrationKey] = set()
-    stack = list(keys)
-    while stack:
-        key = stack.pop()
-        if key not in closure:
-            closure.add(key)
-            stack.extend(children.get(key, ()))
-    return closure
+    return reachable(keys, children)
 
 
 def forward_targets(plan: Sequence[MigrationInfo], wanted: set[MigrationKey]) -> list[MigrationKey]:
@@ -822,7 +823,10 @@ class EphemeralCluster:
         else:
             initdb += ["--auth-host=trust"]
         self._run(initdb)
-        listen = f"-c listen_addresses=127.0.0.1 -p {self.tcp_port}" if self.tcp_port else "-c listen_addresses='' -p 5432"
+        if self.tcp_port:
+            listen = f"-c listen_addresses=127.0.0.1 -p {self.tcp_port}"
+        else:
+            listen = "-c listen_addresses='' -p 5432"
         options = (f"{listen} -k {socket_dir} -c fsync=off -c synchronous_commit=off "
                    "-c full_page_writes=off -c max_connections=200")
         self._run([str(self.bindir / "pg_ctl"), "-D", str(data), "-l", str(self.folder / "server.log"),
@@ -996,7 +1000,11 @@ def postgres_server(cli_url: str | None, environ: dict[str, str], project_dir: P
 # Steps: every manage.py call goes through ManagePy.run
 # ---------------------------------------------------------------------------------------------
 
-ERROR_LINE = re.compile(r"^(?:[A-Za-z_][\w.]*\.)?(?P<type>[A-Z]\w*(?:Error|Exception|Exit|Violation|Warning)|CommandError|IrreversibleError)\b:?\s*(?P<message>.*)$")
+ERROR_LINE = re.compile(
+    r"^(?:[A-Za-z_][\w.]*\.)?"  # module path of the exception, if printed
+    r"(?P<type>[A-Z]\w*(?:Error|Exception|Exit|Violation|Warning)|CommandError|IrreversibleError)\b:?\s*"
+    r"(?P<message>.*)$"
+)
 
 
 @dataclass
@@ -1641,10 +1649,14 @@ def fingerprint(connection, ignore_columns: dict[str, set[str]] | None = None) -
                     while key in rows:
                         n += 1
                         key = f"{base}#{n}"
-                rows[key] = {c: hashlib.md5(("\0" if v is None else "v" + v).encode(), usedforsecurity=False).hexdigest()
-                             for c, v in zip(columns, record[width:], strict=True)}
+                rows[key] = {c: value_hash(v) for c, v in zip(columns, record[width:], strict=True)}
             result[table] = TableFingerprint(columns, key_columns, rows)
     return result
+
+
+def value_hash(value: str | None) -> str:
+    """A column value's hash; NULL and the empty string differ."""
+    return hashlib.md5(("\0" if value is None else "v" + value).encode(), usedforsecurity=False).hexdigest()
 
 
 def compare_fingerprints(before: Fingerprint, after: Fingerprint) -> list[tuple[str, str | None, int, str]]:
@@ -1801,7 +1813,8 @@ def run_forward_checks(runner: ManagePy, head_url: str, project: Project, log: L
         changes = describe_missing_migrations(result.stdout)
         detail = (f"model changes without a migration: {changes} (run: python manage.py makemigrations)"
                   if changes else result.error_summary())
-    missing = CheckResult("missing_migrations", "passed" if result.ok else "failed", round(result.duration_s, 2), detail)
+    missing = CheckResult("missing_migrations", "passed" if result.ok else "failed",
+                          round(result.duration_s, 2), detail)
     log_step(log, "missing_migrations: makemigrations --check --dry-run", missing.status, missing.duration_s, detail)
     return [forward, missing]
 
@@ -1838,7 +1851,8 @@ def run_check_deploy(runner: ManagePy, head_url: str, log: Log) -> CheckResult:
 def log_step(log: Log, what: str, status: str, seconds: float | None, note: str | None = None) -> None:
     shown = {"passed": "OK", "failed": "FAILED", "skipped": "skipped"}.get(status, status)
     timing = f" ({seconds:.1f}s)" if seconds is not None else ""
-    log.info(f"{what} ... {shown}{timing}" + (f": {note}" if note and status != "passed" or note and log.verbosity >= 2 else ""))
+    show_note = note and (status != "passed" or log.verbosity >= 2)
+    log.info(f"{what} ... {shown}{timing}" + (f": {note}" if show_note else ""))
 
 
 @dataclass
@@ -1869,9 +1883,11 @@ class AppWindowTest:
         self.config = context.config
         self.app = app
         self.window = window
-        self.results = {m.name: MigrationResult(app, m.name, relative_file(m.file, self.config.project_dir),
-                                                next((op.line for op in m.operations if op.line), 1 if m.file else None))
-                        for m in window}
+        self.results = {
+            m.name: MigrationResult(app, m.name, relative_file(m.file, self.config.project_dir),
+                                    next((op.line for op in m.operations if op.line), 1 if m.file else None))
+            for m in window
+        }
         self.metadata: dict[str, dict] = {}
         self.database: str | None = None
         self.url = ""
@@ -1972,7 +1988,7 @@ class AppWindowTest:
 
     def test_migration(self, migration: MigrationInfo) -> str | None:
         """Apply, roll back and re-apply one migration; returns why the chain broke, if it did."""
-        config, log = self.config, self.context.log
+        config = self.config
         result = self.results[migration.name]
         meta = self.metadata.get(migration.name, {})
         self.apply_missing_dependencies(migration)
@@ -2026,9 +2042,10 @@ class AppWindowTest:
             self.apply_forward(collateral)
             collateral_columns = dropped_and_restored(columns_before, columns_rolled_back,
                                                       column_inventory(self.connection))
-            result.details.append(Finding("info", f"Django cannot roll back {migration.name} alone: "
-                                          f"`migrate {self.app} {self.previous_in_app(migration)}` also rolled back "
-                                          f"{', '.join(sorted(n for _, n in collateral))}, re-applied before comparing"))
+            siblings = ", ".join(sorted(name for _, name in collateral))
+            result.details.append(Finding("info", f"Django cannot roll back {migration.name} alone: `migrate "
+                                          f"{self.app} {self.previous_in_app(migration)}` also rolled back "
+                                          f"{siblings}, re-applied before comparing"))
         if schema_before is not None:
             findings = diff_schema(schema_before, snapshot_schema(self.connection),
                                    f"after rolling back {migration.name}")
@@ -2165,8 +2182,9 @@ class AppWindowTest:
                 result.details.append(Finding("info", f"table {table} was created by {migration.name}; "
                                               "post-release rows in it are discarded by the rollback"))
             elif created:
-                result.details.append(Finding("info", f"column(s) {', '.join(created)} of {table} were created by "
-                                              f"{migration.name}; post-release values in them are discarded by the rollback"))
+                result.details.append(Finding("info", f"column(s) {', '.join(created)} of {table} were created "
+                                              f"by {migration.name}; post-release values in them are discarded by "
+                                              "the rollback"))
         result.data = "lost" if losses else "preserved"
         if losses and (migration.key in self.config.allow_data_loss
                        or migration.marker_present(MARKER_ALLOW_DATA_LOSS)):
@@ -2298,7 +2316,8 @@ def markdown_summary(result: RunResult) -> str:
              "| check | status | detail |", "| --- | --- | --- |"]
     for check in result.checks:
         lines.append(f"| {check.name} | {check.status} | {(check.detail or '').replace('|', '/')[:300]} |")
-    lines += ["", "| migration | rollback | re-apply | schema | data | notes |", "| --- | --- | --- | --- | --- | --- |"]
+    lines += ["", "| migration | rollback | re-apply | schema | data | notes |",
+              "| --- | --- | --- | --- | --- | --- |"]
     for app in result.apps:
         for m in app.migrations:
             notes = "; ".join([*([m.error] if m.error else []),
