@@ -302,3 +302,14 @@ def test_acknowledged_markers_are_in_the_files(tool, path, marker):
     expected = {"allow-irreversible": tool.MARKER_ALLOW_IRREVERSIBLE,
                 "allow-data-loss": tool.MARKER_ALLOW_DATA_LOSS}[marker]
     assert f"# {expected}" in text
+
+
+@pytest.mark.parametrize(("project", "settings"), [
+    ("clean_project", None), ("defects_project", None), ("acknowledged_project", None),
+    ("cross_app_project", None), ("hanging_project", None),
+    ("hanging_project", "hanging_project.settings_forward"),
+])
+def test_models_match_migrations_except_where_intended(pg_admin, project, settings):
+    for db in fixture_db(pg_admin, project, migrate=False, settings=settings):
+        done = db.manage("makemigrations", "--check", "--dry-run")
+        assert done.returncode == 0, done.stdout + done.stderr
