@@ -1305,21 +1305,31 @@ def diff_schema(expected: SchemaSnapshot, actual: SchemaSnapshot, moment: str) -
 # Rows seeded before a migration ("pre-release") and after it ("post-release"). "typical" is
 # ordinary data; "max" reaches the upper edges (strings at their maximum length in non-ASCII
 # text, the largest decimals of the column's precision, far dates); "min" the lower ones (NULL
-# wherever allowed, empty strings, zero, old dates).
+# wherever allowed, empty strings, zero, old dates). scripts/verify_backup.py seeds with the
+# same profiles.
 PRE_RELEASE_PROFILES = ("typical", "max", "min")
 POST_RELEASE_PROFILES = ("max", "min")
-NON_ASCII = "Ωé漢ß€ñØж"
-INTEGER_EDGES = {"smallint": 32000, "integer": 2_000_000_000, "bigint": 9_000_000_000_000_000_000}
+# Max-profile text: non-ASCII, with what stresses quoting and encoding in SQL, COPY and dumps
+# (quotes, backslash, tab, newline, a character outside the BMP), each one character long.
+NON_ASCII = "Ωé漢'ß\"€\\ñ\tØ\n🦄ж"
+INTEGER_EDGES = {"smallint": 32000, "integer": 2_000_000_000, "bigint": 9_000_000_000_000_000_000,
+                 "oid": 4_000_000_000}
 DEFAULT_VALUE = object()  # leave the column to its default (identity, serial)
 
+# Domains are described by their base type (what values are made for; the INSERT still casts to
+# the domain, so its checks apply), arrays also by their element type.
 TABLE_COLUMNS_SQL = """
     SELECT c.oid::regclass::text, a.attname, format_type(a.atttypid, a.atttypmod), t.typname,
            t.typtype, t.typcategory, a.attnotnull, d.adbin IS NOT NULL, a.attidentity <> '',
            a.attgenerated <> '',
            (SELECT string_agg(e.enumlabel, ',' ORDER BY e.enumsortorder) FROM pg_enum e
-             WHERE e.enumtypid = a.atttypid)
+             WHERE e.enumtypid IN (t.oid, t.typelem)),
+           format_type(t.oid, CASE WHEN dom.oid IS NULL THEN a.atttypmod ELSE dom.typtypmod END),
+           coalesce(elem.typname, ''), coalesce(elem.typcategory, '')
     FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
-    JOIN pg_type t ON t.oid = a.atttypid
+    LEFT JOIN pg_type dom ON dom.oid = a.atttypid AND dom.typtype = 'd'
+    JOIN pg_type t ON t.oid = coalesce(dom.typbasetype, a.atttypid)
+    LEFT JOIN pg_type elem ON elem.oid = t.typelem AND t.typcategory = 'A'
     LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
     WHERE c.oid = ANY(%s::regclass[]) AND a.attnum > 0 AND NOT a.attisdropped
     ORDER BY a.attnum"""
@@ -1352,16 +1362,25 @@ class ColumnMeta:
     identity: bool
     generated: bool
     enum_labels: tuple[str, ...]
+    base_type: str = ""  # format_type of a domain's base type ("" or `type` otherwise)
+    element_name: str = ""  # typname of an array's element type
+    element_category: str = ""
 
     @property
     def length(self) -> int | None:
-        match = re.match(r"(?:character varying|character|bit varying|bit)\((\d+)\)", self.type)
+        match = re.match(r"(?:character varying|character|bit varying|bit)\((\d+)\)", self.base_type or self.type)
         return int(match.group(1)) if match else None
 
     @property
     def precision(self) -> tuple[int, int] | None:
-        match = re.match(r"numeric\((\d+),(\d+)\)", self.type)
+        match = re.match(r"numeric\((\d+),(\d+)\)", self.base_type or self.type)
         return (int(match.group(1)), int(match.group(2))) if match else None
+
+    def element(self) -> ColumnMeta:
+        """An array column's element, described as a column (its length, precision, labels)."""
+        element_type = (self.base_type or self.type).removesuffix("[]")
+        return dataclasses.replace(self, type=element_type, base_type=element_type, type_name=self.element_name,
+                                   category=self.element_category, element_name="", element_category="")
 
 
 @dataclass
@@ -1384,8 +1403,9 @@ def read_tables(connection, tables: Sequence[str]) -> dict[str, TableMeta]:  # n
         metas = {name: TableMeta(name, [], [], {}) for name in names}
         cursor.execute(TABLE_COLUMNS_SQL, (names,))
         for table, *values in cursor.fetchall():
-            *head, labels = values
-            metas[table].columns.append(ColumnMeta(*head, tuple(labels.split(",")) if labels else ()))
+            *head, labels, base_type, element_name, element_category = values
+            metas[table].columns.append(ColumnMeta(*head, tuple(labels.split(",")) if labels else (),
+                                                   base_type, element_name, element_category))
         cursor.execute(PRIMARY_KEYS_SQL, (names,))
         for table, column in cursor.fetchall():
             metas[table].primary_key.append(column)
@@ -1411,15 +1431,20 @@ def sized_text(length: int | None, profile: str, token: int) -> str:
 def column_literal(column: ColumnMeta, profile: str, token: int) -> str | None:
     """A text literal for `column` (cast to its type by the INSERT), or None for SQL NULL."""
     name, category = column.type_name, column.category
+    if category == "A":  # min: empty; typical: one element; max: the max element and a typical one
+        items = [] if profile == "min" else [column_literal(column.element(), profile, token)]
+        if profile == "max":
+            items.append(column_literal(column.element(), "typical", token))
+        return array_literal(items) if None not in items else "{}"
     if column.enum_labels:
         return column.enum_labels[-1] if profile == "max" else column.enum_labels[0]
-    if category == "A":
-        return "{}"
     if name in ("varchar", "bpchar", "text", "citext", "name"):
         return sized_text(column.length, profile, token)
-    if name in ("int2", "int4", "int8"):
-        edge = INTEGER_EDGES[{"int2": "smallint", "int4": "integer", "int8": "bigint"}[name]]
+    if name in ("int2", "int4", "int8", "oid"):
+        edge = INTEGER_EDGES[{"int2": "smallint", "int4": "integer", "int8": "bigint", "oid": "oid"}[name]]
         return str({"typical": token, "max": edge - token % 1000, "min": 0}[profile])
+    if name == "money":
+        return {"typical": f"{token}.99", "max": "90000000000000000.00", "min": "0"}[profile]
     if name == "numeric":
         if column.precision:
             digits, scale = column.precision
@@ -1439,23 +1464,34 @@ def column_literal(column: ColumnMeta, profile: str, token: int) -> str | None:
         return {"typical": typical + "+00", "max": "2999-12-31 23:59:59.999999+00",
                 "min": "1900-01-01 00:00:00+00"}[profile]
     if name in ("time", "timetz"):
-        return {"typical": "12:34:56", "max": "23:59:59.999999", "min": "00:00:00"}[profile]
+        zone = "+05:30" if name == "timetz" else ""  # an offset other than UTC must survive too
+        return {"typical": "12:34:56" + zone, "max": "23:59:59.999999", "min": "00:00:00"}[profile]
     if name == "interval":
         return {"typical": "1 day 02:03:04", "max": "36500 days", "min": "0"}[profile]
     if name == "uuid":
         return str(uuid.UUID(int=(0x7E57 << 112) + token))
     if name in ("json", "jsonb"):
         return {"typical": json.dumps({"note": f"sample {token}"}),
-                "max": json.dumps({"ключ": sized_text(500, "max", token), "nested": {"list": [1, 2.5, None, True]}},
-                                  ensure_ascii=False),
+                "max": json.dumps({"ключ": sized_text(500, "max", token), "big": 12345678901234567890,
+                                   "nested": {"list": [1, 2.5, None, True]}}, ensure_ascii=False),
                 "min": "{}"}[profile]
-    if name == "bytea":
-        return {"typical": "\\x0001ff", "max": "\\x" + "ff" * 256, "min": "\\x"}[profile]
+    if name == "bytea":  # max: every byte value, NUL and backslash included
+        return {"typical": "\\x0001ff", "max": "\\x" + bytes(range(256)).hex(), "min": "\\x"}[profile]
     if name in ("inet", "cidr"):
+        if profile == "max":
+            return f"2001:db8::{token:x}" if name == "inet" else "2001:db8::/32"
         return f"192.0.2.{token % 250}" if name == "inet" else "192.0.2.0/24"
     if name in ("macaddr", "macaddr8"):
         return "08:00:2b:01:02:03" if name == "macaddr" else "08:00:2b:01:02:03:04:05"
+    if name == "tsvector":
+        return {"typical": f"'row{token}':1 'sample':2", "max": f"'Ωé漢':1A,2B 'O''Brien':3C 'row{token}':4D",
+                "min": ""}[profile]
     return None
+
+
+def array_literal(items: Sequence[str]) -> str:
+    """A PostgreSQL array literal of text items, each quoted (so commas, quotes, braces stay data)."""
+    return "{" + ",".join('"' + item.replace("\\", "\\\\").replace('"', '\\"') + '"' for item in items) + "}"
 
 
 @dataclass
@@ -1547,7 +1583,7 @@ class Seeder:
                 with self.connection.cursor() as cursor:
                     cursor.execute(f"INSERT INTO {meta.name} {columns_sql}", values)
             except self._psycopg2_error() as error:
-                constrained = self._constraint_columns(error) - ordinary
+                constrained = self._constraint_columns(error, meta.name) - ordinary
                 if constrained:
                     ordinary |= constrained
                     self.token += 1
@@ -1586,8 +1622,9 @@ class Seeder:
             values.append(literal)
         return names, placeholders, values
 
-    def _constraint_columns(self, error: Exception) -> set[str]:
-        """Columns of the check or unique constraint that rejected a row (empty if another cause)."""
+    def _constraint_columns(self, error: Exception, table: str) -> set[str]:
+        """Columns of the check or unique constraint that rejected a row (empty if another cause);
+        for a domain's check, the table's columns of that domain."""
         name = getattr(getattr(error, "diag", None), "constraint_name", None)
         if not name or getattr(error, "pgcode", None) not in ("23514", "23505"):
             return set()
@@ -1595,9 +1632,11 @@ class Seeder:
             cursor.execute(
                 "SELECT a.attname FROM pg_constraint con JOIN pg_attribute a ON a.attrelid = con.conrelid "
                 "AND a.attnum = ANY(con.conkey) WHERE con.conname = %s "
+                "UNION SELECT a.attname FROM pg_constraint con JOIN pg_attribute a ON a.atttypid = con.contypid "
+                "WHERE con.conname = %s AND a.attrelid = %s::regclass AND a.attnum > 0 AND NOT a.attisdropped "
                 "UNION SELECT a.attname FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid "
                 "JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey) WHERE ic.relname = %s",
-                (name, name))
+                (name, name, table, name))
             return {row[0] for row in cursor.fetchall()}
 
     def _psycopg2_error(self) -> type[Exception]:
@@ -1774,6 +1813,7 @@ class RunResult:
     ephemeral: bool
     processes: int
     skipped_apps: list[str] = field(default_factory=list)
+    project_dir: Path | None = None  # what migration file paths are relative to
 
     @property
     def ok(self) -> bool:
@@ -2296,13 +2336,19 @@ def failure_lines(result: RunResult) -> list[tuple[str | None, int | None, str]]
     return lines
 
 
-def github_annotations(result: RunResult, limit: int = 10) -> list[str]:
-    """`::error` workflow commands (GitHub shows at most 10 per step: the first ones matter)."""
+def github_annotations(result: RunResult, limit: int = 10, root: Path | None = None) -> list[str]:
+    """`::error` workflow commands (GitHub shows at most 10 per step: the first ones matter).
+
+    GitHub resolves `file=` from the repository root (`root`, $GITHUB_WORKSPACE), which is not
+    the Django project's folder when manage.py lives in a subfolder.
+    """
     def escape(text: str) -> str:
         return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
 
     out = []
     for file, line, message in failure_lines(result)[:limit]:
+        if file and root is not None and result.project_dir is not None:
+            file = os.path.relpath(result.project_dir / file, root)
         location = f" file={file},line={line or 1}" if file else ""
         out.append(f"::error{location},title=Migration test::{escape(message)}".replace("::error,", "::error "))
     return out
@@ -2360,7 +2406,7 @@ def write_reports(result: RunResult, config: Config, log: Log, environ: dict[str
         config.junit_xml.parent.mkdir(parents=True, exist_ok=True)
         junit_xml(result).write(config.junit_xml, encoding="utf-8", xml_declaration=True)
     if environ.get("GITHUB_ACTIONS") == "true":
-        for annotation in github_annotations(result):
+        for annotation in github_annotations(result, root=Path(environ.get("GITHUB_WORKSPACE") or os.getcwd())):
             print(log.mask(annotation), flush=True)
         summary_path = environ.get("GITHUB_STEP_SUMMARY")
         if summary_path:
@@ -2425,7 +2471,7 @@ def test_project(config: Config, log: Log, runner: ManagePy, server: Server) -> 
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
     return RunResult(checks, apps, time.monotonic() - started, str(server.server_version), server.ephemeral,
-                     runner.started, skipped)
+                     runner.started, skipped, config.project_dir)
 
 
 @contextlib.contextmanager
