@@ -20,7 +20,7 @@ $(STAMP): requirements.txt requirements-dev.txt
 	@rm -f $(VENV)/.installed-* && touch $@
 
 test: venv
-	$(VENV_PY) -m pytest $(PYTEST_ARGS)
+	$(VENV_PY) -m pytest -n 2 --dist loadscope $(PYTEST_ARGS)
 
 migration-test: venv
 	$(VENV_PY) scripts/test_migrations.py --verbose $(ARGS)

@@ -1266,6 +1266,20 @@ def describe_value(value: str | None) -> str:
     return flat if len(flat) <= 120 else flat[:117] + "..."
 
 
+def describe_change(was: str, now: str, width: int = 120) -> tuple[str, str]:
+    """Both values, cut around where they first differ when they are long (the part that matters)."""
+    was, now = " ".join(was.split()), " ".join(now.split())
+    if len(was) <= width and len(now) <= width:
+        return was, now
+    start = next((i for i, (a, b) in enumerate(zip(was, now, strict=False)) if a != b), min(len(was), len(now)))
+    begin = max(start - 30, 0)
+
+    def cut(text: str) -> str:
+        return ("..." if begin else "") + text[begin : begin + width] + ("..." if begin + width < len(text) else "")
+
+    return cut(now), cut(was)
+
+
 def diff_schema(expected: SchemaSnapshot, actual: SchemaSnapshot, moment: str) -> list[Finding]:
     """Differences between two snapshots, one finding per object attribute, named for a reader.
 
@@ -1292,7 +1306,8 @@ def diff_schema(expected: SchemaSnapshot, actual: SchemaSnapshot, moment: str) -
                 elif now is None:
                     parts.append(f"{attribute} {describe_value(was)} is gone")
                 else:
-                    parts.append(f"{attribute} is {describe_value(now)}, expected {describe_value(was)}")
+                    now_shown, was_shown = describe_change(was, now)
+                    parts.append(f"{attribute} is {now_shown}, expected {was_shown}")
             message = f"{key}: {'; '.join(parts)} {moment}"
         findings.append(Finding("schema", message, {"object": key}))
     return findings
@@ -1311,7 +1326,7 @@ PRE_RELEASE_PROFILES = ("typical", "max", "min")
 POST_RELEASE_PROFILES = ("max", "min")
 # Max-profile text: non-ASCII, with what stresses quoting and encoding in SQL, COPY and dumps
 # (quotes, backslash, tab, newline, a character outside the BMP), each one character long.
-NON_ASCII = "Ωé漢'ß\"€\\ñ\tØ\n🦄ж"
+NON_ASCII = "Ωé漢🦄'ß\"€\\ñ\nØ\tж"
 INTEGER_EDGES = {"smallint": 32000, "integer": 2_000_000_000, "bigint": 9_000_000_000_000_000_000,
                  "oid": 4_000_000_000}
 DEFAULT_VALUE = object()  # leave the column to its default (identity, serial)
@@ -1557,15 +1572,18 @@ class Seeder:
         return [meta for meta in ordered if meta.columns]
 
     def _foreign_value(self, target: str, target_column: str, offset: int) -> str | None:
+        """`target_column` of the row at `offset` in `target`, counting round (so that rows, and
+        retries after a unique violation, refer to different rows); None when `target` is empty."""
         with self.connection.cursor() as cursor:
+            cursor.execute(f"SELECT count(*) FROM {target}")
+            count = cursor.fetchone()[0]
+            if not count:
+                return None
             cursor.execute(
                 f"SELECT {quote_ident(target_column)}::text FROM {target} ORDER BY 1 LIMIT 1 OFFSET %s",
-                (offset,),
+                (offset % count,),
             )
             row = cursor.fetchone()
-            if row is None and offset:
-                cursor.execute(f"SELECT {quote_ident(target_column)}::text FROM {target} ORDER BY 1 LIMIT 1")
-                row = cursor.fetchone()
         return row[0] if row else None
 
     def _insert(self, meta: TableMeta, profile: str, index: int, report: SeedReport) -> None:
@@ -1577,7 +1595,7 @@ class Seeder:
             if isinstance(row, str):
                 report.skipped.setdefault(meta.name, []).append(f"{profile} row: {row}")
                 return
-            names, placeholders, values = row
+            names, placeholders, values, edges = row
             columns_sql = f"({', '.join(names)}) VALUES ({', '.join(placeholders)})" if names else "DEFAULT VALUES"
             try:
                 with self.connection.cursor() as cursor:
@@ -1591,12 +1609,14 @@ class Seeder:
                 first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
                 report.skipped.setdefault(meta.name, []).append(f"{profile} row: {first_line}")
                 return
+            self.used_edges |= edges  # only once in: a rejected row's edges are still to be tried
             report.inserted[meta.name] = report.inserted.get(meta.name, 0) + 1
             return
 
-    def _row_values(self, meta: TableMeta, profile: str, index: int,
-                    ordinary: set[str]) -> tuple[list[str], list[str], list[str | None]] | str:
-        names, placeholders, values = [], [], []
+    def _row_values(self, meta: TableMeta, profile: str, index: int, ordinary: set[str],
+                    ) -> tuple[list[str], list[str], list[str | None], set[tuple[str, str, str]]] | str:
+        """Column names, placeholders, values and the edge values among them; or why there is no row."""
+        names, placeholders, values, edges = [], [], [], set()
         for column in meta.columns:
             if column.generated or (column.identity or (column.has_default and column.name in meta.primary_key)):
                 continue
@@ -1612,7 +1632,7 @@ class Seeder:
                 if literal is not None and column_profile != "typical":
                     if (meta.name, column.name, literal) in self.used_edges:
                         literal = column_literal(column, "typical", self.token)
-                    self.used_edges.add((meta.name, column.name, literal))
+                    edges.add((meta.name, column.name, literal))
             if literal is None and column.not_null:
                 if column.has_default:
                     continue
@@ -1620,7 +1640,7 @@ class Seeder:
             names.append(quote_ident(column.name))
             placeholders.append(f"%s::{column.type}")
             values.append(literal)
-        return names, placeholders, values
+        return names, placeholders, values, edges
 
     def _constraint_columns(self, error: Exception, table: str) -> set[str]:
         """Columns of the check or unique constraint that rejected a row (empty if another cause);
