@@ -24,8 +24,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import datetime as dt
-import json
 import os
 import re
 import shutil
@@ -34,10 +32,8 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from decimal import Decimal
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -57,14 +53,6 @@ DEFAULT_STEP_TIMEOUT_S = 600.0
 MAX_ANNOTATIONS = 10  # GitHub shows at most 10 error annotations per step
 MAX_LISTED = 10  # names listed per difference before "... and N more"
 PROG = "verify_backup.py"
-
-SYSTEM_SCHEMAS = ("pg_catalog", "information_schema")
-# Text that exercises escaping and encoding in the dump: quotes, backslash, tab, newline, non-BMP.
-NASTY_TEXT = "O'Brien \"quoted\" back\\slash\ttab\nnewline ünïcödé 日本語 😀 "
-SEED_NAMESPACE = uuid.UUID("6f1c3f0e-6b5e-4a4e-9a59-2b7c2f6d9b10")
-BIG_NUMERIC = Decimal("123456789012345678901234567890.123456789")
-# format_type output: name, optional (length[,scale]), optional time zone suffix.
-TYPE_PATTERN = r"([a-z ]+?)(?:\((\d+)(?:,(\d+))?\))?((?: with(?:out)? time zone)?)"
 
 EXAMPLES = """\
 examples:
@@ -141,8 +129,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="Django settings module (default: $DJANGO_SETTINGS_MODULE, else "
                              f"{tm.DEFAULT_SETTINGS})")
     parser.add_argument("--rows", type=positive_int, default=DEFAULT_ROWS, metavar="N",
-                        help=f"rows seeded per table (default: {DEFAULT_ROWS}; the first has edge "
-                             "values, the second NULLs wherever allowed)")
+                        help=f"rows seeded per table (default: {DEFAULT_ROWS}; the first at the "
+                             "upper edges, the second NULL wherever allowed, then typical ones)")
     parser.add_argument("--keep-dump", type=Path, metavar="PATH",
                         help="copy the verified dump file there (default: deleted)")
     output = parser.add_mutually_exclusive_group()
@@ -230,287 +218,42 @@ def libpq_env(address: tm.ServerAddress, dbname: str) -> dict[str, str]:
 
 
 # ---------------------------------------------------------------------------------------------
-# Seeding: representative rows in every table, driven by the catalog
+# Seeding: representative rows in every table, by test_migrations' catalog-driven seeder
 # ---------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Column:
-    name: str
-    sql_type: str  # format_type of the column's type: what values are cast to
-    base_type: str  # the same for domains resolved to their base type (what values are made for)
-    not_null: bool
-    skip: bool  # identity, serial or generated: the database fills it in
-    enum_labels: tuple[str, ...]
-
-
-@dataclass
-class Table:
-    schema: str
-    name: str
-    oid: int
-    columns: list[Column] = field(default_factory=list)
-    # column name -> (target table, target column), single-column foreign keys only
-    foreign_keys: dict[str, tuple[str, str]] = field(default_factory=dict)
-
-    @property
-    def qualified(self) -> str:
-        return f"{tm.Server.quote_ident(self.schema)}.{tm.Server.quote_ident(self.name)}"
-
-    @property
-    def label(self) -> str:
-        return self.name if self.schema == "public" else f"{self.schema}.{self.name}"
 
 
 @dataclass
 class SeedSummary:
-    rows: dict[str, int] = field(default_factory=dict)  # table label -> rows inserted
-    unseeded: dict[str, str] = field(default_factory=dict)  # table label -> why (last error)
+    rows: dict[str, int] = field(default_factory=dict)  # table -> rows inserted
+    unseeded: dict[str, str] = field(default_factory=dict)  # table -> why (last error)
 
 
-USER_TABLES_SQL = """
-SELECT c.oid, n.nspname, c.relname
-FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-WHERE c.relkind IN ('r', 'p') AND n.nspname NOT IN ('pg_catalog', 'information_schema')
-  AND n.nspname NOT LIKE 'pg\\_toast%%' AND n.nspname NOT LIKE 'pg\\_temp%%'
-  AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass
-                  AND d.objid = c.oid AND d.deptype = 'e')
-ORDER BY n.nspname, c.relname
-"""
-
-COLUMNS_SQL = """
-SELECT a.attrelid, a.attname, format_type(a.atttypid, a.atttypmod),
-       CASE WHEN t.typtype = 'd' THEN format_type(t.typbasetype, t.typtypmod)
-            ELSE format_type(a.atttypid, a.atttypmod) END,
-       a.attnotnull,
-       a.attidentity <> '' OR a.attgenerated <> ''
-         OR coalesce(pg_get_expr(ad.adbin, ad.adrelid) LIKE 'nextval(%%', false),
-       coalesce((SELECT array_agg(e.enumlabel ORDER BY e.enumsortorder) FROM pg_enum e
-                 WHERE e.enumtypid = coalesce(nullif(t.typbasetype, 0), t.oid)), '{}')
-FROM pg_attribute a
-JOIN pg_type t ON t.oid = a.atttypid
-LEFT JOIN pg_attrdef ad ON ad.adrelid = a.attrelid AND ad.adnum = a.attnum
-WHERE a.attrelid = ANY(%s) AND a.attnum > 0 AND NOT a.attisdropped
-ORDER BY a.attrelid, a.attnum
-"""
-
-FOREIGN_KEYS_SQL = """
-SELECT con.conrelid, src.attname, con.confrelid, dst.attname
-FROM pg_constraint con
-JOIN pg_attribute src ON src.attrelid = con.conrelid AND src.attnum = con.conkey[1]
-JOIN pg_attribute dst ON dst.attrelid = con.confrelid AND dst.attnum = con.confkey[1]
-WHERE con.contype = 'f' AND cardinality(con.conkey) = 1 AND con.conrelid = ANY(%s)
-"""
-
-
-def read_tables(connection) -> list[Table]:  # noqa: ANN001 - a psycopg2 connection
-    with connection.cursor() as cursor:
-        cursor.execute(USER_TABLES_SQL)
-        tables = {oid: Table(schema, name, oid) for oid, schema, name in cursor.fetchall()}
-        if not tables:
-            return []
-        cursor.execute(COLUMNS_SQL, (list(tables),))
-        for relid, name, sql_type, base_type, not_null, skip, labels in cursor.fetchall():
-            tables[relid].columns.append(
-                Column(name, sql_type, base_type, not_null, skip, tuple(parse_text_array(labels)))
-            )
-        cursor.execute(FOREIGN_KEYS_SQL, (list(tables),))
-        for relid, column, target_oid, target_column in cursor.fetchall():
-            if target_oid in tables:
-                tables[relid].foreign_keys[column] = (tables[target_oid].qualified, target_column)
-    return list(tables.values())
-
-
-def parse_text_array(value: object) -> list[str]:
-    """psycopg2 returns name[]/text[] as a list, unknown array types as '{a,b}' text."""
-    if isinstance(value, list):
-        return [str(item) for item in value]
-    text = str(value or "").strip("{}")
-    return [item.strip('"') for item in text.split(",")] if text else []
-
-
-def dependency_order(tables: list[Table]) -> list[Table]:
-    """Referenced tables before the tables referencing them (cycles: in name order)."""
-    by_name = {table.qualified: table for table in tables}
-    ordered: list[Table] = []
-    done: set[str] = set()
-    pending = list(tables)
-    while pending:
-        ready = [t for t in pending
-                 if all(target in done or target == t.qualified or target not in by_name
-                        for target, _ in t.foreign_keys.values())]
-        batch = ready or pending[:1]  # a cycle: break it at the first table
-        for table in batch:
-            ordered.append(table)
-            done.add(table.qualified)
-            pending.remove(table)
-    return ordered
-
-
-def array_literal(items: Sequence[str | None]) -> str:
-    def quote(item: str | None) -> str:
-        if item is None:
-            return "NULL"
-        return '"' + item.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-    return "{" + ",".join(quote(item) for item in items) + "}"
-
-
-def fit_text(text: str, length: int | None) -> str:
-    return text if length is None else text[:length]
-
-
-def make_value(column: Column, base_type: str, row: int, variant: str, salt: int) -> str | None:
-    """A value for `column` as text (cast to the column type in SQL), or None for NULL.
-
-    variant 'edge': extreme values (maximum lengths and magnitudes, far dates, non-BMP text);
-    'nulls': NULL wherever the column allows it; 'typical': ordinary values. Every value depends
-    on the row number so unique columns get distinct values.
-    """
-    if variant == "nulls" and not column.not_null:
-        return None
-    edge = variant == "edge"
-    n = row + salt
-    if base_type.endswith("[]"):
-        element = make_value(column, base_type[:-2], row, "typical", salt)
-        items: list[str | None] = [element, element]
-        if edge:
-            items.append(None)
-        return array_literal(items)
-    if column.enum_labels:
-        return column.enum_labels[n % len(column.enum_labels)]
-    match = re.fullmatch(TYPE_PATTERN, base_type)
-    name = match.group(1) if match else base_type
-    name += match.group(4) if match else ""
-    length = int(match.group(2)) if match and match.group(2) else None
-    scale = int(match.group(3)) if match and match.group(3) else 0
-    day = dt.timedelta(days=n)
-    if name in ("smallint", "integer", "bigint"):
-        maximum = {"smallint": 32767, "integer": 2147483647, "bigint": 9223372036854775807}[name]
-        return str(maximum - n if edge else n + 1)
-    if name == "numeric":
-        if length is None:
-            value = BIG_NUMERIC + n if edge else Decimal(n) + Decimal("1.25")
-        else:
-            top = Decimal(10) ** (length - scale) - Decimal(10) ** -scale
-            fraction = Decimal("0.25") if scale >= 2 else Decimal(0)
-            value = top - n if edge else min(top, Decimal(n + 1) + fraction)
-        return str(value)
-    if name in ("real", "double precision"):
-        if edge:
-            return "3.4028235e+38" if name == "real" else "1.7976931348623157e+308"
-        return repr(n + 0.1)
-    if name == "money":
-        return f"{n + 1}.99"
-    if name == "boolean":
-        return "true" if edge or n % 2 == 0 else "false"
-    if name in ("text", "character varying", "character", "citext", "name", "bpchar"):
-        tag = f"{n}|"
-        if edge:
-            return fit_text(tag + NASTY_TEXT * (200 if length is None else length), length or 4000)
-        return fit_text(f"{tag}{column.name} {row}", length)
-    if name == "date":
-        return (dt.date(9999, 12, 31) - day if edge else dt.date(2024, 2, 29) + day).isoformat()
-    if name.startswith("timestamp"):
-        moment = (dt.datetime(9999, 12, 30, 23, 59, 59, 999999) - day if edge
-                  else dt.datetime(2024, 2, 29, 12, 34, 56, 789012) + day)
-        return moment.isoformat(sep=" ") + ("+00:00" if "with time" in name else "")
-    if name.startswith("time"):
-        value = "23:59:59.999999" if edge else f"12:{n % 60:02d}:{row % 60:02d}.5"
-        return value + ("+05:30" if "with time" in name else "")
-    if name == "interval":
-        return "-178000000 years 23:59:59.999999" if edge else f"{n} days 04:05:06.789012"
-    if name == "uuid":
-        return str(uuid.uuid5(SEED_NAMESPACE, f"{column.name}/{n}/{variant}"))
-    if name in ("json", "jsonb"):
-        document = {"row": n, "text": NASTY_TEXT if edge else column.name,
-                    "items": [1, 2.5, None, True, {"nested": "ü"}]}
-        if edge:
-            document["big"] = 12345678901234567890
-        return json.dumps(document, ensure_ascii=False)
-    if name == "bytea":
-        payload = bytes(range(256)) * 4 if edge else b"\x00\xde\xad\xbe\xef"
-        return "\\x" + payload.hex() + f"{n % 256:02x}"
-    if name == "inet":
-        return f"2001:db8::{n:x}" if edge else f"192.0.2.{n % 256}"
-    if name == "cidr":
-        return f"10.{n % 256}.0.0/16"
-    if name in ("macaddr", "macaddr8"):
-        return f"08:00:2b:01:02:{n % 256:02x}" + (":03:04" if name == "macaddr8" else "")
-    if name == "tsvector":
-        return f"'row{n}':1 'seed':2"
-    if name == "oid":
-        return str(n + 1)
-    return None  # a type we do not know: NULL, or the row fails and is reported
-
-
-def foreign_key_values(connection, target: tuple[str, str]) -> list[str]:  # noqa: ANN001
-    table, column = target
-    quoted = tm.Server.quote_ident(column)
-    with connection.cursor() as cursor:
-        cursor.execute(f"SELECT {quoted}::text FROM {table} WHERE {quoted} IS NOT NULL "
-                       f"ORDER BY {quoted} LIMIT 100")
-        return [value for (value,) in cursor.fetchall()]
-
-
-def seed_row(connection, table: Table, row: int, variant: str, salt: int) -> None:  # noqa: ANN001
-    columns, values = [], []
-    for column in table.columns:
-        if column.skip:
-            continue
-        if column.name in table.foreign_keys:
-            if variant == "nulls" and not column.not_null:
-                continue
-            choices = foreign_key_values(connection, table.foreign_keys[column.name])
-            if not choices:
-                if column.not_null:
-                    raise ValueError(f"no row in {table.foreign_keys[column.name][0]} to refer to")
-                continue
-            value: str | None = choices[(row + salt) % len(choices)]
-        else:
-            value = make_value(column, column.base_type, row, variant, salt)
-        columns.append(column)
-        values.append(value)
-    with connection.cursor() as cursor:
-        if not columns:
-            cursor.execute(f"INSERT INTO {table.qualified} DEFAULT VALUES")
-            return
-        names = ", ".join(tm.Server.quote_ident(column.name) for column in columns)
-        casts = ", ".join(f"%s::{column.sql_type}" for column in columns)
-        cursor.execute(f"INSERT INTO {table.qualified} ({names}) VALUES ({casts})", values)
+def seed_profiles(rows: int) -> tuple[str, ...]:
+    """test_migrations' profiles for `rows` rows: the upper edges, the lower edges, then typical."""
+    return ("max", "min", *("typical",) * max(rows - 2, 0))[:rows]
 
 
 def seed_database(connection, rows: int, log: tm.Log) -> SeedSummary:  # noqa: ANN001
-    """Insert `rows` rows into every user table except django_migrations.
-
-    Row 0 has edge values, row 1 NULLs wherever allowed, the others typical values. A row that
-    violates a constraint is retried with other values; a table that takes no row is reported.
-    Each INSERT commits on its own (autocommit), so a failed one leaves nothing behind.
+    """Insert `rows` rows into every user table except django_migrations (compared as migrate
+    recorded it), with the seeder of the migration tests (tm.Seeder): the first row at the upper
+    edges (maximum lengths in non-ASCII text with quotes, backslash, newline and a non-BMP
+    character, largest numbers, far dates, IPv6), the second at the lower ones (NULL wherever
+    allowed), the others typical. A row a constraint rejects is retried with ordinary values in
+    that constraint's columns, then skipped; a table that takes no row is reported.
     """
+    tables = tm.user_tables(connection)
+    report = tm.Seeder(connection).seed(tables, seed_profiles(rows))
     summary = SeedSummary()
-    psycopg2 = tm.import_psycopg2()
-    for table in dependency_order(read_tables(connection)):
-        if table.schema == "public" and table.name == "django_migrations":
-            continue  # what migrate recorded is compared as such
-        inserted, last_error = 0, ""
-        for row in range(rows):
-            variant = "edge" if row == 0 else "nulls" if row == 1 else "typical"
-            attempts = ((variant, 0), ("typical", 0), ("typical", 1000), ("nulls", 2000))
-            for attempt_variant, salt in attempts:
-                try:
-                    seed_row(connection, table, row, attempt_variant, salt)
-                except (psycopg2.Error, ValueError) as error:
-                    last_error = first_line(error)
-                    log.debug(f"  {table.label} row {row} ({attempt_variant}) rejected: {last_error}")
-                    continue
-                inserted += 1
-                break
-        summary.rows[table.label] = inserted
+    for table in tables:
+        inserted = summary.rows[table] = report.inserted.get(table, 0)
+        rejected = report.skipped.get(table, [])
+        for reason in rejected:
+            log.debug(f"  {table}: {reason} (rejected)")
         if inserted == 0:
-            summary.unseeded[table.label] = last_error
-            log.info(f"  warning: could not seed {table.label}: {last_error}")
+            summary.unseeded[table] = rejected[-1] if rejected else "no column to put a value in"
+            log.info(f"  warning: could not seed {table}: {summary.unseeded[table]}")
         else:
-            log.detail(f"  seeded {inserted} row(s) into {table.label}")
+            log.detail(f"  seeded {inserted} row(s) into {table}")
     return summary
 
 
@@ -566,6 +309,14 @@ FROM pg_indexes WHERE schemaname NOT IN ('pg_catalog', 'information_schema')
   AND schemaname NOT LIKE 'pg\\_%%'
 """
 
+# Every user table (test_migrations' definition), django_migrations included.
+TABLES_SQL = f"""
+SELECT c.oid::regclass::text, n.nspname = 'public' AND c.relname = 'django_migrations'
+FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE c.relkind IN ('r', 'p') AND {tm.USER_SCHEMAS} AND {tm.NOT_FROM_EXTENSION.format(oid="c.oid")}
+ORDER BY n.nspname, c.relname
+"""
+
 SEQUENCES_SQL = """
 SELECT quote_ident(schemaname) || '.' || quote_ident(sequencename), last_value::text
 FROM pg_sequences WHERE schemaname NOT IN ('pg_catalog', 'information_schema')
@@ -576,14 +327,15 @@ def take_snapshot(connection) -> Snapshot:  # noqa: ANN001 - a psycopg2 connecti
     tables: dict[str, TableState] = {}
     migrations: list[tuple[str, str]] = []
     with connection.cursor() as cursor:
-        for table in read_tables(connection):
+        cursor.execute(TABLES_SQL)
+        for table, is_migrations in cursor.fetchall():
             cursor.execute(
                 "SELECT count(*), md5(coalesce(string_agg(t::text, E'\\n' ORDER BY t::text "
-                f'COLLATE "C"), \'\')) FROM {table.qualified} AS t'
+                f'COLLATE "C"), \'\')) FROM {table} AS t'
             )
             count, checksum = cursor.fetchone()
-            tables[table.label] = TableState(count, checksum)
-            if table.schema == "public" and table.name == "django_migrations":
+            tables[table] = TableState(count, checksum)
+            if is_migrations:
                 cursor.execute("SELECT app, name FROM public.django_migrations ORDER BY id")
                 migrations = [(app, name) for app, name in cursor.fetchall()]
         cursor.execute(SEQUENCES_SQL)
