@@ -51,13 +51,13 @@ def test_workflows_match_the_github_workflow_schema():
 
 
 def test_zizmor_finds_nothing():
-    result = run([tool("zizmor"), "--offline", "--no-progress", str(WORKFLOWS_DIR)])
+    result = run([tool("zizmor"), "--offline", "--no-progress", "--color", "never", str(WORKFLOWS_DIR)])
     assert result.returncode == 0, result.stdout + result.stderr
     assert "No findings to report" in result.stdout, result.stdout
 
 
 def test_zizmor_pedantic_findings_are_only_the_justified_suppressions():
-    result = run([tool("zizmor"), "--offline", "--no-progress", "--persona", "pedantic",
+    result = run([tool("zizmor"), "--offline", "--no-progress", "--color", "never", "--persona", "pedantic",
                   str(WORKFLOWS_DIR)])
     assert result.returncode == 0, result.stdout + result.stderr
     ignores = [(path.name, line) for path in WORKFLOW_FILES
