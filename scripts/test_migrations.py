@@ -2191,6 +2191,9 @@ class AppWindowTest:
                  "passed" if outcome.ok else "failed", outcome.duration_s)
         if not outcome.ok:
             return f"restoring the full state after testing {self.app} failed: {outcome.error_summary()}"
+        left = sorted(f"{app}.{name}" for app, name in expected - self.applied_migrations())
+        if left:
+            return f"after `migrate`, still unapplied: {', '.join(left)}"
         return None
 
     def stop_leftover_queries(self) -> None:
