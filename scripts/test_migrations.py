@@ -1270,10 +1270,10 @@ def describe_value(value: str | None) -> str:
 
 
 def describe_change(was: str, now: str, width: int = 120) -> tuple[str, str]:
-    """Both values, cut around where they first differ when they are long (the part that matters)."""
+    """(now, was), each cut around where they first differ when they are long (the part that matters)."""
     was, now = " ".join(was.split()), " ".join(now.split())
     if len(was) <= width and len(now) <= width:
-        return was, now
+        return now, was
     start = next((i for i, (a, b) in enumerate(zip(was, now, strict=False)) if a != b), min(len(was), len(now)))
     begin = max(start - 30, 0)
 
