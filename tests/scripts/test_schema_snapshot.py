@@ -208,3 +208,16 @@ def test_diff_long_values_are_shortened(tool):
     assert tool.describe_value(None) == "(none)"
     assert tool.describe_value("a\n   b") == "a b"
     assert len(tool.describe_value("y" * 500)) == 120
+
+
+def test_describe_change_shows_where_long_definitions_differ(tool):
+    prefix = "CREATE INDEX recent ON public.event USING btree (created) WHERE (created > '"
+    was = prefix + "2026-11-25 10:00:00+00'::timestamp with time zone)" + " padding" * 10
+    now = prefix + "2026-11-25 11:30:00+00'::timestamp with time zone)" + " padding" * 10
+    now_shown, was_shown = tool.describe_change(was, now)
+    assert "11:30:00" in now_shown and "10:00:00" in was_shown
+    assert now_shown.startswith("...") and was_shown.startswith("...")
+
+
+def test_describe_change_keeps_short_values_whole(tool):
+    assert tool.describe_change("text", "character varying(200)") == ("character varying(200)", "text")
