@@ -32,7 +32,7 @@ import traceback
 import urllib.parse
 import uuid
 from collections.abc import Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from xml.etree import ElementTree
@@ -1929,17 +1929,10 @@ class WindowContext:
     log: Log
 
 
-class AppWindowTest:
-    """Rolls back and re-applies one app's newest migrations, with the schema and data proofs.
-
-    The app's window is tested on a database of its own, built forward from scratch to the state
-    just before the oldest tested migration (so nothing a faulty reverse left behind is already
-    there). Then, oldest first, for each migration M: snapshot the schema, seed pre-release rows
-    and fingerprint every table; apply M; snapshot, seed post-release rows; roll M back (`migrate
-    APP PREVIOUS`): the schema must equal the first snapshot and the pre-release fingerprints must
-    hold; re-apply M (`migrate APP M`): the schema must equal the second snapshot. Each finding
-    therefore belongs to the one migration that was applied and rolled back.
-    """
+class AppWindow:
+    """One app's window: its verdicts, named before anything runs when irreversible, and the
+    blocking of older migrations behind one that cannot be rolled back. The testable part is run
+    by one or more WindowChains, each on a database of its own."""
 
     def __init__(self, context: WindowContext, app: str, window: list[MigrationInfo]) -> None:
         self.context = context
@@ -1951,29 +1944,6 @@ class AppWindowTest:
                                     next((op.line for op in m.operations if op.line), 1 if m.file else None))
             for m in window
         }
-        self.metadata: dict[str, dict] = {}
-        self.database: str | None = None
-        self.url = ""
-        self.connection = None
-        self.seeder: Seeder | None = None
-
-    # -- orchestration ------------------------------------------------------------------------
-
-    def run(self) -> AppResult:
-        tested = self.mark_irreversible()
-        error = None
-        if tested:
-            try:
-                error = self.test_chain(tested)
-            except (Interrupted, KeyboardInterrupt):
-                raise
-            except Exception as unexpected:  # a bug here must not hide the other apps' results
-                error = f"internal error while testing {self.app}: {type(unexpected).__name__}: {unexpected}"
-                self.context.log.write(traceback.format_exc(), 3)
-            finally:
-                self.close()
-        self.mark_blocked()
-        return AppResult(self.app, [self.results[m.name] for m in reversed(self.window)], error)
 
     def mark_irreversible(self) -> list[MigrationInfo]:
         """Name irreversible operations before running anything; return what can be tested."""
@@ -1994,6 +1964,22 @@ class AppWindowTest:
                 return self.window[index + 1 :]
         return list(self.window)
 
+    @staticmethod
+    def split(tested: list[MigrationInfo], parts: int) -> list[list[MigrationInfo]]:
+        """Consecutive runs of at least two migrations, for chains that run side by side.
+
+        Each extra chain costs one process (building its database), so a run is never shorter
+        than two migrations.
+        """
+        parts = max(1, min(parts, len(tested) // 2))
+        size, extra = divmod(len(tested), parts)
+        runs, start = [], 0
+        for index in range(parts):
+            end = start + size + (1 if index < extra else 0)
+            runs.append(tested[start:end])
+            start = end
+        return [run for run in runs if run]
+
     def mark_blocked(self) -> None:
         """Older migrations behind one that cannot be rolled back are not reached in production."""
         blocker = None
@@ -2005,6 +1991,49 @@ class AppWindowTest:
                     error=f"not reached: {blocker} cannot be rolled back")
             elif result.rollback in ("irreversible", "failed"):
                 blocker = migration.name
+
+    def result(self, errors: Sequence[str | None]) -> AppResult:
+        self.mark_blocked()
+        error = "; ".join(e for e in errors if e) or None
+        return AppResult(self.app, [self.results[m.name] for m in reversed(self.window)], error)
+
+
+class WindowChain:
+    """Rolls back and re-applies a run of one app's migrations, with the schema and data proofs.
+
+    The run is tested on a database of its own, built forward from scratch to the state just
+    before its oldest migration (so nothing a faulty reverse left behind is already there). Then,
+    oldest first, for each migration M: snapshot the schema, seed pre-release rows and
+    fingerprint every table; apply M; snapshot, seed post-release rows; roll M back (`migrate APP
+    PREVIOUS`): the schema must equal the first snapshot and the pre-release fingerprints must
+    hold; re-apply M (`migrate APP M`): the schema must equal the second snapshot. Each finding
+    therefore belongs to the one migration that was applied and rolled back.
+    """
+
+    def __init__(self, window: AppWindow, tested: list[MigrationInfo], restore: bool) -> None:
+        self.context = window.context
+        self.config = window.config
+        self.app = window.app
+        self.results = window.results  # each chain writes only its own migrations' entries
+        self.tested = tested
+        self.restore = restore  # the chain that ends at the app's newest migration restores head
+        self.metadata: dict[str, dict] = {}
+        self.database: str | None = None
+        self.url = ""
+        self.connection = None
+        self.seeder: Seeder | None = None
+
+    def run(self) -> str | None:
+        """Test the run; returns a problem with the app as a whole, if any."""
+        try:
+            return self.test_chain(self.tested)
+        except (Interrupted, KeyboardInterrupt):
+            raise
+        except Exception as unexpected:  # a bug here must not hide the other apps' results
+            self.context.log.write(traceback.format_exc(), 3)
+            return f"internal error while testing {self.app}: {type(unexpected).__name__}: {unexpected}"
+        finally:
+            self.close()
 
     def test_chain(self, tested: list[MigrationInfo]) -> str | None:
         """Build the base state, then test each migration oldest first. Returns an app error."""
@@ -2034,7 +2063,7 @@ class AppWindowTest:
                     self.results[newer.name].error = f"not tested: {broken}"
                 break
         else:
-            return self.restore_head()
+            return self.restore_head() if self.restore else None
         return None
 
     def close(self) -> None:
@@ -2482,15 +2511,26 @@ def test_project(config: Config, log: Log, runner: ManagePy, server: Server) -> 
     if project.conflicts:
         log.info("conflicting migrations: app windows are not tested until they are merged")
         windows = {}
+    app_windows = [AppWindow(context, app, window) for app, window in windows.items()]
+    # With fewer apps than jobs, an app's window is split into runs tested side by side.
+    parts = max(1, config.jobs // max(len(app_windows), 1))
     pool = ThreadPoolExecutor(max_workers=config.jobs + 1)
     try:
         # The app windows do not need the head database: they start at once, beside the checks.
         forward = pool.submit(run_forward_checks, runner, head_url, project, log)
         deploy = pool.submit(run_check_deploy, runner, head_url, log)
-        app_futures = [pool.submit(AppWindowTest(context, app, window).run) for app, window in windows.items()]
+        chains: list[tuple[AppWindow, Future]] = []
+        for app_window in app_windows:
+            runs = app_window.split(app_window.mark_irreversible(), parts)
+            for index, tested in enumerate(runs):
+                chain = WindowChain(app_window, tested, restore=index == len(runs) - 1)
+                chains.append((app_window, pool.submit(chain.run)))
         forward_check, missing_check = forward.result()
         checks = [forward_check, deploy.result(), missing_check]
-        apps = [future.result() for future in app_futures]
+        errors: dict[str, list[str | None]] = {w.app: [] for w in app_windows}
+        for app_window, future in chains:
+            errors[app_window.app].append(future.result())
+        apps = [w.result(errors[w.app]) for w in app_windows]
     except BaseException:
         runner.kill_all()  # threads blocked on children return at once, and start nothing new
         raise
