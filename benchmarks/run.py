@@ -56,21 +56,32 @@ import test_migrations as tm  # noqa: E402 - the tool's own PostgreSQL lifecycle
 # Fixed manage.py processes of one tool run, whatever the project: the probe (`shell -c`),
 # `migrate` on the head database, `showmigrations --plan`, `makemigrations --check`, `check --deploy`.
 TOOL_FIXED_PROCESSES = 5
-# Per tested app: one `shell -c` that builds the database up to the state before the window.
+# Per chain: one `shell -c` that builds a database up to the state before the chain's migrations.
+# An app's window is one chain, or (tools with AppWindow.split: fewer apps than --jobs) several.
 TOOL_PER_APP_PROCESSES = 1
 # Per tested migration: `migrate APP M` (apply over pre-release data), `migrate APP PREVIOUS`
 # (roll back), `migrate APP M` (re-apply).
 TOOL_PER_MIGRATION_PROCESSES = 3
+# Passed explicitly, so that the number of chains (hence processes) does not depend on the CPUs.
+TOOL_JOBS = 2
+
+
+def chains_of(tested: int, apps: int) -> int:
+    """Chains the tool runs for one app's window of `tested` migrations, `apps` apps tested."""
+    split = getattr(getattr(tm, "AppWindow", None), "split", None)
+    if split is None or tested == 0:
+        return 1
+    return len(split(list(range(tested)), max(1, TOOL_JOBS // max(apps, 1))))
 
 
 def expected_processes(tested_per_app: list[int]) -> int:
     """manage.py processes of a tool run whose apps are independent and fully reversible.
 
-    5 + sum over apps of (1 + 3 x tested migrations): no app depends on another, so no
+    5 + sum over apps of (chains + 3 x tested migrations): no app depends on another, so no
     migrations of other apps are missing before a step and none needs restoring afterwards.
     """
-    return TOOL_FIXED_PROCESSES + sum(TOOL_PER_APP_PROCESSES + TOOL_PER_MIGRATION_PROCESSES * n
-                                      for n in tested_per_app)
+    return TOOL_FIXED_PROCESSES + sum(TOOL_PER_APP_PROCESSES * chains_of(n, len(tested_per_app))
+                                      + TOOL_PER_MIGRATION_PROCESSES * n for n in tested_per_app)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -311,7 +322,8 @@ class Bench:
         def once() -> dict:
             report_path = self.tmp / f"report-{secrets.token_hex(4)}.json"
             argv = [sys.executable, str(TOOL), "--manage", str(manage), "--settings", settings, "--depth", depth,
-                    "--database-url", self.server.url_for("postgres"), "--report-json", str(report_path), "-q"]
+                    "--database-url", self.server.url_for("postgres"), "--report-json", str(report_path), "-q",
+                    "--jobs", str(TOOL_JOBS)]
             argv += [item for app in apps or [] for item in ("--app", app)]
             if not proofs:
                 argv += ["--no-schema", "--no-data"]
@@ -329,6 +341,7 @@ class Bench:
             return {"wall_s": result["wall_s"], "report_duration_s": report["duration_s"],
                     "processes": report["processes"], "tested_per_app": tested,
                     "tested_migrations": sum(tested), "expected_processes": expected_processes(tested),
+                    "chains_per_app": [chains_of(n, len(tested)) for n in tested],
                     "peak_rss_mb": round(result["maxrss_kb"] / 1024, 1), "cpu_s": round(result["cpu_s"], 2),
                     "ok": report["ok"], "problems": problems[:10]}
         return self.repeated(once)
@@ -443,7 +456,7 @@ def run_benchmarks(bench: Bench, quick: bool, log) -> dict:
             measured["floor_s"] = floor["wall_s"] if floor else None
             measured["ratio_to_floor"] = ratio(measured["wall_s"], measured["floor_s"])
             measured["processes_per_tested_migration"] = ratio(
-                measured["processes"] - TOOL_FIXED_PROCESSES - TOOL_PER_APP_PROCESSES * len(measured["tested_per_app"]),
+                measured["processes"] - TOOL_FIXED_PROCESSES - TOOL_PER_APP_PROCESSES * sum(measured["chains_per_app"]),
                 measured["tested_migrations"]) if measured["tested_migrations"] else None
             results["tool"].append(measured)
             log(f"    {measured['wall_s']:.1f}s, {measured['processes']} processes, "
@@ -612,8 +625,9 @@ def main(argv: list[str] | None = None) -> int:
                 "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
                             "django": django.get_version(), "postgres": str(server.server_version).split()[0],
                             "load_average": [round(x, 2) for x in os.getloadavg()]},
-                "formula": {"fixed": TOOL_FIXED_PROCESSES, "per_app": TOOL_PER_APP_PROCESSES,
-                            "per_migration": TOOL_PER_MIGRATION_PROCESSES}}
+                "formula": {"fixed": TOOL_FIXED_PROCESSES, "per_chain": TOOL_PER_APP_PROCESSES,
+                            "per_migration": TOOL_PER_MIGRATION_PROCESSES, "jobs": TOOL_JOBS,
+                            "tool_splits_windows": hasattr(getattr(tm, "AppWindow", None), "split")}}
         bench = Bench(server, tmp, repeat, log)
         results = run_benchmarks(bench, args.quick, log)
         target_rows = targets(results)
@@ -630,7 +644,8 @@ def main(argv: list[str] | None = None) -> int:
             log(f"target: {t['target']}: {t['value']} (CPU {t['cpu_value']}; limit {t['limit']}) "
                 f"{'met' if t['met'] else 'NOT met'}")
         log(f"deterministic: manage.py processes = {TOOL_FIXED_PROCESSES} + sum over apps of "
-            f"({TOOL_PER_APP_PROCESSES} + {TOOL_PER_MIGRATION_PROCESSES} x tested migrations)")
+            f"({TOOL_PER_APP_PROCESSES} x chains + {TOOL_PER_MIGRATION_PROCESSES} x tested migrations), "
+            f"--jobs {TOOL_JOBS}")
         for m in results["tool"]:
             log(f"deterministic: {m['id']}: {m['processes']} processes (expected {m['expected_processes']})")
         if args.summary:
