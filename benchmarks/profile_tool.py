@@ -55,7 +55,7 @@ def main() -> int:
     tm.column_inventory = timed("column_inventory")(tm.column_inventory)
     tm.Seeder.seed = timed("Seeder.seed (2 per migration)")(tm.Seeder.seed)
     tm.ManagePy.run = timed(step_label)(tm.ManagePy.run)
-    tm.AppWindowTest.applied_migrations = timed("applied_migrations")(tm.AppWindowTest.applied_migrations)
+    tm.WindowChain.applied_migrations = timed("applied_migrations")(tm.WindowChain.applied_migrations)
     tm.Server.create_database = timed("CREATE DATABASE")(tm.Server.create_database)
     tm.Server.drop_database = timed("DROP DATABASE")(tm.Server.drop_database)
     started = time.perf_counter()
