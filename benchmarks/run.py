@@ -648,6 +648,10 @@ def main(argv: list[str] | None = None) -> int:
             f"--jobs {TOOL_JOBS}")
         for m in results["tool"]:
             log(f"deterministic: {m['id']}: {m['processes']} processes (expected {m['expected_processes']})")
+            # Timings are reported; this figure is exact, so a change in it is a failure.
+            if m["processes"] != m["expected_processes"]:
+                bench.failures.append(f"{m['id']}: {m['processes']} manage.py processes, "
+                                      f"expected {m['expected_processes']}")
         if args.summary:
             with open(args.summary, "a", encoding="utf-8") as summary:
                 summary.write(render_markdown(rows, target_rows, meta))
