@@ -90,6 +90,19 @@ def pytest_unconfigure(config):
     SHARED.stop()
 
 
+def existing_databases(server_url: str, names: list[str]) -> list[str]:
+    """Which of `names` exist on the server (to prove that scratch databases were dropped)."""
+    import psycopg2
+
+    connection = psycopg2.connect(server_url)
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT datname FROM pg_database WHERE datname = ANY(%s)", (names,))
+            return [name for (name,) in cursor.fetchall()]
+    finally:
+        connection.close()
+
+
 @pytest.fixture(scope="session")
 def pg_server_url() -> str:
     """URL of a PostgreSQL 15 server (its ``postgres`` database) the tests may create databases on."""

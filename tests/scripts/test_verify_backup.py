@@ -17,9 +17,9 @@ import sys
 import time
 from pathlib import Path
 
-import psycopg2
 import pytest
 
+from tests.pg_plugin import existing_databases
 from tests.workflows.workflow_files import REPO_ROOT, load_verify_backup
 
 SCRIPT = REPO_ROOT / "scripts" / "verify_backup.py"
@@ -40,21 +40,13 @@ def run_script(*args: str, env: dict[str, str] | None = None,
                           timeout=timeout, env=environment, cwd=REPO_ROOT)
 
 
-def existing(server_url: str, names: list[str]) -> list[str]:
-    connection = psycopg2.connect(server_url)
-    try:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT datname FROM pg_database WHERE datname = ANY(%s)", (names,))
-            return [name for (name,) in cursor.fetchall()]
-    finally:
-        connection.close()
 
 
 def assert_cleaned_up(server_url: str, output: str, expected: int = 2) -> None:
     created = CREATED.findall(output)
     assert len(created) == expected, output
     assert all(name.startswith("tm_scratch_") for name in created)
-    assert existing(server_url, created) == [], "scratch databases left behind"
+    assert existing_databases(server_url, created) == [], "scratch databases left behind"
 
 
 # ---------------------------------------------------------------------------------------------

@@ -19,9 +19,9 @@ import urllib.parse
 from pathlib import Path
 from xml.etree import ElementTree
 
-import psycopg2
 import pytest
 
+from tests.pg_plugin import existing_databases
 from tests.workflows.workflow_files import CI, MIGRATION_TESTS, REPO_ROOT, find_step
 
 SERVICE_URL = "postgres://postgres:postgres@localhost:5432/migration_test_db"
@@ -54,14 +54,6 @@ def dotenv_lines(path: Path) -> dict[str, list[str]]:
     return values
 
 
-def scratch_databases(server_url: str, names: list[str]) -> list[str]:
-    connection = psycopg2.connect(server_url)
-    try:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT datname FROM pg_database WHERE datname = ANY(%s)", (names,))
-            return [name for (name,) in cursor.fetchall()]
-    finally:
-        connection.close()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -169,7 +161,7 @@ def test_backup_verification_step_runs_clean_on_postgresql(tmp_path, pg_server_u
     assert (tmp_path / "reports" / "backup.dump").read_bytes().startswith(b"PGDMP")
     created = re.findall(r"Created scratch database (\w+)", result.stdout)
     assert len(created) == 2
-    assert scratch_databases(pg_server_url, created) == []
+    assert existing_databases(pg_server_url, created) == []
 
 
 @pytest.mark.slow
