@@ -530,7 +530,10 @@ def error_runs(manage, admin, tmp_path_factory):
     }
     try:
         started = {name: (start(argv, child_env()), argv) for name, argv in cases.items()}
-        results = {name: observe(finish(*process, argv), account) for name, (process, argv) in started.items()}
+        # Every run shares the account: observe it only once all have ended, or a run still going
+        # (its scratch database not yet dropped) would be counted against one that has finished.
+        finished = {name: finish(*process, argv) for name, (process, argv) in started.items()}
+        results = {name: observe(run, account) for name, run in finished.items()}
         for run in results.values():
             run.secrets = [*account.secrets(), "Wr0ng-Pa55word"]
         yield results
