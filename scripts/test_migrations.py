@@ -2271,8 +2271,15 @@ class WindowChain:
             result.details.append(Finding("data_lost", message, {
                 "table": table, "column": column, "rows": count, "example_pk": example,
                 "operation": f"{cause['type']}: {cause['description']}" if cause else None}))
+        kinds = {op.type for op in migration.operations}
+        tables_gone = columns_before.keys() - columns_applied.keys()
         for table, columns in sorted(columns_applied.items()):
             created = sorted(columns - columns_before.get(table, set())) if table in columns_before else None
+            # A renamed table or column is not new: the rollback renames it back, values and all.
+            if created is None and tables_gone and kinds & {"RenameModel", "AlterModelTable"}:
+                continue
+            if created and "RenameField" in kinds and columns_before[table] - columns:
+                continue
             if created is None:
                 result.details.append(Finding("info", f"table {table} was created by {migration.name}; "
                                               "post-release rows in it are discarded by the rollback"))
@@ -2304,7 +2311,7 @@ def report_json(result: RunResult) -> dict[str, object]:
         "schema": REPORT_SCHEMA_VERSION,
         "ok": result.ok,
         "duration_s": round(result.duration_s, 2),
-        "database": {"vendor": "postgresql", "server_version": result.server_version,
+        "database": {"vendor": "postgresql", "server_version": result.server_version.split()[0],
                      "ephemeral": result.ephemeral},
         "checks": [dataclasses.asdict(check) for check in result.checks],
         "apps": [
