@@ -2311,7 +2311,7 @@ def report_json(result: RunResult) -> dict[str, object]:
         "schema": REPORT_SCHEMA_VERSION,
         "ok": result.ok,
         "duration_s": round(result.duration_s, 2),
-        "database": {"vendor": "postgresql", "server_version": result.server_version.split()[0],
+        "database": {"vendor": "postgresql", "server_version": result.server_version,
                      "ephemeral": result.ephemeral},
         "checks": [dataclasses.asdict(check) for check in result.checks],
         "apps": [
@@ -2543,7 +2543,8 @@ def test_project(config: Config, log: Log, runner: ManagePy, server: Server) -> 
         raise
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
-    return RunResult(checks, apps, time.monotonic() - started, str(server.server_version), server.ephemeral,
+    version = str(server.server_version).split()[0]  # "15.18", without the packager's suffix
+    return RunResult(checks, apps, time.monotonic() - started, version, server.ephemeral,
                      runner.started, skipped, config.project_dir)
 
 
