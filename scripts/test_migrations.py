@@ -1283,15 +1283,41 @@ def describe_change(was: str, now: str, width: int = 120) -> tuple[str, str]:
     return cut(now), cut(was)
 
 
+OBJECT_ORDER = ("table", "view", "materialized", "enum", "domain", "extension", "column", "constraint",
+                "index", "trigger", "function", "procedure", "sequence")
+
+
+def object_order(key: str) -> tuple[int, str]:
+    """Whole tables first, then their parts: the first finding is the one a reader needs."""
+    kind = key.split(" ", 1)[0]
+    return (OBJECT_ORDER.index(kind) if kind in OBJECT_ORDER else len(OBJECT_ORDER), key)
+
+
+def part_of_whole_table(key: str, attributes: dict[str, str], expected: SchemaSnapshot,
+                        actual: SchemaSnapshot) -> bool:
+    """True for a column, constraint, index, trigger or owned sequence of a table that is itself
+    only in one snapshot: "table x still exists" says it all."""
+    tables = {k.split(" ", 1)[1] for k in expected.keys() ^ actual.keys() if k.startswith("table ")}
+    for table in tables:
+        if key.startswith(f"column {table}.") or key.endswith(f" on {table}"):
+            return True
+        definition = attributes.get("definition", "") + " " + attributes.get("owned by", "")
+        if key.startswith(("index ", "sequence ")) and (
+                f" ON {table} " in definition or f" ON public.{table} " in definition
+                or definition.strip().startswith(f"{table}.")):
+            return True
+    return False
+
+
 def diff_schema(expected: SchemaSnapshot, actual: SchemaSnapshot, moment: str) -> list[Finding]:
     """Differences between two snapshots, one finding per object attribute, named for a reader.
 
     `moment` completes the sentence, e.g. "after rolling back 0019_invoice_status_index".
     """
     findings = []
-    for key in sorted(expected.keys() | actual.keys()):
+    for key in sorted(expected.keys() | actual.keys(), key=object_order):
         before, after = expected.get(key), actual.get(key)
-        if before == after:
+        if before == after or part_of_whole_table(key, before or after, expected, actual):
             continue
         if before is None:
             message = f"{key} still exists {moment}" if moment.startswith("after rolling back") \

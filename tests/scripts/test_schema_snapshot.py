@@ -174,15 +174,16 @@ def before_and_after(tool, make_db):
 def test_diff_names_each_object(tool, before_and_after):
     before, after = before_and_after
     findings = tool.diff_schema(before, after, "after rolling back 0019_invoice_status_index")
+    # Types before columns, then constraints, indexes, triggers: the first finding is the broadest.
     assert [f.message for f in findings] == [
+        "enum type invoice_status: definition is 'draft', 'sent', 'paid', 'cancelled', expected "
+        "'draft', 'sent', 'paid' after rolling back 0019_invoice_status_index",
         "column shop_customer.name: default ''::character varying remains after rolling back 0019_invoice_status_index",
         "column shop_customer.vat still exists after rolling back 0019_invoice_status_index",
         "column shop_invoice.note: collation C is gone; type is character varying(200), expected text "
         "after rolling back 0019_invoice_status_index",
         "constraint shop_invoice_total_positive on shop_invoice is missing after rolling back "
         "0019_invoice_status_index",
-        "enum type invoice_status: definition is 'draft', 'sent', 'paid', 'cancelled', expected "
-        "'draft', 'sent', 'paid' after rolling back 0019_invoice_status_index",
         "index shop_invoice_total_idx still exists after rolling back 0019_invoice_status_index",
         "trigger shop_invoice_touch on shop_invoice is missing after rolling back 0019_invoice_status_index",
     ]
@@ -190,6 +191,23 @@ def test_diff_names_each_object(tool, before_and_after):
     assert [f.extra for f in findings][5] == {"object": "index shop_invoice_total_idx"}
     assert findings[5].to_json() == {"kind": "schema", "object": "index shop_invoice_total_idx",
                                      "message": findings[5].message}
+
+
+def test_diff_names_a_leftover_table_once(tool):
+    """A table a reverse forgot is one finding, not one per column, index and constraint."""
+    before = {"table shop_item": {"definition": "r"}}
+    after = {
+        **before,
+        "table shop_log": {"definition": "r"},
+        "column shop_log.id": {"type": "bigint", "null": "NOT NULL"},
+        "constraint shop_log_pkey on shop_log": {"definition": "PRIMARY KEY (id)"},
+        "index shop_log_pkey": {"definition": "CREATE UNIQUE INDEX shop_log_pkey ON public.shop_log USING btree (id)"},
+        "sequence shop_log_id_seq": {"type": "bigint", "owned by": "shop_log.id"},
+        "index shop_item_x": {"definition": "CREATE INDEX shop_item_x ON public.shop_item USING btree (x)"},
+    }
+    messages = [f.message for f in tool.diff_schema(before, after, "after rolling back 0002_log")]
+    assert messages == ["table shop_log still exists after rolling back 0002_log",
+                        "index shop_item_x still exists after rolling back 0002_log"]
 
 
 def test_diff_wording_outside_a_rollback(tool, before_and_after):
