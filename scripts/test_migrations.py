@@ -1834,7 +1834,7 @@ class MigrationResult:
         """What makes this migration fail the run (empty when it passes or is acknowledged)."""
         found = []
         if self.apply == "failed":
-            found.append("apply over pre-release data failed")
+            found.append("apply failed")
         if self.rollback in ("failed", "not_run") or (self.rollback == "irreversible" and not self.acknowledged):
             found.append(f"rollback {self.rollback}")
         if self.reapply == "failed":
@@ -2463,12 +2463,13 @@ def markdown_summary(result: RunResult) -> str:
 
 
 def print_summary(result: RunResult, log: Log) -> None:
-    rows = [("migration", "rollback", "re-apply", "schema", "data", "time")]
+    rows = [("migration", "apply", "rollback", "re-apply", "schema", "data", "time")]
     for app in result.apps:
         for m in app.migrations:
             seconds = sum(v for v in m.durations.values() if v)
-            rows.append((m.label, m.rollback + ("*" if m.acknowledged and m.rollback == "irreversible" else ""),
-                         m.reapply, m.schema, m.data + ("*" if m.acknowledged and m.data == "lost" else ""),
+            rollback = m.rollback + ("*" if m.acknowledged and m.rollback == "irreversible" else "")
+            data = m.data + ("*" if m.acknowledged and m.data == "lost" else "")
+            rows.append((m.label, m.apply, rollback, m.reapply, m.schema, data,
                          f"{seconds:.1f}s" if seconds else "-"))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     log.info("")

@@ -304,8 +304,19 @@ def test_acknowledged_markers_are_in_the_files(tool, path, marker):
     assert f"# {expected}" in text
 
 
+def test_required_column_cannot_be_applied_over_nulls_and_its_twin_can(pg_admin):
+    for db in fixture_db(pg_admin, "apply_project", migrate=False):
+        for app in ("required_without_backfill", "column_with_default"):
+            db.migrate(app, "0001")
+            db.rows(f"INSERT INTO {app}_member (name, nickname) VALUES ('before the release', NULL)")
+        error = db.migrate_fails("required_without_backfill", "0002")
+        assert 'column "nickname" of relation "required_without_backfill_member" contains null values' in error
+        db.migrate("column_with_default", "0002")
+        assert db.value("SELECT joined::text FROM column_with_default_member") == "2024-01-01"
+
+
 @pytest.mark.parametrize(("project", "settings"), [
-    ("clean_project", None), ("defects_project", None), ("acknowledged_project", None),
+    ("clean_project", None), ("defects_project", None), ("acknowledged_project", None), ("apply_project", None),
     ("cross_app_project", None), ("hanging_project", None),
     ("hanging_project", "hanging_project.settings_forward"),
 ])

@@ -1,0 +1,53 @@
+"""End to end: a migration that cannot be applied over the data that existed before it.
+
+apply_project/required_without_backfill.0002 makes a nullable column NOT NULL with no default
+and no backfill; the rows seeded before it hold NULL there, so the forward fails as it would in
+production (`apply: failed`). The tool then empties the tables, applies it again, and still tests
+its rollback and re-application. column_with_default.0002, a NOT NULL column added with a
+default, is the clean twin.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from .conftest import PASSED, ToolRun, assert_cleaned_up, assert_report_shape
+
+pytestmark = pytest.mark.slow
+
+WINDOWS = {
+    "required_without_backfill": ["0002_member_nickname_required", "0001_initial"],
+    "column_with_default": ["0002_member_joined", "0001_initial"],
+}
+
+
+@pytest.fixture(scope="module")
+def run(run_tool) -> ToolRun:
+    return run_tool("apply_project")
+
+
+def test_exits_1_and_cleans_up(run):
+    assert run.returncode == 1, run.context()
+    assert_report_shape(run, WINDOWS)
+    assert_cleaned_up(run)
+
+
+def test_forward_over_pre_release_nulls_fails(run):
+    migration = run.assert_verdicts("required_without_backfill", "0002_member_nickname_required",
+                                    apply="failed", rollback="passed", reapply="passed",
+                                    schema="identical", data="not_checked")
+    assert "over pre-release data failed" in migration["error"], migration
+    assert 'column "nickname"' in migration["error"] and "contains null values" in migration["error"], migration
+
+
+def test_the_failure_is_named_in_the_summary(run):
+    assert "required_without_backfill.0002_member_nickname_required: apply failed" in run.stdout, run.context()
+
+
+def test_older_migration_of_the_defective_app_passes(run):
+    run.assert_verdicts("required_without_backfill", "0001_initial", apply="passed", **PASSED)
+
+
+@pytest.mark.parametrize("name", WINDOWS["column_with_default"])
+def test_clean_twin_passes(run, name):
+    run.assert_verdicts("column_with_default", name, apply="passed", **PASSED)
