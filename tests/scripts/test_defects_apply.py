@@ -3,8 +3,9 @@
 apply_project/required_without_backfill.0002 makes a nullable column NOT NULL with no default
 and no backfill; the rows seeded before it hold NULL there, so the forward fails as it would in
 production (`apply: failed`). The tool then empties the tables, applies it again, and still tests
-its rollback and re-application. column_with_default.0002, a NOT NULL column added with a
-default, is the clean twin.
+its rollback and re-application. required_with_default.0002 tightens the same column with a
+default: it applies, but the NULLs become '' and no rollback can bring them back (data lost).
+column_with_default.0002, a NOT NULL column added with a default, is the clean twin.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ pytestmark = pytest.mark.slow
 
 WINDOWS = {
     "required_without_backfill": ["0002_member_nickname_required", "0001_initial"],
+    "required_with_default": ["0002_member_nickname_required", "0001_initial"],
     "column_with_default": ["0002_member_joined", "0001_initial"],
 }
 
@@ -42,6 +44,16 @@ def test_forward_over_pre_release_nulls_fails(run):
 
 def test_the_failure_is_named_in_the_summary(run):
     assert "required_without_backfill.0002_member_nickname_required: apply failed" in run.stdout, run.context()
+
+
+def test_not_null_with_a_default_loses_the_nulls(run):
+    migration = run.assert_verdicts("required_with_default", "0002_member_nickname_required",
+                                    apply="passed", rollback="passed", reapply="passed",
+                                    schema="identical", data="lost")
+    lost = [d for d in migration["details"] if d["kind"] == "data_lost"]
+    assert [(d["table"], d["column"]) for d in lost] == [("required_with_default_member", "nickname")], lost
+    assert lost[0]["operation"] == "AlterField: Alter field nickname on member", lost
+    assert migration.get("acknowledged", False) is False
 
 
 def test_older_migration_of_the_defective_app_passes(run):

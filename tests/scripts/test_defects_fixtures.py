@@ -315,6 +315,15 @@ def test_required_column_cannot_be_applied_over_nulls_and_its_twin_can(pg_admin)
         assert db.value("SELECT joined::text FROM column_with_default_member") == "2024-01-01"
 
 
+def test_not_null_with_a_default_cannot_give_the_nulls_back(pg_admin):
+    for db in fixture_db(pg_admin, "apply_project", migrate=False):
+        db.migrate("required_with_default", "0001")
+        db.rows("INSERT INTO required_with_default_member (name, nickname) VALUES ('before the release', NULL)")
+        db.migrate("required_with_default", "0002")
+        db.migrate("required_with_default", "0001")
+        assert db.value("SELECT nickname IS NULL FROM required_with_default_member") is False
+
+
 @pytest.mark.parametrize(("project", "settings"), [
     ("clean_project", None), ("defects_project", None), ("acknowledged_project", None), ("apply_project", None),
     ("cross_app_project", None), ("hanging_project", None),
