@@ -164,8 +164,8 @@ def test_console_summary(tool, failing):
     stream = io.StringIO()
     tool.print_summary(failing, tool.Log(1, stream))
     out = stream.getvalue().splitlines()
-    assert out[1] == "migration          rollback      re-apply  schema       data         time"
-    assert out[2] == "shop.0003_index    passed        passed    differs      preserved    1.0s"
+    assert out[1] == "migration          apply    rollback      re-apply  schema       data         time"
+    assert out[2] == "shop.0003_index    passed   passed        passed    differs      preserved    1.0s"
     assert "FAILED: 3 problem(s)" in out
 
 
