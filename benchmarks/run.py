@@ -290,14 +290,14 @@ class Bench:
         name = f"bench_{self.server.run_id}_{len(self.databases)}_{purpose}"[:63]
         name = re.sub(r"[^a-z0-9_]", "_", name.lower())
         with self.server.admin.cursor() as cursor:
-            cursor.execute(f"CREATE DATABASE {tm.Server.quote_ident(name)}")
+            cursor.execute(f"CREATE DATABASE {tm.quote_ident(name)}")
         self.databases.append(name)
         return name
 
     def drop_dbs(self) -> None:
         for name in reversed(self.databases):
             with contextlib.suppress(Exception), self.server.admin.cursor() as cursor:
-                cursor.execute(f"DROP DATABASE IF EXISTS {tm.Server.quote_ident(name)} WITH (FORCE)")
+                cursor.execute(f"DROP DATABASE IF EXISTS {tm.quote_ident(name)} WITH (FORCE)")
         self.databases.clear()
 
     def env(self, settings: str, dbname: str = "postgres") -> dict[str, str]:

@@ -163,7 +163,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--step-timeout", type=parse_positive_seconds, default=DEFAULT_STEP_TIMEOUT_S,
                         metavar="SECONDS", help="kill a manage.py step that runs longer (default: %(default)g)")
     parser.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1), metavar="N",
-                        help="apps tested in parallel, each on its own databases (default: %(default)s)")
+                        help="apps, or runs of one app's window, tested in parallel on databases of their own "
+                             "(default: %(default)s)")
     output = parser.add_mutually_exclusive_group()
     output.add_argument("-v", "--verbose", dest="verbosity", action="store_const", const=2,
                         help="show every command, its duration, and the output of failing steps")
@@ -883,6 +884,11 @@ def describe_connection_error(error: Exception, address: ServerAddress) -> str:
     return f"cannot connect to PostgreSQL at {where} as {address.user}: {message} ({hint})"
 
 
+def quote_ident(name: str) -> str:
+    """An SQL identifier, quoted (database, table and column names built into statements)."""
+    return '"' + name.replace('"', '""') + '"'
+
+
 class Server:
     """A connection to the PostgreSQL server used for administration and for catalog reads.
 
@@ -925,11 +931,11 @@ class Server:
         """Create a scratch database (optionally a copy of another scratch one) and return its name."""
         name = self.new_database_name(purpose)
         self.scratch.append(name)
-        quoted = self.quote_ident(name)
-        sql = f"CREATE DATABASE {quoted} OWNER {self.quote_ident(self.address.user)}"
+        quoted = quote_ident(name)
+        sql = f"CREATE DATABASE {quoted} OWNER {quote_ident(self.address.user)}"
         if template is not None:
             self.assert_scratch(template)
-            sql += f" TEMPLATE {self.quote_ident(template)}"
+            sql += f" TEMPLATE {quote_ident(template)}"
         with self.admin.cursor() as cursor:
             cursor.execute(sql)
         return name
@@ -941,7 +947,7 @@ class Server:
     def drop_database(self, name: str) -> None:
         self.assert_scratch(name)
         with self.admin.cursor() as cursor:
-            cursor.execute(f"DROP DATABASE IF EXISTS {self.quote_ident(name)} WITH (FORCE)")
+            cursor.execute(f"DROP DATABASE IF EXISTS {quote_ident(name)} WITH (FORCE)")
         self.scratch.remove(name)
 
     def drop_all_scratch(self) -> None:
@@ -957,10 +963,6 @@ class Server:
 
     def url_for(self, dbname: str) -> str:
         return self.address.url_for(dbname)
-
-    @staticmethod
-    def quote_ident(name: str) -> str:
-        return '"' + name.replace('"', '""') + '"'
 
     def close(self) -> None:
         with contextlib.suppress(Exception):
@@ -1690,10 +1692,6 @@ class Seeder:
 
     def _psycopg2_error(self) -> type[Exception]:
         return sys.modules["psycopg2"].Error
-
-
-def quote_ident(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
 
 
 @dataclass
