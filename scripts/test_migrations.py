@@ -84,7 +84,7 @@ examples:
   python scripts/test_migrations.py --database-url postgres://postgres:pw@localhost:5432/postgres \\
       --junit-xml reports/junit.xml --report-json reports/migrations.json
       CI: reports for the build server
-  python scripts/test_migrations.py --allow-data-loss upstream.0012_remove_invoice_legacy_ref
+  python scripts/test_migrations.py --allow-data-loss upstream.0018_remove_invoice_paid_on
       accept a known destructive migration (or put the line
       "# test_migrations: allow-data-loss" in the migration file)
 
@@ -120,7 +120,8 @@ def parse_migration_key(value: str) -> MigrationKey:
     """`APP.MIGRATION` as used by --allow-data-loss and --allow-irreversible."""
     app, dot, name = value.partition(".")
     if not dot or not app or not name:
-        raise argparse.ArgumentTypeError(f"expected APP.MIGRATION (e.g. upstream.0012_x), got {value!r}")
+        raise argparse.ArgumentTypeError(f"expected APP.MIGRATION (e.g. upstream.0018_remove_invoice_paid_on), "
+                                         f"got {value!r}")
     return (app, name)
 
 
