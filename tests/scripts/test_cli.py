@@ -56,10 +56,10 @@ def test_options(tool, argv, field, value):
     (["--depth", "0"], "argument --depth: expected a positive number or 'all', got '0'"),
     (["--depth", "x"], "argument --depth: expected a positive number or 'all', got 'x'"),
     (["--step-timeout", "-1"], "argument --step-timeout: expected a positive number of seconds, got '-1'"),
-    (["--allow-data-loss", "shop"], "argument --allow-data-loss: expected APP.MIGRATION (e.g. upstream.0012_x), "
-                                    "got 'shop'"),
-    (["--allow-irreversible", ".x"], "argument --allow-irreversible: expected APP.MIGRATION (e.g. upstream.0012_x), "
-                                     "got '.x'"),
+    (["--allow-data-loss", "shop"], "argument --allow-data-loss: expected APP.MIGRATION "
+                                    "(e.g. upstream.0018_remove_invoice_paid_on), got 'shop'"),
+    (["--allow-irreversible", ".x"], "argument --allow-irreversible: expected APP.MIGRATION "
+                                     "(e.g. upstream.0018_remove_invoice_paid_on), got '.x'"),
     (["-v", "-q"], "argument -q/--quiet: not allowed with argument -v/--verbose"),
     (["--verbosity", "4"], "argument --verbosity: invalid choice: 4 (choose from 0, 1, 2, 3)"),
     (["--bogus"], "unrecognized arguments: --bogus"),
