@@ -5,7 +5,8 @@ On a scratch PostgreSQL database: `manage.py migrate`, seed representative rows 
 (edge values, NULLs, unicode, maximum lengths, foreign keys), `pg_dump --format=custom`,
 `pg_restore` into a second, fresh scratch database, then compare the two: per-table row counts
 and content checksums, the `django_migrations` table, sequence positions, and the schema
-(columns, constraints, indexes). Exit 1 with what differs when anything does.
+(test_migrations' catalog snapshot: tables, views, columns, constraints, indexes, sequences,
+triggers, functions, types, extensions). Exit 1 with what differs when anything does.
 
 The database named in the URL is only used to connect: it is never migrated, written or dropped.
 Scratch databases (named `tm_scratch_...`) are dropped at the end, also on errors and Ctrl-C.
@@ -275,7 +276,9 @@ class Snapshot:
     tables: dict[str, TableState]
     migrations: list[tuple[str, str]]  # django_migrations (app, name), in id order
     sequences: dict[str, str | None]  # sequence -> last_value (None: never used)
-    schema: dict[str, str]  # "index public.x" -> definition
+    # test_migrations' catalog snapshot: {"index x": {"definition": ...}, "column t.c": {...}};
+    # django_migrations' own schema is left out there (its rows are compared above instead).
+    schema: tm.SchemaSnapshot
 
 
 @dataclass(frozen=True)
@@ -287,27 +290,6 @@ class Difference:
     def line(self) -> str:
         return f"{self.kind} {self.subject}: {self.detail}"
 
-
-SCHEMA_SQL = """
-SELECT 'column ' || c.oid::regclass::text || '.' || quote_ident(a.attname),
-       format_type(a.atttypid, a.atttypmod) || CASE WHEN a.attnotnull THEN ' NOT NULL' ELSE '' END
-         || coalesce(' DEFAULT ' || pg_get_expr(ad.adbin, ad.adrelid), '')
-FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
-JOIN pg_namespace n ON n.oid = c.relnamespace
-LEFT JOIN pg_attrdef ad ON ad.adrelid = a.attrelid AND ad.adnum = a.attnum
-WHERE c.relkind IN ('r', 'p', 'v', 'm') AND a.attnum > 0 AND NOT a.attisdropped
-  AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_%%'
-UNION ALL
-SELECT 'constraint ' || con.conrelid::regclass::text || '.' || quote_ident(con.conname),
-       pg_get_constraintdef(con.oid)
-FROM pg_constraint con JOIN pg_namespace n ON n.oid = con.connamespace
-WHERE con.conrelid <> 0 AND n.nspname NOT IN ('pg_catalog', 'information_schema')
-  AND n.nspname NOT LIKE 'pg\\_%%'
-UNION ALL
-SELECT 'index ' || quote_ident(schemaname) || '.' || quote_ident(indexname), indexdef
-FROM pg_indexes WHERE schemaname NOT IN ('pg_catalog', 'information_schema')
-  AND schemaname NOT LIKE 'pg\\_%%'
-"""
 
 # Every user table (test_migrations' definition), django_migrations included.
 TABLES_SQL = f"""
@@ -340,9 +322,7 @@ def take_snapshot(connection) -> Snapshot:  # noqa: ANN001 - a psycopg2 connecti
                 migrations = [(app, name) for app, name in cursor.fetchall()]
         cursor.execute(SEQUENCES_SQL)
         sequences = dict(cursor.fetchall())
-        cursor.execute(SCHEMA_SQL)
-        schema = dict(cursor.fetchall())
-    return Snapshot(tables, migrations, sequences, schema)
+    return Snapshot(tables, migrations, sequences, tm.snapshot_schema(connection))
 
 
 def listed(names: Sequence[str]) -> str:
@@ -351,7 +331,7 @@ def listed(names: Sequence[str]) -> str:
 
 
 def normalized_definition(definition: str) -> str:
-    """A constraint, index or default definition without casts, parentheses and extra spaces.
+    """A schema attribute (index, constraint, default...) without casts, parentheses, extra spaces.
 
     PostgreSQL stores expressions parsed and prints them back (deparses) when asked; an
     expression restored from a dump is parsed again and may print with casts in other places,
@@ -363,6 +343,27 @@ def normalized_definition(definition: str) -> str:
     text = re.sub(r"::[a-z_][a-z0-9_ ]*(?:\([0-9, ]+\))?(?:\[\])*", "", definition)
     text = " ".join(re.sub(r"[()]", " ", text).split())
     return re.sub(r"\s*([\[\],])\s*", r"\1", text)
+
+
+def schema_changes(source: dict[str, str], restored: dict[str, str]) -> list[str]:
+    """The attributes of one schema object (type, default, definition...) that differ, each as
+    "<attribute> <source value> in the source, <restored value> restored"; values are compared
+    normalized (normalized_definition) so a restored expression printed differently is equal."""
+    changes = []
+    for attribute in sorted(source.keys() | restored.keys()):
+        was, now = source.get(attribute), restored.get(attribute)
+        if was is not None and now is not None:
+            if normalized_definition(was) == normalized_definition(now):
+                continue
+            now, was = tm.describe_change(was, now)
+        elif was == now:
+            continue
+        changes.append(f"{attribute} {shown(was)} in the source, {shown(now)} restored")
+    return changes
+
+
+def shown(value: str | None) -> str:
+    return "(none)" if value is None else repr(value)
 
 
 def compare_snapshots(source: Snapshot, restored: Snapshot) -> list[Difference]:
@@ -403,18 +404,15 @@ def compare_snapshots(source: Snapshot, restored: Snapshot) -> list[Difference]:
             differences.append(Difference(
                 "sequence", name,
                 f"last value {value} in the source, {restored.sequences[name]} restored"))
-    for key in sorted(source.schema.keys() | restored.schema.keys()):
-        kind, _, subject = key.partition(" ")
+    for key in sorted(source.schema.keys() | restored.schema.keys(), key=tm.object_order):
         if key not in restored.schema:
-            differences.append(Difference("schema", f"{kind} {subject}", "missing in the restore"))
+            differences.append(Difference("schema", key, "missing in the restore"))
         elif key not in source.schema:
-            differences.append(Difference(
-                "schema", f"{kind} {subject}", "in the restore but not in the source"))
-        elif normalized_definition(source.schema[key]) != normalized_definition(
-                restored.schema[key]):
-            differences.append(Difference(
-                "schema", f"{kind} {subject}",
-                f"{source.schema[key]!r} in the source, {restored.schema[key]!r} restored"))
+            differences.append(Difference("schema", key, "in the restore but not in the source"))
+        else:
+            changed = schema_changes(source.schema[key], restored.schema[key])
+            if changed:
+                differences.append(Difference("schema", key, "; ".join(changed)))
     return differences
 
 

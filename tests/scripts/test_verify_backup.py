@@ -114,14 +114,20 @@ def test_compare_snapshots_names_what_differs(vb):
                 "c": vb.TableState(1, "z" * 32), "django_migrations": vb.TableState(2, "m" * 32)},
         migrations=[("app", "0001_initial"), ("app", "0002_more")],
         sequences={"public.a_id_seq": "3"},
-        schema={"index public.a_idx": "CREATE INDEX a_idx ON public.a USING btree (x)"},
+        schema={"index a_idx": {"definition": "CREATE INDEX a_idx ON public.a USING btree (x)"},
+                "column a.x": {"type": "integer", "null": "NOT NULL",
+                               "default": "(ARRAY['a'::character varying])::text[]"},
+                "column a.y": {"type": "character varying(3)", "null": "NULL"}},
     )
     restored = vb.Snapshot(
         tables={"a": vb.TableState(2, "w" * 32), "b": vb.TableState(2, "v" * 32),
                 "django_migrations": vb.TableState(1, "n" * 32), "extra": vb.TableState(0, "")},
         migrations=[("app", "0001_initial")],
         sequences={"public.a_id_seq": "1"},
-        schema={},
+        schema={"column a.x": {"type": "integer", "null": "NOT NULL",
+                               "default": "ARRAY[('a'::character varying)::text]"},
+                "column a.y": {"type": "character varying(4)", "default": "'b'::text"},
+                "enum type mood": {"definition": "'sad', 'ok'"}},
     )
     lines = [difference.line() for difference in vb.compare_snapshots(source, restored)]
     assert lines[0] == ("django_migrations public.django_migrations: 2 migrations recorded in "
@@ -131,7 +137,12 @@ def test_compare_snapshots_names_what_differs(vb):
     assert "table c: missing in the restore (1 rows in the source)" in lines
     assert "table extra: in the restore but not in the source" in lines
     assert "sequence public.a_id_seq: last value 3 in the source, 1 restored" in lines
-    assert "schema index public.a_idx: missing in the restore" in lines
+    assert "schema index a_idx: missing in the restore" in lines
+    assert "schema enum type mood: in the restore but not in the source" in lines
+    assert ("schema column a.y: default (none) in the source, \"'b'::text\" restored; "
+            "null 'NULL' in the source, (none) restored; "
+            "type 'character varying(3)' in the source, 'character varying(4)' restored") in lines
+    assert not any(line.startswith("schema column a.x") for line in lines)  # reprinted casts only
     assert vb.compare_snapshots(source, source) == []
 
 
@@ -258,14 +269,21 @@ def test_identical_copy_compares_equal(server, vb, seeded):
         ("DROP INDEX parent_code_key_copy", None),
         ("SELECT setval('child_id_seq', 99)", "sequence public.child_id_seq: last value "),
         ("ALTER TABLE no_key ALTER COLUMN value SET DEFAULT 'x'",
-         "schema column no_key.value: 'text' in the source, \"text DEFAULT 'x'::text\" restored"),
+         "schema column no_key.value: default (none) in the source, \"'x'::text\" restored"),
+        # what test_migrations' catalog snapshot adds: enum types, sequence owners, domains
+        ("ALTER TYPE mood ADD VALUE 'great'",
+         "schema enum type mood: definition \"'sad', 'ok', 'happy'\" in the source, "
+         "\"'sad', 'ok', 'happy', 'great'\" restored"),
+        ("ALTER SEQUENCE child_id_seq OWNED BY NONE",
+         "schema sequence child_id_seq: owned by 'child.id' in the source, (none) restored"),
+        ("ALTER DOMAIN positive_int SET DEFAULT 1", "schema domain positive_int: definition "),
     ],
 )
 def test_a_damaged_copy_is_caught(server, vb, seeded, damage, expected):
     name, _ = seeded
     if damage.startswith("DROP INDEX"):
         execute(server, name, "CREATE INDEX parent_code_key_copy ON parent (code)")
-        expected = "schema index public.parent_code_key_copy: missing in the restore"
+        expected = "schema index parent_code_key_copy: missing in the restore"
     copy = server.create_database("vb_damaged", template=name)
     execute(server, copy, damage)
     lines = [d.line() for d in vb.compare_snapshots(snapshot(server, vb, name), snapshot(server, vb, copy))]
