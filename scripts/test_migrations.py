@@ -1944,6 +1944,16 @@ def log_step(log: Log, what: str, status: str, seconds: float | None, note: str 
 
 
 @dataclass
+class ObservedState:
+    """What was recorded of a database state: schema snapshot, data fingerprint (None when that
+    proof is off, or the data had to go), and the columns of every table."""
+
+    schema: SchemaSnapshot | None
+    data: Fingerprint | None
+    columns: dict[str, set[str]]
+
+
+@dataclass
 class WindowContext:
     """Everything one app's test needs, passed together."""
 
@@ -2105,34 +2115,62 @@ class WindowChain:
 
     def test_migration(self, migration: MigrationInfo) -> str | None:
         """Apply, roll back and re-apply one migration; returns why the chain broke, if it did."""
-        config = self.config
         result = self.results[migration.name]
         meta = self.metadata.get(migration.name, {})
         self.apply_missing_dependencies(migration)
-        schema_before = snapshot_schema(self.connection) if config.check_schema else None
-        seeder = self.seeder
-        fingerprint_before: Fingerprint | None = None
-        if config.check_data:
-            report = seeder.seed(sorted(meta.get("tables_before", {})), PRE_RELEASE_PROFILES)
-            self.note_skipped_rows(result, report, "pre-release")
-            fingerprint_before = fingerprint(self.connection, self.auto_now_columns(meta))
-        columns_before = column_inventory(self.connection)
+        before = self.observe(result, meta, "tables_before", PRE_RELEASE_PROFILES, "pre-release")
+        broken = self.apply(migration, result, before)
+        if broken:
+            return broken
+        applied = self.observe(result, meta, "tables_after", POST_RELEASE_PROFILES, "post-release",
+                               seed_first=False)
+        broken, collateral_columns = self.roll_back(migration, result, before.columns)
+        if result.rollback != "passed":
+            return broken
+        if before.schema is not None:
+            findings = diff_schema(before.schema, snapshot_schema(self.connection),
+                                   f"after rolling back {migration.name}")
+            result.details.extend(findings)
+            result.schema = "differs" if findings else "identical"
+        if before.data is not None:
+            self.judge_data(migration, result, meta, before.data, before.columns, applied.columns,
+                            collateral_columns)
+        broken = self.reapply(migration, result, applied)
+        if not broken:
+            self.log_verdict(result)
+        return broken
 
+    def observe(self, result: MigrationResult, meta: dict, tables_key: str, profiles: Sequence[str],
+                moment: str, seed_first: bool = True) -> ObservedState:
+        """Snapshot the schema and the columns, and seed rows (before fingerprinting them when
+        `seed_first`: pre-release data; after the snapshot otherwise: post-release data)."""
+        state = ObservedState(snapshot_schema(self.connection) if self.config.check_schema else None,
+                              None, column_inventory(self.connection))
+        if self.config.check_data:
+            report = self.seeder.seed(sorted(meta.get(tables_key, {})), profiles)
+            self.note_skipped_rows(result, report, moment)
+            if seed_first:
+                state.data = fingerprint(self.connection, self.auto_now_columns(meta))
+        return state
+
+    def apply(self, migration: MigrationInfo, result: MigrationResult, before: ObservedState) -> str | None:
+        """`migrate APP M` over the pre-release data; when it fails, empty the tables and retry."""
         applied = self.migrate([self.app, migration.name], "apply", migration)
         result.apply = "passed" if applied.ok else "failed"
-        if not applied.ok:
-            result.error = f"applying {migration.name} over pre-release data failed: {applied.error_summary()}"
-            if applied.timed_out or not self.retry_apply_without_data(migration):
-                return f"{migration.name} could not be applied"
-            fingerprint_before = None  # the pre-release data had to go
-            columns_before = column_inventory(self.connection)
-        schema_applied = snapshot_schema(self.connection) if config.check_schema else None
-        columns_applied = column_inventory(self.connection)
-        if config.check_data:
-            report = seeder.seed(sorted(meta.get("tables_after", {})), POST_RELEASE_PROFILES)
-            self.note_skipped_rows(result, report, "post-release")
+        if applied.ok:
+            return None
+        result.error = f"applying {migration.name} over pre-release data failed: {applied.error_summary()}"
+        if applied.timed_out or not self.retry_apply_without_data(migration):
+            return f"{migration.name} could not be applied"
+        before.data = None  # the pre-release data had to go
+        before.columns = column_inventory(self.connection)
+        return None
 
-        applied_before_rollback = self.applied_migrations()
+    def roll_back(self, migration: MigrationInfo, result: MigrationResult,
+                  columns_before: dict[str, set[str]]) -> tuple[str | None, set[tuple[str, str | None]]]:
+        """`migrate APP PREVIOUS`; returns why the chain broke (if it did) and the columns of
+        sibling migrations that Django rolled back alongside and that were put back."""
+        applied_before = self.applied_migrations()
         rolled_back = self.migrate([self.app, self.previous_in_app(migration)], "rollback", migration)
         result.durations["rollback"] = round(rolled_back.duration_s, 2)
         if not rolled_back.ok:
@@ -2140,38 +2178,31 @@ class WindowChain:
             result.error = rolled_back.error_summary()
             if rolled_back.timed_out:
                 self.stop_leftover_queries()
-                return f"rolling back {migration.name} timed out"
+                return f"rolling back {migration.name} timed out", set()
             if migration.key not in self.applied_migrations():
-                return f"the failed rollback of {migration.name} left it unapplied"
-            return None
+                return f"the failed rollback of {migration.name} left it unapplied", set()
+            return None, set()
         applied_now = self.applied_migrations()
         if migration.key in applied_now:
             result.rollback = "failed"
             result.error = f"migrate exited 0 but {migration.name} is still recorded as applied"
-            return f"{migration.name} is still applied after its rollback"
+            return f"{migration.name} is still applied after its rollback", set()
         result.rollback = "passed"
         # `migrate APP PARENT` also unapplies PARENT's other children (a sibling branch): put them
         # back, so the comparison is with the state just before this migration.
-        collateral = applied_before_rollback - applied_now - {migration.key}
-        collateral_columns: set[tuple[str, str | None]] = set()
-        if collateral:
-            columns_rolled_back = column_inventory(self.connection)
-            self.apply_forward(collateral)
-            collateral_columns = dropped_and_restored(columns_before, columns_rolled_back,
-                                                      column_inventory(self.connection))
-            siblings = ", ".join(sorted(name for _, name in collateral))
-            result.details.append(Finding("info", f"Django cannot roll back {migration.name} alone: `migrate "
-                                          f"{self.app} {self.previous_in_app(migration)}` also rolled back "
-                                          f"{siblings}, re-applied before comparing"))
-        if schema_before is not None:
-            findings = diff_schema(schema_before, snapshot_schema(self.connection),
-                                   f"after rolling back {migration.name}")
-            result.details.extend(findings)
-            result.schema = "differs" if findings else "identical"
-        if fingerprint_before is not None:
-            self.judge_data(migration, result, meta, fingerprint_before, columns_before, columns_applied,
-                            collateral_columns)
+        collateral = applied_before - applied_now - {migration.key}
+        if not collateral:
+            return None, set()
+        columns_rolled_back = column_inventory(self.connection)
+        self.apply_forward(collateral)
+        siblings = ", ".join(sorted(name for _, name in collateral))
+        result.details.append(Finding("info", f"Django cannot roll back {migration.name} alone: `migrate "
+                                      f"{self.app} {self.previous_in_app(migration)}` also rolled back "
+                                      f"{siblings}, re-applied before comparing"))
+        return None, dropped_and_restored(columns_before, columns_rolled_back, column_inventory(self.connection))
 
+    def reapply(self, migration: MigrationInfo, result: MigrationResult, applied: ObservedState) -> str | None:
+        """`migrate APP M` again, with the data present: the schema must be the one after applying."""
         reapplied = self.migrate([self.app, migration.name], "reapply", migration)
         result.durations["reapply"] = round(reapplied.duration_s, 2)
         if not reapplied.ok:
@@ -2181,13 +2212,12 @@ class WindowChain:
                 self.stop_leftover_queries()
             return f"{migration.name} could not be re-applied"
         result.reapply = "passed"
-        if schema_applied is not None:
-            findings = diff_schema(schema_applied, snapshot_schema(self.connection),
+        if applied.schema is not None:
+            findings = diff_schema(applied.schema, snapshot_schema(self.connection),
                                    f"after re-applying {migration.name} (round trip)")
             result.details.extend(findings)
             if findings:
                 result.schema = "differs"
-        self.log_verdict(result)
         return None
 
     def retry_apply_without_data(self, migration: MigrationInfo) -> bool:
