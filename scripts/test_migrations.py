@@ -903,12 +903,22 @@ class Server:
         self.psycopg2 = import_psycopg2()
         self.scratch: list[str] = []
         self.run_id = secrets.token_hex(4)
-        try:
-            self.admin = self.psycopg2.connect(**address.connect_kwargs())
-        except self.psycopg2.Error as error:
-            raise UsageError(describe_connection_error(error, address)) from None
+        self.admin = self.connect_admin(address)
         self.admin.autocommit = True
         self.server_version = self.scalar("SHOW server_version")
+
+    def connect_admin(self, address: ServerAddress):  # noqa: ANN201 - a psycopg2 connection
+        """Connect to the URL's database, or, when that one does not exist yet (a fresh .env),
+        to the `postgres` maintenance database: the tool only needs the server."""
+        try:
+            return self.psycopg2.connect(**address.connect_kwargs())
+        except self.psycopg2.OperationalError as error:
+            if f'database "{address.dbname}" does not exist' not in str(error) or address.dbname == "postgres":
+                raise UsageError(describe_connection_error(error, address)) from None
+        try:
+            return self.psycopg2.connect(**address.connect_kwargs("postgres"))
+        except self.psycopg2.Error as error:
+            raise UsageError(describe_connection_error(error, address)) from None
 
     def scalar(self, sql: str, params: Sequence[object] = ()) -> object:
         with self.admin.cursor() as cursor:

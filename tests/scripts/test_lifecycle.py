@@ -29,6 +29,8 @@ from pathlib import Path
 import psycopg2
 import pytest
 
+from tests.pg_plugin import existing_databases
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TOOL = str(REPO_ROOT / "scripts" / "test_migrations.py")
 SENTINEL_ROWS = [(1, "first"), (2, "zweite – ünïcødé"), (3, "")]
@@ -606,3 +608,17 @@ def test_whole_history_of_the_only_app(manage, admin):
     assert run.returncode == 0, run.context()
     assert "internal error" not in run.stdout
     assert_clean(run)
+
+
+def test_a_url_naming_a_database_that_does_not_exist_yet_still_reaches_the_server(tool, pg_server_url):
+    """A developer's .env may name a database not created yet: the tool only needs the server."""
+    missing = pg_server_url.rsplit("/", 1)[0] + "/tm_life_not_created_yet"
+    server = tool.Server(tool.ServerAddress.from_url(missing), ephemeral=False)
+    try:
+        name = server.create_database("probe")
+        assert name.startswith(tool.SCRATCH_PREFIX)
+        assert server.scalar("SELECT current_database()") == "postgres"
+    finally:
+        server.drop_all_scratch()
+        server.close()
+    assert existing_databases(pg_server_url, [name, "tm_life_not_created_yet"]) == []
