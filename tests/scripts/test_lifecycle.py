@@ -26,10 +26,11 @@ import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import psycopg2
 import pytest
 
 from tests.pg_plugin import existing_databases
+
+from .conftest import PgAdmin
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TOOL = str(REPO_ROOT / "scripts" / "test_migrations.py")
@@ -164,37 +165,11 @@ def child_env(**changes: str | None) -> dict[str, str]:
     return env
 
 
-class Admin:
-    """A superuser connection to the test server, to set up and inspect runs."""
-
-    def __init__(self, server_url: str) -> None:
-        self.parts = urllib.parse.urlsplit(server_url)
-        self.connection = psycopg2.connect(server_url)
-        self.connection.autocommit = True
-
-    def url(self, dbname: str, user: str | None = None, password: str | None = None) -> str:
-        netloc = self.parts.netloc
-        if user is not None:
-            netloc = f"{user}:{urllib.parse.quote(password or '', safe='')}@{netloc.rsplit('@', 1)[-1]}"
-        return urllib.parse.urlunsplit((self.parts.scheme, netloc, "/" + dbname, "", ""))
-
-    def rows(self, sql: str, params: tuple = (), dbname: str | None = None) -> list[tuple]:
-        connection = self.connection if dbname is None else psycopg2.connect(self.url(dbname))
-        connection.autocommit = True
-        try:
-            with connection.cursor() as cursor:
-                cursor.execute(sql, params)
-                return cursor.fetchall() if cursor.description else []
-        finally:
-            if dbname is not None:
-                connection.close()
-
-
 @dataclass
 class Account:
     """A role of its own and a sentinel database named in the run's URL."""
 
-    admin: Admin
+    admin: PgAdmin
     role: str = field(default_factory=lambda: f"tm_life_{secrets.token_hex(4)}")
     password: str = field(default_factory=lambda: f"Pw@:/%?#{secrets.token_hex(6)}")
 
@@ -204,7 +179,7 @@ class Account:
 
     @property
     def url(self) -> str:
-        return self.admin.url(self.sentinel, self.role, self.password)
+        return self.admin.url_for(self.sentinel, self.role, self.password)
 
     def create(self) -> Account:
         self.admin.rows(f'CREATE ROLE "{self.role}" LOGIN CREATEDB PASSWORD %s', (self.password,))
@@ -344,10 +319,8 @@ def manage(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def admin(pg_server_url):
-    connection = Admin(pg_server_url)
-    yield connection
-    connection.connection.close()
+def admin(pg_admin):
+    return pg_admin
 
 
 @pytest.fixture(scope="module")
