@@ -324,8 +324,19 @@ def test_not_null_with_a_default_cannot_give_the_nulls_back(pg_admin):
         assert db.value("SELECT nickname IS NULL FROM required_with_default_member") is False
 
 
+def test_auto_now_column_really_changes_on_a_data_migration_round_trip(pg_admin):
+    for db in fixture_db(pg_admin, "auto_now_project", migrate=False):
+        db.migrate("stamped", "0001")
+        db.rows("INSERT INTO stamped_note (title, updated_at) VALUES ('kept', '2000-01-01T00:00:00Z')")
+        db.migrate("stamped", "0002")
+        db.migrate("stamped", "0001")
+        assert db.value("SELECT title FROM stamped_note") == "kept"
+        assert db.value("SELECT updated_at > '2000-01-01T00:00:00Z' FROM stamped_note") is True
+
+
 @pytest.mark.parametrize(("project", "settings"), [
     ("clean_project", None), ("defects_project", None), ("acknowledged_project", None), ("apply_project", None),
+    ("auto_now_project", None),
     ("cross_app_project", None), ("hanging_project", None),
     ("hanging_project", "hanging_project.settings_forward"),
 ])
