@@ -6,7 +6,7 @@ import subprocess
 
 import pytest
 
-from tests.scripts.test_lifecycle import REPO_ROOT, Account, Admin, build_tiny_project, child_env, tool_argv
+from tests.scripts.test_lifecycle import REPO_ROOT, Account, build_tiny_project, child_env, tool_argv
 
 
 def test_help_has_examples_and_exit_codes(tool, capsys):
@@ -106,12 +106,11 @@ def test_config_from_args(tool, tmp_path):
 
 
 @pytest.fixture(scope="module")
-def github_run(tmp_path_factory, pg_server_url):
+def github_run(tmp_path_factory, pg_admin):
     """The real script once on the tiny project, as on GitHub Actions."""
     manage = build_tiny_project(tmp_path_factory.mktemp("tiny-cli") / "project")
     summary = tmp_path_factory.mktemp("gh") / "step_summary.md"
-    admin = Admin(pg_server_url)
-    account = Account(admin).create()
+    account = Account(pg_admin).create()
     try:
         completed = subprocess.run(
             tool_argv(manage, "settings", "--depth", "1", "--database-url", account.url),
@@ -120,7 +119,6 @@ def github_run(tmp_path_factory, pg_server_url):
         left = account.scratch_left()
     finally:
         account.drop()
-        admin.connection.close()
     return completed, summary, left, account
 
 
