@@ -50,14 +50,14 @@ DEFAULT_OUTPUT = REPO / "benchmarks" / "results" / "latest.json"
 RESULT_SCHEMA = 1
 RUN_TIMEOUT_S = 3600
 
-sys.path.insert(0, str(REPO / "scripts"))
-import test_migrations as tm  # noqa: E402 - the tool's own PostgreSQL lifecycle code
+sys.path.insert(0, str(REPO))
+import migration_check as tm  # noqa: E402 - the tool's package (its public PostgreSQL lifecycle API)
 
 # Fixed manage.py processes of one tool run, whatever the project: the probe (`shell -c`),
 # `migrate` on the head database, `showmigrations --plan`, `makemigrations --check`, `check --deploy`.
 TOOL_FIXED_PROCESSES = 5
 # Per chain: one `shell -c` that builds a database up to the state before the chain's migrations.
-# An app's window is one chain, or (tools with AppWindow.split: fewer apps than --jobs) several.
+# An app's window is one chain, or (fewer apps than --jobs) several: see chains_of.
 TOOL_PER_APP_PROCESSES = 1
 # Per tested migration: `migrate APP M` (apply over pre-release data), `migrate APP PREVIOUS`
 # (roll back), `migrate APP M` (re-apply).
@@ -67,11 +67,15 @@ TOOL_JOBS = 2
 
 
 def chains_of(tested: int, apps: int) -> int:
-    """Chains the tool runs for one app's window of `tested` migrations, `apps` apps tested."""
-    split = getattr(getattr(tm, "AppWindow", None), "split", None)
-    if split is None or tested == 0:
-        return 1
-    return len(split(list(range(tested)), max(1, TOOL_JOBS // max(apps, 1))))
+    """Chains the tool runs for one app's window of `tested` migrations, `apps` apps tested.
+
+    The design rule, restated here rather than taken from the tool (so that a change in the
+    tool's splitting shows up as a count that differs): with fewer apps than jobs, a window is
+    split into `jobs // apps` runs side by side, never into runs shorter than two migrations.
+    """
+    if tested == 0:  # nothing testable (all behind an irreversible migration): no chain at all
+        return 0
+    return max(1, min(TOOL_JOBS // max(apps, 1), tested // 2))
 
 
 def expected_processes(tested_per_app: list[int]) -> int:
@@ -627,7 +631,7 @@ def main(argv: list[str] | None = None) -> int:
                             "load_average": [round(x, 2) for x in os.getloadavg()]},
                 "formula": {"fixed": TOOL_FIXED_PROCESSES, "per_chain": TOOL_PER_APP_PROCESSES,
                             "per_migration": TOOL_PER_MIGRATION_PROCESSES, "jobs": TOOL_JOBS,
-                            "tool_splits_windows": hasattr(getattr(tm, "AppWindow", None), "split")}}
+                            "tool_splits_windows": True}}
         bench = Bench(server, tmp, repeat, log)
         results = run_benchmarks(bench, args.quick, log)
         target_rows = targets(results)

@@ -11,8 +11,9 @@ triggers, functions, types, extensions). Exit 1 with what differs when anything 
 The database named in the URL is only used to connect: it is never migrated, written or dropped.
 Scratch databases (named `tm_scratch_...`) are dropped at the end, also on errors and Ctrl-C.
 
-This script lives next to scripts/test_migrations.py and imports its database lifecycle (server
-resolution, throwaway cluster, scratch databases) from there, so both tools behave the same.
+It uses the public API of the migration tool's package (`migration_check`, beside this folder):
+server resolution, the throwaway cluster, scratch databases, the settings guard, the seeder and
+the schema snapshot, so both tools behave the same.
 
 Exit status: 0 the backup restored identically; 1 it did not (or a step failed: migrate,
 pg_dump, pg_restore); 2 usage or configuration error (one line, no traceback); 130 interrupted.
@@ -36,9 +37,10 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TextIO
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import test_migrations as tm  # noqa: E402 - the sibling script, importable once its folder is on sys.path
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+import migration_check as tm  # noqa: E402 - the migration tool's package, in the repository root
 
 # ---------------------------------------------------------------------------------------------
 # Constants
@@ -123,7 +125,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="PostgreSQL server to create scratch databases on (default: "
                              "$DATABASE_URL, then DATABASE_URL in .env; a throwaway local cluster "
                              "when none is PostgreSQL)")
-    parser.add_argument("--manage", type=Path, default=tm.REPO_ROOT / "manage.py", metavar="PATH",
+    parser.add_argument("--manage", type=Path, default=tm.default_manage(), metavar="PATH",
                         help="the manage.py to drive (default: manage.py in the repository root)")
     parser.add_argument("--settings", metavar="MODULE",
                         default=os.environ.get("DJANGO_SETTINGS_MODULE") or tm.DEFAULT_SETTINGS,
@@ -234,7 +236,7 @@ def seed_profiles(rows: int) -> tuple[str, ...]:
     return ("max", "min", *("typical",) * max(rows - 2, 0))[:rows]
 
 
-def seed_database(connection, rows: int, log: tm.Log) -> SeedSummary:  # noqa: ANN001
+def seed_database(connection: object, rows: int, log: tm.Log) -> SeedSummary:
     """Insert `rows` rows into every user table except django_migrations (compared as migrate
     recorded it), with the seeder of the migration tests (tm.Seeder): the first row at the upper
     edges (maximum lengths in non-ASCII text with quotes, backslash, newline and a non-BMP
@@ -305,7 +307,7 @@ FROM pg_sequences WHERE schemaname NOT IN ('pg_catalog', 'information_schema')
 """
 
 
-def take_snapshot(connection) -> Snapshot:  # noqa: ANN001 - a psycopg2 connection
+def take_snapshot(connection: object) -> Snapshot:
     tables: dict[str, TableState] = {}
     migrations: list[tuple[str, str]] = []
     with connection.cursor() as cursor:
@@ -355,7 +357,7 @@ def schema_changes(source: dict[str, str], restored: dict[str, str]) -> list[str
         if was is not None and now is not None:
             if normalized_definition(was) == normalized_definition(now):
                 continue
-            now, was = tm.describe_change(was, now)
+            was, now = tm.describe_change(was, now)
         elif was == now:
             continue
         changes.append(f"{attribute} {shown(was)} in the source, {shown(now)} restored")
@@ -483,6 +485,13 @@ def child_env(extra: dict[str, str]) -> dict[str, str]:
     return env
 
 
+def check_settings(server: tm.Server, dbname: str, options: Options, log: tm.Log) -> None:
+    """Refuse settings that ignore DATABASE_URL before anything is migrated: `migrate` would
+    run on whatever database they name (the migration tool's guard, with its probe)."""
+    runner = tm.StepRunner(options.manage, options.settings, DEFAULT_STEP_TIMEOUT_S, log)
+    tm.probe_project(runner, server.url_for(dbname), dbname)
+
+
 def migrate(server: tm.Server, dbname: str, options: Options, log: tm.Log) -> None:
     argv = [sys.executable, str(options.manage), "migrate", "--noinput", "--no-color",
             "-v", str(max(0, options.verbosity - 1))]
@@ -530,6 +539,7 @@ def verify(server: tm.Server, options: Options, log: tm.Log) -> Result:
     try:
         source = server.create_database("backup_source")
         log.detail(f"Created scratch database {source}")
+        check_settings(server, source, options, log)
         migrate(server, source, options, log)
         log.info(f"Seeding {options.rows} row(s) per table...")
         with connected(server, source) as connection:
@@ -566,7 +576,7 @@ def verify(server: tm.Server, options: Options, log: tm.Log) -> Result:
 # ---------------------------------------------------------------------------------------------
 
 
-def report_console(result: Result, log: tm.Log, stream=None) -> None:  # noqa: ANN001
+def report_console(result: Result, log: tm.Log, stream: TextIO | None = None) -> None:
     stream = stream or sys.stderr
     if result.error:
         print(f"{PROG}: error: {log.mask(result.error)}", file=stream, flush=True)
@@ -618,16 +628,15 @@ def raise_keyboard_interrupt(signum: int, frame: object) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    log = tm.Log(args.verbosity, secret_url=args.database_url)
+    log = tm.Log(args.verbosity)
     previous = signal.signal(signal.SIGTERM, raise_keyboard_interrupt)
     try:
         options = validate(args)
         with tm.postgres_server(options.database_url, dict(os.environ), options.project_dir,
                                 log) as server:
-            log.secret_urls.append(server.url_for(server.address.dbname))
             result = verify(server, options, log)
     except tm.UsageError as error:
-        print(f"{PROG}: error: {log.mask(str(error))}", file=sys.stderr, flush=True)
+        print(tm.error_line(PROG, str(error)), file=sys.stderr, flush=True)
         return EXIT_USAGE
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted; scratch databases were removed", file=sys.stderr, flush=True)

@@ -14,29 +14,15 @@ The cluster is the migration tool's own ``EphemeralCluster``, so the tests exerc
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import secrets
 import socket
-import sys
 from pathlib import Path
 
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SERVER_URL_ENV = "HELLO_TEST_PG_SERVER_URL"
-
-
-def load_tool_module():
-    """scripts/test_migrations.py as a module (it is a script, not a package)."""
-    if "test_migrations" in sys.modules:
-        return sys.modules["test_migrations"]
-    path = REPO_ROOT / "scripts" / "test_migrations.py"
-    spec = importlib.util.spec_from_file_location("test_migrations", path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["test_migrations"] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 def free_tcp_port() -> int:
@@ -54,14 +40,15 @@ class SharedServer:
     def url(self) -> str:
         if os.environ.get(SERVER_URL_ENV):
             return os.environ[SERVER_URL_ENV]
-        tool = load_tool_module()
-        bindir = tool.find_postgres_bindir()
+        from migration_check.cluster import EphemeralCluster, find_postgres_bindir
+
+        bindir = find_postgres_bindir()
         if bindir is None:
             raise pytest.UsageError(
                 "the tests need PostgreSQL 15 server binaries (initdb, pg_ctl): "
                 "apt-get install postgresql-15, or put its bin folder on PATH"
             )
-        self.cluster = tool.EphemeralCluster(
+        self.cluster = EphemeralCluster(
             bindir, tcp_port=free_tcp_port(), password=secrets.token_hex(8)
         ).start()
         os.environ[SERVER_URL_ENV] = self.cluster.url
@@ -107,9 +94,3 @@ def existing_databases(server_url: str, names: list[str]) -> list[str]:
 def pg_server_url() -> str:
     """URL of a PostgreSQL 15 server (its ``postgres`` database) the tests may create databases on."""
     return SHARED.url()
-
-
-@pytest.fixture(scope="session")
-def tool():
-    """The migration tool's module, for unit tests of its functions."""
-    return load_tool_module()

@@ -13,8 +13,6 @@ from pathlib import Path
 
 import pytest
 
-from tests.pg_plugin import load_tool_module
-
 REPO_ROOT = Path(__file__).resolve().parents[2]
 RUN = REPO_ROOT / "benchmarks" / "run.py"
 
@@ -32,22 +30,6 @@ def results(tmp_path_factory) -> dict:
     data["_summary"] = summary.read_text()
     data["_stdout"] = done.stdout
     return data
-
-
-def chains(tested: int, apps: int) -> int:
-    # The benchmark runs the tool with --jobs 2. A tool that splits windows (AppWindow.split) tests
-    # an app's window as consecutive runs ("chains") side by side when there are fewer apps than
-    # jobs, each chain on a database of its own; otherwise a window is one chain.
-    split = getattr(getattr(load_tool_module(), "AppWindow", None), "split", None)
-    return 1 if split is None else len(split(list(range(tested)), max(1, 2 // apps)))
-
-
-def expected(tested_per_app: list[int]) -> int:
-    # 5 fixed processes (probe `shell -c`, `migrate` on the head database, `showmigrations --plan`,
-    # `makemigrations --check`, `check --deploy`), then per chain 1 (`shell -c` building the state
-    # before the chain) plus 3 per tested migration (apply, roll back, re-apply). The synthetic
-    # apps are independent and reversible: no cross-app migrate, no restore step.
-    return 5 + sum(chains(n, len(tested_per_app)) + 3 * n for n in tested_per_app)
 
 
 def test_structure(results):
@@ -74,25 +56,31 @@ def test_every_measurement_has_a_floor_ratio(results):
         assert m["peak_rss_mb"] > 0 and m["wall_s"] > 0
 
 
-# Quick sizes (benchmarks/run.py plan()): one app of 5 migrations at depth 2 and 4; 1 and 2 apps
-# of 3 migrations at depth 2; upstream at the default depth 5.
-# Without window splitting: 12, 18, 12, 19 and upstream 21; with it (runs of >= 2 migrations,
-# 2 // apps chains at most): 1x5-d4 and upstream-d5 become 2 chains, 19 and 22.
+# Quick sizes (benchmarks/run.py plan()) and the manage.py processes each tool run must start,
+# worked out by hand from the design: 5 fixed (probe `shell -c`, `migrate` on the head database,
+# `showmigrations --plan`, `makemigrations --check`, `check --deploy`); per chain 1 (`shell -c`
+# building the state before its migrations); 3 per tested migration (apply, roll back, re-apply).
+# With --jobs 2 and one app, a window of 4 or more migrations is split into 2 chains (runs of at
+# least 2 migrations); with 2 apps, each window is one chain. The synthetic apps are independent
+# and reversible: no cross-app migrate, no restore step.
 SYNTHETIC = {
-    "synthetic-1x5-d2": [2],  # 5 + (1 + 3*2) = 12
-    "synthetic-1x5-d4": [4],  # 5 + (1 + 3*4) = 18, split: 5 + (2 + 3*4) = 19
-    "synthetic-1x3-d2": [2],  # 12
-    "synthetic-2x3-d2": [2, 2],  # 5 + 2 * (1 + 3*2) = 19
+    "synthetic-1x5-d2": ([2], 5 + 1 + 3 * 2),  # 12
+    "synthetic-1x5-d4": ([4], 5 + 2 + 3 * 4),  # 19: two chains of 2
+    "synthetic-1x3-d2": ([2], 5 + 1 + 3 * 2),  # 12
+    "synthetic-2x3-d2": ([2, 2], 5 + 2 * (1 + 3 * 2)),  # 19
 }
+UPSTREAM_D5 = 5 + 2 + 3 * 5  # 22: upstream's newest 5, two chains (of 3 and 2)
 
 
 @pytest.mark.parametrize("workload", sorted(SYNTHETIC))
 @pytest.mark.parametrize("proofs", ["all", "none"])
 def test_synthetic_process_counts_are_exact(results, workload, proofs):
     m = next(m for m in results["tool"] if m["id"] == f"{workload}/{proofs}")
+    tested, processes = SYNTHETIC[workload]
     assert m["ok"] is True, m["problems"]
-    assert m["tested_per_app"] == SYNTHETIC[workload]
-    assert m["processes"] == expected(SYNTHETIC[workload]) == m["expected_processes"]
+    assert m["tested_per_app"] == tested
+    assert m["processes"] == processes
+    assert m["expected_processes"] == processes  # the benchmark's own formula agrees
     assert m["processes_per_tested_migration"] == 3
 
 
@@ -100,4 +88,4 @@ def test_synthetic_process_counts_are_exact(results, workload, proofs):
 def test_upstream_default_depth_process_count(results, proofs):
     m = next(m for m in results["tool"] if m["id"] == f"upstream-d5/{proofs}")
     assert m["tested_per_app"] == [5]
-    assert m["processes"] == expected([5]) in (21, 22)  # 22: split into 2 chains
+    assert m["processes"] == UPSTREAM_D5 == m["expected_processes"]

@@ -19,6 +19,8 @@ from pathlib import Path
 
 import pytest
 
+from migration_check.address import ServerAddress
+from migration_check.server import Server
 from tests.pg_plugin import existing_databases
 from tests.workflows.workflow_files import REPO_ROOT, load_verify_backup
 
@@ -191,8 +193,8 @@ CREATE TABLE no_key (value text);
 
 
 @pytest.fixture
-def server(tool, pg_server_url):
-    server = tool.Server(tool.ServerAddress.from_url(pg_server_url), ephemeral=False)
+def server(pg_server_url):
+    server = Server(ServerAddress.from_url(pg_server_url), ephemeral=False)
     try:
         yield server
     finally:

@@ -12,6 +12,7 @@ import shlex
 
 import pytest
 
+from migration_check.cli import build_parser
 from tests.workflows.workflow_files import (
     CI,
     MIGRATION_TESTS,
@@ -351,10 +352,10 @@ def test_backup_verification_job_runs_the_script_on_the_service(ci_workflow):
     assert "--database-url postgres://postgres:postgres@localhost:5432/postgres" in command
 
 
-def test_script_options_in_the_workflows_are_accepted_by_the_scripts(tool):
+def test_script_options_in_the_workflows_are_accepted_by_the_scripts():
     """A typo in an option would only show on GitHub: parse each invocation with its parser."""
     parsers = {"scripts/verify_backup.py": load_verify_backup().build_parser(),
-               "scripts/test_migrations.py": tool.build_parser()}
+               "scripts/test_migrations.py": build_parser()}
     seen = set()
     for path in WORKFLOW_FILES:
         for block in run_blocks(path):

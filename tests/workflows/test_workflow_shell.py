@@ -21,6 +21,7 @@ from xml.etree import ElementTree
 
 import pytest
 
+from migration_check.address import read_dotenv_value
 from tests.pg_plugin import existing_databases
 from tests.workflows.workflow_files import CI, MIGRATION_TESTS, REPO_ROOT, find_step
 
@@ -28,7 +29,7 @@ SERVICE_URL = "postgres://postgres:postgres@localhost:5432/migration_test_db"
 BACKUP_SERVICE_URL = "postgres://postgres:postgres@localhost:5432/postgres"
 # What the runner's bash gets: the venv's python first on PATH (setup-python's role).
 PATH = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
-PROJECT_FILES = ("manage.py", "hello_world", "upstream", "scripts", ".env.example")
+PROJECT_FILES = ("manage.py", "hello_world", "upstream", "scripts", "migration_check", ".env.example")
 
 
 def run_bash(script: str, cwd: Path, env: dict[str, str] | None = None,
@@ -89,7 +90,7 @@ def test_env_block_gives_a_new_key_each_run(tmp_path):
     assert keys[0] != keys[1]
 
 
-def test_env_block_replaces_example_values_the_tool_and_django_would_read_first(tmp_path, tool):
+def test_env_block_replaces_example_values_the_tool_and_django_would_read_first(tmp_path):
     """test_migrations.py reads the first DATABASE_URL line; python-dotenv the last: both agree."""
     from dotenv import dotenv_values
 
@@ -102,7 +103,7 @@ def test_env_block_replaces_example_values_the_tool_and_django_would_read_first(
     )
     assert run_bash(env_block(), tmp_path).returncode == 0
     env_file = tmp_path / ".env"
-    assert tool.read_dotenv_value(env_file, "DATABASE_URL") == SERVICE_URL
+    assert read_dotenv_value(env_file, "DATABASE_URL") == SERVICE_URL
     parsed = dotenv_values(env_file)
     assert parsed["DATABASE_URL"] == SERVICE_URL
     assert parsed["DEBUG"] == "True"

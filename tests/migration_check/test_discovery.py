@@ -11,6 +11,22 @@ from pathlib import Path
 
 import pytest
 
+from migration_check.config import MARKER_ALLOW_DATA_LOSS, MARKER_ALLOW_IRREVERSIBLE
+from migration_check.discovery import (
+    AppInfo,
+    OperationInfo,
+    dependency_closure,
+    dependents_closure,
+    forward_targets,
+    is_project_app,
+    operation_lines,
+    project_from_probe,
+    select_apps,
+    window_of,
+)
+from migration_check.errors import UsageError
+from migration_check.inside_django.protocol import MARKER, bootstrap_code, parse_response
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -32,7 +48,7 @@ def project_dir(tmp_path) -> Path:
 
 
 @pytest.fixture
-def project(tool, project_dir):
+def project(project_dir):
     """A project as the probe describes it: two own apps (one without migrations), Django contrib,
     a site-packages app, an app outside the project folder, and a virtualenv inside it."""
     site = project_dir.parent / "venv" / "lib" / "python3.12" / "site-packages"
@@ -61,26 +77,27 @@ def project(tool, project_dir):
             probe_migration("outside", "0001_initial"),
         ],
     }
-    return tool.project_from_probe(data)
+    return project_from_probe(data)
 
 
-def test_project_from_probe(tool, project, project_dir):
+def test_project_from_probe(project, project_dir):
     assert project.vendor == "postgresql"
     assert list(project.apps) == ["contenttypes", "shop", "blog", "thirdparty", "vendored", "outside", "billing"]
-    assert project.apps["blog"] == tool.AppInfo("blog", "blog", project_dir / "blog", False)
+    assert project.apps["blog"] == AppInfo("blog", "blog", project_dir / "blog", False)
     assert [m.label for m in project.migrations_of("shop")] == [
         "shop.0001_initial", "shop.0002_item_price", "shop.0003_item_note"]
-    note = project.by_key()[("shop", "0003_item_note")]
+    by_key = {m.key: m for m in project.plan}
+    note = by_key[("shop", "0003_item_note")]
     assert note.dependencies == (("shop", "0002_item_price"),)
     assert note.file is None
-    assert note.operations == (tool.OperationInfo("AddField", True, "Add field note to item", None),
-                               tool.OperationInfo("RunPython", False, "Raw Python operation", None))
-    assert project.by_key()[("billing", "0002_invoice_item")].dependencies == (
+    assert note.operations == (OperationInfo("AddField", True, "Add field note to item", None),
+                               OperationInfo("RunPython", False, "Raw Python operation", None))
+    assert by_key[("billing", "0002_invoice_item")].dependencies == (
         ("billing", "0001_initial"), ("shop", "0003_item_note"))
 
 
-def test_default_selection_is_the_project_apps_with_migrations(tool, project, project_dir):
-    selected, skipped = tool.select_apps(project, [], project_dir)
+def test_default_selection_is_the_project_apps_with_migrations(project, project_dir):
+    selected, skipped = select_apps(project, [], project_dir)
     assert selected == ["shop", "billing"]
     site = project_dir.parent / "venv" / "lib" / "python3.12" / "site-packages"
     vendored = project_dir / ".venv" / "lib" / "python3.12" / "site-packages" / "vendored"
@@ -92,58 +109,58 @@ def test_default_selection_is_the_project_apps_with_migrations(tool, project, pr
     ]
 
 
-def test_explicit_selection_includes_contrib_and_third_party(tool, project, project_dir):
-    assert tool.select_apps(project, ["contenttypes", "thirdparty", "shop"], project_dir) == (
+def test_explicit_selection_includes_contrib_and_third_party(project, project_dir):
+    assert select_apps(project, ["contenttypes", "thirdparty", "shop"], project_dir) == (
         ["contenttypes", "thirdparty", "shop"], [])
 
 
-def test_unknown_label_lists_the_known_apps(tool, project, project_dir):
-    with pytest.raises(tool.UsageError) as raised:
-        tool.select_apps(project, ["shop", "nope"], project_dir)
+def test_unknown_label_lists_the_known_apps(project, project_dir):
+    with pytest.raises(UsageError) as raised:
+        select_apps(project, ["shop", "nope"], project_dir)
     assert str(raised.value) == ("unknown app label nope; apps with migrations: "
                                  "billing, contenttypes, outside, shop, thirdparty, vendored")
 
 
-def test_several_unknown_labels(tool, project, project_dir):
-    with pytest.raises(tool.UsageError, match=r"^unknown app labels nope, Shop; apps with migrations: billing, "):
-        tool.select_apps(project, ["nope", "Shop"], project_dir)
+def test_several_unknown_labels(project, project_dir):
+    with pytest.raises(UsageError, match=r"^unknown app labels nope, Shop; apps with migrations: billing, "):
+        select_apps(project, ["nope", "Shop"], project_dir)
 
 
-def test_app_without_migrations_is_a_usage_error(tool, project, project_dir):
-    with pytest.raises(tool.UsageError) as raised:
-        tool.select_apps(project, ["blog"], project_dir)
+def test_app_without_migrations_is_a_usage_error(project, project_dir):
+    with pytest.raises(UsageError) as raised:
+        select_apps(project, ["blog"], project_dir)
     assert str(raised.value) == "app blog has no migrations to test"
 
 
-def test_unknown_label_in_a_project_without_migrations(tool, project_dir):
-    empty = tool.project_from_probe({"vendor": "postgresql", "apps": [], "migrations": []})
-    with pytest.raises(tool.UsageError, match=r"apps with migrations: none$"):
-        tool.select_apps(empty, ["x"], project_dir)
-    assert tool.select_apps(empty, [], project_dir) == ([], [])
+def test_unknown_label_in_a_project_without_migrations(project_dir):
+    empty = project_from_probe({"vendor": "postgresql", "apps": [], "migrations": []})
+    with pytest.raises(UsageError, match=r"apps with migrations: none$"):
+        select_apps(empty, ["x"], project_dir)
+    assert select_apps(empty, [], project_dir) == ([], [])
 
 
-def test_is_project_app(tool, project_dir):
+def test_is_project_app(project_dir):
     def app(path: Path, name: str = "x") -> object:
-        return tool.AppInfo("x", name, path, True)
+        return AppInfo("x", name, path, True)
 
-    assert tool.is_project_app(app(project_dir), project_dir)
-    assert tool.is_project_app(app(project_dir / "a" / "b"), project_dir)
-    assert not tool.is_project_app(app(project_dir.parent / "proj2"), project_dir)
-    assert not tool.is_project_app(app(project_dir / "env" / "lib" / "dist-packages" / "x"), project_dir)
-    assert not tool.is_project_app(app(project_dir / "django_fork", "django.contrib.admin"), project_dir)
-    assert tool.is_project_app(app(project_dir / "djangoish", "djangoish"), project_dir)
+    assert is_project_app(app(project_dir), project_dir)
+    assert is_project_app(app(project_dir / "a" / "b"), project_dir)
+    assert not is_project_app(app(project_dir.parent / "proj2"), project_dir)
+    assert not is_project_app(app(project_dir / "env" / "lib" / "dist-packages" / "x"), project_dir)
+    assert not is_project_app(app(project_dir / "django_fork", "django.contrib.admin"), project_dir)
+    assert is_project_app(app(project_dir / "djangoish", "djangoish"), project_dir)
     (project_dir / "real").mkdir()
     (project_dir.parent / "link").symlink_to(project_dir / "real")
-    assert tool.is_project_app(app(project_dir.parent / "link"), project_dir)
+    assert is_project_app(app(project_dir.parent / "link"), project_dir)
 
 
-def test_window_of(tool, project):
+def test_window_of(project):
     shop = project.migrations_of("shop")
-    assert [m.name for m in tool.window_of(shop, 2)] == ["0002_item_price", "0003_item_note"]
-    assert [m.name for m in tool.window_of(shop, 1)] == ["0003_item_note"]
-    assert tool.window_of(shop, 5) == shop
-    assert tool.window_of(shop, None) == shop
-    assert tool.window_of([], 3) == []
+    assert [m.name for m in window_of(shop, 2)] == ["0002_item_price", "0003_item_note"]
+    assert [m.name for m in window_of(shop, 1)] == ["0003_item_note"]
+    assert window_of(shop, 5) == shop
+    assert window_of(shop, None) == shop
+    assert window_of([], 3) == []
 
 
 @pytest.fixture
@@ -151,40 +168,40 @@ def deps(project):
     return {m.key: m.dependencies for m in project.plan}
 
 
-def test_dependency_closure(tool, deps):
-    assert tool.dependency_closure([("billing", "0001_initial")], deps) == {
+def test_dependency_closure(deps):
+    assert dependency_closure([("billing", "0001_initial")], deps) == {
         ("billing", "0001_initial"), ("shop", "0002_item_price"), ("shop", "0001_initial"),
         ("contenttypes", "0001_initial")}
-    assert tool.dependency_closure([], deps) == set()
-    assert tool.dependency_closure([("x", "unknown")], deps) == {("x", "unknown")}
+    assert dependency_closure([], deps) == set()
+    assert dependency_closure([("x", "unknown")], deps) == {("x", "unknown")}
 
 
-def test_dependents_closure_is_what_a_rollback_unapplies(tool, deps):
-    assert tool.dependents_closure([("shop", "0003_item_note")], deps) == {
+def test_dependents_closure_is_what_a_rollback_unapplies(deps):
+    assert dependents_closure([("shop", "0003_item_note")], deps) == {
         ("shop", "0003_item_note"), ("billing", "0002_invoice_item")}
-    assert tool.dependents_closure([("shop", "0002_item_price")], deps) == {
+    assert dependents_closure([("shop", "0002_item_price")], deps) == {
         ("shop", "0002_item_price"), ("shop", "0003_item_note"), ("billing", "0001_initial"),
         ("billing", "0002_invoice_item")}
-    assert tool.dependents_closure([("outside", "0001_initial")], deps) == {("outside", "0001_initial")}
+    assert dependents_closure([("outside", "0001_initial")], deps) == {("outside", "0001_initial")}
 
 
-def test_forward_targets(tool, project, deps):
+def test_forward_targets(project, deps):
     everything = {m.key for m in project.plan}
-    base = everything - tool.dependents_closure([("shop", "0003_item_note")], deps)
-    targets = tool.forward_targets(project.plan, base)
+    base = everything - dependents_closure([("shop", "0003_item_note")], deps)
+    targets = forward_targets(project.plan, base)
     assert targets == [("billing", "0001_initial"), ("thirdparty", "0001_initial"), ("vendored", "0001_initial"),
                        ("outside", "0001_initial")]
     # migrating to the targets from an empty database applies exactly `base`
-    assert tool.dependency_closure(targets, deps) == base
+    assert dependency_closure(targets, deps) == base
 
 
-def test_forward_targets_leave_out_what_later_targets_need(tool, project):
+def test_forward_targets_leave_out_what_later_targets_need(project):
     wanted = {("contenttypes", "0001_initial"), ("shop", "0001_initial"), ("shop", "0002_item_price")}
-    assert tool.forward_targets(project.plan, wanted) == [("shop", "0002_item_price")]
-    assert tool.forward_targets(project.plan, set()) == []
+    assert forward_targets(project.plan, wanted) == [("shop", "0002_item_price")]
+    assert forward_targets(project.plan, set()) == []
 
 
-def test_operation_lines_and_markers(tool, tmp_path):
+def test_operation_lines_and_markers(tmp_path):
     migration = tmp_path / "0002_x.py"
     migration.write_text(textwrap.dedent("""\
         # test_migrations: allow-data-loss (the column was never read)
@@ -202,42 +219,42 @@ def test_operation_lines_and_markers(tool, tmp_path):
             ]
             note = "test_migrations: allow-irreversible"
         """))
-    assert tool.operation_lines(migration) == [9, 10]
-    assert tool.operation_lines(tmp_path / "missing.py") == []
-    assert tool.operation_lines(None) == []
+    assert operation_lines(migration) == [9, 10]
+    assert operation_lines(tmp_path / "missing.py") == []
+    assert operation_lines(None) == []
     data = {"vendor": "postgresql", "apps": [probe_app("shop", tmp_path)],
             "migrations": [probe_migration("shop", "0002_x", file=migration, operations=[
                 ("RemoveField", True, "Remove field legacy from item"), ("RunSQL", True, "Raw SQL operation"),
                 ("Extra", True, "more operations than the file shows")])]}
-    info = tool.project_from_probe(data).plan[0]
+    info = project_from_probe(data).plan[0]
     assert [op.line for op in info.operations] == [9, 10, None]
-    assert info.marker_present(tool.MARKER_ALLOW_DATA_LOSS)
-    assert not info.marker_present(tool.MARKER_ALLOW_IRREVERSIBLE)  # in code, not in a comment
+    assert info.marker_present(MARKER_ALLOW_DATA_LOSS)
+    assert not info.marker_present(MARKER_ALLOW_IRREVERSIBLE)  # in code, not in a comment
 
     broken = tmp_path / "0003_broken.py"
     broken.write_text("operations = [\n")
-    assert tool.operation_lines(broken) == []
+    assert operation_lines(broken) == []
 
 
-def test_extract_marked_json(tool):
-    output = f"noise\n{tool.PROBE_MARKER}{{\"a\": 1}}\nmore noise\n{tool.PROBE_MARKER}[2]\ntrailing\n"
-    assert tool.extract_marked_json(output) == [2]
+def test_parse_response_takes_the_last_marked_line():
+    output = f"noise\n{MARKER}{{\"a\": 1}}\nmore noise\n{MARKER}[2]\ntrailing\n"
+    assert parse_response(output) == [2]
     with pytest.raises(ValueError, match="no probe output"):
-        tool.extract_marked_json("nothing here")
+        parse_response("nothing here")
 
 
-def test_real_probe_of_this_repository(tool, pg_server_url):
+def test_real_probe_of_this_repository(pg_server_url):
     """The probe run in this repository's manage.py: upstream is the only project app."""
     env = {**os.environ, "DATABASE_URL": pg_server_url, "DJANGO_SETTINGS_MODULE": "hello_world.settings",
            "PYTHONWARNINGS": "ignore"}
-    out = subprocess.run([sys.executable, "manage.py", "shell", "-c", tool.PROBE_CODE], cwd=REPO_ROOT, env=env,
+    out = subprocess.run([sys.executable, "manage.py", "shell", "-c", bootstrap_code("probe")], cwd=REPO_ROOT, env=env,
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
-    data = tool.extract_marked_json(out.stdout)
+    data = parse_response(out.stdout)
     assert json.loads(json.dumps(data)) == data
-    project = tool.project_from_probe(data)
+    project = project_from_probe(data)
     assert project.vendor == "postgresql"
-    selected, skipped = tool.select_apps(project, [], REPO_ROOT)
+    selected, skipped = select_apps(project, [], REPO_ROOT)
     assert selected == ["upstream"]
     assert sorted(note.split(" ")[0] for note in skipped) == ["admin", "auth", "contenttypes", "sessions"]
     assert all("(Django contrib: " in note for note in skipped)
@@ -247,6 +264,6 @@ def test_real_probe_of_this_repository(tool, pg_server_url):
     assert upstream[0].dependencies == ()
     assert upstream[1].dependencies == (("upstream", "0001_initial"),)
     assert all(op.line is not None for m in upstream for op in m.operations)
-    assert [m.name for m in tool.window_of(upstream, 5)] == [
+    assert [m.name for m in window_of(upstream, 5)] == [
         "0020_alter_taxrate_rate", "0021_payment_paid_on_idx", "0022_tag_slug", "0023_alter_invoice_due_date",
         "0024_invoice_sent_at"]

@@ -13,6 +13,9 @@ from decimal import Decimal
 import psycopg2
 import pytest
 
+from migration_check.data import compare_fingerprints, fingerprint
+from migration_check.seeding import POST_RELEASE_PROFILES, PRE_RELEASE_PROFILES, Seeder, sized_text
+
 SCHEMA = """
 CREATE TABLE author (id bigserial PRIMARY KEY, name varchar(20) NOT NULL, bio text, born date,
   active boolean NOT NULL, score numeric(5,2) CHECK (score < 500), joined timestamptz, profile jsonb, ref uuid);
@@ -78,15 +81,15 @@ def databases(pg_server_url):
 
 
 @pytest.fixture(scope="module")
-def seeded(tool, databases):
+def seeded(databases):
     """(database name, seed report, fingerprint) of the module's seeded database."""
     name = databases.create()
     connection = psycopg2.connect(urllib.parse.urlunsplit(databases.parts._replace(path="/" + name)))
     connection.autocommit = True
     run(connection, SCHEMA)
     rows(connection, "INSERT INTO keyless VALUES ('a', 1), ('a', 1), ('b', NULL)")
-    report = tool.Seeder(connection).seed(TABLES, tool.PRE_RELEASE_PROFILES)
-    before = tool.fingerprint(connection)
+    report = Seeder(connection).seed(TABLES, PRE_RELEASE_PROFILES)
+    before = fingerprint(connection)
     connection.close()  # a template must have no sessions
     return name, report, before
 
@@ -157,7 +160,7 @@ def test_foreign_keys_and_pairs_hold(db):
     assert rows(db, "SELECT count(*) - count(DISTINCT (book_id, tag_id)) FROM book_tags") == [(0,)]
 
 
-def test_fingerprint_shape(tool, seeded, db):
+def test_fingerprint_shape(seeded, db):
     _, _, before = seeded
     assert sorted(before) == ["author", "book", "book_tags", "impossible", "keyless", "tag"]
     author = before["author"]
@@ -168,72 +171,72 @@ def test_fingerprint_shape(tool, seeded, db):
     keyless = before["keyless"]
     assert keyless.key_columns == ["label", "amount"]
     assert sorted(keyless.rows) == ["a,1", "a,1#2", "b,NULL"]
-    assert tool.fingerprint(db) == before  # reading changes nothing
+    assert fingerprint(db) == before  # reading changes nothing
 
 
-def test_unchanged_copy_has_no_losses(tool, seeded, copy):
-    assert tool.compare_fingerprints(seeded[2], tool.fingerprint(copy)) == []
+def test_unchanged_copy_has_no_losses(seeded, copy):
+    assert compare_fingerprints(seeded[2], fingerprint(copy)) == []
 
 
-def test_changed_value(tool, seeded, copy):
+def test_changed_value(seeded, copy):
     key = rows(copy, "SELECT min(id)::text FROM author")[0][0]
     rows(copy, "UPDATE author SET bio = bio || '!' WHERE id = %s", (int(key),))
-    assert tool.compare_fingerprints(seeded[2], tool.fingerprint(copy)) == [("author", "bio", 1, key)]
+    assert compare_fingerprints(seeded[2], fingerprint(copy)) == [("author", "bio", 1, key)]
 
 
-def test_value_changed_to_null(tool, seeded, copy):
+def test_value_changed_to_null(seeded, copy):
     rows(copy, "UPDATE author SET born = NULL")
     key = rows(copy, "SELECT min(id)::text FROM author WHERE bio IS NOT NULL")[0][0]
-    assert tool.compare_fingerprints(seeded[2], tool.fingerprint(copy)) == [("author", "born", 2, key)]
+    assert compare_fingerprints(seeded[2], fingerprint(copy)) == [("author", "born", 2, key)]
 
 
-def test_deleted_row(tool, seeded, copy):
+def test_deleted_row(seeded, copy):
     key = rows(copy, "SELECT max(id)::text FROM book_tags")[0][0]
     rows(copy, "DELETE FROM book_tags WHERE id = %s", (int(key),))
-    assert tool.compare_fingerprints(seeded[2], tool.fingerprint(copy)) == [("book_tags", None, 1, key)]
+    assert compare_fingerprints(seeded[2], fingerprint(copy)) == [("book_tags", None, 1, key)]
 
 
-def test_dropped_column(tool, seeded, copy):
+def test_dropped_column(seeded, copy):
     rows(copy, "ALTER TABLE author DROP COLUMN ref")
     first = next(iter(seeded[2]["author"].rows))
-    assert tool.compare_fingerprints(seeded[2], tool.fingerprint(copy)) == [("author", "ref", 3, first)]
+    assert compare_fingerprints(seeded[2], fingerprint(copy)) == [("author", "ref", 3, first)]
 
 
-def test_dropped_table(tool, seeded, copy):
+def test_dropped_table(seeded, copy):
     run(copy, "DROP TABLE book_tags", "DROP TABLE impossible")  # impossible had no rows: nothing lost
     first = next(iter(seeded[2]["book_tags"].rows))
     count = len(seeded[2]["book_tags"].rows)
-    assert tool.compare_fingerprints(seeded[2], tool.fingerprint(copy)) == [("book_tags", None, count, first)]
+    assert compare_fingerprints(seeded[2], fingerprint(copy)) == [("book_tags", None, count, first)]
 
 
-def test_narrowed_column_and_duplicate_in_keyless_table(tool, seeded, copy):
+def test_narrowed_column_and_duplicate_in_keyless_table(seeded, copy):
     run(copy, "UPDATE book SET title = left(title, 5)",
         "DELETE FROM keyless WHERE ctid IN (SELECT ctid FROM keyless WHERE label = 'a' LIMIT 1)")
     changed = sorted(str(r[0]) for r in rows(copy, "SELECT id FROM book WHERE char_length(title) = 5"))
-    losses = tool.compare_fingerprints(seeded[2], tool.fingerprint(copy))
+    losses = compare_fingerprints(seeded[2], fingerprint(copy))
     assert losses == [("book", "title", 2, next(iter(seeded[2]["book"].rows))), ("keyless", None, 1, "a,1#2")]
     assert len(changed) == 2  # the min row's title is empty
 
 
-def test_added_rows_and_columns_are_not_losses(tool, seeded, copy):
+def test_added_rows_and_columns_are_not_losses(seeded, copy):
     run(copy, "ALTER TABLE tag ADD COLUMN colour text DEFAULT 'red'",
         "INSERT INTO tag (label) VALUES ('new')", "CREATE TABLE extra (id int PRIMARY KEY)")
-    assert tool.compare_fingerprints(seeded[2], tool.fingerprint(copy)) == []
+    assert compare_fingerprints(seeded[2], fingerprint(copy)) == []
 
 
-def test_ignored_columns(tool, seeded, copy):
+def test_ignored_columns(seeded, copy):
     rows(copy, "UPDATE author SET joined = now()")
-    assert tool.compare_fingerprints(seeded[2], tool.fingerprint(copy))[0][:2] == ("author", "joined")
-    before = tool.fingerprint(copy, {"author": {"joined"}})
+    assert compare_fingerprints(seeded[2], fingerprint(copy))[0][:2] == ("author", "joined")
+    before = fingerprint(copy, {"author": {"joined"}})
     assert "joined" not in before["author"].columns
     rows(copy, "UPDATE author SET joined = now() - interval '1 day'")
-    assert tool.compare_fingerprints(before, tool.fingerprint(copy, {"author": {"joined"}})) == []
+    assert compare_fingerprints(before, fingerprint(copy, {"author": {"joined"}})) == []
 
 
-def test_post_release_seeding_into_new_columns(tool, copy):
+def test_post_release_seeding_into_new_columns(copy):
     """After a migration adds a column, post-release rows reach its edges too (NULL, max length)."""
     rows(copy, "ALTER TABLE tag ADD COLUMN slug varchar(30)")
-    report = tool.Seeder(copy).seed(["tag"], tool.POST_RELEASE_PROFILES)
+    report = Seeder(copy).seed(["tag"], POST_RELEASE_PROFILES)
     assert report.inserted == {"tag": 2}
     assert rows(copy, "SELECT count(*) FROM tag WHERE slug IS NULL") == [(4,)]
     assert rows(copy, "SELECT char_length(slug) FROM tag WHERE slug IS NOT NULL") == [(30,)]
@@ -246,17 +249,17 @@ def test_post_release_seeding_into_new_columns(tool, copy):
     (12, "max", 42, "Ωé漢🦄'ß\"€\\ñ42"),
     (1, "max", 42, "2"),
 ])
-def test_sized_text(tool, length, profile, token, expected):
-    assert tool.sized_text(length, profile, token) == expected
+def test_sized_text(length, profile, token, expected):
+    assert sized_text(length, profile, token) == expected
 
 
-def test_sized_text_default_length(tool):
-    assert len(tool.sized_text(None, "max", 3)) == 2000
+def test_sized_text_default_length():
+    assert len(sized_text(None, "max", 3)) == 2000
 
 
 @pytest.mark.parametrize("length", [1, 3, 4, 13, 14, 15, 20, 255, None])
-def test_max_text_has_exactly_the_length_and_the_characters_that_stress_dumps(tool, length):
-    text = tool.sized_text(length, "max", 123)
+def test_max_text_has_exactly_the_length_and_the_characters_that_stress_dumps(length):
+    text = sized_text(length, "max", 123)
     assert len(text) == (length or 2000)  # characters (code points), as char_length counts them
     if (length or 2000) >= 20:
         assert set("'\"\\\n\t🦄Ωé漢") <= set(text)
@@ -275,11 +278,11 @@ CREATE TABLE typed (id serial PRIMARY KEY, count positive_int NOT NULL, code sho
 
 
 @pytest.fixture(scope="module")
-def typed(tool, databases):
+def typed(databases):
     """A database with TYPES_SCHEMA, seeded with the pre-release profiles; (connection, report)."""
     connection = databases.connect(databases.create())
     run(connection, TYPES_SCHEMA)
-    return connection, tool.Seeder(connection).seed(["typed"], tool.PRE_RELEASE_PROFILES)
+    return connection, Seeder(connection).seed(["typed"], PRE_RELEASE_PROFILES)
 
 
 def test_every_type_is_seeded_in_every_profile(typed):

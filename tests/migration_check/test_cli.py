@@ -6,12 +6,13 @@ import subprocess
 
 import pytest
 
-from tests.scripts.test_lifecycle import REPO_ROOT, Account, build_tiny_project, child_env, tool_argv
+from migration_check.cli import build_parser, config_from_args, default_manage, main
+from tests.migration_check.test_lifecycle import REPO_ROOT, Account, build_tiny_project, child_env, tool_argv
 
 
-def test_help_has_examples_and_exit_codes(tool, capsys):
+def test_help_has_examples_and_exit_codes(capsys):
     with pytest.raises(SystemExit) as raised:
-        tool.build_parser().parse_args(["--help"])
+        build_parser().parse_args(["--help"])
     assert raised.value.code == 0
     out = capsys.readouterr().out
     assert out.startswith("usage: test_migrations.py ")
@@ -23,15 +24,15 @@ def test_help_has_examples_and_exit_codes(tool, capsys):
         assert option in out
 
 
-def test_defaults(tool, monkeypatch):
+def test_defaults(monkeypatch):
     monkeypatch.delenv("DJANGO_SETTINGS_MODULE", raising=False)
-    args = tool.build_parser().parse_args([])
+    args = build_parser().parse_args([])
     assert (args.depth, args.apps, args.database_url, args.verbosity, args.step_timeout) == (5, [], None, 1, 600.0)
     assert args.settings == "hello_world.settings"
-    assert args.manage == tool.REPO_ROOT / "manage.py"
+    assert args.manage == default_manage() == REPO_ROOT / "manage.py"
     assert args.check_schema is True and args.check_data is True
     monkeypatch.setenv("DJANGO_SETTINGS_MODULE", "other.settings")
-    assert tool.build_parser().parse_args([]).settings == "other.settings"
+    assert build_parser().parse_args([]).settings == "other.settings"
 
 
 @pytest.mark.parametrize(("argv", "field", "value"), [
@@ -48,8 +49,8 @@ def test_defaults(tool, monkeypatch):
     (["--no-schema"], "check_schema", False),
     (["--no-data"], "check_data", False),
 ])
-def test_options(tool, argv, field, value):
-    assert getattr(tool.build_parser().parse_args(argv), field) == value
+def test_options(argv, field, value):
+    assert getattr(build_parser().parse_args(argv), field) == value
 
 
 @pytest.mark.parametrize(("argv", "message"), [
@@ -64,40 +65,40 @@ def test_options(tool, argv, field, value):
     (["--verbosity", "4"], "argument --verbosity: invalid choice: 4 (choose from 0, 1, 2, 3)"),
     (["--bogus"], "unrecognized arguments: --bogus"),
 ])
-def test_bad_options_exit_2_with_usage(tool, capsys, argv, message):
+def test_bad_options_exit_2_with_usage(capsys, argv, message):
     with pytest.raises(SystemExit) as raised:
-        tool.main(argv)
+        main(argv)
     assert raised.value.code == 2
     err = capsys.readouterr().err
     assert err.startswith("usage: test_migrations.py ")
     assert err.rstrip().splitlines()[-1] == f"test_migrations.py: error: {message}"
 
 
-def test_main_missing_manage_py(tool, tmp_path, capsys):
-    assert tool.main(["--manage", str(tmp_path / "manage.py")]) == 2
+def test_main_missing_manage_py(tmp_path, capsys):
+    assert main(["--manage", str(tmp_path / "manage.py")]) == 2
     captured = capsys.readouterr()
     assert captured.err == f"test_migrations: error: manage.py not found at {tmp_path / 'manage.py'} " \
                            "(pass --manage PATH/TO/manage.py)\n"
     assert captured.out == ""
 
 
-def test_main_jobs_must_be_positive(tool, capsys):
-    assert tool.main(["--jobs", "0"]) == 2
+def test_main_jobs_must_be_positive(capsys):
+    assert main(["--jobs", "0"]) == 2
     assert capsys.readouterr().err == "test_migrations: error: --jobs must be at least 1\n"
 
 
-def test_main_non_postgres_url(tool, capsys):
-    assert tool.main(["--database-url", "mysql://root:hunter2pw@h/db"]) == 2
+def test_main_non_postgres_url(capsys):
+    assert main(["--database-url", "mysql://root:hunter2pw@h/db"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("test_migrations: error: the database URL mysql://root:***@h/db is not PostgreSQL")
     assert "hunter2pw" not in err
 
 
-def test_config_from_args(tool, tmp_path):
+def test_config_from_args(tmp_path):
     (tmp_path / "manage.py").write_text("")
-    args = tool.build_parser().parse_args(["--manage", str(tmp_path / "manage.py"), "--app", "a", "--app", "a",
+    args = build_parser().parse_args(["--manage", str(tmp_path / "manage.py"), "--app", "a", "--app", "a",
                                            "--allow-data-loss", "a.0001_x", "--settings", "s.settings"])
-    config = tool.config_from_args(args)
+    config = config_from_args(args)
     assert config.manage == (tmp_path / "manage.py").resolve()
     assert config.project_dir == tmp_path.resolve()
     assert config.apps == ("a",)

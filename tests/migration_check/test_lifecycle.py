@@ -28,6 +28,8 @@ from pathlib import Path
 
 import pytest
 
+from migration_check.address import ServerAddress
+from migration_check.server import SCRATCH_PREFIX, Server
 from tests.pg_plugin import existing_databases
 
 from .conftest import PgAdmin
@@ -583,13 +585,13 @@ def test_whole_history_of_the_only_app(manage, admin):
     assert_clean(run)
 
 
-def test_a_url_naming_a_database_that_does_not_exist_yet_still_reaches_the_server(tool, pg_server_url):
+def test_a_url_naming_a_database_that_does_not_exist_yet_still_reaches_the_server(pg_server_url):
     """A developer's .env may name a database not created yet: the tool only needs the server."""
     missing = pg_server_url.rsplit("/", 1)[0] + "/tm_life_not_created_yet"
-    server = tool.Server(tool.ServerAddress.from_url(missing), ephemeral=False)
+    server = Server(ServerAddress.from_url(missing), ephemeral=False)
     try:
         name = server.create_database("probe")
-        assert name.startswith(tool.SCRATCH_PREFIX)
+        assert name.startswith(SCRATCH_PREFIX)
         assert server.scalar("SELECT current_database()") == "postgres"
     finally:
         server.drop_all_scratch()

@@ -8,6 +8,8 @@ import urllib.parse
 import psycopg2
 import pytest
 
+from migration_check.schema import describe_change, describe_value, diff_schema, snapshot_schema
+
 
 def connect(server_url: str, dbname: str):
     parts = urllib.parse.urlsplit(server_url)
@@ -66,8 +68,8 @@ VIEW = "CREATE VIEW shop_open_invoice AS SELECT id, total FROM shop_invoice WHER
 ALL_OBJECTS = [TYPE, CUSTOMER, INVOICE, INDEX, SEQUENCE, FUNCTION, TRIGGER, VIEW]
 
 
-def test_snapshot_keys_and_values(tool, make_db):
-    snapshot = tool.snapshot_schema(make_db(*ALL_OBJECTS))
+def test_snapshot_keys_and_values(make_db):
+    snapshot = snapshot_schema(make_db(*ALL_OBJECTS))
     assert sorted(snapshot) == [
         "column shop_customer.id",
         "column shop_customer.name",
@@ -128,8 +130,8 @@ def test_snapshot_keys_and_values(tool, make_db):
         snapshot["view shop_open_invoice"]["definition"]
 
 
-def test_snapshot_other_schemas_extensions_and_domains(tool, make_db):
-    snapshot = tool.snapshot_schema(make_db(
+def test_snapshot_other_schemas_extensions_and_domains(make_db):
+    snapshot = snapshot_schema(make_db(
         "CREATE SCHEMA billing", "CREATE TABLE billing.ledger (id int)",
         "CREATE DOMAIN positive_amount AS numeric(10,2) NOT NULL DEFAULT 1 CHECK (VALUE > 0)",
         "CREATE EXTENSION IF NOT EXISTS pg_trgm"))
@@ -142,24 +144,24 @@ def test_snapshot_other_schemas_extensions_and_domains(tool, make_db):
     assert not [key for key in snapshot if "trgm" in key and not key.startswith("extension")]
 
 
-def test_empty_database_snapshot_is_empty(tool, make_db):
-    assert tool.snapshot_schema(make_db()) == {}
+def test_empty_database_snapshot_is_empty(make_db):
+    assert snapshot_schema(make_db()) == {}
 
 
-def test_same_objects_in_another_order_give_equal_snapshots(tool, make_db):
+def test_same_objects_in_another_order_give_equal_snapshots(make_db):
     first = make_db(*ALL_OBJECTS)
     second = make_db(
         "CREATE TABLE filler (x int)",  # shifts every OID
         TYPE, CUSTOMER, INVOICE, FUNCTION, VIEW, TRIGGER, SEQUENCE, INDEX, "DROP TABLE filler")
-    assert tool.snapshot_schema(first) == tool.snapshot_schema(second)
-    assert tool.diff_schema(tool.snapshot_schema(first), tool.snapshot_schema(second), "after x") == []
+    assert snapshot_schema(first) == snapshot_schema(second)
+    assert diff_schema(snapshot_schema(first), snapshot_schema(second), "after x") == []
 
 
 @pytest.fixture
-def before_and_after(tool, make_db):
+def before_and_after(make_db):
     """Snapshots of the same database before and after a migration that the reverse did not undo."""
     connection = make_db(*ALL_OBJECTS)
-    before = tool.snapshot_schema(connection)
+    before = snapshot_schema(connection)
     run(connection,
         "CREATE INDEX shop_invoice_total_idx ON shop_invoice (total)",
         "ALTER TABLE shop_customer ADD COLUMN vat varchar(20)",
@@ -168,12 +170,12 @@ def before_and_after(tool, make_db):
         "ALTER TABLE shop_invoice ALTER COLUMN note TYPE varchar(200)",
         "DROP TRIGGER shop_invoice_touch ON shop_invoice",
         "ALTER TYPE invoice_status ADD VALUE 'cancelled'")
-    return before, tool.snapshot_schema(connection)
+    return before, snapshot_schema(connection)
 
 
-def test_diff_names_each_object(tool, before_and_after):
+def test_diff_names_each_object(before_and_after):
     before, after = before_and_after
-    findings = tool.diff_schema(before, after, "after rolling back 0019_invoice_status_index")
+    findings = diff_schema(before, after, "after rolling back 0019_invoice_status_index")
     # Types before columns, then constraints, indexes, triggers: the first finding is the broadest.
     assert [f.message for f in findings] == [
         "enum type invoice_status: definition is 'draft', 'sent', 'paid', 'cancelled', expected "
@@ -193,7 +195,7 @@ def test_diff_names_each_object(tool, before_and_after):
                                      "message": findings[5].message}
 
 
-def test_diff_names_a_leftover_table_once(tool):
+def test_diff_names_a_leftover_table_once():
     """A table a reverse forgot is one finding, not one per column, index and constraint."""
     before = {"table shop_item": {"definition": "r"}}
     after = {
@@ -205,37 +207,37 @@ def test_diff_names_a_leftover_table_once(tool):
         "sequence shop_log_id_seq": {"type": "bigint", "owned by": "shop_log.id"},
         "index shop_item_x": {"definition": "CREATE INDEX shop_item_x ON public.shop_item USING btree (x)"},
     }
-    messages = [f.message for f in tool.diff_schema(before, after, "after rolling back 0002_log")]
+    messages = [f.message for f in diff_schema(before, after, "after rolling back 0002_log")]
     assert messages == ["table shop_log still exists after rolling back 0002_log",
                         "index shop_item_x still exists after rolling back 0002_log"]
 
 
-def test_diff_wording_outside_a_rollback(tool, before_and_after):
+def test_diff_wording_outside_a_rollback(before_and_after):
     before, after = before_and_after
-    findings = tool.diff_schema(before, after, "after re-applying 0019_x (round trip)")
+    findings = diff_schema(before, after, "after re-applying 0019_x (round trip)")
     assert "index shop_invoice_total_idx exists after re-applying 0019_x (round trip) but did not before" in [
         f.message for f in findings]
 
 
-def test_diff_long_values_are_shortened(tool):
-    findings = tool.diff_schema({"view v": {"definition": "SELECT " + "x, " * 100}},
+def test_diff_long_values_are_shortened():
+    findings = diff_schema({"view v": {"definition": "SELECT " + "x, " * 100}},
                                 {"view v": {"definition": "SELECT 1"}}, "after rolling back m")
     message = findings[0].message
     assert message.startswith("view v: definition is SELECT 1, expected SELECT x, x, ")
     assert message.endswith("... after rolling back m")
-    assert tool.describe_value(None) == "(none)"
-    assert tool.describe_value("a\n   b") == "a b"
-    assert len(tool.describe_value("y" * 500)) == 120
+    assert describe_value(None) == "(none)"
+    assert describe_value("a\n   b") == "a b"
+    assert len(describe_value("y" * 500)) == 120
 
 
-def test_describe_change_shows_where_long_definitions_differ(tool):
+def test_describe_change_shows_where_long_definitions_differ():
     prefix = "CREATE INDEX recent ON public.event USING btree (created) WHERE (created > '"
     was = prefix + "2026-11-25 10:00:00+00'::timestamp with time zone)" + " padding" * 10
     now = prefix + "2026-11-25 11:30:00+00'::timestamp with time zone)" + " padding" * 10
-    now_shown, was_shown = tool.describe_change(was, now)
+    was_shown, now_shown = describe_change(was, now)
     assert "11:30:00" in now_shown and "10:00:00" in was_shown
     assert now_shown.startswith("...") and was_shown.startswith("...")
 
 
-def test_describe_change_keeps_short_values_whole(tool):
-    assert tool.describe_change("text", "character varying(200)") == ("character varying(200)", "text")
+def test_describe_change_keeps_short_values_whole():
+    assert describe_change("text", "character varying(200)") == ("text", "character varying(200)")

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from migration_check.discovery import PlanEntry, parse_showmigrations_plan
+
 DATA = Path(__file__).resolve().parent / "data"
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -57,21 +59,21 @@ def test_every_data_file_says_how_it_was_made():
         assert any("manage.py showmigrations" in line for line in header), path.name
 
 
-def test_repo_before_migrate_lists_every_migration_unapplied_in_plan_order(tool):
-    entries = tool.parse_showmigrations_plan(captured("repo_plan_v2_before_migrate.txt"))
+def test_repo_before_migrate_lists_every_migration_unapplied_in_plan_order():
+    entries = parse_showmigrations_plan(captured("repo_plan_v2_before_migrate.txt"))
     assert len(UPSTREAM) == 24
     assert keys(entries) == CONTRIB_PLAN + [("upstream", name) for name in UPSTREAM]
     assert [e.applied for e in entries] == [False] * 42
 
 
-def test_repo_after_migrate_lists_every_migration_applied(tool):
-    entries = tool.parse_showmigrations_plan(captured("repo_plan_v2_after_migrate.txt"))
+def test_repo_after_migrate_lists_every_migration_applied():
+    entries = parse_showmigrations_plan(captured("repo_plan_v2_after_migrate.txt"))
     assert keys(entries) == CONTRIB_PLAN + [("upstream", name) for name in UPSTREAM]
     assert all(e.applied for e in entries)
 
 
-def test_repo_verbose_dependencies(tool):
-    entries = {e.key: e for e in tool.parse_showmigrations_plan(captured("repo_plan_v2_after_migrate.txt"))}
+def test_repo_verbose_dependencies():
+    entries = {e.key: e for e in parse_showmigrations_plan(captured("repo_plan_v2_after_migrate.txt"))}
     assert entries[("contenttypes", "0001_initial")].dependencies == ()
     assert entries[("upstream", "0001_initial")].dependencies == ()
     assert entries[("admin", "0001_initial")].dependencies == (
@@ -81,9 +83,9 @@ def test_repo_verbose_dependencies(tool):
     assert entries[("upstream", "0024_invoice_sent_at")].dependencies == (("upstream", "0023_alter_invoice_due_date"),)
 
 
-def test_repo_partial_plan_without_verbosity(tool):
+def test_repo_partial_plan_without_verbosity():
     """Plain --plan (no -v 2): no dependencies; upstream applied up to 0010 only."""
-    entries = tool.parse_showmigrations_plan(captured("repo_plan_partial.txt"))
+    entries = parse_showmigrations_plan(captured("repo_plan_partial.txt"))
     assert len(entries) == 42
     assert all(e.dependencies == () for e in entries)
     applied = [e.key for e in entries if e.applied]
@@ -91,12 +93,12 @@ def test_repo_partial_plan_without_verbosity(tool):
     assert UPSTREAM[9] == "0010_invoice_unique_number"
 
 
-def test_squash_and_merge_before_migrate(tool):
+def test_squash_and_merge_before_migrate():
     """System check warnings come first and are ignored; the squash replaces 0001-0003; the merge
     has two parents."""
     text = captured("squash_merge_plan_v2_before_migrate.txt")
     assert "(models.W042)" in text and "WARNINGS:" in text
-    entries = tool.parse_showmigrations_plan(text)
+    entries = parse_showmigrations_plan(text)
     assert keys(entries) == [
         ("library", SQUASH), ("library", "0004_book_year"), ("library", "0004_book_pages"),
         ("library", MERGE), ("shelf", "0001_initial"),
@@ -109,8 +111,8 @@ def test_squash_and_merge_before_migrate(tool):
     assert by_key[("shelf", "0001_initial")].dependencies == (("library", MERGE),)
 
 
-def test_squash_partly_applied_plans_the_originals(tool):
-    entries = tool.parse_showmigrations_plan(captured("squash_merge_plan_v2_partial_squash.txt"))
+def test_squash_partly_applied_plans_the_originals():
+    entries = parse_showmigrations_plan(captured("squash_merge_plan_v2_partial_squash.txt"))
     assert [(e.app, e.name, e.applied) for e in entries] == [
         ("library", "0001_initial", True),
         ("library", "0002_book_isbn", False),
@@ -124,8 +126,8 @@ def test_squash_partly_applied_plans_the_originals(tool):
 
 
 @pytest.mark.parametrize("name", ["squash_merge_plan_v2_after_migrate.txt", "squash_merge_plan_after_migrate.txt"])
-def test_squash_and_merge_after_migrate(tool, name):
-    entries = tool.parse_showmigrations_plan(captured(name))
+def test_squash_and_merge_after_migrate(name):
+    entries = parse_showmigrations_plan(captured(name))
     assert [(e.key, e.applied) for e in entries] == [
         (("library", SQUASH), True), (("library", "0004_book_year"), True), (("library", "0004_book_pages"), True),
         (("library", MERGE), True), (("shelf", "0001_initial"), True),
@@ -134,40 +136,40 @@ def test_squash_and_merge_after_migrate(tool, name):
     assert entries[3].dependencies == expected_deps
 
 
-def test_unrecorded_squash_is_applied_in_plan_mode(tool):
+def test_unrecorded_squash_is_applied_in_plan_mode():
     """All replaced migrations applied, the squash not recorded: --plan still says [X]."""
-    entries = tool.parse_showmigrations_plan(captured("squash_unrecorded_plan_v2.txt"))
+    entries = parse_showmigrations_plan(captured("squash_unrecorded_plan_v2.txt"))
     assert entries[0].key == ("library", SQUASH)
     assert [e.applied for e in entries] == [True] * 5
 
 
 @pytest.mark.parametrize("name", ["squash_merge_list_partial_squash.txt", "squash_unrecorded_list.txt"])
-def test_list_mode_output_is_not_mistaken_for_a_plan(tool, name):
+def test_list_mode_output_is_not_mistaken_for_a_plan(name):
     """List mode (` [X] 0001_initial`, ` [-] 0001_squashed...`) has no app prefix: no entries."""
     text = captured(name)
     assert "[X]" in text
-    assert tool.parse_showmigrations_plan(text) == []
+    assert parse_showmigrations_plan(text) == []
 
 
 def test_list_mode_capture_has_the_dash_mark():
     assert " [-] 0001_squashed_0003_alter_book_title (3 squashed migrations)" in captured("squash_unrecorded_list.txt")
 
 
-def test_no_migrations(tool):
+def test_no_migrations():
     text = captured("no_migrations_plan.txt")
     assert text.strip() == "(no migrations)"
-    assert tool.parse_showmigrations_plan(text) == []
+    assert parse_showmigrations_plan(text) == []
 
 
-def test_dash_mark_counts_as_not_applied(tool):
+def test_dash_mark_counts_as_not_applied():
     text = "[-]  library.0001_squashed_0003_alter_book_title\n[X]  library.0004_book_year ... (library.0003_x)\n"
-    entries = tool.parse_showmigrations_plan(text)
+    entries = parse_showmigrations_plan(text)
     assert [(e.key, e.applied) for e in entries] == [
         (("library", SQUASH), False), (("library", "0004_book_year"), True)]
     assert entries[1].dependencies == (("library", "0003_x"),)
 
 
-def test_other_lines_are_ignored(tool):
+def test_other_lines_are_ignored():
     text = (
         "Operations to perform:\n"
         "System check identified no issues (0 silenced).\n"
@@ -178,11 +180,11 @@ def test_other_lines_are_ignored(tool):
         "\n"
         "[ ]  shelf.0001_initial   \r\n"
     )
-    entries = tool.parse_showmigrations_plan(text)
+    entries = parse_showmigrations_plan(text)
     assert [(e.key, e.applied, e.dependencies) for e in entries] == [(("shelf", "0001_initial"), False, ())]
 
 
-def test_plan_entry_key(tool):
-    entry = tool.PlanEntry("upstream", "0001_initial", True)
+def test_plan_entry_key():
+    entry = PlanEntry("upstream", "0001_initial", True)
     assert entry.key == ("upstream", "0001_initial")
     assert entry.dependencies == ()

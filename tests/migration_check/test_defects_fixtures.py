@@ -16,6 +16,8 @@ from collections.abc import Iterator
 
 import pytest
 
+from migration_check.config import MARKER_ALLOW_DATA_LOSS, MARKER_ALLOW_IRREVERSIBLE
+
 from .conftest import FIXTURES, PgAdmin
 
 MANAGE_TIMEOUT_S = 120
@@ -297,10 +299,10 @@ def test_hanging_reverse_really_hangs(pg_admin):
     ("irrev_marker/migrations/0002_lowercase_setting_keys.py", "allow-irreversible"),
     ("loss_marker/migrations/0002_remove_contact_fax.py", "allow-data-loss"),
 ])
-def test_acknowledged_markers_are_in_the_files(tool, path, marker):
+def test_acknowledged_markers_are_in_the_files(path, marker):
     text = (FIXTURES / "acknowledged_project" / path).read_text()
-    expected = {"allow-irreversible": tool.MARKER_ALLOW_IRREVERSIBLE,
-                "allow-data-loss": tool.MARKER_ALLOW_DATA_LOSS}[marker]
+    expected = {"allow-irreversible": MARKER_ALLOW_IRREVERSIBLE,
+                "allow-data-loss": MARKER_ALLOW_DATA_LOSS}[marker]
     assert f"# {expected}" in text
 
 

@@ -1,0 +1,55 @@
+"""migration_check: prove that a Django project's migrations deploy and roll back safely on
+PostgreSQL. `scripts/test_migrations.py` is its command; README.md ("Architecture") maps it.
+
+Modules, in the order of a run:
+
+- `cli`, `config`: options, their validation, exit codes, `main()`;
+- `discovery`: the project as the probe saw it, app selection, windows, graph arithmetic;
+- `address`, `cluster`, `server`: where the server is, a throwaway cluster, scratch databases;
+- `steps`: the step runner, through which every `manage.py` call goes;
+- `inside_django`: the code that runs inside the project's Django process (probe, prepare);
+- `catalog`, `schema`, `seeding`, `data`: catalog reads, schema snapshots and diffs, seeded
+  rows, fingerprints;
+- `window`, `scratch`, `chain`, `verdicts`: one app's window, a chain's database, the steps of
+  one migration's test, and the pure functions that judge them;
+- `checks`, `run`: the project-wide checks, and a whole run;
+- `results`, `reports`: what was found, and the console, JSON, JUnit and GitHub reports.
+
+The names in `__all__` are the public API (used by scripts/verify_backup.py and the
+benchmarks); everything else may change. They are imported on first use, so the code that
+runs inside Django loads none of the rest.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+# Public name -> the module that defines it.
+PUBLIC = {
+    "main": "cli", "build_parser": "cli", "config_from_args": "cli", "EXIT_OK": "cli", "EXIT_MIGRATION_PROBLEM": "cli",
+    "EXIT_USAGE": "cli", "EXIT_INTERRUPTED": "cli", "default_manage": "cli",
+    "Config": "config", "DEFAULT_SETTINGS": "config",
+    "UsageError": "errors", "Interrupted": "errors",
+    "Log": "log", "mask_url": "log", "mask_passwords": "log", "error_line": "log",
+    "ServerAddress": "address", "resolve_server_url": "address",
+    "EphemeralCluster": "cluster", "find_postgres_bindir": "cluster", "PREFERRED_PG_MAJOR": "cluster",
+    "Server": "server", "postgres_server": "server", "quote_ident": "server", "SCRATCH_PREFIX": "server",
+    "USER_SCHEMAS": "catalog", "NOT_FROM_EXTENSION": "catalog", "user_tables": "catalog",
+    "SchemaSnapshot": "schema", "snapshot_schema": "schema", "describe_change": "schema",
+    "object_order": "schema",
+    "Seeder": "seeding", "PRE_RELEASE_PROFILES": "seeding",
+    "StepRunner": "steps", "StepResult": "steps",
+    "settings_guard": "run", "probe_project": "run", "run_project": "run",
+    "RunResult": "results",
+}
+__all__ = sorted(PUBLIC)
+
+
+def __getattr__(name: str) -> object:
+    if name not in PUBLIC:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{PUBLIC[name]}"), name)
+
+
+def __dir__() -> list[str]:
+    return __all__

@@ -1,0 +1,7 @@
+"""`python -m migration_check` and the one-file build (`python test_migrations.pyz`)."""
+
+import sys
+
+from migration_check.cli import main
+
+sys.exit(main())

@@ -1,0 +1,197 @@
+"""Command line: options, their validation, the configuration of a run, exit codes, `main()`.
+
+Owns: what the user can ask for (`build_parser`, `Config`) and how a run ends (exit status, the
+one-line error). The run itself is `run.run_project`; reports are written by `reports`.
+
+Uses: config, log, errors, run, reports.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from .config import DEFAULT_DEPTH, DEFAULT_SETTINGS, DEFAULT_STEP_TIMEOUT_S, Config, MigrationKey
+from .errors import Interrupted, UsageError
+from .log import Log, error_line
+from .reports import print_summary, write_reports
+from .run import run_project
+
+EXIT_OK = 0
+EXIT_MIGRATION_PROBLEM = 1
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+PROG = "test_migrations"
+
+def default_manage() -> Path:
+    """`manage.py` in the repository root (the folder that holds this package), or, when the
+    package runs from a one-file build (`test_migrations.pyz`), in the current folder."""
+    package_home = Path(__file__).resolve().parent.parent
+    return (package_home if package_home.is_dir() else Path.cwd()) / "manage.py"
+
+
+EXAMPLES = """\
+examples:
+  python scripts/test_migrations.py --verbose
+      every project app, newest 5 migrations each, on a throwaway PostgreSQL cluster
+      (or on the server in $DATABASE_URL / .env, in scratch databases only)
+  python scripts/test_migrations.py --app upstream --depth all
+      the whole history of one app
+  python scripts/test_migrations.py --database-url postgres://postgres:pw@localhost:5432/postgres \\
+      --junit-xml reports/junit.xml --report-json reports/migrations.json
+      CI: reports for the build server
+  python scripts/test_migrations.py --allow-data-loss upstream.0018_remove_invoice_paid_on
+      accept a known destructive migration (or put the line
+      "# test_migrations: allow-data-loss" in the migration file)
+
+exit status: 0 all passed, 1 a migration problem was found, 2 usage or configuration error,
+130 interrupted (scratch databases and servers are removed in every case)
+"""
+
+
+def parse_depth(value: str) -> int | None:
+    """`--depth`: a positive whole number, or `all` (None: the whole history)."""
+    if value.strip().lower() == "all":
+        return None
+    try:
+        depth = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive number or 'all', got {value!r}") from None
+    if depth < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive number or 'all', got {value!r}")
+    return depth
+
+
+def parse_positive_seconds(value: str) -> float:
+    try:
+        seconds = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {value!r}") from None
+    if seconds <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {value!r}")
+    return seconds
+
+
+def parse_migration_key(value: str) -> MigrationKey:
+    """`APP.MIGRATION` as used by --allow-data-loss and --allow-irreversible."""
+    app, dot, name = value.partition(".")
+    if not dot or not app or not name:
+        raise argparse.ArgumentTypeError(f"expected APP.MIGRATION (e.g. upstream.0018_remove_invoice_paid_on), "
+                                         f"got {value!r}")
+    return (app, name)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="test_migrations.py",
+        description=(
+            "Apply every migration from scratch on a scratch PostgreSQL database, run the deploy "
+            "checks, then roll back and re-apply each app's newest migrations one at a time, "
+            "proving that the schema after a rollback is the schema before the migration and "
+            "that data written before and after the release survives the rollback."
+        ),
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add_selection_options(parser)
+    add_report_options(parser)
+    add_proof_options(parser)
+    add_output_options(parser)
+    return parser
+
+
+def add_selection_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--manage", type=Path, default=default_manage(), metavar="PATH",
+                        help="the manage.py to drive (default: manage.py in the repository root)")
+    parser.add_argument("--settings", metavar="MODULE",
+                        default=os.environ.get("DJANGO_SETTINGS_MODULE") or DEFAULT_SETTINGS,
+                        help="Django settings module (default: $DJANGO_SETTINGS_MODULE, else %(default)s)")
+    parser.add_argument("--app", dest="apps", action="append", default=[], metavar="LABEL",
+                        help="app whose migrations are rolled back and re-applied (repeatable; "
+                             "default: every app with migrations inside the project folder)")
+    parser.add_argument("--depth", type=parse_depth, default=DEFAULT_DEPTH, metavar="N|all",
+                        help="how many of each app's newest migrations to test (default: %(default)s)")
+    parser.add_argument("--database-url", metavar="URL",
+                        help="PostgreSQL server to make scratch databases on (default: $DATABASE_URL, "
+                             "then DATABASE_URL in .env; else a throwaway local cluster); the database "
+                             "named in the URL is never migrated, written or dropped")
+
+
+def add_report_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--report-json", type=Path, metavar="PATH", help="write the JSON report here")
+    parser.add_argument("--junit-xml", type=Path, metavar="PATH", help="write JUnit XML here")
+    parser.add_argument("--allow-data-loss", action="append", default=[], type=parse_migration_key,
+                        metavar="APP.MIGRATION", help="accept a known destructive migration (repeatable)")
+    parser.add_argument("--allow-irreversible", action="append", default=[], type=parse_migration_key,
+                        metavar="APP.MIGRATION", help="accept a known irreversible migration (repeatable)")
+
+
+def add_proof_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--no-schema", dest="check_schema", action="store_false",
+                        help="do not compare schema snapshots")
+    parser.add_argument("--no-data", dest="check_data", action="store_false",
+                        help="do not seed data and check that rollbacks preserve it")
+    parser.add_argument("--step-timeout", type=parse_positive_seconds, default=DEFAULT_STEP_TIMEOUT_S,
+                        metavar="SECONDS", help="kill a manage.py step that runs longer (default: %(default)g)")
+    parser.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1), metavar="N",
+                        help="apps, or runs of one app's window, tested in parallel on databases of their own "
+                             "(default: %(default)s)")
+
+
+def add_output_options(parser: argparse.ArgumentParser) -> None:
+    output = parser.add_mutually_exclusive_group()
+    output.add_argument("-v", "--verbose", dest="verbosity", action="store_const", const=2,
+                        help="show every command, its duration, and the output of failing steps")
+    output.add_argument("-q", "--quiet", dest="verbosity", action="store_const", const=0,
+                        help="print nothing but errors")
+    output.add_argument("--verbosity", dest="verbosity", type=int, choices=range(4),
+                        help="0 quiet, 1 default, 2 verbose, 3 also the output of passing steps")
+    parser.set_defaults(verbosity=1)
+
+
+def config_from_args(args: argparse.Namespace) -> Config:
+    """Validate what argparse cannot (files that must exist)."""
+    manage = args.manage.expanduser().resolve()
+    if not manage.is_file():
+        raise UsageError(f"manage.py not found at {manage} (pass --manage PATH/TO/manage.py)")
+    if args.jobs < 1:
+        raise UsageError("--jobs must be at least 1")
+    return Config(
+        manage=manage,
+        project_dir=manage.parent,
+        settings=args.settings,
+        apps=tuple(dict.fromkeys(args.apps)),
+        depth=args.depth,
+        database_url=args.database_url,
+        report_json=args.report_json,
+        junit_xml=args.junit_xml,
+        allow_data_loss=frozenset(args.allow_data_loss),
+        allow_irreversible=frozenset(args.allow_irreversible),
+        check_schema=args.check_schema,
+        check_data=args.check_data,
+        step_timeout=args.step_timeout,
+        jobs=args.jobs,
+        verbosity=args.verbosity,
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the migration tests as `scripts/test_migrations.py` does; returns the exit status."""
+    args = build_parser().parse_args(argv)
+    log = Log(args.verbosity)
+    try:
+        config = config_from_args(args)
+        result = run_project(config, log, dict(os.environ))
+        print_summary(result, log)
+        write_reports(result, config, log, dict(os.environ))
+        return EXIT_OK if result.ok else EXIT_MIGRATION_PROBLEM
+    except UsageError as error:
+        print(error_line(PROG, str(error)), file=sys.stderr)
+        return EXIT_USAGE
+    except (KeyboardInterrupt, Interrupted):
+        print(f"{PROG}: interrupted; scratch databases and servers were removed", file=sys.stderr)
+        return EXIT_INTERRUPTED

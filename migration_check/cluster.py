@@ -1,0 +1,167 @@
+"""A throwaway PostgreSQL cluster, for runs that are given no server.
+
+Owns: finding PostgreSQL server binaries (`find_postgres_bindir`) and `EphemeralCluster`, a
+cluster in a temporary folder on a private Unix socket, removed by `stop()`, also when its
+start fails half-way.
+
+Uses: errors, address. No Django, no psycopg2.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+from .address import ServerAddress
+from .errors import UsageError
+
+PREFERRED_PG_MAJOR = 15
+
+
+def bindir_major(bindir: Path) -> int:
+    """The major version of the server binaries in `bindir` (0 when it cannot be told)."""
+    version_file = bindir / "PG_VERSION"
+    match = re.search(r"(\d+)", version_file.read_text() if version_file.exists() else "")
+    if match:
+        return int(match.group(1))
+    with contextlib.suppress(OSError, subprocess.SubprocessError):
+        out = subprocess.run([str(bindir / "initdb"), "--version"], capture_output=True, text=True, timeout=10)
+        match = re.search(r"(\d+)(?:\.\d+)?", out.stdout)
+        if match:
+            return int(match.group(1))
+    return 0
+
+
+def candidate_bindirs() -> list[Path]:
+    """Folders that may hold initdb and pg_ctl: PATH, `pg_config --bindir`, /usr/lib/postgresql."""
+    candidates: list[Path] = []
+    for name in ("initdb", "pg_ctl"):
+        found = shutil.which(name)
+        if found:
+            candidates.append(Path(found).resolve().parent)
+    pg_config = shutil.which("pg_config")
+    if pg_config:
+        with contextlib.suppress(OSError, subprocess.SubprocessError):
+            out = subprocess.run([pg_config, "--bindir"], capture_output=True, text=True, timeout=10)
+            if out.returncode == 0 and out.stdout.strip():
+                candidates.append(Path(out.stdout.strip()))
+    candidates.extend(sorted(Path("/usr/lib/postgresql").glob("*/bin")))
+    return list(dict.fromkeys(candidates))
+
+
+def find_postgres_bindir(preferred_major: int = PREFERRED_PG_MAJOR) -> Path | None:
+    """A folder holding initdb and pg_ctl; major version `preferred_major` wins, then the newest."""
+    usable = [d for d in candidate_bindirs() if (d / "initdb").is_file() and (d / "pg_ctl").is_file()]
+    if not usable:
+        return None
+    usable.sort(key=lambda d: (bindir_major(d) != preferred_major, -bindir_major(d)))
+    return usable[0]
+
+
+class EphemeralCluster:
+    """A throwaway PostgreSQL cluster in a temporary folder, removed by `stop()`.
+
+    It listens on a private Unix socket (and on 127.0.0.1:`tcp_port` when asked, with password
+    authentication, which the tests use); durability is off because nothing here must survive.
+    initdb and pg_ctl refuse to run as root, so as root they run as the `postgres` user.
+    """
+
+    def __init__(self, bindir: Path, tcp_port: int | None = None, password: str | None = None) -> None:
+        self.bindir = bindir
+        self.tcp_port = tcp_port
+        self.password = password
+        self.folder: Path | None = None
+
+    @property
+    def address(self) -> ServerAddress:
+        assert self.folder is not None
+        if self.tcp_port:
+            return ServerAddress("127.0.0.1", self.tcp_port, "postgres", self.password, "postgres", {})
+        return ServerAddress(str(self.folder / "socket"), 5432, "postgres", None, "postgres", {})
+
+    @property
+    def url(self) -> str:
+        return self.address.url_for("postgres")
+
+    @staticmethod
+    def _as_owner(argv: list[str]) -> list[str]:
+        if os.geteuid() == 0:
+            return ["runuser", "-u", "postgres", "--", *argv]
+        return argv
+
+    def _run(self, argv: list[str], timeout: float = 120) -> None:
+        result = subprocess.run(
+            self._as_owner(argv), capture_output=True, text=True, timeout=timeout,
+            start_new_session=True,  # a Ctrl-C meant for us must not reach the server first
+        )
+        if result.returncode != 0:
+            last = (result.stderr or result.stdout).strip().splitlines()[-1:] or ["no output"]
+            raise UsageError(f"could not start a throwaway PostgreSQL ({Path(argv[0]).name}): {last[0]}")
+
+    def _make_folder(self) -> Path:
+        # Lower-case, short path: Unix socket paths are limited to ~107 bytes, and URL host names
+        # are case-folded by urllib.
+        folder = Path(tempfile.mkdtemp(prefix="tm-pg-", dir="/tmp" if Path("/tmp").is_dir() else None))
+        (folder / "socket").mkdir()
+        if os.geteuid() == 0:
+            shutil.chown(folder, "postgres")
+            shutil.chown(folder / "socket", "postgres")
+        folder.chmod(0o755)
+        return folder
+
+    def _initdb_argv(self, folder: Path) -> list[str]:
+        argv = [str(self.bindir / "initdb"), "-D", str(folder / "data"), "-U", "postgres", "--no-sync",
+                "-E", "UTF8", "--locale=C.UTF-8", "--auth-local=trust"]
+        if self.password is None:
+            return [*argv, "--auth-host=trust"]
+        pwfile = folder / "pwfile"
+        pwfile.write_text(self.password + "\n")
+        if os.geteuid() == 0:
+            shutil.chown(pwfile, "postgres")
+        return [*argv, "--auth-host=scram-sha-256", f"--pwfile={pwfile}"]
+
+    def _server_options(self, folder: Path) -> str:
+        if self.tcp_port:
+            listen = f"-c listen_addresses=127.0.0.1 -p {self.tcp_port}"
+        else:
+            listen = "-c listen_addresses='' -p 5432"
+        return (f"{listen} -k {folder / 'socket'} -c fsync=off -c synchronous_commit=off "
+                "-c full_page_writes=off -c max_connections=200")
+
+    def start(self) -> EphemeralCluster:
+        """initdb and start; on any failure, whatever was made (folder, server) is removed."""
+        self.folder = self._make_folder()
+        try:
+            self._run(self._initdb_argv(self.folder))
+            self._run([str(self.bindir / "pg_ctl"), "-D", str(self.folder / "data"),
+                       "-l", str(self.folder / "server.log"), "-o", self._server_options(self.folder),
+                       "-w", "-t", "60", "start"])
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def stop(self) -> None:
+        """Stop the server if one runs in the folder (its pid file says so), remove the folder."""
+        if self.folder is None:
+            return
+        if (self.folder / "data" / "postmaster.pid").exists():
+            with contextlib.suppress(OSError, subprocess.SubprocessError):
+                subprocess.run(
+                    self._as_owner([str(self.bindir / "pg_ctl"), "-D", str(self.folder / "data"),
+                                    "-m", "immediate", "-w", "stop"]),
+                    capture_output=True, timeout=60, start_new_session=True,
+                )
+        shutil.rmtree(self.folder, ignore_errors=True)
+        self.folder = None
+
+    def __enter__(self) -> EphemeralCluster:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()

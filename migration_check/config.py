@@ -1,0 +1,54 @@
+"""The configuration of a run: what the user asked for, validated, and the defaults.
+
+Owns: `Config`, the `MigrationKey` shape used everywhere, defaults and the marker comments a
+migration file may carry. Built by `cli.config_from_args`; read by every later stage.
+
+Uses: the standard library only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+MigrationKey = tuple[str, str]  # (app_label, migration_name)
+
+DEFAULT_DEPTH = 5
+DEFAULT_STEP_TIMEOUT_S = 600.0
+DEFAULT_SETTINGS = "hello_world.settings"
+
+# Markers a migration file may carry to accept a finding on purpose (see README).
+MARKER_ALLOW_DATA_LOSS = "test_migrations: allow-data-loss"
+MARKER_ALLOW_IRREVERSIBLE = "test_migrations: allow-irreversible"
+
+
+@dataclass(frozen=True)
+class Config:
+    """What the user asked for, validated. Field by field:
+
+    manage: the manage.py to run; project_dir: its folder (apps inside it are "project apps");
+    settings: DJANGO_SETTINGS_MODULE for every child; apps: explicit app labels (empty: project
+    apps); depth: newest migrations per app, None for all; database_url: --database-url;
+    report_json / junit_xml: where to write those reports; allow_data_loss /
+    allow_irreversible: accepted findings; check_schema / check_data: the two proofs;
+    step_timeout: seconds per manage.py call; jobs: databases tested in parallel; verbosity:
+    0-3 as in Django.
+    """
+
+    manage: Path
+    project_dir: Path
+    settings: str
+    apps: tuple[str, ...]
+    depth: int | None
+    database_url: str | None
+    report_json: Path | None
+    junit_xml: Path | None
+    allow_data_loss: frozenset[MigrationKey]
+    allow_irreversible: frozenset[MigrationKey]
+    check_schema: bool
+    check_data: bool
+    step_timeout: float
+    jobs: int
+    verbosity: int
+
+

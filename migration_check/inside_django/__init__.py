@@ -1,0 +1,12 @@
+"""Code that runs inside the project's Django process (a `manage.py shell -c` child).
+
+The tool never imports Django itself: these modules are run by the child, which finds this
+package through the one `sys.path` entry the bootstrap line adds (`protocol.bootstrap_code`).
+They talk to the tool in JSON: the request in an environment variable, the answer on one
+stdout line after a marker (`protocol`).
+
+- `probe`: the project as Django sees it (apps, the migration graph, the database in use),
+  without touching any database.
+- `prepare`: builds a scratch database forward to a state (real `migrate` commands) and
+  describes the historical models around each migration of a window.
+"""

@@ -1,0 +1,79 @@
+"""Build a scratch database forward to the state before a window, then describe the window.
+
+Runs in `manage.py shell -c` with the scratch database's DATABASE_URL. It applies the request's
+targets with real `migrate` commands (signals included, as `manage.py migrate` would), then, for
+each migration of the window, describes from the migration graph the app's tables before and
+after it (historical models) and what its destructive operations touch.
+
+Uses: Django, protocol.
+"""
+
+from __future__ import annotations
+
+from django.core.exceptions import FieldDoesNotExist
+from django.core.management import call_command
+from django.db.migrations.loader import MigrationLoader
+from django.db.migrations.operations.base import Operation
+from django.db.migrations.state import ProjectState
+
+from .protocol import OperationEffect, PrepareRequest, PrepareResponse, TableDescription, read_request, respond
+
+DESTRUCTIVE = ("RemoveField", "AlterField", "DeleteModel")
+
+
+def app_tables(state: ProjectState, app_label: str) -> dict[str, TableDescription]:
+    """The managed, concrete tables of `app_label` in `state` (auto-created M2M tables too)."""
+    try:
+        config = state.apps.get_app_config(app_label)
+    except LookupError:  # the app has no models yet in this state
+        return {}
+    tables: dict[str, TableDescription] = {}
+    for model in config.get_models(include_auto_created=True):
+        meta = model._meta
+        if meta.managed and not meta.proxy:
+            tables[meta.db_table] = {
+                "model": meta.label,
+                "auto_now": sorted(f.column for f in meta.local_concrete_fields if getattr(f, "auto_now", False)),
+            }
+    return tables
+
+
+def effect_of(operation: Operation, state: ProjectState, app_label: str) -> OperationEffect | None:
+    """The table (and column) a destructive operation destroys values in, seen in `state`."""
+    kind = type(operation).__name__
+    if kind not in DESTRUCTIVE:
+        return None
+    effect: OperationEffect = {"type": kind, "description": operation.describe(), "table": "", "column": None}
+    model_name = operation.name if kind == "DeleteModel" else operation.model_name
+    try:
+        model = state.apps.get_model(app_label, model_name)
+        if kind == "DeleteModel":
+            return {**effect, "table": model._meta.db_table}
+        field = model._meta.get_field(operation.name)
+    except (LookupError, FieldDoesNotExist):  # not in this state (e.g. another app's model)
+        return None
+    if field.many_to_many:
+        return {**effect, "table": field.remote_field.through._meta.db_table}
+    return {**effect, "table": model._meta.db_table, "column": field.column}
+
+
+def describe_window(request: PrepareRequest) -> PrepareResponse:
+    loader = MigrationLoader(None, ignore_no_migrations=True)
+    app = request["app"]
+    described: PrepareResponse = {}
+    for name in request["window"]:
+        key = (app, name)
+        migration = loader.graph.nodes[key]
+        before = loader.project_state(key, at_end=False)
+        after = migration.mutate_state(before, preserve=True)
+        effects = [effect for op in migration.operations if (effect := effect_of(op, before, app))]
+        described[name] = {"tables_before": app_tables(before, app), "tables_after": app_tables(after, app),
+                           "effects": effects}
+    return described
+
+
+def main() -> None:
+    request: PrepareRequest = read_request()  # type: ignore[assignment]
+    for app_label, name in request["targets"]:
+        call_command("migrate", app_label, name, verbosity=0, interactive=False, skip_checks=True)
+    respond(describe_window(request))

@@ -1,0 +1,82 @@
+"""The project as Django sees it: apps, every migration in plan order, leaf conflicts, and the
+database the settings use. Runs in `manage.py shell -c`; reads migration files from disk and
+never touches a database (`MigrationLoader(None)`).
+
+Uses: Django, protocol.
+"""
+
+from __future__ import annotations
+
+import inspect
+import sys
+from pathlib import Path
+
+from django.apps import apps
+from django.db import connection
+from django.db.migrations.loader import MigrationLoader
+from django.db.migrations.operations.base import Operation
+
+from .protocol import AppDescription, MigrationDescription, OperationDescription, ProbeResponse, respond
+
+
+def plan_order(loader: MigrationLoader) -> list[tuple[str, str]]:
+    """Every migration once, each after its dependencies (leaf by leaf)."""
+    plan: list[tuple[str, str]] = []
+    seen: set[tuple[str, str]] = set()
+    for leaf in loader.graph.leaf_nodes():
+        for key in loader.graph.forwards_plan(leaf):
+            if key not in seen:
+                seen.add(key)
+                plan.append(key)
+    return plan
+
+
+def describe_operation(operation: Operation) -> OperationDescription:
+    try:
+        description = operation.describe()
+    except (AttributeError, TypeError, ValueError, KeyError, IndexError):
+        # A third-party operation whose describe() needs arguments it was not given: its class
+        # name still tells the reader what it is.
+        description = type(operation).__name__
+    return {"type": type(operation).__name__, "reversible": bool(operation.reversible),
+            "description": description}
+
+
+def source_file(migration: object) -> str | None:
+    module = sys.modules.get(type(migration).__module__)
+    try:
+        return inspect.getsourcefile(module) if module is not None else None
+    except TypeError:  # a built-in or a module without a file
+        return None
+
+
+def describe_migration(loader: MigrationLoader, key: tuple[str, str]) -> MigrationDescription:
+    migration = loader.graph.nodes[key]
+    return {
+        "app": key[0], "name": key[1], "file": source_file(migration),
+        "dependencies": sorted(list(parent.key) for parent in loader.graph.node_map[key].parents),
+        "replaces": [list(replaced) for replaced in migration.replaces],
+        "operations": [describe_operation(op) for op in migration.operations],
+    }
+
+
+def describe_apps(loader: MigrationLoader) -> list[AppDescription]:
+    return [{"label": config.label, "name": config.name, "path": str(Path(config.path).resolve()),
+             "has_migrations": config.label in loader.migrated_apps} for config in apps.get_app_configs()]
+
+
+def probe() -> ProbeResponse:
+    loader = MigrationLoader(None, ignore_no_migrations=True)
+    name = connection.settings_dict.get("NAME")
+    return {
+        "vendor": connection.vendor,
+        # SQLite settings name a Path (startproject's default): a string either way.
+        "database_name": None if name is None else str(name),
+        "conflicts": {app: sorted(names) for app, names in loader.detect_conflicts().items()},
+        "apps": describe_apps(loader),
+        "migrations": [describe_migration(loader, key) for key in plan_order(loader)],
+    }
+
+
+def main() -> None:
+    respond(probe())

@@ -1,0 +1,49 @@
+"""GitHub Actions: `::error` annotations at the migration files and the job's step summary.
+
+Uses: results, reports.problems."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from ..results import RunResult
+from .problems import failure_lines
+
+
+def github_annotations(result: RunResult, limit: int = 10, root: Path | None = None) -> list[str]:
+    """`::error` workflow commands (GitHub shows at most 10 per step: the first ones matter).
+
+    GitHub resolves `file=` from the repository root (`root`, $GITHUB_WORKSPACE), which is not
+    the Django project's folder when manage.py lives in a subfolder.
+    """
+    def escape(text: str) -> str:
+        return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+    out = []
+    for file, line, message in failure_lines(result)[:limit]:
+        if file and root is not None and result.project_dir is not None:
+            file = os.path.relpath(result.project_dir / file, root)
+        location = f" file={file},line={line or 1}" if file else ""
+        out.append(f"::error{location},title=Migration test::{escape(message)}".replace("::error,", "::error "))
+    return out
+
+
+def markdown_summary(result: RunResult) -> str:
+    status = "passed" if result.ok else "FAILED"
+    lines = [f"## Migration tests {status}", "",
+             f"PostgreSQL {result.server_version.split()[0]}, {result.duration_s:.1f}s, "
+             f"{result.processes} manage.py processes", "",
+             "| check | status | detail |", "| --- | --- | --- |"]
+    for check in result.checks:
+        lines.append(f"| {check.name} | {check.status} | {(check.detail or '').replace('|', '/')[:300]} |")
+    lines += ["", "| migration | rollback | re-apply | schema | data | notes |",
+              "| --- | --- | --- | --- | --- | --- |"]
+    for app in result.apps:
+        for m in app.migrations:
+            notes = "; ".join([*([m.error] if m.error else []),
+                               *(f.message for f in m.details if f.kind != "info")])
+            ack = " (acknowledged)" if m.acknowledged else ""
+            lines.append(f"| `{m.label}` | {m.rollback}{ack} | {m.reapply} | {m.schema} | {m.data} | "
+                         f"{notes.replace('|', '/')[:500]} |")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,54 @@
+"""JUnit XML: one test case per check and per migration step (rollback, reapply, schema, data).
+
+Uses: results."""
+
+from __future__ import annotations
+
+from xml.etree import ElementTree
+
+from ..results import RunResult
+
+
+def junit_xml(result: RunResult) -> ElementTree.ElementTree:
+    """One test case per check and per migration step (rollback, reapply, schema, data)."""
+    suite = ElementTree.Element("testsuite", name="test_migrations", time=f"{result.duration_s:.2f}")
+    cases = 0
+    failures = 0
+    skipped = 0
+
+    def add(classname: str, name: str, seconds: float | None, failure: str | None, skip: str | None = None) -> None:
+        nonlocal cases, failures, skipped
+        case = ElementTree.SubElement(suite, "testcase", classname=classname, name=name,
+                                      time=f"{seconds or 0:.2f}")
+        cases += 1
+        if failure:
+            failures += 1
+            ElementTree.SubElement(case, "failure", message=failure[:500]).text = failure
+        elif skip:
+            skipped += 1
+            ElementTree.SubElement(case, "skipped", message=skip)
+
+    for check in result.checks:
+        add("checks", check.name, check.duration_s, check.detail if check.status == "failed" else None,
+            check.detail if check.status == "skipped" else None)
+    for app in result.apps:
+        if app.error:
+            add(app.app, "app", None, app.error)
+        for m in app.migrations:
+            rollback_bad = m.rollback in ("failed", "not_run") or (m.rollback == "irreversible" and not m.acknowledged)
+            add(f"{app.app}.{m.name}", "rollback", m.durations.get("rollback"),
+                m.error if rollback_bad else None,
+                m.error if m.rollback in ("blocked", "irreversible") and not rollback_bad else None)
+            add(f"{app.app}.{m.name}", "reapply", m.durations.get("reapply"),
+                m.error if m.reapply == "failed" else None, "not run" if m.reapply == "not_run" else None)
+            schema_text = "\n".join(f.message for f in m.details if f.kind == "schema")
+            add(f"{app.app}.{m.name}", "schema", None, schema_text if m.schema == "differs" else None,
+                "not checked" if m.schema == "not_checked" else None)
+            data_text = "\n".join(f.message for f in m.details if f.kind == "data_lost")
+            add(f"{app.app}.{m.name}", "data", None, data_text if m.data == "lost" and not m.acknowledged else None,
+                "not checked" if m.data == "not_checked" else None)
+    suite.set("tests", str(cases))
+    suite.set("failures", str(failures))
+    suite.set("errors", "0")
+    suite.set("skipped", str(skipped))
+    return ElementTree.ElementTree(suite)

@@ -1,0 +1,100 @@
+"""A chain's scratch database: created, built forward to a state, observed, migrated, dropped.
+
+Owns: `ScratchDatabase`, the one object through which a chain touches its database: the build
+(the `prepare` child), `migrate` steps (through the step runner), what django_migrations records
+(squashes resolved), schema snapshots, seeding, fingerprints, emptying the tables after a failed
+apply, and ending the queries a killed step left running.
+
+Uses: config, discovery, server, steps, catalog, schema, seeding, data.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Sequence
+from typing import Any
+
+from .catalog import column_inventory, recorded_migrations, user_tables
+from .config import MigrationKey
+from .data import Fingerprint, fingerprint
+from .discovery import Project, effective_applied
+from .inside_django.protocol import PrepareRequest, PrepareResponse
+from .schema import SchemaSnapshot, snapshot_schema
+from .seeding import Seeder, SeedReport
+from .server import Server
+from .steps import StepResult, StepRunner
+
+# Steps inside an app's window skip Django's system checks: `check --deploy` runs them once for
+# the project, and repeating them in every step is start-up time for nothing.
+WINDOW_MIGRATE_OPTIONS = ("--noinput", "--no-color", "--skip-checks")
+
+
+class ScratchDatabase:
+    """One scratch database of the run, for one chain of migrations."""
+
+    def __init__(self, server: Server, runner: StepRunner, project: Project, purpose: str) -> None:
+        self.server = server
+        self.runner = runner
+        self.project = project
+        self.times = runner.times
+        with self.times.measure("CREATE DATABASE"):
+            self.name = server.create_database(purpose)
+        self.url = server.url_for(self.name)
+        self.connection: Any = None
+        self.seeder: Seeder | None = None
+
+    def build(self, app: str, targets: Sequence[MigrationKey], window: Sequence[str],
+              ) -> tuple[StepResult, PrepareResponse | None]:
+        """Migrate forward to `targets` and describe each migration of `window` (the prepare child)."""
+        request: PrepareRequest = {"app": app, "targets": [list(t) for t in targets], "window": list(window)}
+        step, response = self.runner.run_inside_django("prepare", request, self.url)
+        if response is not None:
+            self.connection = self.server.connect(self.name)
+            self.seeder = Seeder(self.connection)
+        return step, response  # type: ignore[return-value]
+
+    def migrate(self, app: str | None = None, target: str | None = None) -> StepResult:
+        """`manage.py migrate [APP TARGET]` with the window options."""
+        args = [app, target] if app is not None and target is not None else []
+        return self.runner.run(["migrate", *args, *WINDOW_MIGRATE_OPTIONS], self.url)
+
+    def applied(self) -> set[MigrationKey]:
+        """What is applied, in the plan's terms (a squash, not the migrations it replaces)."""
+        with self.times.measure("django_migrations reads"):
+            return effective_applied(recorded_migrations(self.connection), self.project.squashes())
+
+    def schema(self) -> SchemaSnapshot:
+        with self.times.measure("schema snapshots"):
+            return snapshot_schema(self.connection)
+
+    def columns(self) -> dict[str, set[str]]:
+        with self.times.measure("column inventories"):
+            return column_inventory(self.connection)
+
+    def fingerprint(self, ignore_columns: dict[str, set[str]]) -> Fingerprint:
+        with self.times.measure("data fingerprints"):
+            return fingerprint(self.connection, ignore_columns)
+
+    def seed(self, tables: Sequence[str], profiles: Sequence[str]) -> SeedReport:
+        assert self.seeder is not None
+        with self.times.measure("seeding"):
+            return self.seeder.seed(tables, profiles)
+
+    def empty_tables(self) -> None:
+        tables = user_tables(self.connection)
+        if tables:
+            with self.connection.cursor() as cursor:
+                cursor.execute(f"TRUNCATE {', '.join(tables)} CASCADE")
+
+    def end_stray_sessions(self) -> None:
+        """A killed manage.py may leave its query running in the server; end it."""
+        with contextlib.suppress(Exception):
+            self.server.end_sessions(self.name)
+
+    def close(self) -> None:
+        if self.connection is not None:
+            with contextlib.suppress(Exception):
+                self.connection.close()
+            self.connection = None
+        with contextlib.suppress(Exception), self.times.measure("DROP DATABASE"):
+            self.server.drop_database(self.name)
