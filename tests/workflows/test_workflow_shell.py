@@ -67,10 +67,12 @@ def test_env_block_writes_the_service_url_a_random_key_and_debug(tmp_path):
     result = run_bash(env_block(), tmp_path)
     assert result.returncode == 0, result.stderr
     values = dotenv_lines(tmp_path / ".env")
-    assert values["DATABASE_URL"] == [SERVICE_URL]
-    assert values["DEBUG"] == ["True"]
-    [secret_key] = values["SECRET_KEY"]
+    # The example's lines stay; the block's come last, and the last assignment is what is read.
+    assert values["DATABASE_URL"][-1] == SERVICE_URL
+    assert values["DEBUG"][-1] == "True"
+    secret_key = values["SECRET_KEY"][-1]
     assert re.fullmatch(r"[0-9a-f]{64}", secret_key)
+    assert read_dotenv_value(tmp_path / ".env", "SECRET_KEY") == secret_key
     # The key is masked in the job log before it is written anywhere.
     assert f"::add-mask::{secret_key}" in result.stdout.splitlines()
     # Everything else from the example is kept (issuer name, log level, ...).
@@ -86,12 +88,13 @@ def test_env_block_gives_a_new_key_each_run(tmp_path):
         folder.mkdir()
         shutil.copy(REPO_ROOT / ".env.example", folder / ".env.example")
         assert run_bash(env_block(), folder).returncode == 0
-        keys.append(dotenv_lines(folder / ".env")["SECRET_KEY"][0])
+        keys.append(dotenv_lines(folder / ".env")["SECRET_KEY"][-1])
     assert keys[0] != keys[1]
 
 
-def test_env_block_replaces_example_values_the_tool_and_django_would_read_first(tmp_path):
-    """test_migrations.py reads the first DATABASE_URL line; python-dotenv the last: both agree."""
+def test_env_block_overrides_example_values_for_the_tool_and_django(tmp_path):
+    """The block appends its values; the tool and Django (python-dotenv) both keep a key's last
+    assignment, so both read the service's URL, the new key and DEBUG=True."""
     from dotenv import dotenv_values
 
     (tmp_path / ".env.example").write_text(
