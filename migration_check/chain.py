@@ -6,6 +6,7 @@ Then, oldest first, each migration M goes through the same steps:
 
     observe (schema, columns; seed pre-release rows, fingerprint them)
     apply     `migrate APP M` over that data          -> verdicts.judge_apply
+              (the compat check runs around it         -> compat_check.CompatCheck)
     observe   (schema, columns; seed post-release rows)
     roll back `migrate APP PREVIOUS`                  -> verdicts.judge_rollback
               (siblings Django took along are put back -> verdicts.judge_sibling_reapply)
@@ -19,7 +20,7 @@ Owns: `WindowChain` (the order of the steps, and writing verdicts into the windo
 the `ChainDatabase` protocol it works through (`scratch.ScratchDatabase` in a run, a fake in the
 unit tests).
 
-Uses: config, discovery, results, schema (diff), seeding (profiles), verdicts, window, log.
+Uses: config, discovery, results, schema (diff), seeding (profiles), verdicts, compat_check, window, log.
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from .compat import Attempt, Lookup, Resolved, Statement
+from .compat_check import CompatCheck
 from .config import MARKER_ALLOW_DATA_LOSS, Config, MigrationKey
 from .data import Fingerprint, dropped_and_restored
 from .discovery import MigrationInfo, Project, dependency_closure, dependents_closure, forward_targets, previous_in_app
@@ -58,6 +61,8 @@ class ChainDatabase(Protocol):
     def fingerprint(self, ignore_columns: dict[str, set[str]]) -> Fingerprint: ...
     def seed(self, tables: Sequence[str], profiles: Sequence[str]) -> SeedReport: ...
     def empty_tables(self) -> None: ...
+    def compat_resolve(self, lookups: Sequence[Lookup]) -> Resolved: ...
+    def compat_run(self, groups: Sequence[Sequence[Statement]]) -> list[Attempt | None]: ...
     def end_stray_sessions(self) -> None: ...
     def close(self) -> None: ...
 
@@ -151,13 +156,17 @@ class WindowChain:
         if broken:
             return broken
         before = self.observe(result, meta["tables_before"], PRE_RELEASE_PROFILES, "pre-release", True)
+        compat = CompatCheck(self.config, self.db, migration, meta, result)
+        compat.before_apply()
         broken = self.apply(migration, result, before)
         if broken:
             return broken
+        compat.after_apply()
         applied = self.observe(result, meta["tables_after"], POST_RELEASE_PROFILES, "post-release", False)
         broken, collateral_columns = self.roll_back(migration, result, before.columns)
         if broken or result.rollback != "passed" or result.reapply == "failed":
             return broken
+        compat.after_rollback()
         self.judge_rolled_back(migration, result, meta, before, applied, collateral_columns)
         broken = self.reapply(migration, result, applied)
         if not broken:
@@ -305,6 +314,7 @@ class WindowChain:
 
     def log_verdict(self, result: MigrationResult) -> None:
         note = f"schema {result.schema}, data {result.data}" + (" (acknowledged)" if result.acknowledged else "")
+        note += f", compat {result.compat}" + (" (acknowledged)" if result.compat_acknowledged else "")
         self.log.info(f"{result.label}: {note}")
         for finding in result.details:
             if finding.kind != "info" or self.log.verbosity >= 2:

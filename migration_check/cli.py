@@ -128,6 +128,10 @@ def add_report_options(parser: argparse.ArgumentParser) -> None:
                         metavar="APP.MIGRATION", help="accept a known destructive migration (repeatable)")
     parser.add_argument("--allow-irreversible", action="append", default=[], type=parse_migration_key,
                         metavar="APP.MIGRATION", help="accept a known irreversible migration (repeatable)")
+    parser.add_argument("--allow-breaking", action="append", default=[], type=parse_migration_key,
+                        metavar="APP.MIGRATION",
+                        help="accept a migration whose schema breaks the code running beside it during the deploy "
+                             "(compat: breaks_old_code; repeatable)")
 
 
 def add_proof_options(parser: argparse.ArgumentParser) -> None:
@@ -135,6 +139,8 @@ def add_proof_options(parser: argparse.ArgumentParser) -> None:
                         help="do not compare schema snapshots")
     parser.add_argument("--no-data", dest="check_data", action="store_false",
                         help="do not seed data and check that rollbacks preserve it")
+    parser.add_argument("--no-compat", dest="check_compat", action="store_false",
+                        help="do not run the previous release's queries on the new schema (the compat check)")
     parser.add_argument("--step-timeout", type=parse_positive_seconds, default=DEFAULT_STEP_TIMEOUT_S,
                         metavar="SECONDS", help="kill a manage.py step that runs longer (default: %(default)g)")
     parser.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1), metavar="N",
@@ -176,6 +182,8 @@ def config_from_args(args: argparse.Namespace) -> Config:
         step_timeout=args.step_timeout,
         jobs=args.jobs,
         verbosity=args.verbosity,
+        check_compat=args.check_compat,
+        allow_breaking=frozenset(args.allow_breaking),
     )
 
 

@@ -20,6 +20,7 @@ DEFAULT_SETTINGS = "hello_world.settings"
 # Markers a migration file may carry to accept a finding on purpose (see README).
 MARKER_ALLOW_DATA_LOSS = "test_migrations: allow-data-loss"
 MARKER_ALLOW_IRREVERSIBLE = "test_migrations: allow-irreversible"
+MARKER_ALLOW_BREAKING = "test_migrations: allow-breaking-change"
 
 
 @dataclass(frozen=True)
@@ -32,7 +33,8 @@ class Config:
     report_json / junit_xml: where to write those reports; allow_data_loss /
     allow_irreversible: accepted findings; check_schema / check_data: the two proofs;
     step_timeout: seconds per manage.py call; jobs: databases tested in parallel; verbosity:
-    0-3 as in Django.
+    0-3 as in Django; check_compat: the compat check (the code beside the schema during the
+    deploy); allow_breaking: accepted `breaks_old_code` verdicts.
     """
 
     manage: Path
@@ -50,5 +52,5 @@ class Config:
     step_timeout: float
     jobs: int
     verbosity: int
-
-
+    check_compat: bool = True
+    allow_breaking: frozenset[MigrationKey] = frozenset()

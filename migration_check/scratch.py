@@ -2,10 +2,11 @@
 
 Owns: `ScratchDatabase`, the one object through which a chain touches its database: the build
 (the `prepare` child), `migrate` steps (through the step runner), what django_migrations records
-(squashes resolved), schema snapshots, seeding, fingerprints, emptying the tables after a failed
-apply, and ending the queries a killed step left running.
+(squashes resolved), schema snapshots, seeding, fingerprints, the compat check's statements
+(rolled back), emptying the tables after a failed apply, and ending the queries a killed step
+left running.
 
-Uses: config, discovery, server, steps, catalog, schema, seeding, data.
+Uses: config, discovery, server, steps, catalog, schema, seeding, data, compat_sql.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from .catalog import column_inventory, recorded_migrations, user_tables
+from .compat import Attempt, Lookup, Resolved, Statement
+from .compat_sql import resolve, run_rolled_back
 from .config import MigrationKey
 from .data import Fingerprint, fingerprint
 from .discovery import Project, effective_applied
@@ -79,6 +82,14 @@ class ScratchDatabase:
         assert self.seeder is not None
         with self.times.measure("seeding"):
             return self.seeder.seed(tables, profiles)
+
+    def compat_resolve(self, lookups: Sequence[Lookup]) -> Resolved:
+        with self.times.measure("compat check"):
+            return resolve(self.connection, lookups)
+
+    def compat_run(self, groups: Sequence[Sequence[Statement]]) -> list[Attempt | None]:
+        with self.times.measure("compat check"):
+            return run_rolled_back(self.connection, groups)
 
     def empty_tables(self) -> None:
         tables = user_tables(self.connection)

@@ -1,4 +1,4 @@
-"""JUnit XML: one test case per check and per migration step (rollback, reapply, schema, data).
+"""JUnit XML: one test case per check and per migration step (rollback, reapply, schema, data, compat).
 
 Uses: results."""
 
@@ -10,7 +10,7 @@ from ..results import RunResult
 
 
 def junit_xml(result: RunResult) -> ElementTree.ElementTree:
-    """One test case per check and per migration step (rollback, reapply, schema, data)."""
+    """One test case per check and per migration step (rollback, reapply, schema, data, compat)."""
     suite = ElementTree.Element("testsuite", name="test_migrations", time=f"{result.duration_s:.2f}")
     cases = 0
     failures = 0
@@ -47,6 +47,10 @@ def junit_xml(result: RunResult) -> ElementTree.ElementTree:
             data_text = "\n".join(f.message for f in m.details if f.kind == "data_lost")
             add(f"{app.app}.{m.name}", "data", None, data_text if m.data == "lost" and not m.acknowledged else None,
                 "not checked" if m.data == "not_checked" else None)
+            compat_text = "\n".join(f.message for f in m.details if f.kind == "compat")
+            add(f"{app.app}.{m.name}", "compat", None,
+                compat_text if m.compat == "breaks_old_code" and not m.compat_acknowledged else None,
+                "not checked" if m.compat == "not_checked" else None)
     suite.set("tests", str(cases))
     suite.set("failures", str(failures))
     suite.set("errors", "0")
