@@ -30,7 +30,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from .compat import Attempt, Lookup, Resolved, Statement
+from .compat import Lookup, Outcome, Resolved, Statement
 from .compat_check import CompatCheck
 from .config import MARKER_ALLOW_DATA_LOSS, Config, MigrationKey
 from .data import Fingerprint, dropped_and_restored
@@ -62,7 +62,7 @@ class ChainDatabase(Protocol):
     def seed(self, tables: Sequence[str], profiles: Sequence[str]) -> SeedReport: ...
     def empty_tables(self) -> None: ...
     def compat_resolve(self, lookups: Sequence[Lookup]) -> Resolved: ...
-    def compat_run(self, groups: Sequence[Sequence[Statement]]) -> list[Attempt | None]: ...
+    def compat_run(self, statements: Sequence[Statement]) -> list[Outcome]: ...
     def end_stray_sessions(self) -> None: ...
     def close(self) -> None: ...
 
@@ -166,7 +166,6 @@ class WindowChain:
         broken, collateral_columns = self.roll_back(migration, result, before.columns)
         if broken or result.rollback != "passed" or result.reapply == "failed":
             return broken
-        compat.after_rollback()
         self.judge_rolled_back(migration, result, meta, before, applied, collateral_columns)
         broken = self.reapply(migration, result, applied)
         if not broken:

@@ -92,9 +92,9 @@ class Statement:
 
 @dataclass(frozen=True)
 class Probe:
-    """One thing the code does with a table: candidates are tried in order on the baseline
-    schema and the first one it accepts is run on the other schema. `missing` says why there
-    is no candidate (then none is run)."""
+    """One thing the code does with a table, as candidate statements: every candidate runs on
+    both schemas, and the first one the baseline schema accepts is the one judged. `missing`
+    says why there is no candidate."""
 
     model: str
     table: str
@@ -109,13 +109,7 @@ class StatementError:
     message: str  # the database's first line
 
 
-@dataclass(frozen=True)
-class Attempt:
-    """What running a probe's candidates did: the index of the one that succeeded (None: all
-    failed), and the errors of the ones that failed, in order."""
-
-    passed: int | None
-    errors: tuple[StatementError, ...] = ()
+Outcome = StatementError | None  # what running one statement did (None: it succeeded)
 
 
 @dataclass(frozen=True)
@@ -383,32 +377,39 @@ def failure_finding(plan: CompatPlan, probe: Probe, statement: Statement, error:
         "statement": shown, "error": error.message, "sqlstate": error.code, "pattern": pattern})
 
 
-def unchecked_finding(plan: CompatPlan, probe: Probe, baseline: Attempt | None, migration: str) -> Finding:
+def unchecked_finding(plan: CompatPlan, probe: Probe, baseline: Sequence[Outcome], migration: str) -> Finding:
     side = "before" if plan.direction == OLD_ON_NEW else "after"
-    if probe.missing or baseline is None or not baseline.errors:
+    errors = [outcome for outcome in baseline if outcome is not None]
+    if probe.missing or not errors:
         why = probe.missing or "no statement could be made"
     else:
-        why = f"the schema {side} {migration} rejects the generated row too: {baseline.errors[-1].message}"
+        why = f"the schema {side} {migration} rejects the generated row too: {errors[-1].message}"
     return Finding("info", f"compat: {probe.action} {probe.table} ({probe.model}) not checked: {why}",
                    {"table": probe.table})
 
 
-def judge_compat(plan: CompatPlan, probes: Sequence[Probe], baseline: Sequence[Attempt | None],
-                 tested: Sequence[Attempt | None], migration: str, operations: Sequence[str]) -> CompatVerdict:
-    """`baseline`: each probe's candidates on the schema its code was written for; `tested`:
-    the accepted candidate on the other schema (None where the baseline accepted none)."""
+def statements_of(probes: Sequence[Probe]) -> list[Statement]:
+    """Every candidate of every probe, in order: what runs on each of the two schemas."""
+    return [statement for probe in probes for statement in probe.candidates]
+
+
+def judge_compat(plan: CompatPlan, probes: Sequence[Probe], baseline: Sequence[Outcome],
+                 tested: Sequence[Outcome], migration: str, operations: Sequence[str]) -> CompatVerdict:
+    """`baseline` and `tested`: the outcome of each of `statements_of(probes)` on the schema the
+    code was written for and on the other one. Per probe, the first candidate the baseline
+    accepts is the one judged; a probe whose candidates the baseline rejects all is not checked."""
+    if len(baseline) != len(tested) or len(tested) != sum(len(p.candidates) for p in probes):
+        raise ValueError("one outcome per statement on each schema is needed")
     failures: list[Finding] = []
     unchecked: list[Finding] = []
-    for probe, base, attempt in zip(probes, baseline, tested, strict=True):
-        if base is None or base.passed is None or attempt is None:
-            unchecked.append(unchecked_finding(plan, probe, base, migration))
-        elif attempt.passed is None:
-            statement = probe.candidates[base.passed]
-            failures.append(failure_finding(plan, probe, statement, attempt.errors[-1], migration, operations))
+    start = 0
+    for probe in probes:
+        end = start + len(probe.candidates)
+        chosen = next((i for i in range(start, end) if baseline[i] is None), None)
+        if chosen is None:
+            unchecked.append(unchecked_finding(plan, probe, baseline[start:end], migration))
+        elif (error := tested[chosen]) is not None:
+            statement = probe.candidates[chosen - start]
+            failures.append(failure_finding(plan, probe, statement, error, migration, operations))
+        start = end
     return CompatVerdict(BREAKS if failures else "compatible", failures + unchecked)
-
-
-def accepted(probes: Sequence[Probe], baseline: Sequence[Attempt | None]) -> list[list[Statement]]:
-    """What runs on the other schema: the candidate the baseline accepted (nothing where none)."""
-    return [[probe.candidates[base.passed]] if base is not None and base.passed is not None else []
-            for probe, base in zip(probes, baseline, strict=True)]

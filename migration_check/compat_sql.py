@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from .compat import Attempt, Lookup, Resolved, Statement, StatementError
+from .compat import Lookup, Outcome, Resolved, Statement, StatementError
 from .server import quote_ident
 
 Connection = Any  # a psycopg2 connection
@@ -75,32 +75,26 @@ def resolve(connection: Connection, lookups: Sequence[Lookup]) -> Resolved:
     return resolved
 
 
-def run_candidates(cursor: Any, candidates: Sequence[Statement]) -> Attempt | None:
-    """Run candidates in turn, each in a savepoint rolled back at once, until one succeeds."""
-    if not candidates:
-        return None
-    errors = []
-    for index, statement in enumerate(candidates):
-        cursor.execute(f"SAVEPOINT {SAVEPOINT}")
-        try:
-            cursor.execute(statement.sql, statement.params or None)
-        except psycopg2_error() as error:
-            errors.append(error_of(error))
-            continue
-        finally:
-            cursor.execute(f"ROLLBACK TO SAVEPOINT {SAVEPOINT}")
-            cursor.execute(f"RELEASE SAVEPOINT {SAVEPOINT}")
-        return Attempt(index, tuple(errors))
-    return Attempt(None, tuple(errors))
+def run_one(cursor: Any, statement: Statement) -> Outcome:
+    """Run a statement in a savepoint that is rolled back at once (its error, or None)."""
+    cursor.execute(f"SAVEPOINT {SAVEPOINT}")
+    try:
+        cursor.execute(statement.sql, statement.params or None)
+    except psycopg2_error() as error:
+        return error_of(error)
+    finally:
+        cursor.execute(f"ROLLBACK TO SAVEPOINT {SAVEPOINT}")
+        cursor.execute(f"RELEASE SAVEPOINT {SAVEPOINT}")
+    return None
 
 
-def run_rolled_back(connection: Connection, groups: Sequence[Sequence[Statement]]) -> list[Attempt | None]:
-    """Each group's candidates (`run_candidates`), all in one transaction that is rolled back."""
+def run_rolled_back(connection: Connection, statements: Sequence[Statement]) -> list[Outcome]:
+    """Each statement's outcome, all in one transaction that is rolled back."""
     with connection.cursor() as cursor:
         cursor.execute("BEGIN")
         try:
             for setting in SETTINGS:
                 cursor.execute(setting)
-            return [run_candidates(cursor, group) for group in groups]
+            return [run_one(cursor, statement) for statement in statements]
         finally:
             cursor.execute("ROLLBACK")

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from .catalog import column_inventory, recorded_migrations, user_tables
-from .compat import Attempt, Lookup, Resolved, Statement
+from .compat import Lookup, Outcome, Resolved, Statement
 from .compat_sql import resolve, run_rolled_back
 from .config import MigrationKey
 from .data import Fingerprint, fingerprint
@@ -87,9 +87,9 @@ class ScratchDatabase:
         with self.times.measure("compat check"):
             return resolve(self.connection, lookups)
 
-    def compat_run(self, groups: Sequence[Sequence[Statement]]) -> list[Attempt | None]:
+    def compat_run(self, statements: Sequence[Statement]) -> list[Outcome]:
         with self.times.measure("compat check"):
-            return run_rolled_back(self.connection, groups)
+            return run_rolled_back(self.connection, statements)
 
     def empty_tables(self) -> None:
         tables = user_tables(self.connection)
