@@ -4,10 +4,12 @@ the deploy-stage markers read by name, and the server part on a real PostgreSQL 
 from __future__ import annotations
 
 import enum
+import importlib.util
 import secrets
+import sys
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import timedelta
+from types import ModuleType
 
 import psycopg2
 import pytest
@@ -38,6 +40,8 @@ from migration_check.compat import (
 )
 from migration_check.compat_sql import resolve, run_rolled_back
 from migration_check.inside_django.historical import declared_name, deploy_stage
+
+from .conftest import FIXTURES
 
 
 def field(column: str, db_type: str | None, **overrides) -> dict:
@@ -232,39 +236,28 @@ def test_delete_model_pattern_removes_from_state_first():
 
 # -- markers, read by name (shapes of the real packages' classes) ------------------------------
 # django-safemigrate 2.0-4.x (src/django_safemigrate/__init__.py at 284d6d4): an Enum;
-# 5.x (at 17056c1 and later): `@dataclass Safe(when: When, delay)` with classmethods;
-# django-syzygy (syzygy/constants.py): `Stage(Enum)`, POST_DEPLOY = "post_deployment".
+# 5.x (at 17056c1 and later): `@dataclass Safe(when: When, delay)` with classmethods, as in the
+# fixture's safemigrate_shaped.py; django-syzygy (syzygy/constants.py): `Stage(Enum)`,
+# POST_DEPLOY = "post_deployment", as in the fixture's syzygy_shaped.py.
+
+
+def fixture_module(name: str) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(name, FIXTURES / "compat_project" / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # dataclasses look their module up while the class is made
+    spec.loader.exec_module(module)
+    return module
+
+
+Safe = fixture_module("safemigrate_shaped").Safe
+Stage = fixture_module("syzygy_shaped").Stage
 
 
 class OldSafe(enum.Enum):
     always = "always"
     before_deploy = "before_deploy"
     after_deploy = "after_deploy"
-
-
-class When(enum.Enum):
-    always = "always"
-    before_deploy = "before_deploy"
-    after_deploy = "after_deploy"
-
-
-@dataclass
-class Safe:
-    when: When
-    delay: timedelta | None = None
-
-    @classmethod
-    def before_deploy(cls) -> Safe:
-        return cls(When.before_deploy)
-
-    @classmethod
-    def after_deploy(cls, *, delay: timedelta | None = None) -> Safe:
-        return cls(When.after_deploy, delay)
-
-
-class Stage(enum.Enum):
-    PRE_DEPLOY = "pre_deploy"
-    POST_DEPLOY = "post_deployment"
 
 
 def migration_with(**attributes: object) -> object:
