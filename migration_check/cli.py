@@ -47,6 +47,9 @@ examples:
   python scripts/test_migrations.py --allow-data-loss upstream.0018_remove_invoice_paid_on
       accept a known destructive migration (or put the line
       "# test_migrations: allow-data-loss" in the migration file)
+  python scripts/test_migrations.py --allow-breaking upstream.0022_tag_slug
+      accept a migration whose schema breaks the previous release during the deploy (or put
+      the line "# test_migrations: allow-breaking-change" in the migration file)
 
 exit status: 0 all passed, 1 a migration problem was found, 2 usage or configuration error,
 130 interrupted (scratch databases and servers are removed in every case)

@@ -39,8 +39,12 @@ OLD_ON_NEW = "old_code_on_new_schema"  # the default: the previous release on th
 NEW_ON_OLD = "new_code_on_old_schema"  # a post-deploy migration: the new release on the schema before
 BREAKS = "breaks_old_code"
 
-Profile = str  # "edge" (the largest the model allows) | "typical" (the fallback)
-PROFILES: tuple[Profile, ...] = ("edge", "typical")
+# Rows tried in turn until the baseline schema accepts one: "edge" (the largest the model allows),
+# "typical" (short text, ordinary numbers), "small" (typical, with integers 1..50 for checks like
+# `<= 100`). The typical and small rows share their token: a small row equal to the typical one
+# is not tried twice.
+Profile = str
+PROFILES: tuple[tuple[Profile, int], ...] = (("edge", 0), ("typical", 300), ("small", 300))
 INTEGER_MAX = {"smallint": 32767, "integer": 2147483647, "bigint": 9223372036854775807}
 TEXT_TYPE = re.compile(r"^(?:varchar|character varying|char|character)(?:\((\d+)\))?$")
 NUMERIC_TYPE = re.compile(r"^(?:numeric|decimal)(?:\((\d+),\s*(\d+)\))?$")
@@ -145,7 +149,7 @@ def text_value(length: int | None, profile: Profile, token: int) -> str:
     """Text of exactly `length` characters at the edge (non-ASCII: the limit is in characters),
     unique per token."""
     tag = f"tm{token}"
-    if profile == "typical":
+    if profile != "edge":
         return tag if length is None else tag[-length:]
     size = length or UNLIMITED_TEXT_LENGTH
     return ("é" * max(size - len(tag), 0) + tag)[-size:]
@@ -153,7 +157,7 @@ def text_value(length: int | None, profile: Profile, token: int) -> str:
 
 def numeric_value(digits: int | None, places: int | None, profile: Profile, token: int) -> str:
     if digits is None:
-        return f"{token}.25" if profile == "typical" else "12345678901234567890.123456789"
+        return "12345678901234567890.123456789" if profile == "edge" else f"{token}.25"
     scale = places or 0
     whole = digits - scale
     if profile == "edge":
@@ -174,6 +178,8 @@ def field_value(field: FieldDescription, profile: Profile, token: int) -> str | 
         length = field["max_length"] or (int(text.group(1)) if text and text.group(1) else None)
         return text_value(length, profile, token)
     if db_type in INTEGER_MAX:
+        if profile == "small":
+            return str(1 + token % 50)
         return str(INTEGER_MAX[db_type] - token % 100 if profile == "edge" else 20000 + token % 1000)
     numeric = NUMERIC_TYPE.match(db_type)
     if numeric:
@@ -231,7 +237,8 @@ def column_value(model: ModelDescription, field: FieldDescription, profile: Prof
             target = ".".join(field["references"])
             return NoValue(f"no row in {target} for the foreign key {field['column']} to refer to")
         return None if values is None else values[position]
-    return field_value(field, profile, token)
+    value = field_value(field, profile, token)
+    return None if isinstance(value, NoValue) and field["null"] else value  # NULL: allowed, and untyped
 
 
 def select_probe(model: ModelDescription) -> Probe:
@@ -283,12 +290,12 @@ def update_statement(model: ModelDescription, profile: Profile, token: int,
 
 
 def written_probe(model: ModelDescription, action: str, resolved: Resolved, token: int) -> Probe:
-    """An INSERT or UPDATE: the edge row, then a typical one for when the baseline rejects it."""
+    """An INSERT or UPDATE: the edge row, then the fallbacks for when the baseline rejects it."""
     build = insert_statement if action == "INSERT" else update_statement
     candidates: list[Statement] = []
     missing = None
-    for offset, profile in enumerate(PROFILES):
-        statement = build(model, profile, token + 500 * offset, resolved)
+    for profile, offset in PROFILES:
+        statement = build(model, profile, token + offset, resolved)
         if isinstance(statement, NoValue):
             missing = statement.reason
         elif statement not in candidates:

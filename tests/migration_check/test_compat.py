@@ -136,6 +136,19 @@ def test_statements_as_django_writes_them():
     assert statements_of([select, insert, update]) == [*select.candidates, *insert.candidates, *update.candidates]
 
 
+def test_integers_get_a_third_row_of_small_values():
+    counted = model("shop_stock", field("quantity", "smallint", internal_type="PositiveSmallIntegerField"))
+    _, insert, update = build_probes([counted], {Lookup("shop_stock", ("id",)): ("1",)})
+    assert [c.params for c in insert.candidates] == [("32767",), ("20300",), ("1",)]
+    assert [c.params for c in update.candidates] == [("32767", "1"), ("20400", "1"), ("1", "1")]
+
+
+def test_a_nullable_column_of_an_unknown_type_is_null():
+    shaped = model("shop_place", field("area", "geometry(Polygon,4326)", null=True))
+    _, insert, _ = build_probes([shaped], {})
+    assert insert.candidates[0].params == (None,) and insert.missing is None
+
+
 def test_without_rows_to_refer_to_nothing_is_written():
     _, insert, update = build_probes([LINE], {})
     assert insert.candidates == () and "no row in shop_tag.id" in (insert.missing or "")
@@ -201,7 +214,7 @@ def test_the_fallback_candidate_is_judged_when_the_edge_row_is_rejected():
     verdict = judge([None, CHECK, None, None, None], [None, CHECK, NOT_NULL, None, None])
     assert verdict.status == BREAKS
     statement = verdict.findings[0].extra["statement"]
-    assert statement == """INSERT INTO "shop_tag" ("name") VALUES ('tm1500') RETURNING "id\""""
+    assert statement == """INSERT INTO "shop_tag" ("name") VALUES ('tm1300') RETURNING "id\""""
 
 
 def test_outcomes_must_match_the_statements():
