@@ -27,7 +27,7 @@ import importlib
 # Public name -> the module that defines it.
 PUBLIC = {
     "main": "cli", "build_parser": "cli", "config_from_args": "cli", "EXIT_OK": "cli", "EXIT_MIGRATION_PROBLEM": "cli",
-    "EXIT_USAGE": "cli", "EXIT_INTERRUPTED": "cli", "default_manage": "cli",
+    "EXIT_USAGE": "cli", "EXIT_INTERRUPTED": "cli", "default_manage": "cli", "parse_positive_int": "cli",
     "Config": "config", "DEFAULT_SETTINGS": "config",
     "UsageError": "errors", "Interrupted": "errors",
     "Log": "log", "mask_url": "log", "mask_passwords": "log", "error_line": "log",

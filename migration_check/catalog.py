@@ -30,8 +30,8 @@ NOT_FROM_EXTENSION = (
 # Domains are described by their base type (what values are made for; the INSERT still casts to
 # the domain, so its checks apply), arrays also by their element type.
 TABLE_COLUMNS_SQL = """
-    SELECT c.oid::regclass::text, a.attname, format_type(a.atttypid, a.atttypmod), t.typname,
-           t.typtype, t.typcategory, a.attnotnull, d.adbin IS NOT NULL, a.attidentity <> '',
+    SELECT c.oid::regclass::text, a.attname, format_type(a.atttypid, a.atttypmod), t.typname, t.typcategory,
+           a.attnotnull, d.adbin IS NOT NULL, a.attidentity <> '',
            a.attgenerated <> '',
            (SELECT string_agg(e.enumlabel, ',' ORDER BY e.enumsortorder) FROM pg_enum e
              WHERE e.enumtypid IN (t.oid, t.typelem)),
@@ -66,7 +66,6 @@ class ColumnMeta:
     name: str
     type: str
     type_name: str
-    type_kind: str
     category: str
     not_null: bool
     has_default: bool

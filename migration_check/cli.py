@@ -53,17 +53,25 @@ exit status: 0 all passed, 1 a migration problem was found, 2 usage or configura
 """
 
 
+def parse_positive_int(value: str) -> int:
+    """A whole number of at least 1 (argparse `type=`)."""
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive whole number, got {value!r}") from None
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive whole number, got {value!r}")
+    return number
+
+
 def parse_depth(value: str) -> int | None:
     """`--depth`: a positive whole number, or `all` (None: the whole history)."""
     if value.strip().lower() == "all":
         return None
     try:
-        depth = int(value)
-    except ValueError:
+        return parse_positive_int(value)
+    except argparse.ArgumentTypeError:
         raise argparse.ArgumentTypeError(f"expected a positive number or 'all', got {value!r}") from None
-    if depth < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive number or 'all', got {value!r}")
-    return depth
 
 
 def parse_positive_seconds(value: str) -> float:

@@ -14,14 +14,6 @@ from pathlib import Path
 
 from .timing import Phase
 
-# Values of the verdict fields (CONTRACT.md).
-APPLY_VALUES = ("passed", "failed", "not_run")
-ROLLBACK_VALUES = ("passed", "failed", "irreversible", "blocked", "not_run")
-REAPPLY_VALUES = ("passed", "failed", "not_run")
-SCHEMA_VALUES = ("identical", "differs", "not_checked")
-DATA_VALUES = ("preserved", "lost", "not_checked")
-FINDING_KINDS = ("schema", "data_lost", "info")
-
 
 @dataclass(frozen=True)
 class Finding:
