@@ -8,7 +8,9 @@ from __future__ import annotations
 from ..hazards import sql_mode
 from ..log import Log
 from ..results import RunResult
-from .problems import failure_lines, hazard_lines
+from .problems import failure_lines
+
+STATEMENT_WIDTH = 160
 
 
 def print_hazards(result: RunResult, log: Log) -> None:
@@ -17,12 +19,17 @@ def print_hazards(result: RunResult, log: Log) -> None:
     if result.observation_note:
         log.info("")
         log.info(result.observation_note)
-    hazards = hazard_lines(result)
+    hazards = result.hazards()
     if hazards and not result.fail_on_hazards:
         log.info("")
         log.info(f"hazards: {len(hazards)} (warnings; --fail-on-hazards makes them fail)")
-        for _, _, message in hazards:
-            log.info(f"  - {message}")
+        for migration, hazard in hazards:
+            statement = " ".join(hazard.statement.split())
+            shown = statement if len(statement) <= STATEMENT_WIDTH else statement[:STATEMENT_WIDTH] + "..."
+            where = migration.label if migration else "run"
+            log.info(f"  - {where}: {hazard.rule} ({hazard.source}): {hazard.message}")
+            log.info(f"      statement: {shown}")
+            log.info(f"      fix: {hazard.fix}")
     holds = [(m, hold) for app in result.apps for m in app.migrations for hold in m.lock_holds]
     if result.volume and holds:
         log.info("")
