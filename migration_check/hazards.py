@@ -49,8 +49,8 @@ RULES = {rule.id: rule for rule in (
     Rule("table-rewrite",
          "{table} was rewritten ({reason}) while {mode} was held: every query on it waits until the whole "
          "table is copied",
-         "Avoid the rewrite: add a new nullable field of the new type, backfill it in batches (RunPython in a "
-         "migration with atomic = False), switch the code to it and remove the old field in a later release; "
+         "Avoid the rewrite: AddField a new nullable field of the new type, backfill it in batches (RunPython in "
+         "a migration with atomic = False), switch the code to it and RemoveField the old one in a later release; "
          "or pick a change PostgreSQL makes in place (varchar to text, a longer max_length, more digits at "
          "the same decimal_places)."),
     Rule("index-without-concurrently",
@@ -70,12 +70,13 @@ RULES = {rule.id: rule for rule in (
          "under SHARE UPDATE EXCLUSIVE and blocks no writes."),
     Rule("check-constraint-validation",
          "a check constraint on {table} was validated against every existing row while {mode} was held",
-         "Use AddConstraintNotValid, then ValidateConstraint in a later migration (both from "
-         "django.contrib.postgres.operations): the validation scans under SHARE UPDATE EXCLUSIVE."),
+         "Use AddConstraintNotValid, then ValidateConstraint (both from django.contrib.postgres.operations) in "
+         "a later migration or in one with atomic = False: the validation scans under SHARE UPDATE EXCLUSIVE."),
     Rule("set-not-null-scan",
          "SET NOT NULL scanned every row of {table} while {mode} was held",
-         "First add a CHECK (column IS NOT NULL) with AddConstraintNotValid and ValidateConstraint, then "
-         "the AlterField to null=False: PostgreSQL 12+ uses the validated check and skips the scan."),
+         "First add a CHECK (column IS NOT NULL) with AddConstraintNotValid and ValidateConstraint (atomic = "
+         "False, or earlier migrations), then the AlterField to null=False: PostgreSQL 12+ uses the validated "
+         "check and skips the scan."),
     Rule("scan-under-lock",
          "{table} was scanned by the statement while {mode} was held",
          "Split the change so that the scan runs under a weaker lock (NOT VALID, then VALIDATE CONSTRAINT "
