@@ -84,6 +84,17 @@ def parse_positive_seconds(value: str) -> float:
     return seconds
 
 
+def parse_row_count(value: str) -> int:
+    """`--volume`: a positive whole number of rows (1,000 and 1_000 are read as 1000 too)."""
+    try:
+        rows = int(value.replace(",", "").replace("_", ""))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive number of rows, got {value!r}") from None
+    if rows < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive number of rows, got {value!r}")
+    return rows
+
+
 def parse_migration_key(value: str) -> MigrationKey:
     """`APP.MIGRATION` as used by --allow-data-loss and --allow-irreversible."""
     app, dot, name = value.partition(".")
@@ -108,6 +119,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_selection_options(parser)
     add_report_options(parser)
     add_proof_options(parser)
+    add_hazard_options(parser)
     add_output_options(parser)
     return parser
 
@@ -150,6 +162,16 @@ def add_proof_options(parser: argparse.ArgumentParser) -> None:
                              "(default: %(default)s)")
 
 
+def add_hazard_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--no-locks", dest="observe_locks", action="store_false",
+                        help="do not observe locks, rewrites and statements while migrations are applied")
+    parser.add_argument("--fail-on-hazards", action="store_true",
+                        help="deploy hazards (locks, rewrites, squawk findings) fail the run (default: warnings)")
+    parser.add_argument("--volume", type=parse_row_count, metavar="N",
+                        help="before each apply, add N rows to each existing table of the app and report how "
+                             "long each write-blocking lock was held")
+
+
 def add_output_options(parser: argparse.ArgumentParser) -> None:
     output = parser.add_mutually_exclusive_group()
     output.add_argument("-v", "--verbose", dest="verbosity", action="store_const", const=2,
@@ -184,6 +206,9 @@ def config_from_args(args: argparse.Namespace) -> Config:
         step_timeout=args.step_timeout,
         jobs=args.jobs,
         verbosity=args.verbosity,
+        observe_locks=args.observe_locks,
+        fail_on_hazards=args.fail_on_hazards,
+        volume=args.volume,
     )
 
 

@@ -72,8 +72,8 @@ class PgAdmin:
             netloc = f"{user}:{urllib.parse.quote(password or '', safe='')}@{host}"
         return urllib.parse.urlunsplit((self.parts.scheme, netloc, "/" + dbname, "", ""))
 
-    def create_role(self, name: str, password: str) -> None:
-        self.rows(f'CREATE ROLE "{name}" LOGIN CREATEDB PASSWORD %s', (password,))
+    def create_role(self, name: str, password: str, superuser: bool = False) -> None:
+        self.rows(f'CREATE ROLE "{name}" LOGIN CREATEDB {"SUPERUSER" if superuser else ""} PASSWORD %s', (password,))
 
     def create_database(self, name: str, owner: str = "postgres") -> None:
         self.rows(f'CREATE DATABASE "{name}" OWNER "{owner}"')
@@ -180,17 +180,18 @@ def run_tool(pg_admin: PgAdmin, tmp_path_factory: pytest.TempPathFactory):
     ``project`` is a folder under tests/fixtures (or only a name, with ``manage`` the path of a
     manage.py elsewhere); ``settings`` defaults to ``<project>.settings``; ``extra`` are more
     command-line arguments; ``env`` is added to the environment (DATABASE_URL stays the pytest
-    run's server: the tool must prefer the option); ``command`` replaces
+    run's server: the tool must prefer the option); ``superuser`` makes the role a superuser
+    (event triggers, for the lock observation, need one); ``command`` replaces
     ``python scripts/test_migrations.py`` (e.g. the one-file build), run in ``cwd``.
     """
 
     def run(project: str, *extra: str, settings: str | None = None,
-            env: dict[str, str] | None = None, manage: Path | None = None,
+            env: dict[str, str] | None = None, superuser: bool = False, manage: Path | None = None,
             command: list[str] | None = None, cwd: Path = REPO_ROOT) -> ToolRun:
         token = secrets.token_hex(4)
         role, password = f"tm_e2e_{token}", secrets.token_hex(12)
         sentinel_db = f"tm_e2e_sentinel_{token}"
-        pg_admin.create_role(role, password)
+        pg_admin.create_role(role, password, superuser)
         pg_admin.create_database(sentinel_db)
         pg_admin.rows("CREATE TABLE sentinel (id integer PRIMARY KEY, note text NOT NULL)",
                       dbname=sentinel_db)

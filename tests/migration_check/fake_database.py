@@ -88,5 +88,11 @@ class FakeDatabase:
     def end_stray_sessions(self) -> None:
         pass
 
+    def begin_observation(self, tables: Sequence[str], volume: int | None) -> None:
+        return None  # no server to watch: locks, rewrites and statements stay not_checked
+
+    def end_observation(self, fill: None) -> tuple[None, list[str]]:
+        return None, []
+
     def close(self) -> None:
         self.closed = True

@@ -72,3 +72,23 @@ def test_only_this_runs_scratch_databases_can_be_dropped(server, pg_server_url):
     finally:
         other.drop_all_scratch()
         other.close()
+
+
+def test_a_drop_that_finds_a_session_still_ending_is_tried_again(server, monkeypatch):
+    """Under load a terminated backend may take longer than DROP ... WITH (FORCE) waits (5 s)."""
+    name = server.create_database("busy")
+    real_scalar, attempts = server.scalar, []
+
+    def scalar(sql, params=()):
+        if sql.startswith("DROP DATABASE"):
+            attempts.append(sql)
+            if len(attempts) == 1:
+                raise server.psycopg2.errors.ObjectInUse(f'database "{name}" is being accessed by other users')
+        return real_scalar(sql, params)
+
+    monkeypatch.setattr(server, "scalar", scalar)
+    monkeypatch.setattr("migration_check.server.DROP_RETRY_DELAYS_S", (0.0, 0.0, None))
+    server.drop_database(name)
+    assert len(attempts) == 2
+    assert name not in server.scratch
+    assert real_scalar("SELECT count(*) FROM pg_database WHERE datname = %s", (name,)) == 0
