@@ -33,8 +33,11 @@ class Config:
     report_json / junit_xml: where to write those reports; allow_data_loss /
     allow_irreversible: accepted findings; check_schema / check_data: the two proofs;
     step_timeout: seconds per manage.py call; jobs: databases tested in parallel; verbosity:
-    0-3 as in Django; check_compat: the compat check (the code beside the schema during the
-    deploy); allow_breaking: accepted `breaks_old_code` verdicts.
+    0-3 as in Django; observe_locks: watch each apply's locks and rewrites on the server
+    (--no-locks: off); fail_on_hazards: hazards fail the run instead of warning; volume: rows
+    added to each existing table of the app before each apply, to measure how long locks are held;
+    check_compat: the compat check (the code beside the schema during the deploy);
+    allow_breaking: accepted `breaks_old_code` verdicts.
     """
 
     manage: Path
@@ -54,3 +57,8 @@ class Config:
     verbosity: int
     check_compat: bool = True
     allow_breaking: frozenset[MigrationKey] = frozenset()
+    observe_locks: bool = True
+    fail_on_hazards: bool = False
+    volume: int | None = None
+
+

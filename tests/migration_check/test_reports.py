@@ -94,7 +94,12 @@ def test_report_json(failing):
              "object": "index shop_idx"},
             {"kind": "info", "message": "table shop_x was created by 0003_index"}],
         "duration_s": {"rollback": 0.4, "reapply": 0.6},
-        "compat": "not_checked", "compat_direction": None, "compat_acknowledged": False}
+        "compat": "not_checked", "compat_direction": None, "compat_acknowledged": False,
+        "rewrites": "not_checked", "locks": "not_checked", "statements": "not_checked", "hazards": "not_checked",
+        "lock_holds": []}
+    assert report["observation"] == {"status": "off", "reason": None, "squawk": None, "volume": None,
+                                     "fail_on_hazards": False}
+    assert report["hazards"] == []
     assert app["migrations"][2]["duration_s"] == {"rollback": None, "reapply": None}
 
 
