@@ -156,10 +156,12 @@ def migration_source(app: str, number: int, previous: str | None, kind: str, sta
         ops = (f'migrations.AlterField(model_name="item", name="{column}", '
                'field=models.IntegerField(db_index=True, null=True))')
     elif kind == "add_field_default":
+        # A database default: with a Python default only, the previous release's INSERTs would
+        # fail on the new column (compat: breaks_old_code) and the synthetic run would not pass.
         name = f"{number:04d}_item_d{number}"
-        state["Item"]["fields"][f"d{number}"] = 'models.CharField(default="n/a", max_length=20)'
+        state["Item"]["fields"][f"d{number}"] = 'models.CharField(db_default="n/a", max_length=20)'
         ops = (f'migrations.AddField(model_name="item", name="d{number}", '
-               'field=models.CharField(default="n/a", max_length=20))')
+               'field=models.CharField(db_default="n/a", max_length=20))')
     elif kind == "add_index":
         name = f"{number:04d}_item_index{number}"
         fields = '["name", "created"]' if number % 2 else '["created", "name"]'

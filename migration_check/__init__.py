@@ -14,6 +14,8 @@ Modules, in the order of a run:
   one migration's test, and the pure functions that judge them;
 - `locks`, `volume`, `squawk`, `hazards`, `deploy_safety`: watching each apply on the server
   (event triggers), --volume rows, squawk on what ran, the pure hazard rules, and the chain's hook;
+- `compat`, `compat_sql`, `compat_check`: the compat check (the previous release's queries on
+  the new schema): statements and pure verdict, running them rolled back, the chain's hook;
 - `checks`, `run`: the project-wide checks, and a whole run;
 - `results`, `reports`: what was found, and the console, JSON, JUnit and GitHub reports.
 

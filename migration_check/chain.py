@@ -6,6 +6,7 @@ Then, oldest first, each migration M goes through the same steps:
 
     observe (schema, columns; seed pre-release rows, fingerprint them)
     apply     `migrate APP M` over that data          -> verdicts.judge_apply
+              (the compat check runs around it         -> compat_check.CompatCheck)
               (watched on the server: locks, rewrites -> deploy_safety.record_apply)
     observe   (schema, columns; seed post-release rows)
     roll back `migrate APP PREVIOUS`                  -> verdicts.judge_rollback
@@ -21,7 +22,7 @@ the `ChainDatabase` protocol it works through (`scratch.ScratchDatabase` in a ru
 unit tests).
 
 Uses: config, discovery, results, schema (diff), seeding (profiles), verdicts, window, log,
-deploy_safety (the observation of each apply).
+deploy_safety (the observation of each apply), compat_check (the compat check around it).
 """
 
 from __future__ import annotations
@@ -31,6 +32,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from .compat import Lookup, Outcome, Resolved, Statement
+from .compat_check import CompatCheck
 from .config import MARKER_ALLOW_DATA_LOSS, Config, MigrationKey
 from .data import Fingerprint, dropped_and_restored
 from .deploy_safety import DeploySafety, record_apply
@@ -63,6 +66,8 @@ class ChainDatabase(Protocol):
     def fingerprint(self, ignore_columns: dict[str, set[str]]) -> Fingerprint: ...
     def seed(self, tables: Sequence[str], profiles: Sequence[str]) -> SeedReport: ...
     def empty_tables(self) -> None: ...
+    def compat_resolve(self, lookups: Sequence[Lookup]) -> Resolved: ...
+    def compat_run(self, statements: Sequence[Statement]) -> list[Outcome]: ...
     def end_stray_sessions(self) -> None: ...
     def begin_observation(self, tables: Sequence[str], volume: int | None) -> VolumeFill | None: ...
     def end_observation(self, fill: VolumeFill | None) -> tuple[list[Event] | None, list[str]]: ...
@@ -159,9 +164,12 @@ class WindowChain:
         if broken:
             return broken
         before = self.observe(result, meta["tables_before"], PRE_RELEASE_PROFILES, "pre-release", True)
+        compat = CompatCheck(self.config, self.db, migration, meta, result)
+        compat.before_apply()
         broken = self.apply(migration, result, before)
         if broken:
             return broken
+        compat.after_apply()
         applied = self.observe(result, meta["tables_after"], POST_RELEASE_PROFILES, "post-release", False)
         broken, collateral_columns = self.roll_back(migration, result, before.columns)
         if broken or result.rollback != "passed" or result.reapply == "failed":
@@ -331,6 +339,7 @@ class WindowChain:
 
     def log_verdict(self, result: MigrationResult) -> None:
         note = f"schema {result.schema}, data {result.data}" + (" (acknowledged)" if result.acknowledged else "")
+        note += f", compat {result.compat}" + (" (acknowledged)" if result.compat_acknowledged else "")
         self.log.info(f"{result.label}: {note}")
         for finding in result.details:
             if finding.kind != "info" or self.log.verbosity >= 2:

@@ -47,6 +47,9 @@ examples:
   python scripts/test_migrations.py --allow-data-loss upstream.0018_remove_invoice_paid_on
       accept a known destructive migration (or put the line
       "# test_migrations: allow-data-loss" in the migration file)
+  python scripts/test_migrations.py --allow-breaking upstream.0022_tag_slug
+      accept a migration whose schema breaks the previous release during the deploy (or put
+      the line "# test_migrations: allow-breaking-change" in the migration file)
 
 exit status: 0 all passed, 1 a migration problem was found, 2 usage or configuration error,
 130 interrupted (scratch databases and servers are removed in every case)
@@ -148,6 +151,10 @@ def add_report_options(parser: argparse.ArgumentParser) -> None:
                         metavar="APP.MIGRATION", help="accept a known destructive migration (repeatable)")
     parser.add_argument("--allow-irreversible", action="append", default=[], type=parse_migration_key,
                         metavar="APP.MIGRATION", help="accept a known irreversible migration (repeatable)")
+    parser.add_argument("--allow-breaking", action="append", default=[], type=parse_migration_key,
+                        metavar="APP.MIGRATION",
+                        help="accept a migration whose schema breaks the code running beside it during the deploy "
+                             "(compat: breaks_old_code; repeatable)")
 
 
 def add_proof_options(parser: argparse.ArgumentParser) -> None:
@@ -155,6 +162,8 @@ def add_proof_options(parser: argparse.ArgumentParser) -> None:
                         help="do not compare schema snapshots")
     parser.add_argument("--no-data", dest="check_data", action="store_false",
                         help="do not seed data and check that rollbacks preserve it")
+    parser.add_argument("--no-compat", dest="check_compat", action="store_false",
+                        help="do not run the previous release's queries on the new schema (the compat check)")
     parser.add_argument("--step-timeout", type=parse_positive_seconds, default=DEFAULT_STEP_TIMEOUT_S,
                         metavar="SECONDS", help="kill a manage.py step that runs longer (default: %(default)g)")
     parser.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1), metavar="N",
@@ -206,6 +215,8 @@ def config_from_args(args: argparse.Namespace) -> Config:
         step_timeout=args.step_timeout,
         jobs=args.jobs,
         verbosity=args.verbosity,
+        check_compat=args.check_compat,
+        allow_breaking=frozenset(args.allow_breaking),
         observe_locks=args.observe_locks,
         fail_on_hazards=args.fail_on_hazards,
         volume=args.volume,

@@ -20,6 +20,7 @@ DEFAULT_SETTINGS = "hello_world.settings"
 # Markers a migration file may carry to accept a finding on purpose (see README).
 MARKER_ALLOW_DATA_LOSS = "test_migrations: allow-data-loss"
 MARKER_ALLOW_IRREVERSIBLE = "test_migrations: allow-irreversible"
+MARKER_ALLOW_BREAKING = "test_migrations: allow-breaking-change"
 
 
 @dataclass(frozen=True)
@@ -34,7 +35,9 @@ class Config:
     step_timeout: seconds per manage.py call; jobs: databases tested in parallel; verbosity:
     0-3 as in Django; observe_locks: watch each apply's locks and rewrites on the server
     (--no-locks: off); fail_on_hazards: hazards fail the run instead of warning; volume: rows
-    added to each existing table of the app before each apply, to measure how long locks are held.
+    added to each existing table of the app before each apply, to measure how long locks are held;
+    check_compat: the compat check (the code beside the schema during the deploy);
+    allow_breaking: accepted `breaks_old_code` verdicts.
     """
 
     manage: Path
@@ -52,6 +55,8 @@ class Config:
     step_timeout: float
     jobs: int
     verbosity: int
+    check_compat: bool = True
+    allow_breaking: frozenset[MigrationKey] = frozenset()
     observe_locks: bool = True
     fail_on_hazards: bool = False
     volume: int | None = None

@@ -19,7 +19,7 @@ NOT_CHECKED = "not_checked"
 
 @dataclass(frozen=True)
 class Finding:
-    """One entry of a migration's `details`: kind is schema, data_lost or info."""
+    """One entry of a migration's `details`: kind is schema, data_lost, compat or info."""
 
     kind: str
     message: str
@@ -92,6 +92,14 @@ class MigrationResult:
     details: list[Finding] = field(default_factory=list)
     durations: dict[str, float] = field(default_factory=dict)
     acknowledged: bool = False
+    # The compat check: the code beside the schema during the deploy (compatible |
+    # breaks_old_code | not_checked), which
+    # direction was checked (old_code_on_new_schema | new_code_on_old_schema, None when
+    # not checked), and whether a
+    # breaks_old_code verdict was accepted on purpose.
+    compat: str = NOT_CHECKED
+    compat_direction: str | None = None
+    compat_acknowledged: bool = False
     # Observed while applying it over pre-release rows (hazards.py); "not_checked" when not observed.
     rewrites: list[str] | str = NOT_CHECKED
     locks: list[dict[str, str]] | str = NOT_CHECKED
@@ -126,7 +134,19 @@ class MigrationResult:
             found.append("schema differs")
         if self.data == "lost" and not self.acknowledged:
             found.append("data lost")
+        if self.compat == "breaks_old_code" and not self.compat_acknowledged:
+            found.append("breaks the new code (post-deploy)" if self.compat_direction == "new_code_on_old_schema"
+                         else "breaks old code")
         return found
+
+    @property
+    def problem_details(self) -> list[Finding]:
+        """The findings behind `problems` (none of an acknowledged verdict)."""
+        failing = {"schema": self.schema == "differs",
+                   "data_lost": self.data == "lost" and not self.acknowledged,
+                   "compat": self.compat == "breaks_old_code" and not self.compat_acknowledged}
+        kinds = {kind for kind, fails in failing.items() if fails}
+        return [finding for finding in self.details if finding.kind in kinds]
 
 
 @dataclass

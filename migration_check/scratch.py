@@ -3,10 +3,11 @@
 Owns: `ScratchDatabase`, the one object through which a chain touches its database: the build
 (the `prepare` child), `migrate` steps (through the step runner), what django_migrations records
 (squashes resolved), schema snapshots, seeding, fingerprints, emptying the tables after a failed
-apply, ending the queries a killed step left running, and (when asked to observe) the lock
-observer's event triggers and the --volume rows around each apply.
+apply, ending the queries a killed step left running, (when asked to observe) the lock
+observer's event triggers and the --volume rows around each apply, and the compat check's
+statements (rolled back).
 
-Uses: config, discovery, server, steps, catalog, schema, seeding, data, locks, volume.
+Uses: config, discovery, server, steps, catalog, schema, seeding, data, locks, volume, compat_sql.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from .catalog import column_inventory, recorded_migrations, user_tables
+from .compat import Lookup, Outcome, Resolved, Statement
+from .compat_sql import resolve, run_rolled_back
 from .config import MigrationKey
 from .data import Fingerprint, fingerprint
 from .discovery import Project, effective_applied
@@ -90,6 +93,14 @@ class ScratchDatabase:
         assert self.seeder is not None
         with self.times.measure("seeding"):
             return self.seeder.seed(tables, profiles)
+
+    def compat_resolve(self, lookups: Sequence[Lookup]) -> Resolved:
+        with self.times.measure("compat check"):
+            return resolve(self.connection, lookups)
+
+    def compat_run(self, statements: Sequence[Statement]) -> list[Outcome]:
+        with self.times.measure("compat check"):
+            return run_rolled_back(self.connection, statements)
 
     def empty_tables(self) -> None:
         tables = user_tables(self.connection)

@@ -3,9 +3,10 @@
 Runs in `manage.py shell -c` with the scratch database's DATABASE_URL. It applies the request's
 targets with real `migrate` commands (signals included, as `manage.py migrate` would), then, for
 each migration of the window, describes from the migration graph the app's tables before and
-after it (historical models) and what its destructive operations touch.
+after it (historical models) and what its destructive operations touch, and, for the compat
+check, the models on each side of it and whether it runs after the deploy (`historical`).
 
-Uses: Django, protocol.
+Uses: Django, protocol, historical.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from django.db.migrations.loader import MigrationLoader
 from django.db.migrations.operations.base import Operation
 from django.db.migrations.state import ProjectState
 
+from .historical import deploy_stage, describe_models
 from .protocol import OperationEffect, PrepareRequest, PrepareResponse, TableDescription, read_request, respond
 
 DESTRUCTIVE = ("RemoveField", "AlterField", "DeleteModel")
@@ -68,7 +70,10 @@ def describe_window(request: PrepareRequest) -> PrepareResponse:
         after = migration.mutate_state(before, preserve=True)
         effects = [effect for op in migration.operations if (effect := effect_of(op, before, app))]
         described[name] = {"tables_before": app_tables(before, app), "tables_after": app_tables(after, app),
-                           "effects": effects}
+                           "effects": effects,
+                           # the compat check: the code on each side of the migration, and its stage
+                           "models_before": describe_models(before, app), "models_after": describe_models(after, app),
+                           "deploy_stage": deploy_stage(migration)}
     return described
 
 

@@ -12,7 +12,7 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import TypedDict
+from typing import NotRequired, TypedDict
 
 MARKER = "@@test_migrations@@"
 REQUEST_ENV = "TM_REQUEST"
@@ -68,10 +68,51 @@ class OperationEffect(TypedDict):
     column: str | None
 
 
+class FieldDescription(TypedDict):
+    """One concrete field of a historical model, as its code reads and writes the column."""
+
+    name: str
+    column: str
+    db_type: str | None  # field.db_type() on the connection: "varchar(50)", "numeric(6, 3)", "bigint"
+    internal_type: str
+    null: bool
+    primary_key: bool
+    unique: bool
+    db_default: bool  # a database default (db_default=): the INSERT sends DEFAULT
+    inserted: bool  # the model's INSERT names the column (every concrete field but an auto pk, generated)
+    max_length: int | None
+    max_digits: int | None
+    decimal_places: int | None
+    choice: str | int | float | bool | None  # a value from the field's choices, if it has any
+    references: list[str] | None  # [table, column] a foreign key points at
+
+
+class ModelDescription(TypedDict):
+    """A concrete managed model of a historical state: what its code does with its table."""
+
+    model: str
+    table: str
+    primary_key: str | None  # column
+    fields: list[FieldDescription]
+    unique_together: list[list[str]]  # columns of each multi-column unique set (an M2M table's pair)
+
+
+class DeployStage(TypedDict):
+    """When a migration runs relative to the deploy: `post_deploy` when the migration declares it
+    (django-safemigrate `safe = Safe.after_deploy`, django-syzygy `stage = Stage.POST_DEPLOY`)."""
+
+    stage: str  # pre_deploy | post_deploy
+    marker: str | None  # the declaration, as read: "safe = Safe.after_deploy()"
+
+
 class WindowMigration(TypedDict):
     tables_before: dict[str, TableDescription]
     tables_after: dict[str, TableDescription]
     effects: list[OperationEffect]
+    # For the compat check (absent in older answers: the check is then not run).
+    models_before: NotRequired[list[ModelDescription]]
+    models_after: NotRequired[list[ModelDescription]]
+    deploy_stage: NotRequired[DeployStage]
 
 
 PrepareResponse = dict[str, WindowMigration]  # migration name -> its description

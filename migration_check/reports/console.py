@@ -40,19 +40,20 @@ def print_hazards(result: RunResult, log: Log) -> None:
 
 
 def print_summary(result: RunResult, log: Log) -> None:
-    rows = [("migration", "apply", "rollback", "re-apply", "schema", "data", "time")]
+    rows = [("migration", "apply", "rollback", "re-apply", "schema", "data", "compat", "time")]
     for app in result.apps:
         for m in app.migrations:
             seconds = sum(v for v in m.durations.values() if v)
             rollback = m.rollback + ("*" if m.acknowledged and m.rollback == "irreversible" else "")
             data = m.data + ("*" if m.acknowledged and m.data == "lost" else "")
-            rows.append((m.label, m.apply, rollback, m.reapply, m.schema, data,
+            compat = m.compat + ("*" if m.compat_acknowledged else "")
+            rows.append((m.label, m.apply, rollback, m.reapply, m.schema, data, compat,
                          f"{seconds:.1f}s" if seconds else "-"))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     log.info("")
     for row in rows:
         log.info("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
-    if any(m.acknowledged for app in result.apps for m in app.migrations):
+    if any(m.acknowledged or m.compat_acknowledged for app in result.apps for m in app.migrations):
         log.info("(* acknowledged on purpose)")
     print_hazards(result, log)
     problems = failure_lines(result)

@@ -41,14 +41,15 @@ def markdown_summary(result: RunResult) -> str:
              "| check | status | detail |", "| --- | --- | --- |"]
     for check in result.checks:
         lines.append(f"| {check.name} | {check.status} | {(check.detail or '').replace('|', '/')[:300]} |")
-    lines += ["", "| migration | rollback | re-apply | schema | data | notes |",
-              "| --- | --- | --- | --- | --- | --- |"]
+    lines += ["", "| migration | rollback | re-apply | schema | data | compat | notes |",
+              "| --- | --- | --- | --- | --- | --- | --- |"]
     for app in result.apps:
         for m in app.migrations:
             notes = "; ".join([*([m.error] if m.error else []),
                                *(f.message for f in m.details if f.kind != "info")])
             ack = " (acknowledged)" if m.acknowledged else ""
-            lines.append(f"| `{m.label}` | {m.rollback}{ack} | {m.reapply} | {m.schema} | {m.data} | "
+            compat = m.compat + (" (acknowledged)" if m.compat_acknowledged else "")
+            lines.append(f"| `{m.label}` | {m.rollback}{ack} | {m.reapply} | {m.schema} | {m.data} | {compat} | "
                          f"{notes.replace('|', '/')[:500]} |")
     hazards = hazard_lines(result)
     if hazards:

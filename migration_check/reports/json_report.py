@@ -20,7 +20,7 @@ def observed_fields(m: MigrationResult) -> dict[str, object]:
 
 
 def report_json(result: RunResult) -> dict[str, object]:
-    """The JSON report of CONTRACT.md (schema 1), plus additions: line, acknowledged, processes."""
+    """The JSON report of CONTRACT.md (schema 1), plus additions: line, acknowledged, processes, compat."""
     return {
         "schema": REPORT_SCHEMA_VERSION,
         "ok": result.ok,
@@ -37,6 +37,8 @@ def report_json(result: RunResult) -> dict[str, object]:
                         "name": m.name, "file": m.file, "line": m.line, "apply": m.apply,
                         "rollback": m.rollback, "reapply": m.reapply, "schema": m.schema, "data": m.data,
                         "acknowledged": m.acknowledged, "error": m.error,
+                        "compat": m.compat, "compat_direction": m.compat_direction,
+                        "compat_acknowledged": m.compat_acknowledged,
                         "details": [finding.to_json() for finding in m.details],
                         "duration_s": {"rollback": m.durations.get("rollback"), "reapply": m.durations.get("reapply")},
                         **observed_fields(m),

@@ -1,5 +1,5 @@
-"""JUnit XML: one test case per check and per migration step (rollback, reapply, schema, data),
-and one per deploy hazard (passing, its text in system-out; a failure with --fail-on-hazards).
+"""JUnit XML: one test case per check and per migration step (rollback, reapply, schema, data,
+compat), and one per deploy hazard (passing, its text in system-out; a failure with --fail-on-hazards).
 
 Uses: results."""
 
@@ -11,7 +11,7 @@ from ..results import RunResult
 
 
 def junit_xml(result: RunResult) -> ElementTree.ElementTree:
-    """One test case per check and per migration step (rollback, reapply, schema, data)."""
+    """One test case per check and per migration step (rollback, reapply, schema, data, compat)."""
     suite = ElementTree.Element("testsuite", name="test_migrations", time=f"{result.duration_s:.2f}")
     cases = 0
     failures = 0
@@ -48,6 +48,10 @@ def junit_xml(result: RunResult) -> ElementTree.ElementTree:
             data_text = "\n".join(f.message for f in m.details if f.kind == "data_lost")
             add(f"{app.app}.{m.name}", "data", None, data_text if m.data == "lost" and not m.acknowledged else None,
                 "not checked" if m.data == "not_checked" else None)
+            compat_text = "\n".join(f.message for f in m.details if f.kind == "compat")
+            add(f"{app.app}.{m.name}", "compat", None,
+                compat_text if m.compat == "breaks_old_code" and not m.compat_acknowledged else None,
+                "not checked" if m.compat == "not_checked" else None)
     for m, hazard in result.hazards():
         text = f"{hazard.message}\nstatement: {hazard.statement}\nfix: {hazard.fix}"
         add(m.label if m else "hazards", f"hazard {hazard.rule} {hazard.table or ''}".rstrip(), None,

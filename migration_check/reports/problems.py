@@ -20,7 +20,7 @@ def failure_lines(result: RunResult) -> list[tuple[str | None, int | None, str]]
             lines.append((None, None, f"{app.app}: {app.error}"))
         for m in app.migrations:
             if m.problems:
-                first = next((f.message for f in m.details if f.kind in ("schema", "data_lost")), None)
+                first = next((f.message for f in m.problem_details), None)
                 text = m.error or first or ""
                 lines.append((m.file, m.line, f"{m.label}: {', '.join(m.problems)}" + (f": {text}" if text else "")))
     if result.fail_on_hazards:

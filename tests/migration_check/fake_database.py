@@ -9,9 +9,10 @@ the schema back is "identical". Steps can be made to fail by (app, target, occur
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from migration_check.compat import Lookup, Outcome, Resolved, Statement
 from migration_check.config import MigrationKey
 from migration_check.discovery import MigrationInfo, OperationInfo, Project, dependency_closure, dependents_closure
 from migration_check.seeding import SeedReport
@@ -44,11 +45,18 @@ class FakeDatabase:
     leftovers: dict[str, dict[str, str]] = field(default_factory=dict)
     calls: list[tuple[str | None, str | None]] = field(default_factory=list)
     closed: bool = False
+    # The compat check: the models `build` describes on both sides of every migration, and the
+    # outcome of a statement given what is applied (None: it succeeds).
+    compat_models: list[dict] | None = None
+    compat_outcome: Callable[[set[MigrationKey], Statement], Outcome] = lambda applied, statement: None
+    compat_runs: list[tuple[frozenset[MigrationKey], int]] = field(default_factory=list)
 
     def build(self, app: str, targets: Sequence[MigrationKey], window: Sequence[str]) -> tuple[StepResult, dict]:
         for target in targets:
             self.applied_keys |= dependency_closure([target], self.project.dependencies())
         empty = {"tables_before": {}, "tables_after": {}, "effects": []}
+        if self.compat_models is not None:
+            empty |= {"models_before": self.compat_models, "models_after": self.compat_models}
         return ok_step(["shell"]), {name: empty for name in window}
 
     def migrate(self, app: str | None = None, target: str | None = None) -> StepResult:
@@ -87,6 +95,13 @@ class FakeDatabase:
 
     def end_stray_sessions(self) -> None:
         pass
+
+    def compat_resolve(self, lookups: Sequence[Lookup]) -> Resolved:
+        return {lookup: ("1",) * len(lookup.columns) for lookup in lookups}
+
+    def compat_run(self, statements: Sequence[Statement]) -> list[Outcome]:
+        self.compat_runs.append((frozenset(self.applied_keys), len(statements)))
+        return [self.compat_outcome(set(self.applied_keys), statement) for statement in statements]
 
     def begin_observation(self, tables: Sequence[str], volume: int | None) -> None:
         return None  # no server to watch: locks, rewrites and statements stay not_checked

@@ -78,9 +78,10 @@ def run(run_tool, summary_path) -> ToolRun:
 def failing(run: ToolRun) -> list[tuple[str, dict]]:
     """(app, migration) for every migration with a finding that fails the run."""
     return [(entry["app"], m) for entry in run.require_report()["apps"] for m in entry["migrations"]
-            if not m.get("acknowledged") and (
+            if (not m.get("acknowledged") and (
                 m["rollback"] in ("failed", "irreversible") or m["reapply"] == "failed"
-                or m["schema"] == "differs" or m["data"] == "lost")]
+                or m["schema"] == "differs" or m["data"] == "lost"))
+            or (m["compat"] == "breaks_old_code" and not m["compat_acknowledged"])]
 
 
 def test_exit_status_is_1_migration_problem(run):

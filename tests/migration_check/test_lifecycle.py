@@ -89,7 +89,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [("shop", "0001_initial")]
-    operations = [migrations.AddField("item", "note", models.TextField(blank=True, default=""))]
+    operations = [migrations.AddField("item", "note", models.TextField(blank=True, db_default=""))]
 """,
     "ledger": """\
 from django.db import migrations
@@ -116,7 +116,7 @@ from django.db import models
 
 class Item(models.Model):
     name = models.CharField(max_length=50)
-    note = models.TextField(blank=True, default="")
+    note = models.TextField(blank=True, db_default="")
 """,
     "ledger": """\
 from django.db import models

@@ -52,11 +52,14 @@ def passing():
     checks = [CheckResult(name, "passed", 1.0) for name in ("forward", "check_deploy", "missing_migrations")]
     migration = MigrationResult("shop", "0002_x", "shop/migrations/0002_x.py", 8, apply="passed",
                                      rollback="passed", reapply="passed", schema="identical", data="preserved",
-                                     durations={"rollback": 0.5, "reapply": 0.25})
+                                     durations={"rollback": 0.5, "reapply": 0.25}, compat="compatible",
+                                     compat_direction="old_code_on_new_schema")
     acknowledged = MigrationResult("shop", "0001_initial", "shop/migrations/0001_initial.py", 3, apply="passed",
                                         rollback="passed", reapply="passed", schema="identical", data="lost",
-                                        acknowledged=True,
-                                        details=[Finding("data_lost", "column shop_item.legacy: 3 row(s)")])
+                                        acknowledged=True, compat="breaks_old_code",
+                                        compat_direction="old_code_on_new_schema", compat_acknowledged=True,
+                                        details=[Finding("data_lost", "column shop_item.legacy: 3 row(s)"),
+                                                 Finding("compat", "the previous release's shop.Item fails")])
     return RunResult(checks, [AppResult("shop", [migration, acknowledged])], 3.0, "15.10", False, 9)
 
 
@@ -91,6 +94,7 @@ def test_report_json(failing):
              "object": "index shop_idx"},
             {"kind": "info", "message": "table shop_x was created by 0003_index"}],
         "duration_s": {"rollback": 0.4, "reapply": 0.6},
+        "compat": "not_checked", "compat_direction": None, "compat_acknowledged": False,
         "rewrites": "not_checked", "locks": "not_checked", "statements": "not_checked", "hazards": "not_checked",
         "lock_holds": []}
     assert report["observation"] == {"status": "off", "reason": None, "squawk": None, "volume": None,
@@ -104,9 +108,9 @@ def test_junit_xml_is_well_formed_with_counts(failing):
     junit_xml(failing).write(buffer, encoding="utf-8", xml_declaration=True)
     root = ElementTree.fromstring(buffer.getvalue())
     assert root.tag == "testsuite"
-    assert (root.get("tests"), root.get("failures"), root.get("errors"), root.get("skipped")) == ("15", "3", "0", "8")
+    assert (root.get("tests"), root.get("failures"), root.get("errors"), root.get("skipped")) == ("18", "3", "0", "11")
     cases = root.findall("testcase")
-    assert len(cases) == 15  # 3 checks + 3 migrations x (rollback, reapply, schema, data)
+    assert len(cases) == 18  # 3 checks + 3 migrations x (rollback, reapply, schema, data, compat)
     outcome = {(c.get("classname"), c.get("name")): ("failure" if c.find("failure") is not None else
                                                      "skipped" if c.find("skipped") is not None else "passed")
                for c in cases}
@@ -115,10 +119,13 @@ def test_junit_xml_is_well_formed_with_counts(failing):
         ("checks", "missing_migrations"): "skipped",
         ("shop.0003_index", "rollback"): "passed", ("shop.0003_index", "reapply"): "passed",
         ("shop.0003_index", "schema"): "failure", ("shop.0003_index", "data"): "passed",
+        ("shop.0003_index", "compat"): "skipped",
         ("shop.0002_fill", "rollback"): "failure", ("shop.0002_fill", "reapply"): "skipped",
         ("shop.0002_fill", "schema"): "skipped", ("shop.0002_fill", "data"): "skipped",
+        ("shop.0002_fill", "compat"): "skipped",
         ("shop.0001_initial", "rollback"): "skipped", ("shop.0001_initial", "reapply"): "skipped",
         ("shop.0001_initial", "schema"): "skipped", ("shop.0001_initial", "data"): "skipped",
+        ("shop.0001_initial", "compat"): "skipped",
     }
     schema_failure = next(c for c in cases if c.get("classname") == "shop.0003_index" and c.get("name") == "schema")
     assert schema_failure.find("failure").text == "index shop_idx still exists after rolling back 0003_index"
@@ -128,13 +135,37 @@ def test_junit_xml_is_well_formed_with_counts(failing):
 def test_junit_app_error_is_a_failing_case(passing):
     passing.apps[0].error = "restoring the full state failed"
     root = junit_xml(passing).getroot()
-    assert root.get("tests") == "12" and root.get("failures") == "1"
+    assert root.get("tests") == "14" and root.get("failures") == "1"
     assert root.find("testcase[@name='app']/failure").get("message") == "restoring the full state failed"
 
 
 def test_junit_acknowledged_loss_passes(passing):
     root = junit_xml(passing).getroot()
-    assert (root.get("tests"), root.get("failures"), root.get("skipped")) == ("11", "0", "0")
+    assert (root.get("tests"), root.get("failures"), root.get("skipped")) == ("13", "0", "0")
+
+
+def test_compat_breaking_fails_unless_acknowledged(passing):
+    _, acknowledged = passing.apps[0].migrations
+    assert acknowledged.problems == []
+    acknowledged.compat_acknowledged = False
+    assert acknowledged.problems == ["breaks old code"]
+    assert passing.ok is False
+    root = junit_xml(passing).getroot()
+    failure = root.find("testcase[@classname='shop.0001_initial'][@name='compat']/failure")
+    assert failure is not None and failure.text == "the previous release's shop.Item fails"
+    # the acknowledged data loss is not what the annotation explains: the compat finding is
+    assert github_annotations(passing) == [
+        "::error file=shop/migrations/0001_initial.py,line=3,title=Migration test::shop.0001_initial: "
+        "breaks old code: the previous release's shop.Item fails"]
+    acknowledged.compat_direction = "new_code_on_old_schema"
+    assert acknowledged.problems == ["breaks the new code (post-deploy)"]
+
+
+def test_compat_fields_in_json(passing):
+    migrations = report_json(passing)["apps"][0]["migrations"]
+    assert [(m["compat"], m["compat_direction"], m["compat_acknowledged"]) for m in migrations] == [
+        ("compatible", "old_code_on_new_schema", False), ("breaks_old_code", "old_code_on_new_schema", True)]
+    assert migrations[1]["details"][1] == {"kind": "compat", "message": "the previous release's shop.Item fails"}
 
 
 def test_github_annotations_escape_newlines_and_percent(failing):
@@ -171,23 +202,33 @@ def test_markdown_summary(failing, passing):
     assert lines[0] == "## Migration tests FAILED"
     assert lines[2] == "PostgreSQL 15.10, 12.3s, 17 manage.py processes"
     assert "| check_deploy | failed | SystemCheckError: x / y |" in lines
-    assert ("| `shop.0003_index` | passed | passed | differs | preserved | index shop_idx still exists after "
-            "rolling back 0003_index |") in lines
+    assert ("| `shop.0003_index` | passed | passed | differs | preserved | not_checked | index shop_idx still "
+            "exists after rolling back 0003_index |") in lines
     assert "table shop_x was created" not in text  # info stays out
     assert text.endswith("\n")
     ok = markdown_summary(passing)
     assert ok.startswith("## Migration tests passed\n")
-    assert ("| `shop.0001_initial` | passed (acknowledged) | passed | identical | lost | "
-            "column shop_item.legacy: 3 row(s) |") in ok.splitlines()
+    assert ("| `shop.0001_initial` | passed (acknowledged) | passed | identical | lost | breaks_old_code "
+            "(acknowledged) | column shop_item.legacy: 3 row(s); the previous release's shop.Item fails |"
+            ) in ok.splitlines()
 
 
 def test_console_summary(failing):
     stream = io.StringIO()
     print_summary(failing, Log(1, stream))
     out = stream.getvalue().splitlines()
-    assert out[1] == "migration          apply    rollback      re-apply  schema       data         time"
-    assert out[2] == "shop.0003_index    passed   passed        passed    differs      preserved    1.0s"
+    assert out[1] == "migration          apply    rollback      re-apply  schema       data         compat       time"
+    assert out[2] == "shop.0003_index    passed   passed        passed    differs      preserved    not_checked  1.0s"
     assert "FAILED: 3 problem(s)" in out
+
+
+def test_console_marks_acknowledged_compat(passing):
+    stream = io.StringIO()
+    print_summary(passing, Log(1, stream))
+    out = stream.getvalue().splitlines()
+    assert out[3].split() == ["shop.0001_initial", "passed", "passed", "passed", "identical", "lost*",
+                              "breaks_old_code*", "-"]
+    assert "(* acknowledged on purpose)" in out
 
 
 def test_write_reports_on_github(failing, tmp_path, capsys):
@@ -206,4 +247,4 @@ def test_write_reports_on_github(failing, tmp_path, capsys):
     assert summary.read_text().startswith("earlier step\n## Migration tests FAILED\n")
     assert "Sekr1tPw" not in summary.read_text()
     assert json.loads((tmp_path / "r" / "report.json").read_text())["ok"] is False
-    assert ElementTree.parse(tmp_path / "j" / "junit.xml").getroot().get("tests") == "15"
+    assert ElementTree.parse(tmp_path / "j" / "junit.xml").getroot().get("tests") == "18"

@@ -188,6 +188,12 @@ def test_migration_tests_steps_run_clean_on_a_copy_of_the_project(tmp_path, pg_s
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
     report = json.loads((tmp_path / "reports" / "migrations.json").read_text())
     assert report["ok"] is True
+    # The compat check: 0022 breaks the previous release's tag inserts, acknowledged in its file.
+    compat = {m["name"]: (m["compat"], m["compat_acknowledged"]) for m in report["apps"][0]["migrations"]}
+    assert compat.pop("0022_tag_slug") == ("breaks_old_code", True)
+    assert set(compat.values()) == {("compatible", False)}, compat
+    slug = next(m for m in report["apps"][0]["migrations"] if m["name"] == "0022_tag_slug")
+    assert any(d["kind"] == "compat" and 'null value in column "slug"' in d["error"] for d in slug["details"])
     assert report["database"]["ephemeral"] is False  # it used the server from .env
     assert report["database"]["server_version"].startswith("15")
     junit = ElementTree.parse(tmp_path / "reports" / "migrations-junit.xml").getroot()

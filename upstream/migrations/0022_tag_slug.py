@@ -3,6 +3,14 @@
 # Data migration: existing tags get slugify(name), cut to the column's 50 characters (slugify
 # can lengthen some characters, e.g. ligatures). The column is created here, so the reverse only
 # drops it; no value that existed before is modified.
+#
+# test_migrations: allow-breaking-change
+# Accepted on purpose (compat: breaks_old_code): slug has a Python default only, so Django drops
+# the database default after adding the column, and the previous release's Tag INSERTs (which do
+# not name slug) fail with a not-null violation until the new release is live. That release
+# creates tags only in the admin (TagAdmin; no view writes upstream_tag), so the cost is a staff
+# member retrying "Add tag" during the deploy. 0022 is already applied, so it is not rewritten; a
+# new column gets db_default= or null=True instead (README, "The compat check").
 
 from django.db import migrations, models
 from django.utils.text import slugify
