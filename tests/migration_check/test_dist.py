@@ -17,19 +17,32 @@ pytestmark = pytest.mark.slow
 
 # Runs in the tool's process only (the variable is removed before any child starts): every
 # import of a top-level module that is neither the standard library nor Django, psycopg2 or
-# their own dependencies fails, as it would where nothing else is installed.
+# their own dependencies fails, as it would where nothing else is installed. Imports the
+# standard library itself attempts and survives (Python 3.11's copy.py tries Jython's
+# `org.python.core`) fail too but are not the tool's, so they are not logged.
 BLOCKER = '''\
 import os
 import sys
+import sysconfig
 
 if os.environ.pop("TM_ONLY_DJANGO_AND_PSYCOPG2", None):
     ALLOWED = {"django", "psycopg2", "asgiref", "sqlparse", "migration_check"}
+    STDLIB = os.path.realpath(sysconfig.get_paths()["stdlib"]) + os.sep
+
+    def importer_is_stdlib():
+        frame = sys._getframe(2)
+        while frame and frame.f_code.co_filename.startswith("<frozen importlib"):
+            frame = frame.f_back
+        filename = os.path.realpath(frame.f_code.co_filename) if frame else ""
+        return filename.startswith(STDLIB) and "site-packages" not in filename
 
     class OnlyDjangoAndPsycopg2:
         def find_spec(self, name, path=None, target=None):
             top = name.partition(".")[0]
             if top in sys.stdlib_module_names or top in ALLOWED or top.startswith("_"):
                 return None
+            if importer_is_stdlib():
+                raise ModuleNotFoundError(f"not installed in this test: {name}")
             with open(os.environ["TM_BLOCKED_LOG"], "a") as log:
                 log.write(name + "\\n")
             raise ModuleNotFoundError(f"not installed in this test: {name}")
