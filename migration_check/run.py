@@ -1,10 +1,11 @@
 """A whole run: the server, discovery, the project checks and every app's window, in parallel.
 
-Owns: `run_project` (signals, the server, the step runner, and the order of the phases),
+Owns: `run_project` (the watchdog, signals, the server, the step runner, the order of the phases),
 `discover` (the probe, and the guard that the settings really use the scratch database the tool
 handed over), and the fan-out of windows over `--jobs` threads.
 
-Uses: config, errors, log, server, steps, discovery, checks, scratch, chain, window, results.
+Uses: config, errors, log, watchdog, leftovers, server, steps, discovery, checks, scratch, chain,
+window, results.
 """
 
 from __future__ import annotations
@@ -20,11 +21,13 @@ from .checks import run_check_deploy, run_forward_checks
 from .config import Config
 from .discovery import Project, project_from_probe, select_apps, window_of
 from .errors import UsageError
+from .leftovers import drop_abandoned_scratch, remove_abandoned_clusters
 from .log import Log
 from .results import AppResult, CheckResult, RunResult
 from .scratch import ScratchDatabase
 from .server import Server, postgres_server
 from .steps import StepRunner
+from .watchdog import watchdog
 from .window import AppWindow
 
 
@@ -140,10 +143,18 @@ def interrupt_on_signals() -> Iterator[None]:
 
 
 def run_project(config: Config, log: Log, environ: dict[str, str]) -> RunResult:
-    """Everything a run does, from finding a server to the last scratch database dropped."""
-    runner = StepRunner(config.manage, config.settings, config.step_timeout, log)
-    try:
-        with interrupt_on_signals(), postgres_server(config.database_url, environ, config.project_dir, log) as server:
-            return test_everything(config, log, runner, server)
-    finally:
-        runner.kill_all()
+    """Everything a run does, from finding a server to the last scratch database dropped.
+
+    The watchdog starts before anything is created and ends after everything is removed.
+    """
+    with watchdog(log) as watch:
+        runner = StepRunner(config.manage, config.settings, config.step_timeout, log, watch)
+        try:
+            with interrupt_on_signals():
+                remove_abandoned_clusters(log)
+                with postgres_server(config.database_url, environ, config.project_dir, log, watch) as server:
+                    if not server.ephemeral:
+                        drop_abandoned_scratch(server, log)
+                    return test_everything(config, log, runner, server)
+        finally:
+            runner.kill_all()
