@@ -20,6 +20,7 @@ DEFAULT_SETTINGS = "hello_world.settings"
 # Markers a migration file may carry to accept a finding on purpose (see README).
 MARKER_ALLOW_DATA_LOSS = "test_migrations: allow-data-loss"
 MARKER_ALLOW_IRREVERSIBLE = "test_migrations: allow-irreversible"
+MARKER_ALLOW_EDITED = "test_migrations: allow-edited"
 
 
 @dataclass(frozen=True)
@@ -32,7 +33,9 @@ class Config:
     report_json / junit_xml: where to write those reports; allow_data_loss /
     allow_irreversible: accepted findings; check_schema / check_data: the two proofs;
     step_timeout: seconds per manage.py call; jobs: databases tested in parallel; verbosity:
-    0-3 as in Django.
+    0-3 as in Django. since: --since REF (the windows become the migrations added or modified
+    since then); shard: --shard I/N as (I, N); allow_edited: migrations accepted although edited
+    after they were merged.
     """
 
     manage: Path
@@ -50,5 +53,8 @@ class Config:
     step_timeout: float
     jobs: int
     verbosity: int
+    since: str | None = None
+    shard: tuple[int, int] | None = None
+    allow_edited: frozenset[MigrationKey] = frozenset()
 
 

@@ -1,8 +1,8 @@
 """Results of a run: what every check and every migration was found to be.
 
 Owns: `Finding` (one entry of a migration's `details`), `CheckResult`, `MigrationResult` (the
-verdicts of CONTRACT.md, and which of them fail the run), `AppResult` and `RunResult`. Reports
-read these and never recompute a verdict.
+verdicts of CONTRACT.md, and which of them fail the run), `AppResult`, `Selection` (what
+--since and --shard chose) and `RunResult`. Reports read these and never recompute a verdict.
 
 Uses: timing (the Phase type).
 """
@@ -90,6 +90,20 @@ class AppResult:
 
 
 @dataclass
+class Selection:
+    """What the run tested instead of the default windows: `since` (--since REF) with the
+    migration files added or modified since then (`changed`, relative to the project folder) and
+    those of them edited after they were merged (`edited`); `shard` (index, count) of --shard;
+    `shards`, in a merged report, the (index, count) of each shard merged."""
+
+    since: str | None = None
+    changed: list[str] = field(default_factory=list)
+    edited: list[str] = field(default_factory=list)
+    shard: tuple[int, int] | None = None
+    shards: list[tuple[int, int]] = field(default_factory=list)
+
+
+@dataclass
 class RunResult:
     checks: list[CheckResult]
     apps: list[AppResult]
@@ -100,6 +114,7 @@ class RunResult:
     skipped_apps: list[str] = field(default_factory=list)
     project_dir: Path | None = None  # what migration file paths are relative to
     timings: dict[str, Phase] = field(default_factory=dict)  # seconds by phase, summed over threads
+    selection: Selection = field(default_factory=Selection)
 
     @property
     def ok(self) -> bool:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from ..log import Log
 from ..results import RunResult
-from .problems import failure_lines
+from .problems import failure_lines, window_note
 
 
 def print_summary(result: RunResult, log: Log) -> None:
@@ -24,6 +24,9 @@ def print_summary(result: RunResult, log: Log) -> None:
         log.info("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
     if any(m.acknowledged for app in result.apps for m in app.migrations):
         log.info("(* acknowledged on purpose)")
+    note = window_note(result)
+    if note:
+        log.info(note)
     problems = failure_lines(result)
     log.info("")
     if problems:

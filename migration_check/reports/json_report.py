@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from ..results import RunResult
+from ..results import RunResult, Selection
 
 REPORT_SCHEMA_VERSION = 1
 
@@ -38,4 +38,16 @@ def report_json(result: RunResult) -> dict[str, object]:
         ],
         "skipped_apps": result.skipped_apps,
         "processes": result.processes,
+        "selection": selection_json(result.selection),
+    }
+
+
+def selection_json(selection: Selection) -> dict[str, object]:
+    """What --since and --shard chose (README, "The JSON report"): null and [] when not used."""
+    return {
+        "since": selection.since,
+        "changed_migrations": selection.changed,
+        "edited_migrations": selection.edited,
+        "shard": {"index": selection.shard[0], "count": selection.shard[1]} if selection.shard else None,
+        "merged_shards": [{"index": index, "count": count} for index, count in selection.shards],
     }

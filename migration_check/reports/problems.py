@@ -1,11 +1,25 @@
 """What fails a run, as (file, line, message), most important first: the one list that the
-console summary and the GitHub annotations both print.
+console summary and the GitHub annotations both print; and the note both print when --since or
+--shard left nothing to roll back.
 
 Uses: results."""
 
 from __future__ import annotations
 
 from ..results import RunResult
+
+
+def window_note(result: RunResult) -> str | None:
+    """Why no migration was rolled back, when --since or --shard chose none."""
+    if any(app.migrations for app in result.apps):
+        return None
+    if result.selection.since is not None:
+        return (f"The window is empty: no migration was added or modified since {result.selection.since}; "
+                "only the project checks ran.")
+    if result.selection.shard is not None:
+        index, count = result.selection.shard
+        return f"The window is empty: no app window falls in shard {index}/{count}."
+    return None
 
 
 def failure_lines(result: RunResult) -> list[tuple[str | None, int | None, str]]:
