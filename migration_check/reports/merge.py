@@ -2,8 +2,8 @@
 
 The merged JSON keeps every field of the shards' reports: `checks` and `apps` concatenated in
 the order the reports are given, `ok` true only when every report's is, `duration_s` the
-longest shard's (the wall time when the shards run side by side), other numbers (`processes`)
-summed, anything else taken from the first report; `selection` lists the shards merged. For
+longest shard's (the wall time when the shards run side by side), the counts (`processes`,
+`steps`) summed, anything else taken from the first report; `selection` lists the shards merged. For
 the console summary, the JUnit file and the GitHub step summary it is read back into a
 `RunResult` and handed to the same reporters as a run's, so they never recompute a verdict.
 
@@ -29,6 +29,8 @@ from .json_report import REPORT_SCHEMA_VERSION
 
 Report = dict[str, Any]
 PRIMITIVES = (str, int, float, bool, type(None))
+# Counts of a run, added up over the shards (Python processes started, Django commands run).
+SUMMED = ("processes", "steps")
 
 
 def load_report(path: Path) -> Report:
@@ -100,7 +102,7 @@ def merge_value(key: str, values: list[Any]) -> Any:
         return [item for value in values for item in value]
     if key == "skipped_apps":
         return list(dict.fromkeys(item for value in values for item in value))
-    if all(isinstance(value, int | float) and not isinstance(value, bool) for value in values):
+    if key in SUMMED and all(isinstance(value, int) for value in values):
         return sum(values)
     return values[0]
 
