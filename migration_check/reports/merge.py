@@ -138,8 +138,10 @@ def migration_from_json(app: str, data: dict[str, Any]) -> MigrationResult:
 
 
 def selection_from_json(data: dict[str, Any]) -> Selection:
+    shard = data.get("shard")
     return Selection(since=data.get("since"), changed=list(data.get("changed_migrations") or []),
                      edited=list(data.get("edited_migrations") or []),
+                     shard=(shard["index"], shard["count"]) if isinstance(shard, dict) else None,
                      shards=[(s["index"], s["count"]) for s in data.get("merged_shards") or []])
 
 
