@@ -41,20 +41,29 @@ FIXTURES = REPO_ROOT / "tests" / "fixtures"
 TOOL = REPO_ROOT / "scripts" / "test_migrations.py"
 SETTINGS = "cross_app_project.settings"
 
-ADDED = """\
+INDEX_MIGRATION = """\
 from django.db import migrations
 
 
 class Migration(migrations.Migration):
-    dependencies = [("alpha", "0003_region")]
+    dependencies = [("{app}", "{parent}")]
 
     operations = [
         migrations.RunSQL(
-            "CREATE INDEX alpha_region_name_idx ON alpha_region (name)",
-            reverse_sql="DROP INDEX alpha_region_name_idx",
+            "CREATE INDEX {index} ON {table} ({column})",
+            reverse_sql="DROP INDEX {index}",
         ),
     ]
 """
+
+
+def index_migration(app: str, parent: str, table: str, column: str) -> str:
+    """A migration a pull request adds: an index in RunSQL (no model change, so
+    makemigrations --check stays clean), with its reverse."""
+    return INDEX_MIGRATION.format(app=app, parent=parent, table=table, column=column, index=f"{table}_{column}_idx")
+
+
+ADDED = index_migration("alpha", "0003_region", "alpha_region", "name")
 # Appended to alpha.0002's operations on `feature`: an edit of a migration already merged.
 EDIT = """\
         migrations.RunSQL(

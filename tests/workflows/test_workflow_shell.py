@@ -22,6 +22,7 @@ from xml.etree import ElementTree
 import pytest
 
 from migration_check.address import read_dotenv_value
+from tests.migration_check.test_selection import index_migration
 from tests.pg_plugin import existing_databases
 from tests.workflows.workflow_files import CI, MIGRATION_TESTS, REPO_ROOT, find_step
 
@@ -205,20 +206,7 @@ def test_migration_tests_steps_run_clean_on_a_copy_of_the_project(tmp_path, pg_s
     assert password and password not in result.stdout + result.stderr
 
 
-ADDED_MIGRATION = """\
-from django.db import migrations
-
-
-class Migration(migrations.Migration):
-    dependencies = [("upstream", "0024_invoice_sent_at")]
-
-    operations = [
-        migrations.RunSQL(
-            "CREATE INDEX upstream_invoice_sent_at_idx ON upstream_invoice (sent_at)",
-            reverse_sql="DROP INDEX upstream_invoice_sent_at_idx",
-        ),
-    ]
-"""
+ADDED_MIGRATION = index_migration("upstream", "0024_invoice_sent_at", "upstream_invoice", "sent_at")
 
 
 def git(cwd: Path, *args: str) -> None:
