@@ -75,8 +75,9 @@ class ProcessId:
 
 def kill_group(process: ProcessId) -> None:
     """SIGKILL the process group led by `process` (the run starts every child in a session of
-    its own), unless the leader is gone and its pid may belong to someone else by now."""
-    if process.started is not None and not process.alive():
+    its own), unless the leader is gone and its pid may belong to someone else by now (with
+    /proc: a leader whose start time was not seen had already ended when it was recorded)."""
+    if not process.alive() or (PROC.is_dir() and process.started is None):
         return
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(process.pid, signal.SIGKILL)
