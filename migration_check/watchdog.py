@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import select
 import signal
 import subprocess
 import sys
@@ -40,8 +39,6 @@ from .processes import ProcessId, kill_group
 from .resources import NO_WATCH, ResourceWatch
 from .server import SCRATCH_PREFIX, quote_ident
 
-READY = "watchdog ready"
-START_TIMEOUT_S = 20.0
 # After a normal end the watchdog has nothing to do; after a kill it needs a few seconds.
 EXIT_TIMEOUT_S = 60.0
 BACKEND_GONE_TIMEOUT_S = 10.0
@@ -122,31 +119,20 @@ class WatchdogClient(ResourceWatch):
             self.log.info(f"{PROG}: warning: the watchdog did not finish within {EXIT_TIMEOUT_S:g}s")
 
 
-def wait_for_ready(process: subprocess.Popen) -> bool:
-    """True when the watchdog printed READY (its signal handlers are set) within the time-out."""
-    stdout = process.stdout
-    assert stdout is not None
-    try:
-        readable, _, _ = select.select([stdout], [], [], START_TIMEOUT_S)
-        return bool(readable) and stdout.readline().strip() == READY
-    finally:
-        stdout.close()
-
-
 def start_watchdog(log: Log) -> ResourceWatch:
-    """Start the watchdog process; NO_WATCH (with a warning) when it cannot start."""
+    """Start the watchdog process; NO_WATCH (with a warning) when it cannot start.
+
+    The run does not wait for it to be ready: what the run writes waits in the pipe, and the
+    watchdog reads it all, up to the end-of-file, even when the run is killed first. A watchdog
+    that dies instead makes the first write fail, which says so.
+    """
     try:
         process = subprocess.Popen(
-            watchdog_argv(), stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd="/",
+            watchdog_argv(), stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, cwd="/",
             start_new_session=True,  # neither Ctrl-C nor a kill of our process group reaches it
         )
     except OSError as error:
         log.info(f"{PROG}: warning: could not start the watchdog ({error}); a hard kill may leave things behind")
-        return NO_WATCH
-    if not wait_for_ready(process):
-        process.kill()
-        process.wait()
-        log.info(f"{PROG}: warning: the watchdog did not start; a hard kill may leave things behind")
         return NO_WATCH
     return WatchdogClient(process, log)
 
@@ -304,12 +290,10 @@ def watch(lines: TextIO, tracked: Tracked) -> None:
 
 
 def main() -> None:
-    """The watchdog process: report ready, follow the run, remove what it left."""
+    """The watchdog process: follow the run, remove what it left."""
     for ignored in (signal.SIGINT, signal.SIGHUP):
         signal.signal(ignored, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, stop_on_sigterm)
-    say(sys.stdout, READY)
-    sys.stdout.close()  # the run reads one line only
     tracked = Tracked()
     watch(sys.stdin, tracked)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)  # the cleanup itself is not interrupted
