@@ -10,7 +10,7 @@ PYTHON ?= $(shell sh scripts/find_python.sh)
 VENV_PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | cksum | cut -d' ' -f1)
 
-.PHONY: venv test migration-test lint benchmark clean
+.PHONY: venv test migration-test lint benchmark dist clean
 
 venv: $(STAMP)
 
@@ -31,5 +31,9 @@ lint: venv
 benchmark: venv
 	$(VENV_PY) benchmarks/run.py $(ARGS)
 
+# The one-file build for teams that copy the tool: dist/test_migrations.pyz (stdlib zipapp).
+dist:
+	python3 scripts/build_pyz.py
+
 clean:
-	rm -rf $(VENV) .pytest_cache
+	rm -rf $(VENV) .pytest_cache dist

@@ -15,6 +15,8 @@ Modules, in the order of a run:
   rows, fingerprints;
 - `window`, `scratch`, `chain`, `verdicts`: one app's window, a chain's database, the steps of
   one migration's test, and the pure functions that judge them;
+- `locks`, `volume`, `squawk`, `hazards`, `deploy_safety`: watching each apply on the server
+  (event triggers), --volume rows, squawk on what ran, the pure hazard rules, and the chain's hook;
 - `checks`, `run`: the project-wide checks, and a whole run;
 - `results`, `reports`: what was found, and the console, JSON, JUnit and GitHub reports
   (`reports.merge`: the shards' reports merged).
@@ -31,7 +33,7 @@ import importlib
 # Public name -> the module that defines it.
 PUBLIC = {
     "main": "cli", "build_parser": "cli", "config_from_args": "cli", "EXIT_OK": "cli", "EXIT_MIGRATION_PROBLEM": "cli",
-    "EXIT_USAGE": "cli", "EXIT_INTERRUPTED": "cli", "default_manage": "cli",
+    "EXIT_USAGE": "cli", "EXIT_INTERRUPTED": "cli", "default_manage": "cli", "parse_positive_int": "cli",
     "Config": "config", "DEFAULT_SETTINGS": "config",
     "UsageError": "errors", "Interrupted": "errors",
     "Log": "log", "mask_url": "log", "mask_passwords": "log", "error_line": "log",

@@ -1,6 +1,7 @@
 """Reads of the PostgreSQL catalog shared by the schema snapshot, the seeder and the data proof.
 
-Owns: which schemas and objects count as the project's (`USER_SCHEMAS`, `NOT_FROM_EXTENSION`),
+Owns: which schemas and objects count as the project's (`USER_SCHEMAS`, `NOT_FROM_EXTENSION`; the
+tool's own `OBSERVER_SCHEMA`, where locks.py records what a migration did, never counts),
 the description of a table's columns, primary key and foreign keys (`read_tables`), the list of
 user tables, the column inventory, and what `django_migrations` records.
 
@@ -19,8 +20,12 @@ from .config import MigrationKey
 
 Connection = Any  # a psycopg2 connection
 
+# The schema in which locks.py keeps its event triggers' functions and records (scratch databases
+# only): not the project's, so never snapshotted, fingerprinted, seeded or emptied.
+OBSERVER_SCHEMA = "tm_observer"
+
 USER_SCHEMAS = (
-    "n.nspname NOT IN ('pg_catalog', 'information_schema') "
+    f"n.nspname NOT IN ('pg_catalog', 'information_schema', '{OBSERVER_SCHEMA}') "
     "AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp%'"
 )
 NOT_FROM_EXTENSION = (
@@ -30,8 +35,8 @@ NOT_FROM_EXTENSION = (
 # Domains are described by their base type (what values are made for; the INSERT still casts to
 # the domain, so its checks apply), arrays also by their element type.
 TABLE_COLUMNS_SQL = """
-    SELECT c.oid::regclass::text, a.attname, format_type(a.atttypid, a.atttypmod), t.typname,
-           t.typtype, t.typcategory, a.attnotnull, d.adbin IS NOT NULL, a.attidentity <> '',
+    SELECT c.oid::regclass::text, a.attname, format_type(a.atttypid, a.atttypmod), t.typname, t.typcategory,
+           a.attnotnull, d.adbin IS NOT NULL, a.attidentity <> '',
            a.attgenerated <> '',
            (SELECT string_agg(e.enumlabel, ',' ORDER BY e.enumsortorder) FROM pg_enum e
              WHERE e.enumtypid IN (t.oid, t.typelem)),
@@ -66,7 +71,6 @@ class ColumnMeta:
     name: str
     type: str
     type_name: str
-    type_kind: str
     category: str
     not_null: bool
     has_default: bool

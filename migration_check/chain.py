@@ -6,6 +6,7 @@ Then, oldest first, each migration M goes through the same steps:
 
     observe (schema, columns; seed pre-release rows, fingerprint them)
     apply     `migrate APP M` over that data          -> verdicts.judge_apply
+              (watched on the server: locks, rewrites -> deploy_safety.record_apply)
     observe   (schema, columns; seed post-release rows)
     roll back `migrate APP PREVIOUS`                  -> verdicts.judge_rollback
               (siblings Django took along are put back -> verdicts.judge_sibling_reapply)
@@ -19,27 +20,31 @@ Owns: `WindowChain` (the order of the steps, and writing verdicts into the windo
 the `ChainDatabase` protocol it works through (`scratch.ScratchDatabase` in a run, a fake in the
 unit tests).
 
-Uses: config, discovery, results, schema (diff), seeding (profiles), verdicts, window, log.
+Uses: config, discovery, results, schema (diff), seeding (profiles), verdicts, window, log,
+deploy_safety (the observation of each apply).
 """
 
 from __future__ import annotations
 
 import traceback
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from .config import MARKER_ALLOW_DATA_LOSS, Config, MigrationKey
 from .data import Fingerprint, dropped_and_restored
+from .deploy_safety import DeploySafety, record_apply
 from .discovery import MigrationInfo, Project, dependency_closure, dependents_closure, forward_targets, previous_in_app
 from .errors import Interrupted
+from .hazards import Event
 from .inside_django.protocol import PrepareResponse, TableDescription, WindowMigration
 from .log import Log
 from .results import Finding, MigrationResult
 from .schema import SchemaSnapshot, diff_schema
 from .seeding import POST_RELEASE_PROFILES, PRE_RELEASE_PROFILES, SeedReport
 from .steps import StepResult
-from .verdicts import judge_apply, judge_data, judge_reapply, judge_rollback, judge_sibling_reapply
+from .verdicts import StepVerdict, judge_apply, judge_data, judge_reapply, judge_rollback, judge_sibling_reapply
+from .volume import VolumeFill
 from .window import AppWindow
 
 Columns = dict[str, set[str]]
@@ -59,6 +64,8 @@ class ChainDatabase(Protocol):
     def seed(self, tables: Sequence[str], profiles: Sequence[str]) -> SeedReport: ...
     def empty_tables(self) -> None: ...
     def end_stray_sessions(self) -> None: ...
+    def begin_observation(self, tables: Sequence[str], volume: int | None) -> VolumeFill | None: ...
+    def end_observation(self, fill: VolumeFill | None) -> tuple[list[Event] | None, list[str]]: ...
     def close(self) -> None: ...
 
 
@@ -71,6 +78,7 @@ class ChainContext:
     project: Project
     log: Log
     open_database: Callable[[str], ChainDatabase]
+    safety: DeploySafety = field(default_factory=DeploySafety)
 
 
 @dataclass
@@ -187,9 +195,17 @@ class WindowChain:
     def apply(self, migration: MigrationInfo, result: MigrationResult, before: ObservedState) -> str | None:
         """`migrate APP M` over the pre-release data; when it fails, empty the tables and retry,
         so the rest of the window is still tested."""
+        tables = sorted(self.metadata.get(migration.name, NO_META)["tables_before"])
+        fill = self.db.begin_observation(tables, self.context.safety.volume)
         verdict = judge_apply(self.step(migration, migration.name, "apply"), migration)
+        if verdict.status != "passed" and fill is not None and fill.keys and not verdict.broken:
+            verdict = self.apply_without_volume(migration, result, fill, verdict)
+            fill = None
         result.apply = verdict.status
         if verdict.status == "passed":
+            events, cleanup = self.db.end_observation(fill)
+            if events is not None:
+                record_apply(result, events, set(before.columns), self.context.safety, fill, cleanup)
             return None
         result.error = verdict.error
         if verdict.broken:
@@ -200,6 +216,16 @@ class WindowChain:
         before.data = None  # the pre-release data had to go
         before.columns = self.db.columns()
         return None
+
+    def apply_without_volume(self, migration: MigrationInfo, result: MigrationResult, fill: VolumeFill,
+                             failed: StepVerdict) -> StepVerdict:
+        """The --volume rows are made up: when the apply fails over them, delete them and apply
+        over the seeded rows alone, as without --volume."""
+        self.db.end_observation(fill)
+        result.details.append(Finding("info", f"--volume: over {fill.rows} more rows per table the apply failed "
+                                      f"({failed.error}); applied again without them"))
+        self.db.begin_observation([], None)
+        return judge_apply(self.step(migration, migration.name, "apply without the volume rows"), migration)
 
     def roll_back(self, migration: MigrationInfo, result: MigrationResult,
                   columns_before: Columns) -> tuple[str | None, frozenset[tuple[str, str | None]]]:

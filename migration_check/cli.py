@@ -60,17 +60,25 @@ exit status: 0 all passed, 1 a migration problem was found, 2 usage or configura
 """
 
 
+def parse_positive_int(value: str) -> int:
+    """A whole number of at least 1 (argparse `type=`)."""
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive whole number, got {value!r}") from None
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive whole number, got {value!r}")
+    return number
+
+
 def parse_depth(value: str) -> int | None:
     """`--depth`: a positive whole number, or `all` (None: the whole history)."""
     if value.strip().lower() == "all":
         return None
     try:
-        depth = int(value)
-    except ValueError:
+        return parse_positive_int(value)
+    except argparse.ArgumentTypeError:
         raise argparse.ArgumentTypeError(f"expected a positive number or 'all', got {value!r}") from None
-    if depth < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive number or 'all', got {value!r}")
-    return depth
 
 
 def parse_positive_seconds(value: str) -> float:
@@ -81,6 +89,17 @@ def parse_positive_seconds(value: str) -> float:
     if seconds <= 0:
         raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {value!r}")
     return seconds
+
+
+def parse_row_count(value: str) -> int:
+    """`--volume`: a positive whole number of rows (1,000 and 1_000 are read as 1000 too)."""
+    try:
+        rows = int(value.replace(",", "").replace("_", ""))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive number of rows, got {value!r}") from None
+    if rows < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive number of rows, got {value!r}")
+    return rows
 
 
 def parse_migration_key(value: str) -> MigrationKey:
@@ -108,6 +127,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_report_options(parser)
     add_proof_options(parser)
     add_since_and_shard_options(parser)
+    add_hazard_options(parser)
     add_output_options(parser)
     return parser
 
@@ -163,6 +183,14 @@ def add_since_and_shard_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--merge-reports", nargs="+", type=Path, metavar="REPORT",
                         help="run nothing: merge the JSON reports of the shards into one summary, --junit-xml, "
                              "--report-json and the GitHub step summary; exit status as for one run")
+def add_hazard_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--no-locks", dest="observe_locks", action="store_false",
+                        help="do not observe locks, rewrites and statements while migrations are applied")
+    parser.add_argument("--fail-on-hazards", action="store_true",
+                        help="deploy hazards (locks, rewrites, squawk findings) fail the run (default: warnings)")
+    parser.add_argument("--volume", type=parse_row_count, metavar="N",
+                        help="before each apply, add N rows to each existing table of the app and report how "
+                             "long each write-blocking lock was held")
 
 
 def add_output_options(parser: argparse.ArgumentParser) -> None:
@@ -202,6 +230,9 @@ def config_from_args(args: argparse.Namespace) -> Config:
         since=args.since,
         shard=args.shard,
         allow_edited=frozenset(args.allow_edited),
+        observe_locks=args.observe_locks,
+        fail_on_hazards=args.fail_on_hazards,
+        volume=args.volume,
     )
 
 

@@ -33,9 +33,11 @@ class Config:
     report_json / junit_xml: where to write those reports; allow_data_loss /
     allow_irreversible: accepted findings; check_schema / check_data: the two proofs;
     step_timeout: seconds per manage.py call; jobs: databases tested in parallel; verbosity:
-    0-3 as in Django. since: --since REF (the windows become the migrations added or modified
-    since then); shard: --shard I/N as (I, N); allow_edited: migrations accepted although edited
-    after they were merged.
+    0-3 as in Django; observe_locks: watch each apply's locks and rewrites on the server
+    (--no-locks: off); fail_on_hazards: hazards fail the run instead of warning; volume: rows
+    added to each existing table of the app before each apply, to measure how long locks are held;
+    since: --since REF (the windows become the migrations added or modified since then); shard:
+    --shard I/N as (I, N); allow_edited: migrations accepted although edited after they were merged.
     """
 
     manage: Path
@@ -53,6 +55,9 @@ class Config:
     step_timeout: float
     jobs: int
     verbosity: int
+    observe_locks: bool = True
+    fail_on_hazards: bool = False
+    volume: int | None = None
     since: str | None = None
     shard: tuple[int, int] | None = None
     allow_edited: frozenset[MigrationKey] = frozenset()

@@ -1,8 +1,10 @@
 """Results of a run: what every check and every migration was found to be.
 
-Owns: `Finding` (one entry of a migration's `details`), `CheckResult`, `MigrationResult` (the
-verdicts of CONTRACT.md, and which of them fail the run), `AppResult`, `Selection` (what
---since and --shard chose) and `RunResult`. Reports read these and never recompute a verdict.
+Owns: `Finding` (one entry of a migration's `details`), `Hazard` and `LockHold` (what was
+observed on the server while a migration was applied, see hazards.py), `CheckResult`,
+`MigrationResult` (the verdicts of CONTRACT.md, and which of them fail the run), `AppResult`,
+`Selection` (what --since and --shard chose) and `RunResult`. Reports read these and never
+recompute a verdict.
 
 Uses: timing (the Phase type).
 """
@@ -14,14 +16,7 @@ from pathlib import Path
 
 from .timing import Phase
 
-# Values of the verdict fields (CONTRACT.md).
-APPLY_VALUES = ("passed", "failed", "not_run")
-ROLLBACK_VALUES = ("passed", "failed", "irreversible", "blocked", "not_run")
-REAPPLY_VALUES = ("passed", "failed", "not_run")
-SCHEMA_VALUES = ("identical", "differs", "not_checked")
-DATA_VALUES = ("preserved", "lost", "not_checked")
-FINDING_KINDS = ("schema", "data_lost", "info")
-
+NOT_CHECKED = "not_checked"
 
 @dataclass(frozen=True)
 class Finding:
@@ -33,6 +28,44 @@ class Finding:
 
     def to_json(self) -> dict[str, object]:
         return {"kind": self.kind, "message": self.message, **self.extra}
+
+
+@dataclass(frozen=True)
+class Hazard:
+    """A deploy hazard: a stable rule id, the table, the lock mode held (pg_locks' name), the
+    statement that ran, what happened, the Django way around it, and where it comes from
+    (`observed` on the server, or `squawk`). `migrations` names them for a run-wide hazard."""
+
+    rule: str
+    table: str | None
+    mode: str | None
+    statement: str
+    message: str
+    fix: str
+    source: str = "observed"
+    migrations: tuple[str, ...] = ()
+
+    def to_json(self) -> dict[str, object]:
+        data: dict[str, object] = {"rule": self.rule, "table": self.table, "mode": self.mode,
+                                   "statement": self.statement, "message": self.message, "fix": self.fix,
+                                   "source": self.source}
+        if self.migrations:
+            data["migrations"] = list(self.migrations)
+        return data
+
+
+@dataclass(frozen=True)
+class LockHold:
+    """How long a write-blocking lock on an existing table was held while the migration applied,
+    measured, with the table's rows at that moment when known (--volume)."""
+
+    table: str
+    mode: str
+    held_s: float
+    rows: int | None = None
+
+    def to_json(self) -> dict[str, object]:
+        return {"table": self.table, "mode": self.mode, "held_s": self.held_s, "rows": self.rows}
 
 
 @dataclass
@@ -60,10 +93,25 @@ class MigrationResult:
     details: list[Finding] = field(default_factory=list)
     durations: dict[str, float] = field(default_factory=dict)
     acknowledged: bool = False
+    # Observed while applying it over pre-release rows (hazards.py); "not_checked" when not observed.
+    rewrites: list[str] | str = NOT_CHECKED
+    locks: list[dict[str, str]] | str = NOT_CHECKED
+    statements: list[str] | str = NOT_CHECKED
+    hazards: list[Hazard] | str = NOT_CHECKED
+    lock_holds: list[LockHold] = field(default_factory=list)
+    exclusive_without_timeout: list[str] = field(default_factory=list)  # for the run-wide hazard
 
     @property
     def label(self) -> str:
         return f"{self.app}.{self.name}"
+
+    @property
+    def hazard_list(self) -> list[Hazard]:
+        return self.hazards if isinstance(self.hazards, list) else []
+
+    @property
+    def statement_list(self) -> list[str]:
+        return self.statements if isinstance(self.statements, list) else []
 
     @property
     def problems(self) -> list[str]:
@@ -114,9 +162,23 @@ class RunResult:
     skipped_apps: list[str] = field(default_factory=list)
     project_dir: Path | None = None  # what migration file paths are relative to
     timings: dict[str, Phase] = field(default_factory=dict)  # seconds by phase, summed over threads
+    # Deploy hazards (hazards.py): whether locks were observed ("observed" | "not_checked" | "off")
+    # and why not, the run-wide hazards, the squawk version used, --volume and --fail-on-hazards.
+    observation: str = "off"
+    observation_note: str | None = None
+    run_hazards: list[Hazard] = field(default_factory=list)
+    squawk: str | None = None
+    volume: int | None = None
+    fail_on_hazards: bool = False
     selection: Selection = field(default_factory=Selection)
+
+    def hazards(self) -> list[tuple[MigrationResult | None, Hazard]]:
+        """Every hazard, the run-wide ones first (they concern many migrations)."""
+        found: list[tuple[MigrationResult | None, Hazard]] = [(None, h) for h in self.run_hazards]
+        return found + [(m, h) for a in self.apps for m in a.migrations for h in m.hazard_list]
 
     @property
     def ok(self) -> bool:
         return (all(c.status == "passed" for c in self.checks)
-                and all(a.error is None and not any(m.problems for m in a.migrations) for a in self.apps))
+                and all(a.error is None and not any(m.problems for m in a.migrations) for a in self.apps)
+                and not (self.fail_on_hazards and self.hazards()))

@@ -5,7 +5,8 @@ Owns: `run_project` (the watchdog, signals, the server, the step runner, the ord
 handed over), and the fan-out of windows over `--jobs` threads.
 
 Uses: config, errors, log, watchdog, leftovers, server, steps, discovery, selection, checks,
-scratch, chain, window, results.
+scratch, chain, window, results, locks and squawk (whether this run can observe deploy hazards),
+hazards (the run-wide one).
 """
 
 from __future__ import annotations
@@ -19,14 +20,18 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from .chain import ChainContext, WindowChain
 from .checks import run_check_deploy, run_forward_checks
 from .config import Config
+from .deploy_safety import DeploySafety
 from .discovery import MigrationInfo, Project, project_from_probe, select_apps
 from .errors import UsageError
+from .hazards import lock_timeout_hazard
 from .leftovers import drop_abandoned_scratch, remove_abandoned_clusters
+from .locks import observation_status
 from .log import Log
 from .results import AppResult, CheckResult, RunResult
 from .scratch import ScratchDatabase
 from .selection import GitChanges, choose, git_changes, runs_project_checks
 from .server import Server, postgres_server
+from .squawk import find_squawk
 from .steps import StepRunner
 from .watchdog import watchdog
 from .window import AppWindow
@@ -93,6 +98,17 @@ def chains_of(windows: list[AppWindow], context: ChainContext, jobs: int) -> lis
     return chains
 
 
+def deploy_safety(config: Config, server: Server, log: Log) -> tuple[DeploySafety, str, str | None]:
+    """Whether this run observes locks (event triggers need a superuser), squawk if installed;
+    and the observation status with the one line saying why not."""
+    superuser = bool(server.scalar("SELECT rolsuper FROM pg_roles WHERE rolname = current_user"))
+    status, note = observation_status(config, superuser, server.address.user)
+    if note and status == "not_checked":
+        log.info(note)
+    observe = status == "observed"
+    return DeploySafety(observe, find_squawk() if observe else None, server.version, config.volume), status, note
+
+
 def test_everything(config: Config, log: Log, runner: StepRunner, server: Server,
                     changes: GitChanges | None = None) -> RunResult:
     started = time.monotonic()
@@ -104,7 +120,9 @@ def test_everything(config: Config, log: Log, runner: StepRunner, server: Server
     for line in choice.describe():
         log.info(line)
     windows = app_windows(project, choice.windows, config, log)
-    context = ChainContext(config, project, log, lambda purpose: ScratchDatabase(server, runner, project, purpose))
+    safety, observation, observation_note = deploy_safety(config, server, log)
+    context = ChainContext(config, project, log,
+                           lambda purpose: ScratchDatabase(server, runner, project, purpose, safety.observe), safety)
     pool = ThreadPoolExecutor(max_workers=config.jobs + 1)
     try:
         # The app windows do not need the head database: they start at once, beside the checks.
@@ -124,7 +142,10 @@ def test_everything(config: Config, log: Log, runner: StepRunner, server: Server
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
     return RunResult(checks, apps, time.monotonic() - started, server.version, server.ephemeral,
-                     runner.started, skipped, config.project_dir, runner.times.phases(), choice.selection)
+                     runner.started, skipped, config.project_dir, runner.times.phases(), observation,
+                     observation_note, lock_timeout_hazard([m for a in apps for m in reversed(a.migrations)]),
+                     safety.squawk.version if safety.squawk else None, config.volume, config.fail_on_hazards,
+                     selection=choice.selection)
 
 
 def collect(windows: list[AppWindow], chains: list[tuple[AppWindow, Future]]) -> list[AppResult]:

@@ -3,9 +3,10 @@
 Owns: `ScratchDatabase`, the one object through which a chain touches its database: the build
 (the `prepare` child), `migrate` steps (through the step runner), what django_migrations records
 (squashes resolved), schema snapshots, seeding, fingerprints, emptying the tables after a failed
-apply, and ending the queries a killed step left running.
+apply, ending the queries a killed step left running, and (when asked to observe) the lock
+observer's event triggers and the --volume rows around each apply.
 
-Uses: config, discovery, server, steps, catalog, schema, seeding, data.
+Uses: config, discovery, server, steps, catalog, schema, seeding, data, locks, volume.
 """
 
 from __future__ import annotations
@@ -18,11 +19,14 @@ from .catalog import column_inventory, recorded_migrations, user_tables
 from .config import MigrationKey
 from .data import Fingerprint, fingerprint
 from .discovery import Project, effective_applied
+from .hazards import Event
 from .inside_django.protocol import PrepareRequest, PrepareResponse
+from .locks import LockObserver
 from .schema import SchemaSnapshot, snapshot_schema
 from .seeding import Seeder, SeedReport
 from .server import Server
 from .steps import StepResult, StepRunner
+from .volume import VolumeFill, fill_tables, remove_fill
 
 # Steps inside an app's window skip Django's system checks: `check --deploy` runs them once for
 # the project, and repeating them in every step is start-up time for nothing.
@@ -32,7 +36,8 @@ WINDOW_MIGRATE_OPTIONS = ("--noinput", "--no-color", "--skip-checks")
 class ScratchDatabase:
     """One scratch database of the run, for one chain of migrations."""
 
-    def __init__(self, server: Server, runner: StepRunner, project: Project, purpose: str) -> None:
+    def __init__(self, server: Server, runner: StepRunner, project: Project, purpose: str,
+                 observe: bool = False) -> None:
         self.server = server
         self.runner = runner
         self.project = project
@@ -42,6 +47,8 @@ class ScratchDatabase:
         self.url = server.url_for(self.name)
         self.connection: Any = None
         self.seeder: Seeder | None = None
+        self.observe = observe
+        self.observer: LockObserver | None = None
 
     def build(self, app: str, targets: Sequence[MigrationKey], window: Sequence[str],
               ) -> tuple[StepResult, PrepareResponse | None]:
@@ -51,6 +58,10 @@ class ScratchDatabase:
         if response is not None:
             self.connection = self.server.connect(self.name)
             self.seeder = Seeder(self.connection)
+            if self.observe:  # after the build: only the window's own steps are watched
+                with self.times.measure("lock observer"):
+                    self.observer = LockObserver(self.connection)
+                    self.observer.install()
         return step, response  # type: ignore[return-value]
 
     def migrate(self, app: str | None = None, target: str | None = None) -> StepResult:
@@ -86,12 +97,34 @@ class ScratchDatabase:
             with self.connection.cursor() as cursor:
                 cursor.execute(f"TRUNCATE {', '.join(tables)} CASCADE")
 
+    def begin_observation(self, tables: Sequence[str], volume: int | None) -> VolumeFill | None:
+        """Before an apply: forget earlier records, and with --volume add rows to `tables`."""
+        if self.observer is None:
+            return None
+        with self.times.measure("lock observer"):
+            fill = fill_tables(self.connection, tables, volume) if volume else None
+            self.observer.begin()
+        return fill
+
+    def end_observation(self, fill: VolumeFill | None) -> tuple[list[Event] | None, list[str]]:
+        """After an apply: what was recorded (None when not observing), and the --volume rows
+        deleted again (returns the tables where that failed)."""
+        if self.observer is None:
+            return None, []
+        with self.times.measure("lock observer"):
+            events = self.observer.collect()
+            return events, remove_fill(self.connection, fill) if fill is not None else []
+
     def end_stray_sessions(self) -> None:
         """A killed manage.py may leave its query running in the server; end it."""
         with contextlib.suppress(Exception):
             self.server.end_sessions(self.name)
 
     def close(self) -> None:
+        if self.observer is not None:
+            with contextlib.suppress(Exception):
+                self.observer.remove()
+            self.observer = None
         if self.connection is not None:
             with contextlib.suppress(Exception):
                 self.connection.close()

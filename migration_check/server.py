@@ -17,6 +17,7 @@ import itertools
 import re
 import secrets
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,7 @@ RUN_LOCK_CLASS = 0x746D5F73
 RUN_ID_ATTEMPTS = 20
 # DROP DATABASE ... WITH (FORCE), which ends the sessions a killed step left, needs 13.
 MINIMUM_SERVER_VERSION_NUM = 130000
+DROP_RETRY_DELAYS_S = (1.0, 3.0, None)  # seconds before the next attempt; None: the last one
 
 Connection = Any  # a psycopg2 connection (psycopg2 ships no type information)
 
@@ -179,8 +181,18 @@ class Server:
             raise RuntimeError(f"refusing to touch {name!r}: not a scratch database of this run")
 
     def drop_database(self, name: str) -> None:
+        """DROP ... WITH (FORCE) ends the database's sessions, but gives up when one does not end
+        within 5 s ("being accessed by other users": a backend busy on a loaded machine); then
+        it is tried again a little later."""
         self.assert_scratch(name)
-        self.scalar(f"DROP DATABASE IF EXISTS {quote_ident(name)} WITH (FORCE)")
+        for delay in DROP_RETRY_DELAYS_S:
+            try:
+                self.scalar(f"DROP DATABASE IF EXISTS {quote_ident(name)} WITH (FORCE)")
+                break
+            except self.psycopg2.errors.ObjectInUse:
+                if delay is None:
+                    raise
+                time.sleep(delay)
         with self._lock:
             self.scratch.discard(name)
         self.watch.database_dropped(name)

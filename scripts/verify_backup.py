@@ -99,16 +99,6 @@ class Options:
         return self.manage.parent
 
 
-def positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=PROG,
@@ -131,7 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
                         default=os.environ.get("DJANGO_SETTINGS_MODULE") or tm.DEFAULT_SETTINGS,
                         help="Django settings module (default: $DJANGO_SETTINGS_MODULE, else "
                              f"{tm.DEFAULT_SETTINGS})")
-    parser.add_argument("--rows", type=positive_int, default=DEFAULT_ROWS, metavar="N",
+    parser.add_argument("--rows", type=tm.parse_positive_int, default=DEFAULT_ROWS, metavar="N",
                         help=f"rows seeded per table (default: {DEFAULT_ROWS}; the first at the "
                              "upper edges, the second NULL wherever allowed, then typical ones)")
     parser.add_argument("--keep-dump", type=Path, metavar="PATH",

@@ -1,12 +1,42 @@
-"""The console summary printed at the end of a run: a table of the verdicts, then what failed.
+"""The console summary printed at the end of a run: a table of the verdicts, the deploy hazards
+(warnings), how long locks were held with --volume, then what failed.
 
-Uses: results, log, reports.problems."""
+Uses: results, log, hazards (lock mode names), reports.problems."""
 
 from __future__ import annotations
 
+from ..hazards import sql_mode
 from ..log import Log
 from ..results import RunResult
 from .problems import failure_lines, window_note
+
+STATEMENT_WIDTH = 160
+
+
+def print_hazards(result: RunResult, log: Log) -> None:
+    """The hazards as warnings (with --fail-on-hazards they are among the problems instead), and
+    with --volume how long each write-blocking lock was held."""
+    if result.observation_note:
+        log.info("")
+        log.info(result.observation_note)
+    hazards = result.hazards()
+    if hazards and not result.fail_on_hazards:
+        log.info("")
+        log.info(f"hazards: {len(hazards)} (warnings; --fail-on-hazards makes them fail)")
+        for migration, hazard in hazards:
+            statement = " ".join(hazard.statement.split())
+            shown = statement if len(statement) <= STATEMENT_WIDTH else statement[:STATEMENT_WIDTH] + "..."
+            where = migration.label if migration else "run"
+            log.info(f"  - {where}: {hazard.rule} ({hazard.source}): {hazard.message}")
+            log.info(f"      statement: {shown}")
+            log.info(f"      fix: {hazard.fix}")
+    holds = [(m, hold) for app in result.apps for m in app.migrations for hold in m.lock_holds]
+    if result.volume and holds:
+        log.info("")
+        log.info(f"locks held with --volume {result.volume:,}:")
+        for m, hold in holds:
+            rows = f" at {hold.rows:,} rows" if hold.rows is not None else ""
+            log.info(f"  - {m.label}: {sql_mode(hold.mode)} on {hold.table} for {hold.held_s:.2f} s{rows}")
 
 
 def print_summary(result: RunResult, log: Log) -> None:
@@ -27,6 +57,7 @@ def print_summary(result: RunResult, log: Log) -> None:
     note = window_note(result)
     if note:
         log.info(note)
+    print_hazards(result, log)
     problems = failure_lines(result)
     log.info("")
     if problems:

@@ -1,4 +1,5 @@
-"""GitHub Actions: `::error` annotations at the migration files and the job's step summary.
+"""GitHub Actions: `::error` annotations at the migration files (`::warning` for deploy hazards
+unless --fail-on-hazards) and the job's step summary.
 
 Uses: results, reports.problems."""
 
@@ -8,7 +9,7 @@ import os
 from pathlib import Path
 
 from ..results import RunResult
-from .problems import failure_lines, window_note
+from .problems import failure_lines, hazard_lines, window_note
 
 
 def github_annotations(result: RunResult, limit: int = 10, root: Path | None = None) -> list[str]:
@@ -20,12 +21,15 @@ def github_annotations(result: RunResult, limit: int = 10, root: Path | None = N
     def escape(text: str) -> str:
         return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
 
-    out = []
-    for file, line, message in failure_lines(result)[:limit]:
+    def annotation(kind: str, title: str, file: str | None, line: int | None, message: str) -> str:
         if file and root is not None and result.project_dir is not None:
             file = os.path.relpath(result.project_dir / file, root)
         location = f" file={file},line={line or 1}" if file else ""
-        out.append(f"::error{location},title=Migration test::{escape(message)}".replace("::error,", "::error "))
+        return f"::{kind}{location},title={title}::{escape(message)}".replace(f"::{kind},", f"::{kind} ")
+
+    out = [annotation("error", "Migration test", *entry) for entry in failure_lines(result)[:limit]]
+    if not result.fail_on_hazards:  # GitHub shows 10 warnings per step too
+        out += [annotation("warning", "Migration hazard", *entry) for entry in hazard_lines(result)[:limit]]
     return out
 
 
@@ -48,4 +52,7 @@ def markdown_summary(result: RunResult) -> str:
             ack = " (acknowledged)" if m.acknowledged else ""
             lines.append(f"| `{m.label}` | {m.rollback}{ack} | {m.reapply} | {m.schema} | {m.data} | "
                          f"{notes.replace('|', '/')[:500]} |")
+    hazards = hazard_lines(result)
+    if hazards:
+        lines += ["", f"### Deploy hazards: {len(hazards)}", ""] + [f"- {message}" for _, _, message in hazards]
     return "\n".join(lines) + "\n"

@@ -6,9 +6,18 @@ from __future__ import annotations
 
 import dataclasses
 
-from ..results import RunResult, Selection
+from ..results import MigrationResult, RunResult, Selection
 
 REPORT_SCHEMA_VERSION = 1
+
+
+def observed_fields(m: MigrationResult) -> dict[str, object]:
+    """CONTRACT.md Additions: rewrites, locks, statements, hazards ("not_checked" when not
+    observed), and lock_holds (how long each write-blocking lock was held)."""
+    hazards = [h.to_json() for h in m.hazards] if isinstance(m.hazards, list) else m.hazards
+    return {"rewrites": m.rewrites, "locks": m.locks, "statements": m.statements, "hazards": hazards,
+            "lock_holds": [hold.to_json() for hold in m.lock_holds]}
+
 
 def report_json(result: RunResult) -> dict[str, object]:
     """The JSON report of CONTRACT.md (schema 1), plus additions: line, acknowledged, processes."""
@@ -30,6 +39,7 @@ def report_json(result: RunResult) -> dict[str, object]:
                         "acknowledged": m.acknowledged, "error": m.error,
                         "details": [finding.to_json() for finding in m.details],
                         "duration_s": {"rollback": m.durations.get("rollback"), "reapply": m.durations.get("reapply")},
+                        **observed_fields(m),
                     }
                     for m in app.migrations
                 ],
@@ -38,6 +48,9 @@ def report_json(result: RunResult) -> dict[str, object]:
         ],
         "skipped_apps": result.skipped_apps,
         "processes": result.processes,
+        "observation": {"status": result.observation, "reason": result.observation_note, "squawk": result.squawk,
+                        "volume": result.volume, "fail_on_hazards": result.fail_on_hazards},
+        "hazards": [hazard.to_json() for hazard in result.run_hazards],
         "selection": selection_json(result.selection),
     }
 

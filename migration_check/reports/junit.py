@@ -1,4 +1,5 @@
-"""JUnit XML: one test case per check and per migration step (rollback, reapply, schema, data).
+"""JUnit XML: one test case per check and per migration step (rollback, reapply, schema, data),
+and one per deploy hazard (passing, its text in system-out; a failure with --fail-on-hazards).
 
 Uses: results."""
 
@@ -47,6 +48,12 @@ def junit_xml(result: RunResult) -> ElementTree.ElementTree:
             data_text = "\n".join(f.message for f in m.details if f.kind == "data_lost")
             add(f"{app.app}.{m.name}", "data", None, data_text if m.data == "lost" and not m.acknowledged else None,
                 "not checked" if m.data == "not_checked" else None)
+    for m, hazard in result.hazards():
+        text = f"{hazard.message}\nstatement: {hazard.statement}\nfix: {hazard.fix}"
+        add(m.label if m else "hazards", f"hazard {hazard.rule} {hazard.table or ''}".rstrip(), None,
+            text if result.fail_on_hazards else None)
+        if not result.fail_on_hazards:
+            ElementTree.SubElement(suite[-1], "system-out").text = text
     suite.set("tests", str(cases))
     suite.set("failures", str(failures))
     suite.set("errors", "0")

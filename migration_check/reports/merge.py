@@ -1,11 +1,12 @@
 """`--merge-reports`: the JSON reports of the shards of one run (`--shard I/N`), merged into one.
 
-The merged JSON keeps every field of the shards' reports: `checks` and `apps` concatenated in
-the order the reports are given, `ok` true only when every report's is, `duration_s` the
-longest shard's (the wall time when the shards run side by side), the counts (`processes`,
-`steps`) summed, anything else taken from the first report; `selection` lists the shards merged. For
-the console summary, the JUnit file and the GitHub step summary it is read back into a
-`RunResult` and handed to the same reporters as a run's, so they never recompute a verdict.
+The merged JSON keeps every field of the shards' reports: `checks`, `apps` and the run-wide
+`hazards` concatenated in the order the reports are given, `ok` true only when every report's
+is, `duration_s` the longest shard's (the wall time when the shards run side by side), the
+counts (`processes`, `steps`) summed, anything else taken from the first report; `selection`
+lists the shards merged. For the console summary, the JUnit file and the GitHub step summary it
+is read back into a `RunResult` and handed to the same reporters as a run's, so they never
+recompute a verdict.
 
 Owns: `load_report`, `check_shards`, `merge_json`, `result_from_json` and `merge_reports`.
 
@@ -22,13 +23,12 @@ from typing import Any
 
 from ..errors import UsageError
 from ..log import Log
-from ..results import AppResult, CheckResult, Finding, MigrationResult, RunResult, Selection
+from ..results import AppResult, CheckResult, Finding, Hazard, LockHold, MigrationResult, RunResult, Selection
 from . import write_report_files
 from .console import print_summary
 from .json_report import REPORT_SCHEMA_VERSION
 
 Report = dict[str, Any]
-PRIMITIVES = (str, int, float, bool, type(None))
 # Counts of a run, added up over the shards (Python processes started, Django commands run).
 SUMMED = ("processes", "steps")
 
@@ -98,7 +98,7 @@ def merge_value(key: str, values: list[Any]) -> Any:
         return all(value is True for value in values)
     if key == "duration_s":
         return max(values)
-    if key in ("checks", "apps"):
+    if key in ("checks", "apps", "hazards"):  # hazards: the run-wide ones, each naming its migrations
         return [item for value in values for item in value]
     if key == "skipped_apps":
         return list(dict.fromkeys(item for value in values for item in value))
@@ -118,15 +118,14 @@ def merge_json(reports: Sequence[Report]) -> Report:
 
 
 def from_fields(cls: type, data: dict[str, Any], **given: Any) -> Any:
-    """An instance of dataclass `cls` from the report's values of the same names (only plain
-    values: a field a later version reports as objects keeps its default here), and `given`."""
+    """An instance of dataclass `cls` from the report's values of the same names, as they are,
+    and `given` (the fields whose JSON is objects of their own: see the round-trip test)."""
     names = {f.name for f in dataclasses.fields(cls)} - set(given)
+    return cls(**{key: value for key, value in data.items() if key in names}, **given)
 
-    def plain(value: Any) -> bool:
-        return isinstance(value, PRIMITIVES) or (isinstance(value, list) and all(isinstance(v, PRIMITIVES)
-                                                                                  for v in value))
 
-    return cls(**{key: value for key, value in data.items() if key in names and plain(value)}, **given)
+def hazard_from_json(data: dict[str, Any]) -> Hazard:
+    return from_fields(Hazard, data, migrations=tuple(data.get("migrations") or ()))
 
 
 def migration_from_json(app: str, data: dict[str, Any]) -> MigrationResult:
@@ -134,7 +133,11 @@ def migration_from_json(app: str, data: dict[str, Any]) -> MigrationResult:
                        {k: v for k, v in d.items() if k not in ("kind", "message")})
                for d in data.get("details") or [] if isinstance(d, dict)]
     durations = {k: v for k, v in (data.get("duration_s") or {}).items() if isinstance(v, int | float)}
-    return from_fields(MigrationResult, data, app=app, details=details, durations=durations)
+    objects: dict[str, Any] = {"app": app, "details": details, "durations": durations,
+                               "lock_holds": [from_fields(LockHold, hold) for hold in data.get("lock_holds") or []]}
+    if isinstance(data.get("hazards"), list):
+        objects["hazards"] = [hazard_from_json(hazard) for hazard in data["hazards"]]
+    return from_fields(MigrationResult, data, **objects)
 
 
 def selection_from_json(data: dict[str, Any]) -> Selection:
@@ -151,9 +154,14 @@ def result_from_json(report: Report, project_dir: Path | None) -> RunResult:
     apps = [AppResult(app["app"], [migration_from_json(app["app"], m) for m in app.get("migrations") or []],
                       app.get("error")) for app in report["apps"]]
     database = report.get("database") or {}
+    observation = report.get("observation") or {}
     return RunResult(checks, apps, float(report.get("duration_s") or 0.0), str(database.get("server_version", "?")),
                      bool(database.get("ephemeral")), int(report.get("processes") or 0),
                      list(report.get("skipped_apps") or []), project_dir,
+                     observation=observation.get("status", "off"), observation_note=observation.get("reason"),
+                     run_hazards=[hazard_from_json(hazard) for hazard in report.get("hazards") or []],
+                     squawk=observation.get("squawk"), volume=observation.get("volume"),
+                     fail_on_hazards=bool(observation.get("fail_on_hazards")),
                      selection=selection_from_json(report.get("selection") or {}))
 
 

@@ -1,12 +1,13 @@
 """What fails a run, as (file, line, message), most important first: the one list that the
-console summary and the GitHub annotations both print; and the note both print when --since or
---shard left nothing to roll back.
+console summary and the GitHub annotations both print; the deploy hazards, as lines the same way
+(warnings, or failures with --fail-on-hazards); and the note both print when --since or --shard
+left nothing to roll back.
 
 Uses: results."""
 
 from __future__ import annotations
 
-from ..results import RunResult
+from ..results import Hazard, MigrationResult, RunResult
 
 
 def window_note(result: RunResult) -> str | None:
@@ -36,4 +37,16 @@ def failure_lines(result: RunResult) -> list[tuple[str | None, int | None, str]]
                 first = next((f.message for f in m.details if f.kind in ("schema", "data_lost")), None)
                 text = m.error or first or ""
                 lines.append((m.file, m.line, f"{m.label}: {', '.join(m.problems)}" + (f": {text}" if text else "")))
+    if result.fail_on_hazards:
+        lines += hazard_lines(result)
     return lines
+
+
+def hazard_text(migration: MigrationResult | None, hazard: Hazard) -> str:
+    where = migration.label if migration is not None else "run"
+    return f"{where}: {hazard.rule} ({hazard.source}): {hazard.message}. Fix: {hazard.fix}"
+
+
+def hazard_lines(result: RunResult) -> list[tuple[str | None, int | None, str]]:
+    """(file, line, message) for every deploy hazard, the run-wide ones first."""
+    return [(m.file if m else None, m.line if m else None, hazard_text(m, h)) for m, h in result.hazards()]

@@ -72,8 +72,8 @@ class PgAdmin:
             netloc = f"{user}:{urllib.parse.quote(password or '', safe='')}@{host}"
         return urllib.parse.urlunsplit((self.parts.scheme, netloc, "/" + dbname, "", ""))
 
-    def create_role(self, name: str, password: str) -> None:
-        self.rows(f'CREATE ROLE "{name}" LOGIN CREATEDB PASSWORD %s', (password,))
+    def create_role(self, name: str, password: str, superuser: bool = False) -> None:
+        self.rows(f'CREATE ROLE "{name}" LOGIN CREATEDB {"SUPERUSER" if superuser else ""} PASSWORD %s', (password,))
 
     def create_database(self, name: str, owner: str = "postgres") -> None:
         self.rows(f'CREATE DATABASE "{name}" OWNER "{owner}"')
@@ -177,25 +177,29 @@ def detail_text(migration: dict) -> str:
 def run_tool(pg_admin: PgAdmin, tmp_path_factory: pytest.TempPathFactory):
     """Factory: run the tool on a fixture project as a fresh CREATEDB role; returns a ToolRun.
 
-    ``project`` is a folder under tests/fixtures; ``settings`` defaults to
-    ``<project>.settings``; ``extra`` are more command-line arguments; ``env`` is added to the
-    environment (DATABASE_URL stays the pytest run's server: the tool must prefer the option).
+    ``project`` is a folder under tests/fixtures (or only a name, with ``manage`` the path of a
+    manage.py elsewhere); ``settings`` defaults to ``<project>.settings``; ``extra`` are more
+    command-line arguments; ``env`` is added to the environment (DATABASE_URL stays the pytest
+    run's server: the tool must prefer the option); ``superuser`` makes the role a superuser
+    (event triggers, for the lock observation, need one); ``command`` replaces
+    ``python scripts/test_migrations.py`` (e.g. the one-file build), run in ``cwd``.
     """
 
     def run(project: str, *extra: str, settings: str | None = None,
-            env: dict[str, str] | None = None) -> ToolRun:
+            env: dict[str, str] | None = None, superuser: bool = False, manage: Path | None = None,
+            command: list[str] | None = None, cwd: Path = REPO_ROOT) -> ToolRun:
         token = secrets.token_hex(4)
         role, password = f"tm_e2e_{token}", secrets.token_hex(12)
         sentinel_db = f"tm_e2e_sentinel_{token}"
-        pg_admin.create_role(role, password)
+        pg_admin.create_role(role, password, superuser)
         pg_admin.create_database(sentinel_db)
         pg_admin.rows("CREATE TABLE sentinel (id integer PRIMARY KEY, note text NOT NULL)",
                       dbname=sentinel_db)
         for row in SENTINEL_ROWS:
             pg_admin.rows("INSERT INTO sentinel VALUES (%s, %s)", row, dbname=sentinel_db)
         report_path = tmp_path_factory.mktemp(f"{project}-run") / "report.json"
-        argv = [sys.executable, str(TOOL.relative_to(REPO_ROOT)),
-                "--manage", str((FIXTURES / project / "manage.py").relative_to(REPO_ROOT)),
+        argv = [*(command or [sys.executable, str(TOOL.relative_to(REPO_ROOT))]),
+                "--manage", str(manage or (FIXTURES / project / "manage.py").relative_to(REPO_ROOT)),
                 "--settings", settings or f"{project}.settings",
                 "--database-url", pg_admin.url_for(sentinel_db, role, password),
                 "--report-json", str(report_path), *extra]
@@ -203,7 +207,7 @@ def run_tool(pg_admin: PgAdmin, tmp_path_factory: pytest.TempPathFactory):
         child_env.update(env or {})
         started = time.monotonic()
         try:
-            completed = subprocess.run(argv, cwd=REPO_ROOT, capture_output=True, text=True,
+            completed = subprocess.run(argv, cwd=cwd, capture_output=True, text=True,
                                        timeout=RUN_TIMEOUT_S, stdin=subprocess.DEVNULL,
                                        env=child_env)
             wall_s = time.monotonic() - started

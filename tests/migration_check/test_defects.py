@@ -1,7 +1,7 @@
 """End to end: every migration defect of DEFECTS.md gets its exact verdict (defects_project).
 
 The tool runs once on tests/fixtures/defects_project (one app per defect, default depth) and
-each test asserts one app's verdicts. tests/scripts/test_defects_fixtures.py shows, with plain
+each test asserts one app's verdicts. tests/migration_check/test_defects_fixtures.py shows, with plain
 manage.py commands, that each fixture really contains its defect; test_defects_clean.py shows
 there is no false alarm on the clean twins.
 """

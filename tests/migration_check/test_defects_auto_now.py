@@ -1,7 +1,7 @@
 """End to end: no false alarm on auto_now columns (auto_now_project).
 
 stamped.0002 saves every row forward and backward; Django moves `updated_at` (auto_now) on each
-save, so that column changes by design. tests/scripts/test_defects_fixtures.py shows it really
+save, so that column changes by design. tests/migration_check/test_defects_fixtures.py shows it really
 changes; here the tool must still say data preserved.
 """
 

@@ -96,6 +96,15 @@ def test_squashed_migration_is_tested_under_its_own_name(clean):
     assert "0001_initial" not in names and "0002_record_value" not in names, names
 
 
+def test_rolling_back_a_squash_does_not_claim_its_replaced_migrations_were_re_applied(clean):
+    """Django records a squash as the migrations it replaces too; those are not in the plan, so
+    nothing re-applies them. The tool once said "also rolled back 0001_initial, 0002_record_value,
+    re-applied before comparing" here."""
+    squash = clean.migration("legacy", "0001_squashed_0002_record_value")
+    assert "also rolled back" not in detail_text(squash), detail_text(squash)
+    assert "0001_initial" not in detail_text(squash) and "0002_record_value," not in detail_text(squash)
+
+
 def test_clean_project_cleanup_and_url_database_untouched(clean):
     assert_cleaned_up(clean)
 

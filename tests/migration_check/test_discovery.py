@@ -17,6 +17,7 @@ from migration_check.discovery import (
     OperationInfo,
     dependency_closure,
     dependents_closure,
+    effective_applied,
     forward_targets,
     is_project_app,
     operation_lines,
@@ -259,11 +260,30 @@ def test_real_probe_of_this_repository(pg_server_url):
     assert sorted(note.split(" ")[0] for note in skipped) == ["admin", "auth", "contenttypes", "sessions"]
     assert all("(Django contrib: " in note for note in skipped)
     upstream = project.migrations_of("upstream")
-    assert len(upstream) == 24
+    on_disk = sorted(p.stem for p in (REPO_ROOT / "upstream" / "migrations").glob("[0-9]*.py"))
+    assert [m.name for m in upstream] == on_disk
     assert upstream[0].file == REPO_ROOT / "upstream" / "migrations" / "0001_initial.py"
     assert upstream[0].dependencies == ()
     assert upstream[1].dependencies == (("upstream", "0001_initial"),)
     assert all(op.line is not None for m in upstream for op in m.operations)
-    assert [m.name for m in window_of(upstream, 5)] == [
-        "0020_alter_taxrate_rate", "0021_payment_paid_on_idx", "0022_tag_slug", "0023_alter_invoice_due_date",
-        "0024_invoice_sent_at"]
+    assert [m.name for m in window_of(upstream, 5)] == on_disk[-5:]
+
+
+# -- squashed migrations as django_migrations records them ----------------------------------------
+
+SQUASH = ("legacy", "0001_squashed_0002")
+REPLACED = (("legacy", "0001_initial"), ("legacy", "0002_value"))
+
+
+def test_a_squash_recorded_with_its_replaced_migrations_reads_as_the_squash():
+    """`migrate` records the replaced migrations and then the squash itself (check_replacements)."""
+    recorded = {*REPLACED, SQUASH, ("legacy", "0003_more")}
+    assert effective_applied(recorded, {SQUASH: REPLACED}) == {SQUASH, ("legacy", "0003_more")}
+
+
+def test_a_squash_counts_when_all_it_replaces_are_recorded_even_without_its_own_row():
+    assert effective_applied(set(REPLACED), {SQUASH: REPLACED}) == {SQUASH}
+
+
+def test_a_partly_applied_squash_is_not_applied():
+    assert effective_applied({REPLACED[0]}, {SQUASH: REPLACED}) == {REPLACED[0]}

@@ -2,16 +2,20 @@
 
 own_database_project takes its database from OWN_DATABASE_URL, as a project with a hard-coded
 database would: every manage.py call would migrate that database, not the tool's scratch one.
-The tool must stop with exit 2 after its read-only probe, and that database must stay as it was.
+The tool (and scripts/verify_backup.py) must stop with exit 2 after the read-only probe, and
+that database must stay as it was. A fresh `startproject` (SQLite) gets the same one line.
 """
 
 from __future__ import annotations
 
+import os
 import secrets
+import subprocess
+import sys
 
 import pytest
 
-from .conftest import SENTINEL_ROWS, PgAdmin, ToolRun
+from .conftest import FIXTURES, REPO_ROOT, SENTINEL_ROWS, PgAdmin, ToolRun
 
 pytestmark = pytest.mark.slow
 
@@ -49,3 +53,46 @@ def test_the_settings_database_is_untouched(run, pg_admin: PgAdmin, own_database
 
 def test_nothing_left_on_the_server(run):
     assert run.leftover_scratch == [], run.context()
+
+
+# -- scripts/verify_backup.py has the same guard ------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def backup_run(pg_admin: PgAdmin, own_database: str) -> subprocess.CompletedProcess:
+    """verify_backup on own_database_project: its `migrate` would have run on that database."""
+    env = {**os.environ, "OWN_DATABASE_URL": pg_admin.url_for(own_database)}
+    env.pop("DJANGO_SETTINGS_MODULE", None)
+    return subprocess.run(
+        [sys.executable, "scripts/verify_backup.py", "--manage", str(FIXTURES / "own_database_project" / "manage.py"),
+         "--settings", "own_database_project.settings", "--database-url", pg_admin.server_url],
+        cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=300)
+
+
+def test_verify_backup_refuses_with_one_line(backup_run):
+    assert backup_run.returncode == 2, backup_run.stdout + backup_run.stderr
+    lines = backup_run.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("verify_backup.py: error: "), lines
+    assert "do not take the database from DATABASE_URL" in lines[0]
+
+
+def test_verify_backup_leaves_the_settings_database_untouched(backup_run, pg_admin: PgAdmin, own_database: str):
+    tables = pg_admin.rows("SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY 1",
+                           dbname=own_database)
+    assert tables == [("sentinel",)], "verify_backup migrated the settings' own database"
+
+
+# -- a fresh `django-admin startproject` (SQLite, NAME a Path) ------------------------------------
+
+
+def test_a_fresh_startproject_gets_the_one_line_message(run_tool, tmp_path):
+    """The probe used to crash with "Object of type PosixPath is not JSON serializable"."""
+    subprocess.run([sys.executable, "-m", "django", "startproject", "fresh", str(tmp_path)], check=True,
+                   capture_output=True, timeout=120)
+    run = run_tool("fresh", manage=tmp_path / "manage.py", settings="fresh.settings")
+    assert run.returncode == 2, run.context()
+    lines = run.stderr.strip().splitlines()
+    assert lines == ["test_migrations: error: the settings fresh.settings use a sqlite database although "
+                     "DATABASE_URL points at PostgreSQL; read DATABASES from DATABASE_URL (dj-database-url) so "
+                     "the tool can direct every manage.py call to its scratch database"], run.context()
+    assert run.leftover_scratch == []

@@ -90,7 +90,12 @@ def test_report_json(failing):
             {"kind": "schema", "message": "index shop_idx still exists after rolling back 0003_index",
              "object": "index shop_idx"},
             {"kind": "info", "message": "table shop_x was created by 0003_index"}],
-        "duration_s": {"rollback": 0.4, "reapply": 0.6}}
+        "duration_s": {"rollback": 0.4, "reapply": 0.6},
+        "rewrites": "not_checked", "locks": "not_checked", "statements": "not_checked", "hazards": "not_checked",
+        "lock_holds": []}
+    assert report["observation"] == {"status": "off", "reason": None, "squawk": None, "volume": None,
+                                     "fail_on_hazards": False}
+    assert report["hazards"] == []
     assert app["migrations"][2]["duration_s"] == {"rollback": None, "reapply": None}
 
 

@@ -1,6 +1,6 @@
 """Regenerate the captured `showmigrations` outputs in this folder (run from the repository root).
 
-    .venv/bin/python tests/scripts/data/capture_showmigrations.py
+    .venv/bin/python tests/migration_check/data/capture_showmigrations.py
 
 It starts a throwaway PostgreSQL cluster with the migration tool's own EphemeralCluster, creates
 scratch databases on it, and captures real output (stdout and stderr together, as a user sees it):

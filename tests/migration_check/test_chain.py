@@ -1,0 +1,181 @@
+"""WindowChain, the steps of one migration's test, on a fake database (no PostgreSQL needed).
+
+The fake moves its applied set the way `migrate` does; each test says which step fails and
+asserts the verdicts written into the window's results.
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+from migration_check.chain import ChainContext, WindowChain
+from migration_check.cli import build_parser, config_from_args
+from migration_check.log import Log
+from migration_check.window import AppWindow
+
+from .fake_database import FakeDatabase, failed_step, migration, project_of
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+LINEAR = project_of(
+    migration("shop", "0001_initial"),
+    migration("shop", "0002_price", ("shop", "0001_initial")),
+    migration("shop", "0003_note", ("shop", "0002_price")),
+    migration("shop", "0004_index", ("shop", "0003_note")),
+)
+# 0002_left and 0002_right both follow 0001; 0003_merge joins them.
+MERGE = project_of(
+    migration("notes", "0001_initial"),
+    migration("notes", "0002_left", ("notes", "0001_initial")),
+    migration("notes", "0002_right", ("notes", "0001_initial")),
+    migration("notes", "0003_merge", ("notes", "0002_left"), ("notes", "0002_right")),
+)
+
+
+def run_chain(project, app, names, database, *flags):
+    """Test `names` of `app` as one chain on `database`; returns (results by name, app error, log)."""
+    config = config_from_args(build_parser().parse_args(["--manage", str(REPO_ROOT / "manage.py"), *flags]))
+    stream = io.StringIO()
+    window = AppWindow(app, [m for m in project.plan if m.app == app and m.name in names], config.project_dir)
+    context = ChainContext(config, project, Log(1, stream), lambda purpose: database)
+    error = WindowChain(context, window, window.mark_irreversible(frozenset()), restore=True).run()
+    window.result([error])
+    return window.results, error, stream.getvalue()
+
+
+def verdicts(result):
+    return (result.apply, result.rollback, result.reapply, result.schema)
+
+
+def test_every_step_passes_oldest_first_and_head_is_restored():
+    database = FakeDatabase(LINEAR)
+    results, error, _ = run_chain(LINEAR, "shop", ["0002_price", "0003_note", "0004_index"], database)
+    assert error is None
+    for name in ("0002_price", "0003_note", "0004_index"):
+        assert verdicts(results[name]) == ("passed", "passed", "passed", "identical"), name
+    # built to 0001, then per migration: apply, roll back to its parent, re-apply
+    assert database.calls == [("shop", "0002_price"), ("shop", "0001_initial"), ("shop", "0002_price"),
+                              ("shop", "0003_note"), ("shop", "0002_price"), ("shop", "0003_note"),
+                              ("shop", "0004_index"), ("shop", "0003_note"), ("shop", "0004_index")]
+    assert database.closed
+
+
+def test_a_rollback_that_fails_blocks_the_older_ones_and_ends_the_chain():
+    # `migrate shop 0002_price` is 0002's apply, 0002's re-apply, then 0003's rollback
+    database = FakeDatabase(LINEAR, {("shop", "0002_price", 3): failed_step("ProgrammingError: no such column")})
+    results, _, _ = run_chain(LINEAR, "shop", ["0002_price", "0003_note", "0004_index"], database)
+    assert results["0003_note"].rollback == "failed"
+    assert results["0003_note"].error == "ProgrammingError: no such column"
+    assert results["0003_note"].reapply == "not_run" and results["0003_note"].schema == "not_checked"
+    assert results["0002_price"].rollback == "blocked"
+    assert results["0002_price"].error == "not reached: 0003_note cannot be rolled back"
+
+
+def test_a_reapply_that_fails_is_reported_and_newer_ones_are_not_tested():
+    database = FakeDatabase(LINEAR, {("shop", "0003_note", 2): failed_step("ProgrammingError: already exists")})
+    results, _, _ = run_chain(LINEAR, "shop", ["0002_price", "0003_note", "0004_index"], database)
+    assert verdicts(results["0003_note"]) == ("passed", "passed", "failed", "identical")
+    assert results["0003_note"].error == "ProgrammingError: already exists"
+    assert results["0004_index"].error == "not tested: 0003_note could not be re-applied"
+    assert results["0002_price"].problems == []
+
+
+def test_an_apply_that_fails_over_data_is_retried_on_empty_tables():
+    database = FakeDatabase(LINEAR, {("shop", "0003_note", 1): failed_step("IntegrityError: null value")})
+    results, _, _ = run_chain(LINEAR, "shop", ["0003_note", "0004_index"], database)
+    assert results["0003_note"].apply == "failed"
+    assert results["0003_note"].error.startswith("applying 0003_note over pre-release data failed: IntegrityError")
+    assert results["0003_note"].rollback == "passed"
+    assert verdicts(results["0004_index"]) == ("passed", "passed", "passed", "identical")
+
+
+def test_a_timed_out_apply_ends_the_chain():
+    database = FakeDatabase(LINEAR, {("shop", "0003_note", 1): failed_step(timed_out=True)})
+    results, _, _ = run_chain(LINEAR, "shop", ["0003_note", "0004_index"], database)
+    assert results["0003_note"].apply == "failed" and "timed out after 5s" in results["0003_note"].error
+    assert results["0004_index"].error == "not tested: 0003_note could not be applied"
+
+
+def test_a_schema_left_behind_by_the_reverse_is_reported():
+    class LeakyDatabase(FakeDatabase):
+        def migrate(self, app=None, target=None):
+            step = super().migrate(app, target)
+            if (app, target) == ("shop", "0003_note"):  # 0004's rollback leaves its index behind
+                self.leftovers = {"index shop_item_idx": {"definition": "CREATE INDEX ..."}}
+            elif (app, target) == ("shop", "0004_index"):  # which the re-apply makes again
+                self.leftovers = {}
+            return step
+
+    results, _, _ = run_chain(LINEAR, "shop", ["0004_index"], LeakyDatabase(LINEAR))
+    assert results["0004_index"].schema == "differs"
+    assert [f.message for f in results["0004_index"].details if f.kind == "schema"] == [
+        "index shop_item_idx still exists after rolling back 0004_index"]
+
+
+def test_rolling_back_one_branch_of_a_merge_puts_the_sibling_back_before_comparing():
+    database = FakeDatabase(MERGE)
+    results, error, _ = run_chain(MERGE, "notes", ["0002_right"], database)
+    assert error is None
+    assert verdicts(results["0002_right"]) == ("passed", "passed", "passed", "identical")
+    infos = [f.message for f in results["0002_right"].details if f.kind == "info"]
+    assert infos == ["Django cannot roll back 0002_right alone: `migrate notes 0001_initial` also rolled back "
+                     "0002_left, re-applied before comparing"]
+    rollback = database.calls.index(("notes", "0001_initial"))
+    assert database.calls[rollback + 1] == ("notes", "0002_left")  # the sibling, before the comparison
+
+
+def test_a_sibling_that_cannot_be_put_back_is_a_failure_not_a_schema_difference():
+    """apply_forward used to ignore the failed step: the comparison then ran on a database
+    without the sibling and reported `schema: differs` instead of the real failure."""
+    # the first `migrate notes 0002_left` is the re-apply after the rollback (the build applied it)
+    database = FakeDatabase(MERGE, {("notes", "0002_left", 1): failed_step("ProgrammingError: sibling broke")})
+    results, _, _ = run_chain(MERGE, "notes", ["0002_right"], database)
+    result = results["0002_right"]
+    assert (result.rollback, result.reapply, result.schema) == ("passed", "failed", "not_checked")
+    assert result.error == ("rolling back 0002_right also rolled back notes.0002_left, and re-applying "
+                            "notes.0002_left failed: ProgrammingError: sibling broke")
+    assert "re-apply failed" in result.problems
+    assert not [f for f in result.details if f.kind == "schema"]
+
+
+def test_what_a_migration_needs_from_another_app_is_applied_first():
+    project = project_of(
+        migration("alpha", "0001_initial"),
+        migration("alpha", "0002_more", ("alpha", "0001_initial")),
+        migration("beta", "0001_initial"),
+        migration("beta", "0002_uses_alpha", ("beta", "0001_initial"), ("alpha", "0002_more")),
+    )
+    database = FakeDatabase(project)
+    results, error, _ = run_chain(project, "alpha", ["0002_more"], database)
+    assert error is None
+    # alpha.0002's rollback takes beta.0002 with it: the sibling rule puts it back too
+    assert verdicts(results["0002_more"]) == ("passed", "passed", "passed", "identical")
+    assert database.applied() == {m.key for m in project.plan}
+
+
+def test_an_unbuildable_base_is_an_app_error():
+    class Unbuildable(FakeDatabase):
+        def build(self, app, targets, window):
+            return failed_step("django.db.utils.OperationalError: cannot"), None
+
+    results, error, _ = run_chain(LINEAR, "shop", ["0004_index"], Unbuildable(LINEAR))
+    assert error == "could not build the state before 0004_index: OperationalError: cannot"
+    assert results["0004_index"].error == error
+
+
+def test_an_unexpected_exception_is_an_app_error_and_the_database_is_closed():
+    class Broken(FakeDatabase):
+        def schema(self):
+            raise KeyError("boom")
+
+    database = Broken(LINEAR)
+    _, error, _ = run_chain(LINEAR, "shop", ["0004_index"], database)
+    assert error == "internal error while testing shop: KeyError: 'boom'"
+    assert database.closed
+
+
+def test_proofs_off_leave_schema_and_data_not_checked():
+    results, _, _ = run_chain(LINEAR, "shop", ["0004_index"], FakeDatabase(LINEAR), "--no-schema", "--no-data")
+    assert (results["0004_index"].schema, results["0004_index"].data) == ("not_checked", "not_checked")
+    assert results["0004_index"].rollback == "passed"
