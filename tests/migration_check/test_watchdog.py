@@ -26,7 +26,6 @@ import sys
 import tempfile
 import threading
 import time
-import zipapp
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -262,12 +261,10 @@ def test_sigkill_while_writing_the_reports_leaves_nothing(pg_admin, tmp_path):
 
 def test_sigkill_of_the_one_file_build_leaves_nothing(pg_admin, tmp_path):
     """From a .pyz the watchdog imports the package from the zip (the path the children get)."""
-    source = tmp_path / "build"
-    shutil.copytree(REPO_ROOT / "migration_check", source / "migration_check",
-                    ignore=shutil.ignore_patterns("__pycache__"))
-    (source / "__main__.py").write_text("import sys\nfrom migration_check.cli import main\nsys.exit(main())\n")
     pyz = tmp_path / "test_migrations.pyz"
-    zipapp.create_archive(source, pyz)
+    built = subprocess.run([sys.executable, "scripts/build_pyz.py", "--output", str(pyz)], cwd=REPO_ROOT,
+                           capture_output=True, text=True, timeout=120)
+    assert built.returncode == 0, built.stderr
     account = Account(pg_admin).create()
     try:
         argv = [sys.executable, str(pyz), *hanging_argv("--database-url", account.url)[2:]]
