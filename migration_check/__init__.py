@@ -4,7 +4,10 @@ PostgreSQL. `scripts/test_migrations.py` is its command; README.md ("Architectur
 Modules, in the order of a run:
 
 - `cli`, `config`: options, their validation, exit codes, `main()`;
+- `watchdog`, `resources`, `processes`, `leftovers`: the process that removes what a killed run
+  created, what the run tells it, which process is which, and what earlier killed runs left;
 - `discovery`: the project as the probe saw it, app selection, windows, graph arithmetic;
+- `selection`: `--since` (what changed since a git revision) and `--shard`;
 - `address`, `cluster`, `server`: where the server is, a throwaway cluster, scratch databases;
 - `steps`: the step runner, through which every `manage.py` call goes;
 - `inside_django`: the code that runs inside the project's Django process (probe, prepare);
@@ -17,7 +20,8 @@ Modules, in the order of a run:
 - `compat`, `compat_sql`, `compat_check`: the compat check (the previous release's queries on
   the new schema): statements and pure verdict, running them rolled back, the chain's hook;
 - `checks`, `run`: the project-wide checks, and a whole run;
-- `results`, `reports`: what was found, and the console, JSON, JUnit and GitHub reports.
+- `results`, `reports`: what was found, and the console, JSON, JUnit and GitHub reports
+  (`reports.merge`: the shards' reports merged).
 
 The names in `__all__` are the public API (used by scripts/verify_backup.py and the
 benchmarks); everything else may change. They are imported on first use, so the code that

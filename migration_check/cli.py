@@ -3,7 +3,7 @@
 Owns: what the user can ask for (`build_parser`, `Config`) and how a run ends (exit status, the
 one-line error). The run itself is `run.run_project`; reports are written by `reports`.
 
-Uses: config, log, errors, run, reports.
+Uses: config, log, errors, run, reports, selection (option types).
 """
 
 from __future__ import annotations
@@ -18,7 +18,9 @@ from .config import DEFAULT_DEPTH, DEFAULT_SETTINGS, DEFAULT_STEP_TIMEOUT_S, Con
 from .errors import Interrupted, UsageError
 from .log import Log, error_line
 from .reports import print_summary, write_reports
+from .reports.merge import merge_reports
 from .run import run_project
+from .selection import parse_revision, parse_shard
 
 EXIT_OK = 0
 EXIT_MIGRATION_PROBLEM = 1
@@ -50,6 +52,11 @@ examples:
   python scripts/test_migrations.py --allow-breaking upstream.0022_tag_slug
       accept a migration whose schema breaks the previous release during the deploy (or put
       the line "# test_migrations: allow-breaking-change" in the migration file)
+  python scripts/test_migrations.py --since origin/main
+      a pull request: only the migrations added or modified since origin/main
+  python scripts/test_migrations.py --shard 2/4 --report-json reports/shard-2.json
+  python scripts/test_migrations.py --merge-reports reports/shard-*.json --junit-xml reports/junit.xml
+      a big project over four jobs, then one summary
 
 exit status: 0 all passed, 1 a migration problem was found, 2 usage or configuration error,
 130 interrupted (scratch databases and servers are removed in every case)
@@ -122,6 +129,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_selection_options(parser)
     add_report_options(parser)
     add_proof_options(parser)
+    add_since_and_shard_options(parser)
     add_hazard_options(parser)
     add_output_options(parser)
     return parser
@@ -171,6 +179,19 @@ def add_proof_options(parser: argparse.ArgumentParser) -> None:
                              "(default: %(default)s)")
 
 
+def add_since_and_shard_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--since", type=parse_revision, metavar="REF",
+                        help="test only the migrations added or modified since the git revision REF "
+                             "(git diff REF...HEAD; instead of --depth); a migration edited after it was merged "
+                             "fails check edited_migrations")
+    parser.add_argument("--allow-edited", action="append", default=[], type=parse_migration_key,
+                        metavar="APP.MIGRATION", help="accept a migration edited after it was merged (repeatable)")
+    parser.add_argument("--shard", type=parse_shard, metavar="I/N",
+                        help="test shard I of N of the app windows (balanced by migration count); the project "
+                             "checks run in shard 1")
+    parser.add_argument("--merge-reports", nargs="+", type=Path, metavar="REPORT",
+                        help="run nothing: merge the JSON reports of the shards into one summary, --junit-xml, "
+                             "--report-json and the GitHub step summary; exit status as for one run")
 def add_hazard_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-locks", dest="observe_locks", action="store_false",
                         help="do not observe locks, rewrites and statements while migrations are applied")
@@ -217,6 +238,9 @@ def config_from_args(args: argparse.Namespace) -> Config:
         verbosity=args.verbosity,
         check_compat=args.check_compat,
         allow_breaking=frozenset(args.allow_breaking),
+        since=args.since,
+        shard=args.shard,
+        allow_edited=frozenset(args.allow_edited),
         observe_locks=args.observe_locks,
         fail_on_hazards=args.fail_on_hazards,
         volume=args.volume,
@@ -228,6 +252,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     log = Log(args.verbosity)
     try:
+        if args.merge_reports:
+            ok = merge_reports(args.merge_reports, args.report_json, args.junit_xml,
+                               args.manage.expanduser().resolve().parent, log, dict(os.environ))
+            return EXIT_OK if ok else EXIT_MIGRATION_PROBLEM
         config = config_from_args(args)
         result = run_project(config, log, dict(os.environ))
         print_summary(result, log)

@@ -2,25 +2,33 @@
 
 Owns: finding PostgreSQL server binaries (`find_postgres_bindir`) and `EphemeralCluster`, a
 cluster in a temporary folder on a private Unix socket, removed by `stop()`, also when its
-start fails half-way.
+start fails half-way. Each folder carries an owner record (`OwnerRecord`: the process that made
+it, its watchdog, the binaries), so a later run can tell a folder whose owner was killed.
 
-Uses: errors, address. No Django, no psycopg2.
+Uses: errors, address, processes, resources. No Django, no psycopg2.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 from .address import ServerAddress
 from .errors import UsageError
+from .processes import ProcessId, kill_processes_naming
+from .resources import NO_WATCH, ResourceWatch
 
 PREFERRED_PG_MAJOR = 15
+FOLDER_PREFIX = "tm-pg-"
+OWNER_FILE = "owner.json"
 
 
 def bindir_major(bindir: Path) -> int:
@@ -63,6 +71,46 @@ def find_postgres_bindir(preferred_major: int = PREFERRED_PG_MAJOR) -> Path | No
     return usable[0]
 
 
+def cluster_parent() -> Path | None:
+    """Where throwaway cluster folders go: /tmp (a short path, see `_make_folder`)."""
+    return Path("/tmp") if Path("/tmp").is_dir() else None
+
+
+@dataclass(frozen=True)
+class OwnerRecord:
+    """Who made a cluster folder: the process, its watchdog (None without one), the binaries."""
+
+    owner: ProcessId
+    watchdog: ProcessId | None
+    bindir: Path
+
+    def write(self, folder: Path) -> None:
+        data = {"owner": self.owner.to_json(), "watchdog": self.watchdog.to_json() if self.watchdog else None,
+                "bindir": str(self.bindir)}
+        (folder / OWNER_FILE).write_text(json.dumps(data) + "\n")
+
+    @classmethod
+    def read(cls, folder: Path) -> OwnerRecord | None:
+        """The record, when it is there, well formed and written by this user (a record someone
+        else wrote is not trusted: it names the binaries that would be run)."""
+        path = folder / OWNER_FILE
+        try:
+            if path.stat().st_uid != os.geteuid():
+                return None
+            data = json.loads(path.read_text())
+            owner = ProcessId.from_json(data.get("owner"))
+            bindir = Path(data["bindir"])
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            return None
+        if owner is None:
+            return None
+        return cls(owner, ProcessId.from_json(data.get("watchdog")), bindir)
+
+    def abandoned(self) -> bool:
+        """Neither the process that made the folder nor its watchdog is alive."""
+        return not self.owner.alive() and not (self.watchdog and self.watchdog.alive())
+
+
 class EphemeralCluster:
     """A throwaway PostgreSQL cluster in a temporary folder, removed by `stop()`.
 
@@ -71,10 +119,12 @@ class EphemeralCluster:
     initdb and pg_ctl refuse to run as root, so as root they run as the `postgres` user.
     """
 
-    def __init__(self, bindir: Path, tcp_port: int | None = None, password: str | None = None) -> None:
+    def __init__(self, bindir: Path, tcp_port: int | None = None, password: str | None = None,
+                 watch: ResourceWatch = NO_WATCH) -> None:
         self.bindir = bindir
         self.tcp_port = tcp_port
         self.password = password
+        self.watch = watch
         self.folder: Path | None = None
 
     @property
@@ -94,11 +144,26 @@ class EphemeralCluster:
             return ["runuser", "-u", "postgres", "--", *argv]
         return argv
 
-    def _run(self, argv: list[str], timeout: float = 120) -> None:
-        result = subprocess.run(
-            self._as_owner(argv), capture_output=True, text=True, timeout=timeout,
-            start_new_session=True,  # a Ctrl-C meant for us must not reach the server first
+    def _run(self, argv: list[str], timeout: float = 120) -> subprocess.CompletedProcess:
+        """Run a server command (initdb, pg_ctl), known to the watchdog while it runs."""
+        process = subprocess.Popen(
+            self._as_owner(argv), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            text=True, start_new_session=True,  # a Ctrl-C meant for us must not reach the server first
         )
+        self.watch.process_started(process.pid)
+        try:
+            stdout, stderr = process.communicate(timeout=timeout)
+        except BaseException:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(process.pid, signal.SIGKILL)  # runuser and the command it started
+            process.wait()
+            raise
+        finally:
+            self.watch.process_ended(process.pid)
+        return subprocess.CompletedProcess(argv, process.returncode, stdout, stderr)
+
+    def _run_checked(self, argv: list[str]) -> None:
+        result = self._run(argv)
         if result.returncode != 0:
             last = (result.stderr or result.stdout).strip().splitlines()[-1:] or ["no output"]
             raise UsageError(f"could not start a throwaway PostgreSQL ({Path(argv[0]).name}): {last[0]}")
@@ -106,7 +171,10 @@ class EphemeralCluster:
     def _make_folder(self) -> Path:
         # Lower-case, short path: Unix socket paths are limited to ~107 bytes, and URL host names
         # are case-folded by urllib.
-        folder = Path(tempfile.mkdtemp(prefix="tm-pg-", dir="/tmp" if Path("/tmp").is_dir() else None))
+        folder = Path(tempfile.mkdtemp(prefix=FOLDER_PREFIX, dir=cluster_parent()))
+        # Recorded before anything else happens in it: a folder is never without its owner.
+        OwnerRecord(ProcessId.current(), self.watch.identity, self.bindir).write(folder)
+        self.watch.cluster_created(folder, self.bindir)
         (folder / "socket").mkdir()
         if os.geteuid() == 0:
             shutil.chown(folder, "postgres")
@@ -137,8 +205,8 @@ class EphemeralCluster:
         """initdb and start; on any failure, whatever was made (folder, server) is removed."""
         self.folder = self._make_folder()
         try:
-            self._run(self._initdb_argv(self.folder))
-            self._run([str(self.bindir / "pg_ctl"), "-D", str(self.folder / "data"),
+            self._run_checked(self._initdb_argv(self.folder))
+            self._run_checked([str(self.bindir / "pg_ctl"), "-D", str(self.folder / "data"),
                        "-l", str(self.folder / "server.log"), "-o", self._server_options(self.folder),
                        "-w", "-t", "60", "start"])
         except BaseException:
@@ -147,18 +215,28 @@ class EphemeralCluster:
         return self
 
     def stop(self) -> None:
-        """Stop the server if one runs in the folder (its pid file says so), remove the folder."""
+        """Stop the server if one runs in the folder (its pid file says so), remove the folder.
+
+        Whatever still runs on the folder afterwards (a server or initdb whose start was cut
+        short by a kill) is killed, so no process outlives its data directory.
+        """
         if self.folder is None:
             return
         if (self.folder / "data" / "postmaster.pid").exists():
             with contextlib.suppress(OSError, subprocess.SubprocessError):
-                subprocess.run(
-                    self._as_owner([str(self.bindir / "pg_ctl"), "-D", str(self.folder / "data"),
-                                    "-m", "immediate", "-w", "stop"]),
-                    capture_output=True, timeout=60, start_new_session=True,
-                )
+                self._run([str(self.bindir / "pg_ctl"), "-D", str(self.folder / "data"),
+                           "-m", "immediate", "-w", "stop"], timeout=60)
+        kill_processes_naming(self.folder)
         shutil.rmtree(self.folder, ignore_errors=True)
+        self.watch.cluster_removed(self.folder)
         self.folder = None
+
+    @classmethod
+    def abandoned_in(cls, folder: Path, bindir: Path) -> EphemeralCluster:
+        """The cluster another run left in `folder`, to be stopped and removed with `stop()`."""
+        cluster = cls(bindir)
+        cluster.folder = folder
+        return cluster
 
     def __enter__(self) -> EphemeralCluster:
         return self.start()

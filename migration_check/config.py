@@ -21,6 +21,7 @@ DEFAULT_SETTINGS = "hello_world.settings"
 MARKER_ALLOW_DATA_LOSS = "test_migrations: allow-data-loss"
 MARKER_ALLOW_IRREVERSIBLE = "test_migrations: allow-irreversible"
 MARKER_ALLOW_BREAKING = "test_migrations: allow-breaking-change"
+MARKER_ALLOW_EDITED = "test_migrations: allow-edited"
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,8 @@ class Config:
     added to each existing table of the app before each apply, to measure how long locks are held;
     check_compat: the compat check (the code beside the schema during the deploy);
     allow_breaking: accepted `breaks_old_code` verdicts.
+    since: --since REF (the windows become the migrations added or modified since then); shard:
+    --shard I/N as (I, N); allow_edited: migrations accepted although edited after they were merged.
     """
 
     manage: Path
@@ -60,5 +63,8 @@ class Config:
     observe_locks: bool = True
     fail_on_hazards: bool = False
     volume: int | None = None
+    since: str | None = None
+    shard: tuple[int, int] | None = None
+    allow_edited: frozenset[MigrationKey] = frozenset()
 
 

@@ -2,8 +2,9 @@
 
 Owns: `Finding` (one entry of a migration's `details`), `Hazard` and `LockHold` (what was
 observed on the server while a migration was applied, see hazards.py), `CheckResult`,
-`MigrationResult` (the verdicts of CONTRACT.md, and which of them fail the run), `AppResult` and
-`RunResult`. Reports read these and never recompute a verdict.
+`MigrationResult` (the verdicts of CONTRACT.md, and which of them fail the run), `AppResult`,
+`Selection` (what --since and --shard chose) and `RunResult`. Reports read these and never
+recompute a verdict.
 
 Uses: timing (the Phase type).
 """
@@ -157,6 +158,20 @@ class AppResult:
 
 
 @dataclass
+class Selection:
+    """What the run tested instead of the default windows: `since` (--since REF) with the
+    migration files added or modified since then (`changed`, relative to the project folder) and
+    those of them edited after they were merged (`edited`); `shard` (index, count) of --shard;
+    `shards`, in a merged report, the (index, count) of each shard merged."""
+
+    since: str | None = None
+    changed: list[str] = field(default_factory=list)
+    edited: list[str] = field(default_factory=list)
+    shard: tuple[int, int] | None = None
+    shards: list[tuple[int, int]] = field(default_factory=list)
+
+
+@dataclass
 class RunResult:
     checks: list[CheckResult]
     apps: list[AppResult]
@@ -175,6 +190,7 @@ class RunResult:
     squawk: str | None = None
     volume: int | None = None
     fail_on_hazards: bool = False
+    selection: Selection = field(default_factory=Selection)
 
     def hazards(self) -> list[tuple[MigrationResult | None, Hazard]]:
         """Every hazard, the run-wide ones first (they concern many migrations)."""

@@ -1,11 +1,12 @@
 """A whole run: the server, discovery, the project checks and every app's window, in parallel.
 
-Owns: `run_project` (signals, the server, the step runner, and the order of the phases),
+Owns: `run_project` (the watchdog, signals, the server, the step runner, the order of the phases),
 `discover` (the probe, and the guard that the settings really use the scratch database the tool
 handed over), and the fan-out of windows over `--jobs` threads.
 
-Uses: config, errors, log, server, steps, discovery, checks, scratch, chain, window, results,
-locks and squawk (whether this run can observe deploy hazards), hazards (the run-wide one).
+Uses: config, errors, log, watchdog, leftovers, server, steps, discovery, selection, checks,
+scratch, chain, window, results, locks and squawk (whether this run can observe deploy hazards),
+hazards (the run-wide one).
 """
 
 from __future__ import annotations
@@ -20,16 +21,19 @@ from .chain import ChainContext, WindowChain
 from .checks import run_check_deploy, run_forward_checks
 from .config import Config
 from .deploy_safety import DeploySafety
-from .discovery import Project, project_from_probe, select_apps, window_of
+from .discovery import MigrationInfo, Project, project_from_probe, select_apps
 from .errors import UsageError
 from .hazards import lock_timeout_hazard
+from .leftovers import drop_abandoned_scratch, remove_abandoned_clusters
 from .locks import observation_status
 from .log import Log
 from .results import AppResult, CheckResult, RunResult
 from .scratch import ScratchDatabase
+from .selection import GitChanges, choose, git_changes, runs_project_checks
 from .server import Server, postgres_server
 from .squawk import find_squawk
 from .steps import StepRunner
+from .watchdog import watchdog
 from .window import AppWindow
 
 
@@ -67,10 +71,11 @@ def discover(runner: StepRunner, server: Server) -> tuple[Project, str]:
     return probe_project(runner, head_url, head), head_url
 
 
-def app_windows(project: Project, selected: list[str], config: Config, log: Log) -> list[AppWindow]:
-    windows = {app: window_of(project.migrations_of(app), config.depth) for app in selected}
+def app_windows(project: Project, windows: dict[str, list[MigrationInfo]], config: Config,
+                log: Log) -> list[AppWindow]:
     for app, window in windows.items():
-        log.info(f"{app}: testing {len(window)} migration(s), {window[0].name} .. {window[-1].name}")
+        names = ", ".join(m.name for m in window) if config.since else f"{window[0].name} .. {window[-1].name}"
+        log.info(f"{app}: testing {len(window)} migration(s), {names}")
     if project.conflicts:
         log.info("conflicting migrations: app windows are not tested until they are merged")
         return []
@@ -104,25 +109,32 @@ def deploy_safety(config: Config, server: Server, log: Log) -> tuple[DeploySafet
     return DeploySafety(observe, find_squawk() if observe else None, server.version, config.volume), status, note
 
 
-def test_everything(config: Config, log: Log, runner: StepRunner, server: Server) -> RunResult:
+def test_everything(config: Config, log: Log, runner: StepRunner, server: Server,
+                    changes: GitChanges | None = None) -> RunResult:
     started = time.monotonic()
     project, head_url = discover(runner, server)
     selected, skipped = select_apps(project, config.apps, config.project_dir)
     for note in skipped:
         log.detail(f"skipping {note}; name it with --app to include it")
-    windows = app_windows(project, selected, config, log)
+    choice = choose(project, selected, config, changes)
+    for line in choice.describe():
+        log.info(line)
+    windows = app_windows(project, choice.windows, config, log)
     safety, observation, observation_note = deploy_safety(config, server, log)
     context = ChainContext(config, project, log,
                            lambda purpose: ScratchDatabase(server, runner, project, purpose, safety.observe), safety)
     pool = ThreadPoolExecutor(max_workers=config.jobs + 1)
     try:
         # The app windows do not need the head database: they start at once, beside the checks.
-        forward = pool.submit(run_forward_checks, runner, head_url, log)
-        deploy = pool.submit(run_check_deploy, runner, head_url, log)
+        project_checks = runs_project_checks(config)
+        forward = pool.submit(run_forward_checks, runner, head_url, log) if project_checks else None
+        deploy = pool.submit(run_check_deploy, runner, head_url, log) if project_checks else None
         chains: list[tuple[AppWindow, Future]] = [(window, pool.submit(chain.run))
                                                   for window, chain in chains_of(windows, context, config.jobs)]
-        forward_check, missing_check = forward.result()
-        checks: list[CheckResult] = [forward_check, deploy.result(), missing_check]
+        checks: list[CheckResult] = []
+        if forward is not None and deploy is not None:
+            forward_check, missing_check = forward.result()
+            checks = [forward_check, deploy.result(), missing_check, *choice.checks]
         apps = collect(windows, chains)
     except BaseException:
         runner.kill_all()  # threads blocked on children return at once, and start nothing new
@@ -132,7 +144,8 @@ def test_everything(config: Config, log: Log, runner: StepRunner, server: Server
     return RunResult(checks, apps, time.monotonic() - started, server.version, server.ephemeral,
                      runner.started, skipped, config.project_dir, runner.times.phases(), observation,
                      observation_note, lock_timeout_hazard([m for a in apps for m in reversed(a.migrations)]),
-                     safety.squawk.version if safety.squawk else None, config.volume, config.fail_on_hazards)
+                     safety.squawk.version if safety.squawk else None, config.volume, config.fail_on_hazards,
+                     selection=choice.selection)
 
 
 def collect(windows: list[AppWindow], chains: list[tuple[AppWindow, Future]]) -> list[AppResult]:
@@ -160,10 +173,20 @@ def interrupt_on_signals() -> Iterator[None]:
 
 
 def run_project(config: Config, log: Log, environ: dict[str, str]) -> RunResult:
-    """Everything a run does, from finding a server to the last scratch database dropped."""
-    runner = StepRunner(config.manage, config.settings, config.step_timeout, log)
-    try:
-        with interrupt_on_signals(), postgres_server(config.database_url, environ, config.project_dir, log) as server:
-            return test_everything(config, log, runner, server)
-    finally:
-        runner.kill_all()
+    """Everything a run does, from finding a server to the last scratch database dropped.
+
+    The watchdog starts before anything is created and ends after everything is removed; a bad
+    --since revision is refused before either.
+    """
+    changes = git_changes(config.project_dir, config.since) if config.since else None
+    with watchdog(log) as watch:
+        runner = StepRunner(config.manage, config.settings, config.step_timeout, log, watch)
+        try:
+            with interrupt_on_signals():
+                remove_abandoned_clusters(log)
+                with postgres_server(config.database_url, environ, config.project_dir, log, watch) as server:
+                    if not server.ephemeral:
+                        drop_abandoned_scratch(server, log)
+                    return test_everything(config, log, runner, server, changes)
+        finally:
+            runner.kill_all()

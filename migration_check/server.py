@@ -2,9 +2,12 @@
 
 Owns: `Server` (the administrative connection; creating, connecting to and dropping scratch
 databases, and refusing to touch any other database) and `postgres_server`, which yields a
-Server on the user's server or on a throwaway cluster and always cleans up.
+Server on the user's server or on a throwaway cluster and always cleans up. Each Server holds,
+on its administrative session and for its whole life, an advisory lock derived from the run id
+that every one of its scratch database names carries (`run_lock_key`): while a run lives its
+lock is held, so a scratch database whose lock nobody holds belongs to a run that is gone.
 
-Uses: address, cluster, errors, log; psycopg2 (imported when a server is opened).
+Uses: address, cluster, errors, log, resources; psycopg2 (imported when a server is opened).
 """
 
 from __future__ import annotations
@@ -23,8 +26,12 @@ from .address import ServerAddress, resolve_server_url
 from .cluster import EphemeralCluster, find_postgres_bindir
 from .errors import UsageError
 from .log import Log, mask_url
+from .resources import NO_WATCH, ResourceWatch
 
 SCRATCH_PREFIX = "tm_scratch_"
+# The first key of every run's advisory lock ("tm_s"); the second is the run id (8 hex digits).
+RUN_LOCK_CLASS = 0x746D5F73
+RUN_ID_ATTEMPTS = 20
 # DROP DATABASE ... WITH (FORCE), which ends the sessions a killed step left, needs 13.
 MINIMUM_SERVER_VERSION_NUM = 130000
 DROP_RETRY_DELAYS_S = (1.0, 3.0, None)  # seconds before the next attempt; None: the last one
@@ -62,6 +69,12 @@ def quote_ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
+def run_lock_key(run_id: str) -> tuple[int, int]:
+    """The two int4 keys of the advisory lock of run `run_id` (pg_advisory_lock(int4, int4))."""
+    value = int(run_id, 16)
+    return RUN_LOCK_CLASS, value - (1 << 32) if value >= 1 << 31 else value
+
+
 def require_supported_version(version_num: int, version: str) -> None:
     if version_num < MINIMUM_SERVER_VERSION_NUM:
         raise UsageError(f"PostgreSQL {version} is too old: the tool needs 13 or newer (it drops its scratch "
@@ -76,11 +89,11 @@ class Server:
     user's URL is safe. Safe to use from several threads.
     """
 
-    def __init__(self, address: ServerAddress, ephemeral: bool) -> None:
+    def __init__(self, address: ServerAddress, ephemeral: bool, watch: ResourceWatch = NO_WATCH) -> None:
         self.address = address
         self.ephemeral = ephemeral
+        self.watch = watch
         self.psycopg2 = import_psycopg2()
-        self.run_id = secrets.token_hex(4)
         self.scratch: set[str] = set()
         self._numbers = itertools.count()
         self._lock = threading.Lock()
@@ -88,6 +101,24 @@ class Server:
         self.admin.autocommit = True
         self.server_version = str(self.scalar("SHOW server_version"))
         require_supported_version(int(self.scalar("SHOW server_version_num")), self.server_version)
+        self.run_id = self.claim_run_id()
+        pid, started = self.rows("SELECT pid, backend_start::text FROM pg_stat_activity "
+                                 "WHERE pid = pg_backend_pid()")[0]
+        watch.server_opened(address.connect_kwargs(self.admin.info.dbname), {"pid": pid, "started": started},
+                            self.run_id)
+
+    def claim_run_id(self) -> str:
+        """A run id whose advisory lock this session now holds and that no database carries yet
+        (a database left by a killed run with the same id must not pass for one of ours)."""
+        for _ in range(RUN_ID_ATTEMPTS):
+            run_id = secrets.token_hex(4)
+            if not self.scalar("SELECT pg_try_advisory_lock(%s::int4, %s::int4)", run_lock_key(run_id)):
+                continue
+            if not self.scalar("SELECT count(*) FROM pg_database WHERE starts_with(datname, %s)",
+                               (f"{SCRATCH_PREFIX}{run_id}_",)):
+                return run_id
+            self.scalar("SELECT pg_advisory_unlock(%s::int4, %s::int4)", run_lock_key(run_id))
+        raise UsageError("could not find a free run id for the scratch databases on this server")
 
     def connect_admin(self, address: ServerAddress) -> Connection:
         """Connect to the URL's database, or, when that one does not exist yet (a fresh .env),
@@ -108,6 +139,12 @@ class Server:
             cursor.execute(sql, params)
             row = cursor.fetchone() if cursor.description else None
         return row[0] if row else None
+
+    def rows(self, sql: str, params: Sequence[object] = ()) -> list[tuple]:
+        """Run one query on the administrative connection; every row it returns."""
+        with self._lock, self.admin.cursor() as cursor:
+            cursor.execute(sql, params)
+            return cursor.fetchall() if cursor.description else []
 
     @property
     def version(self) -> str:
@@ -131,6 +168,7 @@ class Server:
         with self._lock:
             name = self.new_database_name(purpose)
             self.scratch.add(name)
+        self.watch.database_created(name)  # before it exists: a kill during CREATE leaves nothing
         sql = f"CREATE DATABASE {quote_ident(name)} OWNER {quote_ident(self.address.user)}"
         if template is not None:
             self.assert_scratch(template)
@@ -157,6 +195,7 @@ class Server:
                 time.sleep(delay)
         with self._lock:
             self.scratch.discard(name)
+        self.watch.database_dropped(name)
 
     def drop_all_scratch(self) -> None:
         for name in sorted(self.scratch, reverse=True):
@@ -185,7 +224,7 @@ class Server:
             self.admin.close()
 
 
-def start_throwaway_cluster(log: Log | None) -> EphemeralCluster:
+def start_throwaway_cluster(log: Log | None, watch: ResourceWatch = NO_WATCH) -> EphemeralCluster:
     bindir = find_postgres_bindir()
     if bindir is None:
         raise UsageError(
@@ -194,23 +233,23 @@ def start_throwaway_cluster(log: Log | None) -> EphemeralCluster:
         )
     if log:
         log.info(f"Starting a throwaway PostgreSQL cluster ({bindir})...")
-    return EphemeralCluster(bindir).start()
+    return EphemeralCluster(bindir, watch=watch).start()
 
 
 @contextlib.contextmanager
 def postgres_server(cli_url: str | None, environ: dict[str, str], project_dir: Path,
-                    log: Log | None = None) -> Iterator[Server]:
+                    log: Log | None = None, watch: ResourceWatch = NO_WATCH) -> Iterator[Server]:
     """Yield a Server on the user's PostgreSQL or on a throwaway cluster; clean up always."""
     url = resolve_server_url(cli_url, environ, project_dir)
     cluster: EphemeralCluster | None = None
     server: Server | None = None
     try:
         if url is None:
-            cluster = start_throwaway_cluster(log)
+            cluster = start_throwaway_cluster(log, watch)
             url = cluster.url
         elif log:
             log.info(f"Using PostgreSQL server {mask_url(url)} (scratch databases only)")
-        server = Server(ServerAddress.from_url(url), ephemeral=cluster is not None)
+        server = Server(ServerAddress.from_url(url), ephemeral=cluster is not None, watch=watch)
         server.check_can_create_databases()
         yield server
     finally:

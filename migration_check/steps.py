@@ -6,7 +6,7 @@ cancellation on Ctrl-C, the count of processes started, `StepResult` and how a f
 in one line (`error_summary`), and starting the code that runs inside Django
 (`run_inside_django`).
 
-Uses: errors, log, timing, inside_django.protocol.
+Uses: errors, log, timing, resources, inside_django.protocol.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from pathlib import Path
 from .errors import Interrupted
 from .inside_django.protocol import REQUEST_ENV, bootstrap_code, parse_response
 from .log import Log, mask_url
+from .resources import NO_WATCH, ResourceWatch
 from .timing import PhaseTimes
 
 ERROR_LINE = re.compile(
@@ -86,8 +87,10 @@ class StepRunner:
     `processes`, asserted by the benchmarks).
     """
 
-    def __init__(self, manage: Path, settings: str, step_timeout: float, log: Log) -> None:
+    def __init__(self, manage: Path, settings: str, step_timeout: float, log: Log,
+                 watch: ResourceWatch = NO_WATCH) -> None:
         self.manage = manage
+        self.watch = watch  # told of each child, so a watchdog can kill what a killed run left
         self.settings = settings
         self.step_timeout = step_timeout
         self.log = log
@@ -130,6 +133,7 @@ class StepRunner:
         finally:
             with self._lock:
                 self._running.discard(process)
+            self.watch.process_ended(process.pid)
         if self.cancelled:  # killed by kill_all(): an interruption, not a result
             raise Interrupted
         result = StepResult(command, process.returncode, stdout, stderr, time.monotonic() - started,
@@ -147,6 +151,7 @@ class StepRunner:
         with self._lock:
             self.started += 1
             self._running.add(process)
+        self.watch.process_started(process.pid)
         return process
 
     def run_inside_django(self, module: str, request: object, database_url: str) -> tuple[StepResult, object]:

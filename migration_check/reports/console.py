@@ -8,7 +8,7 @@ from __future__ import annotations
 from ..hazards import sql_mode
 from ..log import Log
 from ..results import RunResult
-from .problems import failure_lines
+from .problems import failure_lines, window_note
 
 STATEMENT_WIDTH = 160
 
@@ -55,6 +55,9 @@ def print_summary(result: RunResult, log: Log) -> None:
         log.info("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
     if any(m.acknowledged or m.compat_acknowledged for app in result.apps for m in app.migrations):
         log.info("(* acknowledged on purpose)")
+    note = window_note(result)
+    if note:
+        log.info(note)
     print_hazards(result, log)
     problems = failure_lines(result)
     log.info("")

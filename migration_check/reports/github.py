@@ -9,7 +9,7 @@ import os
 from pathlib import Path
 
 from ..results import RunResult
-from .problems import failure_lines, hazard_lines
+from .problems import failure_lines, hazard_lines, window_note
 
 
 def github_annotations(result: RunResult, limit: int = 10, root: Path | None = None) -> list[str]:
@@ -35,9 +35,11 @@ def github_annotations(result: RunResult, limit: int = 10, root: Path | None = N
 
 def markdown_summary(result: RunResult) -> str:
     status = "passed" if result.ok else "FAILED"
+    note = window_note(result)
     lines = [f"## Migration tests {status}", "",
              f"PostgreSQL {result.server_version.split()[0]}, {result.duration_s:.1f}s, "
              f"{result.processes} manage.py processes", "",
+             *([note, ""] if note else []),
              "| check | status | detail |", "| --- | --- | --- |"]
     for check in result.checks:
         lines.append(f"| {check.name} | {check.status} | {(check.detail or '').replace('|', '/')[:300]} |")

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from ..results import MigrationResult, RunResult
+from ..results import MigrationResult, RunResult, Selection
 
 REPORT_SCHEMA_VERSION = 1
 
@@ -53,4 +53,16 @@ def report_json(result: RunResult) -> dict[str, object]:
         "observation": {"status": result.observation, "reason": result.observation_note, "squawk": result.squawk,
                         "volume": result.volume, "fail_on_hazards": result.fail_on_hazards},
         "hazards": [hazard.to_json() for hazard in result.run_hazards],
+        "selection": selection_json(result.selection),
+    }
+
+
+def selection_json(selection: Selection) -> dict[str, object]:
+    """What --since and --shard chose (README, "The JSON report"): null and [] when not used."""
+    return {
+        "since": selection.since,
+        "changed_migrations": selection.changed,
+        "edited_migrations": selection.edited,
+        "shard": {"index": selection.shard[0], "count": selection.shard[1]} if selection.shard else None,
+        "merged_shards": [{"index": index, "count": count} for index, count in selection.shards],
     }

@@ -1,12 +1,26 @@
 """What fails a run, as (file, line, message), most important first: the one list that the
-console summary and the GitHub annotations both print; and the deploy hazards, as lines the
-same way (warnings, or failures with --fail-on-hazards).
+console summary and the GitHub annotations both print; the deploy hazards, as lines the same way
+(warnings, or failures with --fail-on-hazards); and the note both print when --since or --shard
+left nothing to roll back.
 
 Uses: results."""
 
 from __future__ import annotations
 
 from ..results import Hazard, MigrationResult, RunResult
+
+
+def window_note(result: RunResult) -> str | None:
+    """Why no migration was rolled back, when --since or --shard chose none."""
+    if any(app.migrations for app in result.apps):
+        return None
+    if result.selection.since is not None:
+        return (f"The window is empty: no migration was added or modified since {result.selection.since}; "
+                "only the project checks ran.")
+    if result.selection.shard is not None:
+        index, count = result.selection.shard
+        return f"The window is empty: no app window falls in shard {index}/{count}."
+    return None
 
 
 def failure_lines(result: RunResult) -> list[tuple[str | None, int | None, str]]:

@@ -30,6 +30,11 @@ MIGRATION_TEST_COMMAND = (
     "python scripts/test_migrations.py --verbose "
     "--junit-xml reports/migrations-junit.xml --report-json reports/migrations.json"
 )
+# On pull_request: only what the pull request adds or modifies since its base branch.
+PULL_REQUEST_COMMAND = (
+    'python scripts/test_migrations.py --verbose --since "origin/$BASE_REF" '
+    "--junit-xml reports/migrations-junit.xml --report-json reports/migrations.json"
+)
 SERVICE_DATABASE_URL = "postgres://postgres:postgres@localhost:5432/migration_test_db"
 # Oldest major versions allowed (older ones run on the deprecated node20).
 PINNED_USES = r"\s*(?:- )?uses: ([\w.-]+/[\w.-]+)@([0-9a-f]{40}) # v(\d+)\.\d+\.\d+"
@@ -253,9 +258,26 @@ def test_migration_tests_env_file_points_at_the_service():
 
 
 def test_migration_tests_runs_the_exact_script_invocation():
-    script = find_step(MIGRATION_TESTS, "migration-tests", "Test the migrations")["run"]
-    assert MIGRATION_TEST_COMMAND in script.splitlines()
-    assert script.splitlines()[0] == "mkdir -p reports"
+    """--since on pull requests (the base branch through the environment), the default window
+    on pushes."""
+    step = find_step(MIGRATION_TESTS, "migration-tests", "Test the migrations")
+    lines = [line.strip() for line in step["run"].splitlines()]
+    assert lines == [
+        "mkdir -p reports",
+        'if [ "$EVENT_NAME" = "pull_request" ]; then',
+        PULL_REQUEST_COMMAND,
+        "else",
+        MIGRATION_TEST_COMMAND,
+        "fi",
+    ]
+    assert step["env"] == {"EVENT_NAME": "${{ github.event_name }}", "BASE_REF": "${{ github.base_ref }}"}
+    assert "${{" not in step["run"]
+
+
+def test_migration_tests_checks_out_the_history_since_needs_on_pull_requests():
+    checkout = find_step(MIGRATION_TESTS, "migration-tests", "Check out the repository")
+    # '0' (every branch, full history) on pull_request; a number 0 would be falsy and give 1.
+    assert checkout["with"]["fetch-depth"] == "${{ github.event_name == 'pull_request' && '0' || '1' }}"
 
 
 def test_migration_tests_uploads_reports_always():
@@ -359,7 +381,7 @@ def test_script_options_in_the_workflows_are_accepted_by_the_scripts():
     seen = set()
     for path in WORKFLOW_FILES:
         for block in run_blocks(path):
-            for line in block.script.splitlines():
+            for line in map(str.strip, block.script.splitlines()):
                 if not line.startswith("python "):
                     continue
                 words = shlex.split(line)

@@ -22,6 +22,7 @@ from xml.etree import ElementTree
 import pytest
 
 from migration_check.address import read_dotenv_value
+from tests.migration_check.test_selection import index_migration
 from tests.pg_plugin import existing_databases
 from tests.workflows.workflow_files import CI, MIGRATION_TESTS, REPO_ROOT, find_step
 
@@ -168,23 +169,31 @@ def test_backup_verification_step_runs_clean_on_postgresql(tmp_path, pg_server_u
     assert existing_databases(pg_server_url, created) == []
 
 
-@pytest.mark.slow
-def test_migration_tests_steps_run_clean_on_a_copy_of_the_project(tmp_path, pg_server_url):
-    """The `.env` block then the exact test command, as the job runs them, in a copy of the repo."""
+def copy_of_the_project(target: Path, pg_server_url: str) -> None:
+    """The project's files, and the `.env` the job writes, pointing at the test server."""
     for name in PROJECT_FILES:
         source = REPO_ROOT / name
         if source.is_dir():
-            shutil.copytree(source, tmp_path / name,
+            shutil.copytree(source, target / name,
                             ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
         else:
-            shutil.copy(source, tmp_path / name)
-    assert run_bash(env_block(), tmp_path).returncode == 0
+            shutil.copy(source, target / name)
+    assert run_bash(env_block(), target).returncode == 0
     # The service's database becomes the test server's `postgres` database (the tool only
     # connects to it; its scratch databases go next to it).
-    env_file = tmp_path / ".env"
+    env_file = target / ".env"
     env_file.write_text(env_file.read_text().replace(SERVICE_URL, pg_server_url))
-    command = find_step(MIGRATION_TESTS, "migration-tests", "Test the migrations")["run"]
-    result = run_bash(command, tmp_path, timeout=1200)
+
+
+def migration_test_block() -> str:
+    return find_step(MIGRATION_TESTS, "migration-tests", "Test the migrations")["run"]
+
+
+@pytest.mark.slow
+def test_migration_tests_steps_run_clean_on_a_copy_of_the_project(tmp_path, pg_server_url):
+    """The `.env` block then the exact test command, as the job runs them on a push."""
+    copy_of_the_project(tmp_path, pg_server_url)
+    result = run_bash(migration_test_block(), tmp_path, env={"EVENT_NAME": "push", "BASE_REF": ""}, timeout=1200)
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
     report = json.loads((tmp_path / "reports" / "migrations.json").read_text())
     assert report["ok"] is True
@@ -201,3 +210,33 @@ def test_migration_tests_steps_run_clean_on_a_copy_of_the_project(tmp_path, pg_s
     # The password of the URL in .env never reaches the log.
     password = urllib.parse.urlsplit(pg_server_url).password
     assert password and password not in result.stdout + result.stderr
+
+
+ADDED_MIGRATION = index_migration("upstream", "0024_invoice_sent_at", "upstream_invoice", "sent_at")
+
+
+def git(cwd: Path, *args: str) -> None:
+    subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@example.org", *args], cwd=cwd, check=True,
+                   capture_output=True)
+
+
+@pytest.mark.slow
+def test_migration_tests_on_a_pull_request_tests_what_it_adds(tmp_path, pg_server_url):
+    """On pull_request the same block tests only the migration the branch adds since the base
+    branch, here `origin/main` as a fetch-depth 0 checkout has it."""
+    copy_of_the_project(tmp_path, pg_server_url)
+    git(tmp_path, "init", "-q", "-b", "main")
+    git(tmp_path, "add", "-A")
+    git(tmp_path, "commit", "-q", "-m", "base")
+    git(tmp_path, "update-ref", "refs/remotes/origin/main", "HEAD")
+    (tmp_path / "upstream" / "migrations" / "0025_invoice_sent_at_idx.py").write_text(ADDED_MIGRATION)
+    git(tmp_path, "add", "-A")
+    git(tmp_path, "commit", "-q", "-m", "a pull request")
+    result = run_bash(migration_test_block(), tmp_path, env={"EVENT_NAME": "pull_request", "BASE_REF": "main"},
+                      timeout=1200)
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
+    report = json.loads((tmp_path / "reports" / "migrations.json").read_text())
+    assert [(app["app"], [m["name"] for m in app["migrations"]]) for app in report["apps"]] == [
+        ("upstream", ["0025_invoice_sent_at_idx"])]
+    assert report["selection"]["since"] == "origin/main"
+    assert [check["status"] for check in report["checks"]] == ["passed"] * 4
