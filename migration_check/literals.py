@@ -15,6 +15,7 @@ Uses: catalog (ColumnMeta). Pure: no database.
 from __future__ import annotations
 
 import datetime
+import ipaddress
 import json
 import uuid
 from collections.abc import Callable, Sequence
@@ -113,7 +114,7 @@ def time_literal(column: ColumnMeta, profile: str, token: int) -> str | None:
 def range_bounds(subtype: str, token: int) -> tuple[str, str] | None:
     """Two ordinary bounds of a range over `subtype` (ranges of different tokens do not overlap)."""
     if subtype in ("int4", "int8"):
-        low = token % 1_000_000_000 * 10
+        low = token % (200_000_000 if subtype == "int4" else 10 ** 17) * 10
         return str(low), str(low + 5)
     if subtype == "num":
         low = token % 1_000_000_000 * 10
@@ -223,9 +224,10 @@ def other_literal(column: ColumnMeta, profile: str, token: int) -> str | None:
         return {"typical": "\\x00" + format(token % (1 << 32), "08x") + "ff",
                 "max": "\\x" + bytes(range(256)).hex() + format(token % (1 << 32), "08x"), "min": "\\x"}[profile]
     if name in ("inet", "cidr"):
-        if profile == "max":
-            return f"2001:db8::{token % (1 << 64):x}" if name == "inet" else "2001:db8::/32"
-        return f"192.0.2.{token % 250}" if name == "inet" else "192.0.2.0/24"
+        if profile == "max":  # an IPv6 address in the documentation prefix, distinct per token
+            return str(ipaddress.IPv6Address((0x20010DB8 << 96) + token % (1 << 64))) if name == "inet" \
+                else "2001:db8::/32"
+        return f"192.0.2.{token % 250}" if name == "inet" else f"10.{token >> 8 & 0xFF}.{token & 0xFF}.0/24"
     if name in ("macaddr", "macaddr8"):
         octets = [token >> shift & 0xFF for shift in (16, 8, 0)]
         tail = ":".join(f"{octet:02x}" for octet in octets)
