@@ -161,18 +161,26 @@ class Seeder:
             visit(name)
         return [meta for meta in ordered if meta.columns]
 
-    def _foreign_value(self, target: str, target_column: str, offset: int) -> str | None:
-        """`target_column` of the row at `offset` in `target`, counting round (so that rows, and
-        retries after a unique violation, refer to different rows); None when `target` is empty."""
+    def _foreign_value(self, table: str, column: str, target: str, target_column: str, offset: int,
+                       taken: set[str]) -> str | None:
+        """`target_column` of a row of `target` that no row of `table` refers to through `column`
+        yet, and no other column of this row holds (seeded rows never share a parent by
+        construction: a unique constraint over a foreign key and a flag added later is not failed
+        by the seeding); when every row is referred to, the row at `offset`, counting round. None
+        when `target` is empty."""
+        key, fk = quote_ident(target_column), quote_ident(column)
         with self.connection.cursor() as cursor:
+            cursor.execute(f"SELECT t.{key}::text FROM {target} t WHERE NOT EXISTS (SELECT 1 FROM {table} s "
+                           f"WHERE s.{fk} = t.{key}) AND NOT t.{key}::text = ANY(%s) ORDER BY t.{key} DESC LIMIT 1",
+                           (sorted(taken),))
+            row = cursor.fetchone()
+            if row:
+                return row[0]
             cursor.execute(f"SELECT count(*) FROM {target}")
             count = cursor.fetchone()[0]
             if not count:
                 return None
-            cursor.execute(
-                f"SELECT {quote_ident(target_column)}::text FROM {target} ORDER BY 1 LIMIT 1 OFFSET %s",
-                (offset % count,),
-            )
+            cursor.execute(f"SELECT {key}::text FROM {target} ORDER BY 1 LIMIT 1 OFFSET %s", (offset % count,))
             row = cursor.fetchone()
         return row[0] if row else None
 
@@ -244,7 +252,7 @@ class Seeder:
             if profile == "min" and not column.not_null:
                 return None
             target, target_column = meta.foreign_keys[column.name]
-            return self._foreign_value(target, target_column, index + self.token % 7)
+            return self._foreign_value(meta.name, column.name, target, target_column, index + self.token, taken)
         if profile == "min" and not column.not_null:
             return None
         cell = self.token * CELLS_PER_ROW + position

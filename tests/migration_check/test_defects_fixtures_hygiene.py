@@ -52,6 +52,21 @@ def test_choices_seeded_applies_over_the_fields_choices_only(hygiene):
     assert "KeyError" in hygiene.migrate_fails("choices_seeded", "0002")
 
 
+def test_shared_parent_0003_fails_only_over_two_primary_addresses_of_one_account(hygiene):
+    hygiene.migrate("shared_parent", "0002")
+    accounts = [hygiene.value("INSERT INTO shared_parent_account (name) VALUES (%s) RETURNING id", (name,))
+                for name in ("a", "b")]
+    for account, primary in ((accounts[0], True), (accounts[0], False), (accounts[1], True)):
+        hygiene.rows("INSERT INTO shared_parent_address (account_id, email, \"primary\", label) "
+                     "VALUES (%s, 'x@example.com', %s, '')", (account, primary))
+    hygiene.migrate("shared_parent", "0003")  # one primary per account: what the application writes
+    hygiene.migrate("shared_parent", "0002")
+    hygiene.rows("INSERT INTO shared_parent_address (account_id, email, \"primary\", label) "
+                 "VALUES (%s, 'y@example.com', true, '')", (accounts[1],))
+    assert 'could not create unique index "shared_parent_one_primary_address"' in \
+        hygiene.migrate_fails("shared_parent", "0003")
+
+
 def test_reapply_midway_cannot_be_reapplied_but_the_newer_ones_can_be_tested(hygiene):
     hygiene.migrate("reapply_midway", "0002")
     hygiene.migrate("reapply_midway", "0001")

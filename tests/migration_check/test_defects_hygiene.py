@@ -29,6 +29,7 @@ WINDOWS = {
     # the squash, then the migrations it replaces (the path of a database older than the squash)
     "squashed_path": ["0003_record_note", "0001_squashed_0002_record_key_idx", "0002_record_key_idx",
                       "0001_initial"],
+    "shared_parent": ["0003_one_primary_address", "0002_address_label", "0001_initial"],
 }
 
 
@@ -57,6 +58,13 @@ def test_seeded_columns_never_coincide(run, name):
 def test_choice_fields_are_seeded_with_their_choices(run):
     """Old: apply failed, re-apply failed (KeyError on a seeded max-length string)."""
     run.assert_verdicts("choices_seeded", "0002_ticket_rank", apply="passed", **PASSED)
+
+
+@pytest.mark.parametrize("name", WINDOWS["shared_parent"])
+def test_seeded_rows_never_share_a_parent(run, name):
+    """Old (run with --app shared_parent): 0003 apply failed, "could not create unique index"
+    (two seeded primary addresses of one account, made up by the seeding)."""
+    run.assert_verdicts("shared_parent", name, apply="passed", **PASSED)
 
 
 def test_a_failed_reapply_does_not_hide_the_newer_migrations(run):

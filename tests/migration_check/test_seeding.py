@@ -480,3 +480,12 @@ def test_the_report_names_the_keys_of_the_rows_it_inserted(seeded, db):
     _, report, before = seeded
     assert sorted(report.keys["author"]) == sorted(before["author"].rows)
     assert len(report.keys["book_tags"]) == report.inserted["book_tags"]
+
+
+def test_seeded_rows_never_share_a_parent_by_construction(seeded, db):
+    """Before: each row took the parent at a small offset, so two rows of a round could share one
+    (with booleans, that made up duplicates for a unique (user, primary) constraint added later)."""
+    _, report, _ = seeded
+    assert report.inserted["book_tags"] == 3 and "book_tags" not in report.skipped  # no duplicate pair
+    assert rows(db, "SELECT count(DISTINCT author_id) FROM book") == [(3,)]
+    assert rows(db, "SELECT count(*) FROM book WHERE author_id = editor_id") == [(0,)]  # two columns of one row
