@@ -187,12 +187,12 @@ class Seeder:
     def _insert(self, meta: TableMeta, profile: str, index: int, report: SeedReport,
                 choices: Mapping[str, Sequence[str]], only: set[str] | None) -> set[str]:
         """Insert one row (edge values only in `only`'s columns when given); when a check or
-        unique constraint rejects it, retry (twice at most) with ordinary values in that
-        constraint's columns, so one strict column does not cost the whole row. Returns the
-        columns whose edge value is still to be seeded."""
-        ordinary: set[str] = set()
-        for _attempt in range(3):
-            row = self._row_values(meta, profile, index, ordinary | self._outside(meta, only), choices, report)
+        unique constraint rejects it, retry with ordinary values in that constraint's columns,
+        then with their smallest values (a range check such as 0..100), so one strict column
+        does not cost the whole row. Returns the columns whose edge value is still to be seeded."""
+        forced = dict.fromkeys(self._outside(meta, only), "typical")  # column -> the profile it gets
+        for _attempt in range(4):
+            row = self._row_values(meta, profile, index, forced, choices, report)
             if isinstance(row, str):
                 report.skipped.setdefault(meta.name, []).append(f"{profile} row: {row}")
                 return set()
@@ -205,9 +205,7 @@ class Seeder:
                     cursor.execute(f"INSERT INTO {meta.name} {columns_sql} RETURNING {returning}", row.values)
                     key = row_key(cursor.fetchone(), len(meta.primary_key) == 1)
             except self._psycopg2_error() as error:
-                constrained = self._constraint_columns(error, meta.name) - ordinary
-                if constrained:
-                    ordinary |= constrained
+                if self._fall_back(forced, self._constraint_columns(error, meta.name)):
                     self.token += 1
                     continue
                 first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
@@ -215,21 +213,33 @@ class Seeder:
                 return set()
             report.inserted[meta.name] = report.inserted.get(meta.name, 0) + 1
             report.keys.setdefault(meta.name, []).append(key)
-            return row.deferred - ordinary
+            return row.deferred - forced.keys()
         return set()
+
+    @staticmethod
+    def _fall_back(forced: dict[str, str], constrained: set[str]) -> bool:
+        """Give the columns of a constraint that rejected the row the next, plainer profile
+        (ordinary, then smallest); False when there is none left to try."""
+        changed = False
+        for column in constrained:
+            step = {None: "typical", "typical": "smallest"}.get(forced.get(column))
+            if step is not None:
+                forced[column] = step
+                changed = True
+        return changed
 
     @staticmethod
     def _outside(meta: TableMeta, only: set[str] | None) -> set[str]:
         return set() if only is None else {c.name for c in meta.columns} - only
 
-    def _row_values(self, meta: TableMeta, profile: str, index: int, ordinary: set[str],
+    def _row_values(self, meta: TableMeta, profile: str, index: int, forced: dict[str, str],
                     choices: Mapping[str, Sequence[str]], report: SeedReport) -> Row | str:
         """The row to insert (names, placeholders, values, deferred edges); or why there is none."""
         row, taken = Row(), set()
         for position, column in enumerate(meta.columns):
             if column.generated or (column.identity or (column.has_default and column.name in meta.primary_key)):
                 continue
-            column_profile = "typical" if column.name in ordinary else profile
+            column_profile = forced.get(column.name, profile)
             literal = self._cell(meta, column, position, column_profile, index, choices.get(column.name), taken,
                                  row, report)
             if literal is None and column.not_null:
@@ -260,6 +270,8 @@ class Seeder:
             return "true" if cell % 2 else "false"
         if choices:
             return first_free(choice_order(choices, profile, cell), taken)
+        if profile == "smallest":  # what a constraint still accepts: zero, the empty string, old dates
+            return column_literal(column, "min", cell) or column_literal(column, "typical", cell)
         value = column_literal(column, profile, cell)
         if value is None:
             report.unsupported.setdefault(meta.name, {})[column.name] = column.type

@@ -489,3 +489,14 @@ def test_seeded_rows_never_share_a_parent_by_construction(seeded, db):
     assert report.inserted["book_tags"] == 3 and "book_tags" not in report.skipped  # no duplicate pair
     assert rows(db, "SELECT count(DISTINCT author_id) FROM book") == [(3,)]
     assert rows(db, "SELECT count(*) FROM book WHERE author_id = editor_id") == [(0,)]  # two columns of one row
+
+
+def test_a_range_check_rejecting_ordinary_values_gets_the_smallest_ones(databases):
+    """upstream_invoiceline's discount (numeric(5,2), 0..100): ordinary values of late rounds are
+    above 100, so the rows were skipped; a third try uses the smallest values."""
+    connection = databases.connect(databases.create())
+    run(connection, "CREATE TABLE line (id serial PRIMARY KEY, discount numeric(5,2) NOT NULL "
+                    "CHECK (discount >= 0 AND discount <= 100), note text NOT NULL)")
+    report = Seeder(connection, spread_edges=True).seed(["line"], PRE_RELEASE_PROFILES, round_token=900)
+    assert report.skipped == {} and report.inserted["line"] >= 3
+    assert rows(connection, "SELECT count(*) FROM line WHERE note <> ''") >= [(2,)]
