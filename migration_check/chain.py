@@ -327,13 +327,14 @@ class WindowChain:
         database is between states (no later migration can be tested on it)."""
         if result.rollback != "failed" or migration.atomic:
             return None
-        now = self.db.schema()
-        findings = diff_schema(applied.schema, now, "after the failed rollback") if applied.schema is not None else []
-        if applied.schema is not None and not findings:
+        if applied.schema is None:  # --no-schema: what was reversed cannot be told, so assume the worst
+            result.error = f"{result.error}; atomic = False: the database may be left half reversed"
+            return f"the failed rollback of {migration.name} (atomic = False) may have left it half reversed"
+        findings = diff_schema(applied.schema, self.db.schema(), "after the failed rollback")
+        if not findings:
             return None
-        where = f" ({findings[0].message})" if findings else ""
         result.error = (f"{result.error}; atomic = False: the operations reversed before the failure stay "
-                        f"reversed, the database is left half reversed{where}")
+                        f"reversed, the database is left half reversed ({findings[0].message})")
         return f"the failed rollback of {migration.name} (atomic = False) left it half reversed"
 
     def reapply(self, migration: MigrationInfo, result: MigrationResult, applied: ObservedState) -> str | None:

@@ -261,3 +261,19 @@ def test_proofs_off_leave_schema_and_data_not_checked():
     results, _, _ = run_chain(LINEAR, "shop", ["0004_index"], FakeDatabase(LINEAR), "--no-schema", "--no-data")
     assert (results["0004_index"].schema, results["0004_index"].data) == ("not_checked", "not_checked")
     assert results["0004_index"].rollback == "passed"
+
+
+def test_without_the_schema_proof_a_failed_non_atomic_rollback_may_have_left_it_half_reversed():
+    database = FakeDatabase(NON_ATOMIC, {("shop", "0002_price", 3): failed_step("ProgrammingError: typo")})
+    results, _, _ = run_chain(NON_ATOMIC, "shop", ["0002_price", "0003_note", "0004_index"], database, "--no-schema")
+    assert results["0003_note"].error == ("ProgrammingError: typo; atomic = False: the database may be left half "
+                                          "reversed")
+    assert database.builds == [["0002_price", "0003_note", "0004_index"], ["0004_index"]]
+    assert results["0004_index"].rollback == "passed"
+
+
+def test_a_failed_non_atomic_rollback_that_changed_nothing_keeps_its_database():
+    database = FakeDatabase(NON_ATOMIC, {("shop", "0002_price", 3): failed_step("ProgrammingError: typo")})
+    results, _, _ = run_chain(NON_ATOMIC, "shop", ["0002_price", "0003_note", "0004_index"], database)
+    assert results["0003_note"].error == "ProgrammingError: typo"
+    assert len(database.builds) == 1
