@@ -11,10 +11,11 @@ Modules, in the order of a run:
 - `address`, `cluster`, `server`: where the server is, a throwaway cluster, scratch databases;
 - `steps`: the step runner, through which every `manage.py` call goes;
 - `inside_django`: the code that runs inside the project's Django process (probe, prepare);
-- `catalog`, `schema`, `seeding`, `data`: catalog reads, schema snapshots and diffs, seeded
-  rows, fingerprints;
-- `window`, `scratch`, `chain`, `verdicts`: one app's window, a chain's database, the steps of
-  one migration's test, and the pure functions that judge them;
+- `catalog`, `schema`, `seeding`, `literals`, `data`: catalog reads, schema snapshots and diffs,
+  seeded rows and the value of each type, fingerprints;
+- `window`, `scratch`, `chain`, `verdicts`, `post_release`, `coverage`, `squash_path`: one app's
+  window, a chain's database, the steps of one migration's test, the pure functions that judge
+  them, and the path through the migrations a squash replaces;
 - `locks`, `volume`, `squawk`, `hazards`, `deploy_safety`: watching each apply on the server
   (event triggers), --volume rows, squawk on what ran, the pure hazard rules, and the chain's hook;
 - `compat`, `compat_sql`, `compat_check`: the compat check (the previous release's queries on

@@ -129,10 +129,11 @@ def read_tables(connection: Connection, tables: Sequence[str]) -> dict[str, Tabl
     return metas
 
 
-def user_tables(connection: Connection) -> list[str]:
-    """Every table of the project's schemas but django_migrations, as regclass text."""
+def user_tables(connection: Connection, partitions: bool = True) -> list[str]:
+    """Every table of the project's schemas but django_migrations, as regclass text (without
+    the partitions of partitioned tables when `partitions` is false)."""
     with connection.cursor() as cursor:
-        cursor.execute(USER_TABLES_SQL)
+        cursor.execute(USER_TABLES_SQL + ("" if partitions else " AND NOT c.relispartition"))
         return sorted(row[0] for row in cursor.fetchall())
 
 

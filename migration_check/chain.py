@@ -13,16 +13,21 @@ Then, oldest first, each migration M goes through the same steps:
               (siblings Django took along are put back -> verdicts.judge_sibling_reapply)
     judge     schema == before, pre-release rows intact -> schema.diff_schema, verdicts.judge_data
     re-apply  `migrate APP M`                          -> verdicts.judge_reapply, schema round trip
+              post-release rows survived the rollback   -> post_release.judge_post_release
 
-A step that leaves the database unusable ends the chain; each finding belongs to the one
-migration applied and rolled back at that moment.
+Each finding belongs to the one migration applied and rolled back at that moment. A step that
+leaves the database unusable (a re-apply that fails, a rollback that times out or leaves the
+migration half reversed) ends that database, not the run: the newer migrations are tested on a
+fresh database built forward past the one that broke (`rebuild_past`), because the forward path
+through it works. Only when applying a migration fails is nothing newer tested.
 
 Owns: `WindowChain` (the order of the steps, and writing verdicts into the window's results) and
 the `ChainDatabase` protocol it works through (`scratch.ScratchDatabase` in a run, a fake in the
 unit tests).
 
-Uses: config, discovery, results, schema (diff), seeding (profiles), verdicts, window, log,
-deploy_safety (the observation of each apply), compat_check (the compat check around it).
+Uses: config, coverage, data, discovery, post_release, results, schema (diff), seeding (profiles),
+verdicts, window, log, deploy_safety (the observation of each apply), compat_check (the compat
+check around it).
 """
 
 from __future__ import annotations
@@ -35,16 +40,18 @@ from typing import Protocol
 from .compat import Lookup, Outcome, Resolved, Statement
 from .compat_check import CompatCheck
 from .config import MARKER_ALLOW_DATA_LOSS, Config, MigrationKey
-from .data import Fingerprint, dropped_and_restored
+from .coverage import coverage_findings
+from .data import Fingerprint, changed_cells, dropped_and_restored
 from .deploy_safety import DeploySafety, record_apply
 from .discovery import MigrationInfo, Project, dependency_closure, dependents_closure, forward_targets, previous_in_app
 from .errors import Interrupted
 from .hazards import Event
 from .inside_django.protocol import PrepareResponse, TableDescription, WindowMigration
 from .log import Log
+from .post_release import compared_columns, judge_post_release, post_release_scope
 from .results import Finding, MigrationResult
 from .schema import SchemaSnapshot, diff_schema
-from .seeding import POST_RELEASE_PROFILES, PRE_RELEASE_PROFILES, SeedReport
+from .seeding import POST_RELEASE_PROFILES, PRE_RELEASE_PROFILES, Choices, SeedReport
 from .steps import StepResult
 from .verdicts import StepVerdict, judge_apply, judge_data, judge_reapply, judge_rollback, judge_sibling_reapply
 from .volume import VolumeFill
@@ -64,7 +71,8 @@ class ChainDatabase(Protocol):
     def schema(self) -> SchemaSnapshot: ...
     def columns(self) -> Columns: ...
     def fingerprint(self, ignore_columns: dict[str, set[str]]) -> Fingerprint: ...
-    def seed(self, tables: Sequence[str], profiles: Sequence[str]) -> SeedReport: ...
+    def seed(self, tables: Sequence[str], profiles: Sequence[str], round_token: int | None = None,
+             choices: Choices | None = None) -> SeedReport: ...
     def empty_tables(self) -> None: ...
     def compat_resolve(self, lookups: Sequence[Lookup]) -> Resolved: ...
     def compat_run(self, statements: Sequence[Statement]) -> list[Outcome]: ...
@@ -89,11 +97,12 @@ class ChainContext:
 @dataclass
 class ObservedState:
     """What was recorded of a database state: schema snapshot, data fingerprint (None when that
-    proof is off, or the data had to go), and the columns of every table."""
+    proof is off, or the data had to go), the columns of every table, and what the seeding did."""
 
     schema: SchemaSnapshot | None
     data: Fingerprint | None
     columns: Columns
+    seeded: SeedReport | None = None
 
 
 def auto_now_columns(tables: dict[str, TableDescription]) -> dict[str, set[str]]:
@@ -130,24 +139,55 @@ class WindowChain:
 
     def test_chain(self) -> str | None:
         """Build the base state, then test each migration oldest first. Returns an app error."""
-        plan = self.context.project.plan
-        excluded = dependents_closure([m.key for m in self.tested], self.context.project.dependencies())
-        targets = forward_targets(plan, {m.key for m in plan} - excluded)
-        self.database = database = self.context.open_database(self.app)
-        step, response = database.build(self.app, targets, [m.name for m in self.tested])
-        if response is None:
-            message = f"could not build the state before {self.tested[0].name}: {step.error_summary()}"
+        failure = self.build_before(self.tested)
+        if failure:
+            message = f"could not build the state before {self.tested[0].name}: {failure}"
             for migration in self.tested:
                 self.results[migration.name].error = message
             return message
-        self.metadata = response
         for position, migration in enumerate(self.tested):
             broken = self.test_migration(migration)
-            if broken:
-                for newer in self.tested[position + 1 :]:
-                    self.results[newer.name].error = f"not tested: {broken}"
+            newer = self.tested[position + 1 :]
+            if broken and not newer:
                 return None
+            if broken:
+                failure = self.rebuild_past(migration, broken, newer)
+                if failure:
+                    for later in newer:
+                        self.results[later.name].error = f"not tested: {failure}"
+                    return None
         return self.restore_head() if self.restore else None
+
+    def base_targets(self, migrations: Sequence[MigrationInfo]) -> list[MigrationKey]:
+        """`migrate` targets of the state just before `migrations`: everything but them and
+        what depends on them."""
+        plan = self.context.project.plan
+        excluded = dependents_closure([m.key for m in migrations], self.context.project.dependencies())
+        return forward_targets(plan, {m.key for m in plan} - excluded)
+
+    def build_before(self, migrations: Sequence[MigrationInfo]) -> str | None:
+        """A fresh database built forward to the state just before `migrations`, described for
+        them; returns why it could not be built, if so."""
+        self.database = database = self.context.open_database(self.app)
+        step, response = database.build(self.app, self.base_targets(migrations), [m.name for m in migrations])
+        if response is None:
+            return step.error_summary()
+        self.metadata = {**self.metadata, **response}
+        return None
+
+    def rebuild_past(self, migration: MigrationInfo, broken: str, newer: Sequence[MigrationInfo]) -> str | None:
+        """A step of `migration` left this database unusable (`broken`), but the newer migrations'
+        own verdicts are still knowable when the forward path through `migration` works (its
+        apply passed; a later step broke): this chain's database stops here, and the newer ones
+        are tested on a fresh database built forward past it. Returns why they cannot be."""
+        if self.results[migration.name].rollback == "not_run":  # applying it failed: nothing gets past it
+            return broken
+        self.log.info(f"{self.app}: {broken}; this database stops here, {newer[0].name} and newer are tested "
+                      f"on a database built forward past {migration.name}")
+        self.db.close()
+        self.database = None
+        failure = self.build_before(newer)
+        return f"{broken}, and building a database past it failed: {failure}" if failure else None
 
     @property
     def db(self) -> ChainDatabase:
@@ -163,31 +203,42 @@ class WindowChain:
         broken = self.apply_missing_dependencies(migration, result)
         if broken:
             return broken
-        before = self.observe(result, meta["tables_before"], PRE_RELEASE_PROFILES, "pre-release", True)
+        before = self.observe(result, meta["tables_before"], PRE_RELEASE_PROFILES, "pre-release", True,
+                              self.round_token(migration, 0))
         compat = CompatCheck(self.config, self.db, migration, meta, result)
         compat.before_apply()
         broken = self.apply(migration, result, before)
         if broken:
             return broken
         compat.after_apply()
-        applied = self.observe(result, meta["tables_after"], POST_RELEASE_PROFILES, "post-release", False)
+        applied = self.observe(result, meta["tables_after"], POST_RELEASE_PROFILES, "post-release", True,
+                               self.round_token(migration, 1))
         broken, collateral_columns = self.roll_back(migration, result, before.columns)
+        broken = broken or self.half_reversed(migration, result, applied)
         if broken or result.rollback != "passed" or result.reapply == "failed":
             return broken
-        self.judge_rolled_back(migration, result, meta, before, applied, collateral_columns)
+        rolled_back = self.judge_rolled_back(migration, result, meta, before, applied, collateral_columns)
         broken = self.reapply(migration, result, applied)
         if not broken:
+            self.judge_post_release(migration, result, before, applied, rolled_back, collateral_columns)
             self.log_verdict(result)
         return broken
 
+    def round_token(self, migration: MigrationInfo, moment: int) -> int:
+        """Seeding rounds are numbered by migration and moment (0 before it, 1 after), so the
+        rows a migration is tested with do not depend on how --jobs split the window."""
+        return self.context.project.position(migration.key) * 2 + moment
+
     def observe(self, result: MigrationResult, tables: dict[str, TableDescription], profiles: Sequence[str],
-                moment: str, fingerprint_after: bool) -> ObservedState:
+                moment: str, fingerprint_after: bool, round_token: int | None = None) -> ObservedState:
         """Snapshot the schema and the columns, and seed rows into `tables` (then fingerprint
         every table when `fingerprint_after`: pre-release data)."""
         state = ObservedState(self.db.schema() if self.config.check_schema else None, None, self.db.columns())
         if self.config.check_data:
-            report = self.db.seed(sorted(tables), profiles)
+            choices = {table: info.get("choices", {}) for table, info in tables.items()}
+            report = self.db.seed(sorted(tables), profiles, round_token, choices)
             result.details.extend(skipped_rows(report, moment))
+            state.seeded = report
             if fingerprint_after:
                 state.data = self.db.fingerprint(auto_now_columns(tables))
         return state
@@ -264,21 +315,61 @@ class WindowChain:
 
     def judge_rolled_back(self, migration: MigrationInfo, result: MigrationResult, meta: WindowMigration,
                           before: ObservedState, applied: ObservedState,
-                          collateral_columns: frozenset[tuple[str, str | None]]) -> None:
-        """The schema must equal the one before the migration, the pre-release rows must hold."""
+                          collateral_columns: frozenset[tuple[str, str | None]]) -> Fingerprint | None:
+        """The schema must equal the one before the migration, the pre-release rows must hold.
+        Returns the fingerprint after the rollback (for the post-release rows)."""
         if before.schema is not None:
             findings = diff_schema(before.schema, self.db.schema(), f"after rolling back {migration.name}")
             result.details.extend(findings)
             result.schema = "differs" if findings else "identical"
-        if before.data is not None:
-            after = self.db.fingerprint(auto_now_columns(meta["tables_before"]))
-            verdict = judge_data(migration, meta, before.data, after, before.columns, applied.columns,
-                                 collateral_columns)
-            result.details.extend(verdict.findings)
-            result.data = verdict.data
-            if verdict.data == "lost" and (migration.key in self.config.allow_data_loss
-                                           or migration.marker_present(MARKER_ALLOW_DATA_LOSS)):
-                result.acknowledged = True
+        if before.data is None:
+            return None
+        after = self.db.fingerprint(auto_now_columns(meta["tables_before"]))
+        verdict = judge_data(migration, meta, before.data, after, before.columns, applied.columns,
+                             collateral_columns)
+        result.details.extend(verdict.findings)
+        result.details.extend(coverage_findings(meta["tables_before"], before.data, before.seeded or SeedReport(),
+                                                auto_now_columns(meta["tables_before"])))
+        self.set_data_verdict(migration, result, verdict.data)
+        return after
+
+    def set_data_verdict(self, migration: MigrationInfo, result: MigrationResult, data: str) -> None:
+        """`data` (preserved | lost), never turning a loss found earlier back into preserved."""
+        result.data = "lost" if "lost" in (result.data, data) else data
+        if result.data == "lost" and (migration.key in self.config.allow_data_loss
+                                      or migration.marker_present(MARKER_ALLOW_DATA_LOSS)):
+            result.acknowledged = True
+
+    def judge_post_release(self, migration: MigrationInfo, result: MigrationResult, before: ObservedState,
+                           applied: ObservedState, rolled_back: Fingerprint | None,
+                           collateral_columns: frozenset[tuple[str, str | None]]) -> None:
+        """Rows written after the release must survive its rollback (see post_release)."""
+        if before.data is None or applied.data is None or rolled_back is None or applied.seeded is None:
+            return
+        scope = post_release_scope(applied.seeded.keys, before.data, applied.data, before.columns, collateral_columns)
+        changed = changed_cells(applied.data, rolled_back, scope.keys, compared_columns(scope))
+        reapplied = changed_cells(applied.data, self.db.fingerprint({}), scope.keys, scope.compared) \
+            if changed else None
+        verdict = judge_post_release(migration, scope, changed, reapplied)
+        result.details.extend(verdict.findings)
+        if verdict.lost:
+            self.set_data_verdict(migration, result, "lost")
+
+    def half_reversed(self, migration: MigrationInfo, result: MigrationResult, applied: ObservedState) -> str | None:
+        """A migration with `atomic = False` reverses operation by operation, each committed: when
+        its rollback fails, the operations reversed before the failure stay reversed and the
+        database is between states (no later migration can be tested on it)."""
+        if result.rollback != "failed" or migration.atomic:
+            return None
+        if applied.schema is None:  # --no-schema: what was reversed cannot be told, so assume the worst
+            result.error = f"{result.error}; atomic = False: the database may be left half reversed"
+            return f"the failed rollback of {migration.name} (atomic = False) may have left it half reversed"
+        findings = diff_schema(applied.schema, self.db.schema(), "after the failed rollback")
+        if not findings:
+            return None
+        result.error = (f"{result.error}; atomic = False: the operations reversed before the failure stay "
+                        f"reversed, the database is left half reversed ({findings[0].message})")
+        return f"the failed rollback of {migration.name} (atomic = False) left it half reversed"
 
     def reapply(self, migration: MigrationInfo, result: MigrationResult, applied: ObservedState) -> str | None:
         """`migrate APP M` again, with the data present: the schema must be the one after applying."""

@@ -1,7 +1,9 @@
 """The data proof's evidence: fingerprints of every row, and what changed between two of them.
 
-Owns: `fingerprint` (per table and primary key, a hash of each column's value), and the pure
-comparisons `compare_fingerprints` (pre-release values gone or changed) and
+Owns: `fingerprint` (per table and primary key, a hash of each column's value; a partitioned
+table once, through its parent), how a row's key is written (`row_key`: composite keys as JSON,
+so no two rows share one), and the pure comparisons `compare_fingerprints` (pre-release values
+gone or changed), `changed_cells` (the same, cell by cell, for chosen rows) and
 `dropped_and_restored` (columns a sibling rollback took away and put back).
 
 Uses: catalog, server (quote_ident). `fingerprint` only reads.
@@ -10,7 +12,9 @@ Uses: catalog, server (quote_ident). `fingerprint` only reads.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from .catalog import read_tables, user_tables
@@ -21,20 +25,35 @@ Connection = Any  # a psycopg2 connection
 
 @dataclass
 class TableFingerprint:
-    """Per primary key, a hash of each column's value; `columns` in table order."""
+    """Per primary key, a hash of each column's value; `columns` in table order, `types` their
+    definitions (type, and NOT NULL), to tell which columns a migration altered."""
 
     columns: list[str]
     key_columns: list[str]
     rows: dict[str, dict[str, str]]
+    types: dict[str, str] = field(default_factory=dict)
 
 
 Fingerprint = dict[str, TableFingerprint]
+Cell = tuple[str, str | None, str]  # table, column (None: the whole row), row key
+
+
+def row_key(values: Sequence[str | None], single_key: bool) -> str:
+    """A row's key in fingerprints: a one-column primary key's value as it is; otherwise the
+    values as a JSON array, so a comma inside a value cannot make two rows one, and NULL stays
+    apart from the text 'NULL'."""
+    if single_key and len(values) == 1 and values[0] is not None:
+        return values[0]
+    return json.dumps(list(values), ensure_ascii=False)
 
 
 def fingerprint(connection: Connection, ignore_columns: dict[str, set[str]] | None = None) -> Fingerprint:
-    """Every row of every user table, as hashes by primary key (whole-row hash when no key)."""
+    """Every row of every user table, as hashes by primary key (whole-row hash when no key).
+
+    Partitions are left out: their rows are read through the partitioned table, once.
+    """
     ignore_columns = ignore_columns or {}
-    tables = user_tables(connection)
+    tables = user_tables(connection, partitions=False)
     metas = read_tables(connection, tables)
     result: Fingerprint = {}
     with connection.cursor() as cursor:
@@ -48,14 +67,15 @@ def fingerprint(connection: Connection, ignore_columns: dict[str, set[str]] | No
             rows: dict[str, dict[str, str]] = {}
             width = len(key_columns)
             for record in cursor.fetchall():
-                key = ",".join("NULL" if v is None else v for v in record[:width])
+                key = row_key(record[:width], len(meta.primary_key) == 1)
                 if not meta.primary_key:  # duplicates are possible: count them apart
                     base, n = key, 1
                     while key in rows:
                         n += 1
                         key = f"{base}#{n}"
                 rows[key] = {c: value_hash(v) for c, v in zip(columns, record[width:], strict=True)}
-            result[table] = TableFingerprint(columns, key_columns, rows)
+            types = {c.name: c.type + (" NOT NULL" if c.not_null else "") for c in meta.columns}
+            result[table] = TableFingerprint(columns, key_columns, rows, types)
     return result
 
 
@@ -86,6 +106,24 @@ def compare_fingerprints(before: Fingerprint, after: Fingerprint) -> list[tuple[
             if changed:
                 losses.append((table, column, len(changed), changed[0]))
     return losses
+
+
+def changed_cells(before: Fingerprint, after: Fingerprint, keys: dict[str, set[str]],
+                  columns: dict[str, set[str]]) -> set[Cell]:
+    """The cells of the rows `keys` (per table) whose value in `columns` (per table) is not the
+    same in `after` as in `before`: (table, column, key), column None when the row is gone."""
+    changed: set[Cell] = set()
+    for table, wanted in keys.items():
+        old, new = before.get(table), after.get(table)
+        if old is None:
+            continue
+        for key in sorted(wanted & old.rows.keys()):
+            if new is None or key not in new.rows:
+                changed.add((table, None, key))
+                continue
+            changed |= {(table, column, key) for column in sorted(columns.get(table, set()))
+                        if column in old.rows[key] and new.rows[key].get(column) != old.rows[key][column]}
+    return changed
 
 
 def dropped_and_restored(before: dict[str, set[str]], middle: dict[str, set[str]],

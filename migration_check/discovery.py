@@ -19,7 +19,7 @@ from pathlib import Path
 
 from .config import MigrationKey
 from .errors import UsageError
-from .inside_django.protocol import ProbeResponse
+from .inside_django.protocol import DatabaseDescription, MigrationDescription, ProbeResponse
 
 Dependencies = dict[MigrationKey, tuple[MigrationKey, ...]]
 
@@ -42,6 +42,7 @@ class MigrationInfo:
     dependencies: tuple[MigrationKey, ...]
     replaces: tuple[MigrationKey, ...]
     operations: tuple[OperationInfo, ...]
+    atomic: bool = True  # False: each operation commits on its own (`atomic = False` in the file)
 
     @property
     def key(self) -> MigrationKey:
@@ -76,12 +77,30 @@ class Project:
     plan: list[MigrationInfo]
     database_name: str | None = None
     conflicts: dict[str, list[str]] = field(default_factory=dict)
+    # What Django passes the driver besides where and as whom (search_path in `options`...).
+    connection_options: dict[str, str | int | float | bool] = field(default_factory=dict)
+    databases: dict[str, DatabaseDescription] = field(default_factory=dict)  # every alias of the settings
+    # The migrations squashes of the plan replace (not in the plan: a database older than the
+    # squash migrates through them).
+    replaced: dict[MigrationKey, MigrationInfo] = field(default_factory=dict)
 
     def migrations_of(self, app: str) -> list[MigrationInfo]:
         return [m for m in self.plan if m.app == app]
 
     def dependencies(self) -> Dependencies:
         return {m.key: m.dependencies for m in self.plan}
+
+    def position(self, key: MigrationKey) -> int:
+        """A number for each migration, stable for a project (its place in the plan; replaced
+        migrations after the plan)."""
+        for index, migration in enumerate([*self.plan, *self.replaced.values()]):
+            if migration.key == key:
+                return index
+        return len(self.plan) + len(self.replaced)
+
+    def replaced_by(self, squash: MigrationInfo) -> list[MigrationInfo]:
+        """The migrations `squash` replaces, in its order (those found on disk)."""
+        return [self.replaced[key] for key in squash.replaces if key in self.replaced]
 
     def squashes(self) -> dict[MigrationKey, tuple[MigrationKey, ...]]:
         """Squashed migrations in the plan and what each replaces."""
@@ -103,24 +122,29 @@ def operation_lines(path: Path | None) -> list[int]:
     return []
 
 
+def migration_from_probe(m: MigrationDescription) -> MigrationInfo:
+    file = Path(m["file"]) if m["file"] else None
+    lines = operation_lines(file)
+    operations = tuple(
+        OperationInfo(op["type"], op["reversible"], op["description"], lines[i] if i < len(lines) else None)
+        for i, op in enumerate(m["operations"])
+    )
+    return MigrationInfo(
+        app=m["app"], name=m["name"], file=file,
+        dependencies=tuple((d[0], d[1]) for d in m["dependencies"]),
+        replaces=tuple((r[0], r[1]) for r in m["replaces"]),
+        operations=operations,
+        atomic=m.get("atomic", True),
+    )
+
+
 def project_from_probe(data: ProbeResponse) -> Project:
     apps = {a["label"]: AppInfo(a["label"], a["name"], Path(a["path"]), a["has_migrations"]) for a in data["apps"]}
-    plan = []
-    for m in data["migrations"]:
-        file = Path(m["file"]) if m["file"] else None
-        lines = operation_lines(file)
-        operations = tuple(
-            OperationInfo(op["type"], op["reversible"], op["description"], lines[i] if i < len(lines) else None)
-            for i, op in enumerate(m["operations"])
-        )
-        plan.append(MigrationInfo(
-            app=m["app"], name=m["name"], file=file,
-            dependencies=tuple((d[0], d[1]) for d in m["dependencies"]),
-            replaces=tuple((r[0], r[1]) for r in m["replaces"]),
-            operations=operations,
-        ))
+    plan = [migration_from_probe(m) for m in data["migrations"]]
+    replaced = {(m["app"], m["name"]): migration_from_probe(m) for m in data.get("replaced_migrations") or []}
     return Project(vendor=data["vendor"], apps=apps, plan=plan, database_name=data.get("database_name"),
-                   conflicts=data.get("conflicts") or {})
+                   conflicts=data.get("conflicts") or {}, connection_options=data.get("connection_options") or {},
+                   databases=data.get("databases") or {}, replaced=replaced)
 
 
 PLAN_LINE = re.compile(r"^\[(?P<mark>[ X-])\]\s+(?P<app>[^.\s]+)\.(?P<name>\S+?)(?:\s+\.\.\.\s+\((?P<deps>.*)\))?\s*$")

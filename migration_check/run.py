@@ -5,8 +5,8 @@ Owns: `run_project` (the watchdog, signals, the server, the step runner, the ord
 handed over), and the fan-out of windows over `--jobs` threads.
 
 Uses: config, errors, log, watchdog, leftovers, server, steps, discovery, selection, checks,
-scratch, chain, window, results, locks and squawk (whether this run can observe deploy hazards),
-hazards (the run-wide one).
+scratch, chain, squash_path, window, results, locks and squawk (whether this run can observe deploy
+hazards), hazards (the run-wide one).
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ from .results import AppResult, CheckResult, RunResult
 from .scratch import ScratchDatabase
 from .selection import GitChanges, choose, git_changes, runs_project_checks
 from .server import Server, postgres_server
+from .squash_path import OpenReplacedPath, ReplacedPathDatabase, replaced_path_chains
 from .squawk import find_squawk
 from .steps import StepRunner
 from .watchdog import watchdog
@@ -48,6 +49,29 @@ def settings_guard(project: Project, expected_database: str, settings: str) -> N
         raise UsageError(f"the settings {settings} do not take the database from DATABASE_URL (they name "
                          f"{project.database_name!r}); the tool would migrate that database instead of its scratch "
                          "one, so it stops here. Read DATABASES from DATABASE_URL (dj-database-url)")
+    stray = stray_aliases(project, expected_database)
+    if stray:
+        alias, where = stray[0]
+        raise UsageError(f"the settings {settings} point the database alias {alias!r} at {where}, not at the scratch "
+                         "database: a migration that uses it (RunPython with `using`, a router) would write there, "
+                         "so the tool stops here. While testing, point every alias at DATABASE_URL")
+
+
+def stray_aliases(project: Project, expected_database: str) -> list[tuple[str, str]]:
+    """Aliases other than `default` that point anywhere but the scratch database (another
+    database, another server, another engine), with where they point, in the settings' order."""
+    default = project.databases.get("default")
+    stray = []
+    for alias, found in project.databases.items():
+        if alias == "default" or default is None:
+            continue
+        same = (found["vendor"] == "postgresql" and found["name"] == expected_database
+                and (found["host"], found["port"]) == (default["host"], default["port"]))
+        if not same:
+            host = f" on {found['host'] or 'localhost'}{':' + found['port'] if found['port'] else ''}" \
+                if found["vendor"] == "postgresql" else ""
+            stray.append((alias, f"the {found['vendor']} database {found['name']!r}{host}"))
+    return stray
 
 
 def probe_project(runner: StepRunner, database_url: str, database: str) -> Project:
@@ -82,9 +106,10 @@ def app_windows(project: Project, windows: dict[str, list[MigrationInfo]], confi
     return [AppWindow(app, window, config.project_dir) for app, window in windows.items()]
 
 
-def chains_of(windows: list[AppWindow], context: ChainContext, jobs: int) -> list[tuple[AppWindow, WindowChain]]:
+def chains_of(windows: list[AppWindow], context: ChainContext, jobs: int,
+              open_replaced: OpenReplacedPath | None = None) -> list[tuple[AppWindow, WindowChain]]:
     """The chains that test the windows: with fewer apps than jobs, a window is split into runs
-    tested side by side."""
+    tested side by side; each squash's replaced migrations get a chain of their own."""
     parts = max(1, jobs // max(len(windows), 1))
     chains = []
     for window in windows:
@@ -95,6 +120,8 @@ def chains_of(windows: list[AppWindow], context: ChainContext, jobs: int) -> lis
         runs = window.split(tested, parts)
         chains += [(window, WindowChain(context, window, run, restore=index == len(runs) - 1))
                    for index, run in enumerate(runs)]
+        if open_replaced is not None:
+            chains += [(window, chain) for chain in replaced_path_chains(window, tested, context, open_replaced)]
     return chains
 
 
@@ -123,6 +150,10 @@ def test_everything(config: Config, log: Log, runner: StepRunner, server: Server
     safety, observation, observation_note = deploy_safety(config, server, log)
     context = ChainContext(config, project, log,
                            lambda purpose: ScratchDatabase(server, runner, project, purpose, safety.observe), safety)
+
+    def open_replaced(purpose: str, squash: MigrationInfo) -> ReplacedPathDatabase:
+        return ReplacedPathDatabase(server, runner, project, purpose, squash, safety.observe)
+
     pool = ThreadPoolExecutor(max_workers=config.jobs + 1)
     try:
         # The app windows do not need the head database: they start at once, beside the checks.
@@ -130,7 +161,8 @@ def test_everything(config: Config, log: Log, runner: StepRunner, server: Server
         forward = pool.submit(run_forward_checks, runner, head_url, log) if project_checks else None
         deploy = pool.submit(run_check_deploy, runner, head_url, log) if project_checks else None
         chains: list[tuple[AppWindow, Future]] = [(window, pool.submit(chain.run))
-                                                  for window, chain in chains_of(windows, context, config.jobs)]
+                                                  for window, chain in chains_of(windows, context, config.jobs,
+                                                                                 open_replaced)]
         checks: list[CheckResult] = []
         if forward is not None and deploy is not None:
             forward_check, missing_check = forward.result()

@@ -1,6 +1,7 @@
 """Schema snapshots read from the PostgreSQL catalog, and how two of them differ.
 
-Owns: `snapshot_schema` (every schema object of a database as {object key: {attribute: value}},
+Owns: `snapshot_schema` (every schema object of a database as {object key: {attribute: value}};
+a partition's parent and bounds and a partitioned table's key are attributes of the table;
 keyed by name, never by OID, so snapshots of two databases compare; `django_migrations` left
 out) and `diff_schema` (one finding per object, named for a reader, whole tables before their
 parts).
@@ -29,6 +30,19 @@ SCHEMA_QUERIES = {
                CASE WHEN c.relkind IN ('v', 'm') THEN pg_get_viewdef(c.oid) ELSE c.relkind::text END
         FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
         WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f') AND {USER_SCHEMAS}
+          AND {NOT_FROM_EXTENSION.format(oid="c.oid")}""",
+    # Partitioned tables: their key, and each partition's parent and bounds.
+    "partitions": f"""
+        SELECT 'table ' || {{qual}}(n.nspname, c.relname), attr.name, attr.value
+        FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+        CROSS JOIN LATERAL (VALUES
+            ('partition key', CASE WHEN c.relkind = 'p' THEN pg_get_partkeydef(c.oid) END),
+            ('partition of', (SELECT {{qual}}(pn.nspname, p.relname) || ' ' || pg_get_expr(c.relpartbound, c.oid)
+                              FROM pg_inherits i JOIN pg_class p ON p.oid = i.inhparent
+                              JOIN pg_namespace pn ON pn.oid = p.relnamespace
+                              WHERE i.inhrelid = c.oid AND c.relispartition))
+        ) AS attr(name, value)
+        WHERE c.relkind IN ('r', 'p') AND {USER_SCHEMAS} AND attr.value IS NOT NULL
           AND {NOT_FROM_EXTENSION.format(oid="c.oid")}""",
     "columns": f"""
         SELECT 'column ' || {{qual}}(n.nspname, c.relname) || '.' || a.attname, attr.name, attr.value

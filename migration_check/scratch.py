@@ -26,7 +26,7 @@ from .hazards import Event
 from .inside_django.protocol import PrepareRequest, PrepareResponse
 from .locks import LockObserver
 from .schema import SchemaSnapshot, snapshot_schema
-from .seeding import Seeder, SeedReport
+from .seeding import Choices, Seeder, SeedReport
 from .server import Server
 from .steps import StepResult, StepRunner
 from .volume import VolumeFill, fill_tables, remove_fill
@@ -56,16 +56,20 @@ class ScratchDatabase:
     def build(self, app: str, targets: Sequence[MigrationKey], window: Sequence[str],
               ) -> tuple[StepResult, PrepareResponse | None]:
         """Migrate forward to `targets` and describe each migration of `window` (the prepare child)."""
-        request: PrepareRequest = {"app": app, "targets": [list(t) for t in targets], "window": list(window)}
-        step, response = self.runner.run_inside_django("prepare", request, self.url)
+        step, response = self.runner.run_inside_django("prepare", self.prepare_request(app, targets, window), self.url)
         if response is not None:
-            self.connection = self.server.connect(self.name)
-            self.seeder = Seeder(self.connection)
+            # Connected the way Django connects (its `options`: the same search_path), so the
+            # tables the migrations create are the ones seeded and compared.
+            self.connection = self.server.connect(self.name, dict(self.project.connection_options))
+            self.seeder = Seeder(self.connection, spread_edges=True)
             if self.observe:  # after the build: only the window's own steps are watched
                 with self.times.measure("lock observer"):
                     self.observer = LockObserver(self.connection)
                     self.observer.install()
         return step, response  # type: ignore[return-value]
+
+    def prepare_request(self, app: str, targets: Sequence[MigrationKey], window: Sequence[str]) -> PrepareRequest:
+        return {"app": app, "targets": [list(t) for t in targets], "window": list(window)}
 
     def migrate(self, app: str | None = None, target: str | None = None) -> StepResult:
         """`manage.py migrate [APP TARGET]` with the window options."""
@@ -89,10 +93,11 @@ class ScratchDatabase:
         with self.times.measure("data fingerprints"):
             return fingerprint(self.connection, ignore_columns)
 
-    def seed(self, tables: Sequence[str], profiles: Sequence[str]) -> SeedReport:
+    def seed(self, tables: Sequence[str], profiles: Sequence[str], round_token: int | None = None,
+             choices: Choices | None = None) -> SeedReport:
         assert self.seeder is not None
         with self.times.measure("seeding"):
-            return self.seeder.seed(tables, profiles)
+            return self.seeder.seed(tables, profiles, round_token, choices)
 
     def compat_resolve(self, lookups: Sequence[Lookup]) -> Resolved:
         with self.times.measure("compat check"):

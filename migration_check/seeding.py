@@ -2,23 +2,31 @@
 
 Owns: the seeding profiles ("typical" ordinary data; "max" the upper edges: strings at their
 maximum length in non-ASCII text, the largest decimals of the column's precision, far dates;
-"min" the lower ones: NULL wherever allowed, empty strings, zero, old dates), the value made for
-each column type (`column_literal`), and `Seeder`, which inserts rows in foreign-key order and
-skips, never fails on, rows a constraint rejects. scripts/verify_backup.py seeds with it too.
+"min" the lower ones: NULL wherever allowed, empty strings, zero, old dates), and `Seeder`,
+which inserts rows in foreign-key order and skips, never fails on, rows a constraint rejects.
+The value made for each column type is `literals.column_literal`. scripts/verify_backup.py
+seeds with it too.
 
-Uses: catalog, server (quote_ident). Writes only to the connection it is given.
+Two columns of one row never get the same value by construction: ordinary values are made from
+a token per cell (row and column), and with `spread_edges` an edge value that would repeat
+another column's value in the same row (two empty strings, two zeros) goes into an extra row of
+the same profile instead. Booleans alternate across rows and columns. Choice fields get their
+choices. Which edge values are seeded depends only on the tables' contents (an edge value goes
+into a column that does not hold it yet) and on the round's token, never on what this object
+seeded before: a table dropped and created again gets its edges again.
+
+Uses: catalog, data (row keys), literals, server (quote_ident). Writes only to the connection it is given.
 """
 
 from __future__ import annotations
 
-import datetime
-import json
-import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from .catalog import ColumnMeta, TableMeta, read_tables
+from .data import row_key
+from .literals import column_literal
 from .server import quote_ident
 
 Connection = Any  # a psycopg2 connection
@@ -26,145 +34,103 @@ Connection = Any  # a psycopg2 connection
 # Rows seeded before a migration ("pre-release") and after it ("post-release").
 PRE_RELEASE_PROFILES = ("typical", "max", "min")
 POST_RELEASE_PROFILES = ("max", "min")
-# Max-profile text: non-ASCII, with what stresses quoting and encoding in SQL, COPY and dumps
-# (quotes, backslash, tab, newline, a character outside the BMP), each one character long.
-NON_ASCII = "Ωé漢🦄'ß\"€\\ñ\nØ\tж"
-INTEGER_EDGES = {"int2": 32000, "int4": 2_000_000_000, "int8": 9_000_000_000_000_000_000, "oid": 4_000_000_000}
-TEXT_TYPES = ("varchar", "bpchar", "text", "citext", "name")
-
-
-def sized_text(length: int | None, profile: str, token: int) -> str:
-    """Text for a column of `length` characters (None: unlimited) that stays unique per token."""
-    if profile == "min":
-        return ""
-    if profile == "typical":
-        text = f"{token} Sample café"
-        return text[:length] if length else text
-    size = length or 2000
-    suffix = str(token)
-    body = (NON_ASCII * (size // len(NON_ASCII) + 1))[: max(size - len(suffix), 0)]
-    return (body + suffix)[:size] if size >= len(suffix) else suffix[-size:]
-
-
-def array_literal(items: Sequence[str]) -> str:
-    """A PostgreSQL array literal of text items, each quoted (so commas, quotes, braces stay data)."""
-    return "{" + ",".join('"' + item.replace("\\", "\\\\").replace('"', '\\"') + '"' for item in items) + "}"
-
-
-def number_literal(column: ColumnMeta, profile: str, token: int) -> str | None:
-    name = column.type_name
-    if name in INTEGER_EDGES:
-        return str({"typical": token, "max": INTEGER_EDGES[name] - token % 1000, "min": 0}[profile])
-    if name == "money":
-        return {"typical": f"{token}.99", "max": "90000000000000000.00", "min": "0"}[profile]
-    if name == "numeric":
-        if column.precision:
-            digits, scale = column.precision
-            largest = "9" * (digits - scale) + ("." + "9" * scale if scale else "")
-            typical = f"{min(token, 10 ** max(digits - scale, 0) - 1)}" + ("." + "5" * scale if scale else "")
-            return {"typical": typical, "max": largest or "0", "min": "0"}[profile]
-        return {"typical": f"{token}.25", "max": "12345678901234567890.123456789", "min": "0"}[profile]
-    if name in ("float4", "float8"):
-        return {"typical": f"{token}.5", "max": "3.0e38" if name == "float4" else "1.0e300", "min": "0"}[profile]
-    return None
-
-
-def time_literal(column: ColumnMeta, profile: str, token: int) -> str | None:
-    name = column.type_name
-    if name == "date":
-        typical = (datetime.date(2024, 1, 1) + datetime.timedelta(days=token % 3000)).isoformat()
-        return {"typical": typical, "max": "2999-12-31", "min": "1900-01-01"}[profile]
-    if name in ("timestamp", "timestamptz"):
-        typical = (datetime.datetime(2024, 1, 1, 12, 34, 56, 123456) + datetime.timedelta(hours=token)).isoformat()
-        return {"typical": typical + "+00", "max": "2999-12-31 23:59:59.999999+00",
-                "min": "1900-01-01 00:00:00+00"}[profile]
-    if name in ("time", "timetz"):
-        zone = "+05:30" if name == "timetz" else ""  # an offset other than UTC must survive too
-        return {"typical": "12:34:56" + zone, "max": "23:59:59.999999", "min": "00:00:00"}[profile]
-    if name == "interval":
-        return {"typical": "1 day 02:03:04", "max": "36500 days", "min": "0"}[profile]
-    return None
-
-
-def other_literal(column: ColumnMeta, profile: str, token: int) -> str | None:
-    name = column.type_name
-    if name == "bool":
-        return "true" if profile != "min" else "false"
-    if name == "uuid":
-        return str(uuid.UUID(int=(0x7E57 << 112) + token))
-    if name in ("json", "jsonb"):
-        return {"typical": json.dumps({"note": f"sample {token}"}),
-                "max": json.dumps({"ключ": sized_text(500, "max", token), "big": 12345678901234567890,
-                                   "nested": {"list": [1, 2.5, None, True]}}, ensure_ascii=False),
-                "min": "{}"}[profile]
-    if name == "bytea":  # max: every byte value, NUL and backslash included
-        return {"typical": "\\x0001ff", "max": "\\x" + bytes(range(256)).hex(), "min": "\\x"}[profile]
-    if name in ("inet", "cidr"):
-        if profile == "max":
-            return f"2001:db8::{token:x}" if name == "inet" else "2001:db8::/32"
-        return f"192.0.2.{token % 250}" if name == "inet" else "192.0.2.0/24"
-    if name in ("macaddr", "macaddr8"):
-        return "08:00:2b:01:02:03" if name == "macaddr" else "08:00:2b:01:02:03:04:05"
-    if name == "tsvector":
-        return {"typical": f"'row{token}':1 'sample':2", "max": f"'Ωé漢':1A,2B 'O''Brien':3C 'row{token}':4D",
-                "min": ""}[profile]
-    return None
-
-
-def column_literal(column: ColumnMeta, profile: str, token: int) -> str | None:
-    """A text literal for `column` (cast to its type by the INSERT), or None when the seeder
-    has no value for its type (SQL NULL)."""
-    if column.category == "A":  # min: empty; typical: one element; max: the max element and a typical one
-        items = [] if profile == "min" else [column_literal(column.element(), profile, token)]
-        if profile == "max":
-            items.append(column_literal(column.element(), "typical", token))
-        return array_literal(items) if None not in items else "{}"
-    if column.enum_labels:
-        return column.enum_labels[-1] if profile == "max" else column.enum_labels[0]
-    if column.type_name in TEXT_TYPES:
-        return sized_text(column.length, profile, token)
-    for literal in (number_literal, time_literal, other_literal):
-        value = literal(column, profile, token)
-        if value is not None:
-            return value
-    return None
+# A row's token times this, plus the column's position, is the token of one cell.
+CELLS_PER_ROW = 131  # a prime above the columns of any table: cell % n varies across rows
+# Tokens one seeding round may use (rows, retries, extra edge rows) before the next round's.
+TOKENS_PER_ROUND = 10_000
+Choices = Mapping[str, Mapping[str, Sequence[str]]]  # table -> column -> the values it may hold
 
 
 @dataclass
 class SeedReport:
-    """What seeding did: rows inserted and rows skipped (with why), by table."""
+    """What seeding did: rows inserted and rows skipped (with why), by table; and the columns
+    whose type the seeder has no value for (table -> column -> type), which stay NULL (or an
+    empty array where NULL is not allowed)."""
 
     inserted: dict[str, int] = field(default_factory=dict)
     skipped: dict[str, list[str]] = field(default_factory=dict)
+    unsupported: dict[str, dict[str, str]] = field(default_factory=dict)
+    keys: dict[str, list[str]] = field(default_factory=dict)  # the inserted rows' keys, as fingerprints write them
 
 
-Row = tuple[list[str], list[str], list[str | None], set[tuple[str, str, str]]]
+@dataclass
+class Row:
+    """One row to insert, and the columns whose edge value was left for another row of the same
+    profile (it would have repeated the value of another column of this row)."""
+
+    names: list[str] = field(default_factory=list)
+    placeholders: list[str] = field(default_factory=list)
+    values: list[str | None] = field(default_factory=list)
+    deferred: set[str] = field(default_factory=set)
+
+
+def first_free(candidates: Sequence[str | None], taken: set[str]) -> str | None:
+    """The first candidate that no other column of the row holds (else the first one)."""
+    return next((c for c in candidates if c is not None and c not in taken), candidates[0] if candidates else None)
+
+
+def choice_order(choices: Sequence[str], profile: str, cell: int) -> list[str]:
+    """A choice field's values in the order to try them: the longest first at the upper edge,
+    the shortest at the lower one, else rotating with the cell (across rows and columns)."""
+    if profile == "max":
+        return sorted(choices, key=len, reverse=True)
+    if profile == "min":
+        return sorted(choices, key=len)
+    start = cell % len(choices)
+    return [*choices[start:], *choices[:start]]
 
 
 class Seeder:
     """Inserts rows into a set of tables straight from the catalog, respecting foreign keys.
 
     Rows that a constraint rejects (check, unique, not null, trigger) are skipped, not errors:
-    the schema decides what data can exist.
+    the schema decides what data can exist. `spread_edges` (the migration tests) gives an edge
+    value that would repeat another column's value of the same row a row of its own; without it
+    (the backup check) each profile is exactly one row.
     """
 
-    def __init__(self, connection: Connection) -> None:
+    def __init__(self, connection: Connection, spread_edges: bool = False) -> None:
         self.connection = connection
+        self.spread_edges = spread_edges
         self.token = 0
-        # Edge values (empty string, zero, far dates) go into each column once: repeating them
-        # in every round would make a later unique constraint fail on duplicates that only the
-        # seeding created. Once there, they stay as pre-release data for every later migration.
-        self.used_edges: set[tuple[str, str, str]] = set()
 
-    def seed(self, tables: Sequence[str], profiles: Sequence[str]) -> SeedReport:
+    def seed(self, tables: Sequence[str], profiles: Sequence[str], round_token: int | None = None,
+             choices: Choices | None = None) -> SeedReport:
+        """Seed `profiles` into `tables` (and the tables their foreign keys need).
+
+        `round_token` numbers the round (the migration tests give one per migration and moment,
+        so the values seeded for a migration do not depend on what ran before it); `choices`
+        are the values the application's choice fields may hold, by table and column.
+        """
+        if round_token is not None:
+            self.token = round_token * TOKENS_PER_ROUND
         report = SeedReport()
-        metas = read_tables(self.connection, tables)
-        metas = self._with_foreign_targets(metas)
+        metas = self._with_foreign_targets(read_tables(self.connection, tables))
+        table_choices = self._resolve_tables(choices or {})
         for meta in self._in_dependency_order(metas):
             for index, profile in enumerate(profiles):
-                self.token += 1
-                self._insert(meta, profile, index, report)
+                self._seed_profile(meta, profile, index, report, table_choices.get(meta.name, {}))
         return report
+
+    def _seed_profile(self, meta: TableMeta, profile: str, index: int, report: SeedReport,
+                      choices: Mapping[str, Sequence[str]]) -> None:
+        """A row of `profile`; with spread_edges, more rows of it for the edge values that had
+        to wait because they would have repeated another column's value."""
+        only: set[str] | None = None
+        for _ in range(len(meta.columns) + 1):
+            self.token += 1
+            deferred = self._insert(meta, profile, index, report, choices, only)
+            if not (self.spread_edges and deferred) or deferred == only:
+                return
+            only = deferred
+
+    def _resolve_tables(self, choices: Choices) -> dict[str, Mapping[str, Sequence[str]]]:
+        """`choices` keyed by the tables' names as the catalog reads print them (regclass)."""
+        if not choices:
+            return {}
+        with self.connection.cursor() as cursor:
+            cursor.execute("SELECT t, to_regclass(t)::text FROM unnest(%s::text[]) AS t", (list(choices),))
+            return {name: choices[table] for table, name in cursor.fetchall() if name}
 
     def _with_foreign_targets(self, metas: dict[str, TableMeta]) -> dict[str, TableMeta]:
         while True:
@@ -195,76 +161,139 @@ class Seeder:
             visit(name)
         return [meta for meta in ordered if meta.columns]
 
-    def _foreign_value(self, target: str, target_column: str, offset: int) -> str | None:
-        """`target_column` of the row at `offset` in `target`, counting round (so that rows, and
-        retries after a unique violation, refer to different rows); None when `target` is empty."""
+    def _foreign_value(self, table: str, column: str, target: str, target_column: str, offset: int,
+                       taken: set[str]) -> str | None:
+        """`target_column` of a row of `target` that no row of `table` refers to through `column`
+        yet, and no other column of this row holds (seeded rows never share a parent by
+        construction: a unique constraint over a foreign key and a flag added later is not failed
+        by the seeding); when every row is referred to, the row at `offset`, counting round. None
+        when `target` is empty."""
+        key, fk = quote_ident(target_column), quote_ident(column)
         with self.connection.cursor() as cursor:
+            cursor.execute(f"SELECT t.{key}::text FROM {target} t WHERE NOT EXISTS (SELECT 1 FROM {table} s "
+                           f"WHERE s.{fk} = t.{key}) AND NOT t.{key}::text = ANY(%s) ORDER BY t.{key} DESC LIMIT 1",
+                           (sorted(taken),))
+            row = cursor.fetchone()
+            if row:
+                return row[0]
             cursor.execute(f"SELECT count(*) FROM {target}")
             count = cursor.fetchone()[0]
             if not count:
                 return None
-            cursor.execute(
-                f"SELECT {quote_ident(target_column)}::text FROM {target} ORDER BY 1 LIMIT 1 OFFSET %s",
-                (offset % count,),
-            )
+            cursor.execute(f"SELECT {key}::text FROM {target} ORDER BY 1 LIMIT 1 OFFSET %s", (offset % count,))
             row = cursor.fetchone()
         return row[0] if row else None
 
-    def _insert(self, meta: TableMeta, profile: str, index: int, report: SeedReport) -> None:
-        """Insert one row; when a check or unique constraint rejects it, retry (twice at most)
-        with ordinary values in that constraint's columns, so one strict column does not cost
-        the whole row."""
-        ordinary: set[str] = set()
-        for _attempt in range(3):
-            row = self._row_values(meta, profile, index, ordinary)
+    def _insert(self, meta: TableMeta, profile: str, index: int, report: SeedReport,
+                choices: Mapping[str, Sequence[str]], only: set[str] | None) -> set[str]:
+        """Insert one row (edge values only in `only`'s columns when given); when a check or
+        unique constraint rejects it, retry with ordinary values in that constraint's columns,
+        then with their smallest values (a range check such as 0..100), so one strict column
+        does not cost the whole row. Returns the columns whose edge value is still to be seeded."""
+        forced = dict.fromkeys(self._outside(meta, only), "typical")  # column -> the profile it gets
+        for _attempt in range(4):
+            row = self._row_values(meta, profile, index, forced, choices, report)
             if isinstance(row, str):
                 report.skipped.setdefault(meta.name, []).append(f"{profile} row: {row}")
-                return
-            names, placeholders, values, edges = row
-            columns_sql = f"({', '.join(names)}) VALUES ({', '.join(placeholders)})" if names else "DEFAULT VALUES"
+                return set()
+            columns_sql = (f"({', '.join(row.names)}) VALUES ({', '.join(row.placeholders)})" if row.names
+                           else "DEFAULT VALUES")
+            key_columns = meta.primary_key or [c.name for c in meta.columns]
+            returning = ", ".join(f"{quote_ident(name)}::text" for name in key_columns)
             try:
                 with self.connection.cursor() as cursor:
-                    cursor.execute(f"INSERT INTO {meta.name} {columns_sql}", values)
+                    cursor.execute(f"INSERT INTO {meta.name} {columns_sql} RETURNING {returning}", row.values)
+                    key = row_key(cursor.fetchone(), len(meta.primary_key) == 1)
             except self._psycopg2_error() as error:
-                constrained = self._constraint_columns(error, meta.name) - ordinary
-                if constrained:
-                    ordinary |= constrained
+                if self._fall_back(forced, self._constraint_columns(error, meta.name)):
                     self.token += 1
                     continue
                 first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
                 report.skipped.setdefault(meta.name, []).append(f"{profile} row: {first_line}")
-                return
-            self.used_edges |= edges  # only once in: a rejected row's edges are still to be tried
+                return set()
             report.inserted[meta.name] = report.inserted.get(meta.name, 0) + 1
-            return
+            report.keys.setdefault(meta.name, []).append(key)
+            return row.deferred - forced.keys()
+        return set()
 
-    def _row_values(self, meta: TableMeta, profile: str, index: int, ordinary: set[str]) -> Row | str:
-        """Column names, placeholders, values and the edge values among them; or why there is no row."""
-        names, placeholders, values, edges = [], [], [], set()
-        for column in meta.columns:
+    @staticmethod
+    def _fall_back(forced: dict[str, str], constrained: set[str]) -> bool:
+        """Give the columns of a constraint that rejected the row the next, plainer profile
+        (ordinary, then smallest); False when there is none left to try."""
+        changed = False
+        for column in constrained:
+            step = {None: "typical", "typical": "smallest"}.get(forced.get(column))
+            if step is not None:
+                forced[column] = step
+                changed = True
+        return changed
+
+    @staticmethod
+    def _outside(meta: TableMeta, only: set[str] | None) -> set[str]:
+        return set() if only is None else {c.name for c in meta.columns} - only
+
+    def _row_values(self, meta: TableMeta, profile: str, index: int, forced: dict[str, str],
+                    choices: Mapping[str, Sequence[str]], report: SeedReport) -> Row | str:
+        """The row to insert (names, placeholders, values, deferred edges); or why there is none."""
+        row, taken = Row(), set()
+        for position, column in enumerate(meta.columns):
             if column.generated or (column.identity or (column.has_default and column.name in meta.primary_key)):
                 continue
-            column_profile = "typical" if column.name in ordinary else profile
-            if column.name in meta.foreign_keys:
-                target, target_column = meta.foreign_keys[column.name]
-                literal = None if (column_profile == "min" and not column.not_null) else \
-                    self._foreign_value(target, target_column, index + self.token % 7)
-            elif column_profile == "min" and not column.not_null:
-                literal = None
-            else:
-                literal = column_literal(column, column_profile, self.token)
-                if literal is not None and column_profile != "typical":
-                    if (meta.name, column.name, literal) in self.used_edges:
-                        literal = column_literal(column, "typical", self.token)
-                    edges.add((meta.name, column.name, literal))
+            column_profile = forced.get(column.name, profile)
+            literal = self._cell(meta, column, position, column_profile, index, choices.get(column.name), taken,
+                                 row, report)
             if literal is None and column.not_null:
                 if column.has_default:
                     continue
                 return f"no value for NOT NULL column {column.name} ({column.type})"
-            names.append(quote_ident(column.name))
-            placeholders.append(f"%s::{column.type}")
-            values.append(literal)
-        return names, placeholders, values, edges
+            row.names.append(quote_ident(column.name))
+            row.placeholders.append(f"%s::{column.type}")
+            row.values.append(literal)
+            if literal is not None and column.type_name != "bool":
+                taken.add(literal)
+        return row
+
+    def _cell(self, meta: TableMeta, column: ColumnMeta, position: int, profile: str, index: int,
+              choices: Sequence[str] | None, taken: set[str], row: Row, report: SeedReport) -> str | None:
+        """The value of one cell: a foreign key to a seeded row, NULL (min, where allowed), a
+        boolean alternating across rows and columns, a choice, or the profile's value for the
+        type unless another column of the row holds it (or the column already holds the edge)."""
+        if column.name in meta.foreign_keys:
+            if profile == "min" and not column.not_null:
+                return None
+            target, target_column = meta.foreign_keys[column.name]
+            return self._foreign_value(meta.name, column.name, target, target_column, index + self.token, taken)
+        if profile == "min" and not column.not_null:
+            return None
+        cell = self.token * CELLS_PER_ROW + position
+        if column.type_name == "bool":
+            return "true" if cell % 2 else "false"
+        if choices:
+            return first_free(choice_order(choices, profile, cell), taken)
+        if profile == "smallest":  # what a constraint still accepts: zero, the empty string, old dates
+            return column_literal(column, "min", cell) or column_literal(column, "typical", cell)
+        value = column_literal(column, profile, cell)
+        if value is None:
+            report.unsupported.setdefault(meta.name, {})[column.name] = column.type
+            return "{}" if column.category == "A" and column.not_null else None
+        ordinary = [column_literal(column, "typical", cell + k * 1_000_003) for k in range(3)]
+        if profile == "typical" or self._holds(meta.name, column, value):
+            return first_free(ordinary, taken)
+        if value in taken and self.spread_edges:
+            row.deferred.add(column.name)
+            return first_free(ordinary, taken)
+        return value
+
+    def _holds(self, table: str, column: ColumnMeta, value: str) -> bool:
+        """Whether `column` already holds the edge `value`: each edge goes into a column once, so
+        a unique constraint added later does not fail on duplicates only the seeding made."""
+        try:
+            with self.connection.cursor() as cursor:
+                cursor.execute(f"SELECT EXISTS (SELECT 1 FROM {table} WHERE {quote_ident(column.name)}::text "
+                               f"= (%s::{column.type})::text)", (value,))
+                return bool(cursor.fetchone()[0])
+        except self._psycopg2_error():  # not a value of the type (a domain's check): the INSERT says why
+            return False
 
     def _constraint_columns(self, error: Exception, table: str) -> set[str]:
         """Columns of the check or unique constraint that rejected a row (empty if another cause);

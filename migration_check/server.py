@@ -202,9 +202,11 @@ class Server:
             with contextlib.suppress(Exception):
                 self.drop_database(name)
 
-    def connect(self, dbname: str) -> Connection:
+    def connect(self, dbname: str, options: dict[str, object] | None = None) -> Connection:
+        """A connection to scratch database `dbname`; `options`: more driver parameters (those
+        Django connects with, so that the tool sees what the project's code sees)."""
         self.assert_scratch(dbname)
-        connection = self.psycopg2.connect(**self.address.connect_kwargs(dbname))
+        connection = self.psycopg2.connect(**{**self.address.connect_kwargs(dbname), **(options or {})})
         connection.autocommit = True
         return connection
 

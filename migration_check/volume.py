@@ -11,7 +11,7 @@ rollback, the data proof and the later migrations work on the seeded rows only.
 
 Owns: `VolumeFill` and `fill_tables` / `remove_fill`.
 
-Uses: catalog (read_tables, ColumnMeta), seeding (TEXT_TYPES), server (quote_ident). Writes only
+Uses: catalog (read_tables, ColumnMeta), literals (INTEGER_EDGES, TEXT_TYPES), server (quote_ident). Writes only
 to the connection it is given.
 """
 
@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .catalog import ColumnMeta, TableMeta, read_tables
-from .seeding import INTEGER_EDGES, TEXT_TYPES
+from .literals import INTEGER_EDGES, TEXT_TYPES
 from .server import quote_ident
 
 Connection = Any  # a psycopg2 connection

@@ -9,4 +9,6 @@ stdout line after a marker (`protocol`).
   without touching any database.
 - `prepare`: builds a scratch database forward to a state (real `migrate` commands) and
   describes the historical models around each migration of a window.
+- `replaced`: migrates through the migrations a squash replaces, the path of a database older
+  than the squash, where `migrate APP NAME` cannot start it.
 """

@@ -6,7 +6,7 @@ each migration of the window, describes from the migration graph the app's table
 after it (historical models) and what its destructive operations touch, and, for the compat
 check, the models on each side of it and whether it runs after the deploy (`historical`).
 
-Uses: Django, protocol, historical.
+Uses: Django, protocol, historical, replaced (the path through the migrations a squash replaces).
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from django.db.migrations.state import ProjectState
 
 from .historical import deploy_stage, describe_models
 from .protocol import OperationEffect, PrepareRequest, PrepareResponse, TableDescription, read_request, respond
+from .replaced import migrate_forward
 
 DESTRUCTIVE = ("RemoveField", "AlterField", "DeleteModel")
 
@@ -36,8 +37,28 @@ def app_tables(state: ProjectState, app_label: str) -> dict[str, TableDescriptio
             tables[meta.db_table] = {
                 "model": meta.label,
                 "auto_now": sorted(f.column for f in meta.local_concrete_fields if getattr(f, "auto_now", False)),
+                "choices": field_choices(meta.local_concrete_fields),
             }
     return tables
+
+
+def field_choices(fields: list) -> dict[str, list[str]]:
+    """Column -> the values its field's `choices` allow, as text (what the application can
+    write: the seeder uses these instead of arbitrary text)."""
+    found = {}
+    for field in fields:
+        if field.choices:
+            values = [choice_text(value) for value, _ in field.flatchoices if value is not None]
+            if values:
+                found[field.column] = values
+    return found
+
+
+def choice_text(value: object) -> str:
+    """A choice's value as PostgreSQL reads it back from text (booleans as true/false)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
 
 
 def effect_of(operation: Operation, state: ProjectState, app_label: str) -> OperationEffect | None:
@@ -60,7 +81,8 @@ def effect_of(operation: Operation, state: ProjectState, app_label: str) -> Oper
 
 
 def describe_window(request: PrepareRequest) -> PrepareResponse:
-    loader = MigrationLoader(None, ignore_no_migrations=True)
+    # Migrations a squash replaces are nodes only of a graph that keeps them.
+    loader = MigrationLoader(None, ignore_no_migrations=True, replace_migrations=not request.get("replaced", False))
     app = request["app"]
     described: PrepareResponse = {}
     for name in request["window"]:
@@ -80,5 +102,8 @@ def describe_window(request: PrepareRequest) -> PrepareResponse:
 def main() -> None:
     request: PrepareRequest = read_request()  # type: ignore[assignment]
     for app_label, name in request["targets"]:
-        call_command("migrate", app_label, name, verbosity=0, interactive=False, skip_checks=True)
+        if request.get("replaced", False):  # a database older than a squash: maybe through the replaced ones
+            migrate_forward(app_label, name)
+        else:
+            call_command("migrate", app_label, name, verbosity=0, interactive=False, skip_checks=True)
     respond(describe_window(request))

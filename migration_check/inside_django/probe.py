@@ -12,11 +12,18 @@ import sys
 from pathlib import Path
 
 from django.apps import apps
-from django.db import connection
+from django.db import connection, connections
 from django.db.migrations.loader import MigrationLoader
 from django.db.migrations.operations.base import Operation
 
-from .protocol import AppDescription, MigrationDescription, OperationDescription, ProbeResponse, respond
+from .protocol import (
+    AppDescription,
+    DatabaseDescription,
+    MigrationDescription,
+    OperationDescription,
+    ProbeResponse,
+    respond,
+)
 
 
 def plan_order(loader: MigrationLoader) -> list[tuple[str, str]]:
@@ -57,12 +64,51 @@ def describe_migration(loader: MigrationLoader, key: tuple[str, str]) -> Migrati
         "dependencies": sorted(list(parent.key) for parent in loader.graph.node_map[key].parents),
         "replaces": [list(replaced) for replaced in migration.replaces],
         "operations": [describe_operation(op) for op in migration.operations],
+        "atomic": bool(migration.atomic),
     }
 
 
 def describe_apps(loader: MigrationLoader) -> list[AppDescription]:
     return [{"label": config.label, "name": config.name, "path": str(Path(config.path).resolve()),
              "has_migrations": config.label in loader.migrated_apps} for config in apps.get_app_configs()]
+
+
+# Connection parameters that say where and as whom to connect: the tool has its own (the scratch
+# database's); everything else Django passes to the driver (options, search_path...) it copies.
+LOCATION_PARAMETERS = ("dbname", "database", "user", "password", "host", "hostaddr", "port", "passfile", "service",
+                       "application_name")
+
+
+def connection_options() -> dict[str, str | int | float | bool]:
+    """The driver parameters Django connects with, but those that say where and as whom (and
+    objects such as a cursor factory): the tool's own connections use the same, so they see the
+    same search_path."""
+    if connection.vendor != "postgresql":
+        return {}
+    return {key: value for key, value in connection.get_connection_params().items()
+            if key not in LOCATION_PARAMETERS and isinstance(value, (str, int, float, bool))}
+
+
+def describe_databases() -> dict[str, DatabaseDescription]:
+    """Every database alias of the settings: where it points (nothing is connected)."""
+    found: dict[str, DatabaseDescription] = {}
+    for alias in connections:
+        settings_dict = connections[alias].settings_dict
+        name = settings_dict.get("NAME")
+        found[alias] = {"vendor": connections[alias].vendor, "name": None if name is None else str(name),
+                        "host": str(settings_dict.get("HOST") or ""), "port": str(settings_dict.get("PORT") or "")}
+    return found
+
+
+def replaced_migrations(loader: MigrationLoader) -> list[MigrationDescription]:
+    """The migrations the plan's squashes replace (in each squash's order), described from a
+    graph that keeps them: a database older than a squash migrates through them."""
+    squashes = [migration for migration in loader.graph.nodes.values() if migration.replaces]
+    if not squashes:
+        return []
+    full = MigrationLoader(None, ignore_no_migrations=True, replace_migrations=False)
+    return [describe_migration(full, (app, name)) for squash in squashes for app, name in squash.replaces
+            if (app, name) in full.graph.nodes]
 
 
 def probe() -> ProbeResponse:
@@ -75,6 +121,9 @@ def probe() -> ProbeResponse:
         "conflicts": {app: sorted(names) for app, names in loader.detect_conflicts().items()},
         "apps": describe_apps(loader),
         "migrations": [describe_migration(loader, key) for key in plan_order(loader)],
+        "replaced_migrations": replaced_migrations(loader),
+        "connection_options": connection_options(),
+        "databases": describe_databases(),
     }
 
 

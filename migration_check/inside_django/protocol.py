@@ -31,6 +31,7 @@ class MigrationDescription(TypedDict):
     dependencies: list[list[str]]
     replaces: list[list[str]]
     operations: list[OperationDescription]
+    atomic: NotRequired[bool]  # False: `atomic = False`, each operation commits on its own
 
 
 class AppDescription(TypedDict):
@@ -40,23 +41,37 @@ class AppDescription(TypedDict):
     has_migrations: bool
 
 
+class DatabaseDescription(TypedDict):
+    """Where one database alias of the settings points."""
+
+    vendor: str
+    name: str | None
+    host: str
+    port: str
+
+
 class ProbeResponse(TypedDict):
     vendor: str
     database_name: str | None
     conflicts: dict[str, list[str]]
     apps: list[AppDescription]
     migrations: list[MigrationDescription]
+    replaced_migrations: NotRequired[list[MigrationDescription]]  # those squashes of the plan replace
+    connection_options: NotRequired[dict[str, str | int | float | bool]]  # what Django passes the driver
+    databases: NotRequired[dict[str, DatabaseDescription]]  # every alias
 
 
 class PrepareRequest(TypedDict):
     app: str
     targets: list[list[str]]  # `migrate APP NAME` targets, in order
     window: list[str]  # migration names of `app` to describe
+    replaced: NotRequired[bool]  # the window holds migrations a squash replaces
 
 
 class TableDescription(TypedDict):
     model: str
     auto_now: list[str]  # columns Django fills on every save
+    choices: NotRequired[dict[str, list[str]]]  # column -> the values its field's choices allow
 
 
 class OperationEffect(TypedDict):

@@ -1,5 +1,6 @@
-"""The console summary printed at the end of a run: a table of the verdicts, the deploy hazards
-(warnings), how long locks were held with --volume, then what failed.
+"""The console summary printed at the end of a run: a table of the verdicts, what the data
+proof did not cover, the deploy hazards (warnings), how long locks were held with --volume, then
+what failed.
 
 Uses: results, log, hazards (lock mode names), reports.problems."""
 
@@ -58,6 +59,7 @@ def print_summary(result: RunResult, log: Log) -> None:
     note = window_note(result)
     if note:
         log.info(note)
+    print_coverage(result, log)
     print_hazards(result, log)
     problems = failure_lines(result)
     log.info("")
@@ -67,3 +69,31 @@ def print_summary(result: RunResult, log: Log) -> None:
             log.info(f"  - {message}")
     else:
         log.info(f"OK: all checks passed in {result.duration_s:.1f}s ({result.processes} manage.py processes)")
+
+
+COVERAGE_LINES = 20
+
+
+def coverage_gaps(result: RunResult) -> dict[tuple[str, str], list[str]]:
+    """(app, what the data proof did not cover) -> the migrations whose proof it concerns."""
+    gaps: dict[tuple[str, str], list[str]] = {}
+    for app in result.apps:
+        for m in reversed(app.migrations):
+            for finding in m.details:
+                if finding.kind == "coverage":
+                    gaps.setdefault((app.app, finding.message), []).append(m.name)
+    return gaps
+
+
+def print_coverage(result: RunResult, log: Log) -> None:
+    """What "data preserved" does not speak for (details of kind coverage), once per column."""
+    gaps = coverage_gaps(result)
+    if not gaps:
+        return
+    log.info("")
+    log.info(f"Not covered by the data proof ({len(gaps)}): a 'preserved' says nothing about these")
+    for (app, message), names in list(gaps.items())[:COVERAGE_LINES]:
+        which = ", ".join(names) if len(names) <= 3 else f"{len(names)} migrations, {names[0]} .. {names[-1]}"
+        log.info(f"  - {app}: {message} ({which})")
+    if len(gaps) > COVERAGE_LINES:
+        log.info(f"  ... and {len(gaps) - COVERAGE_LINES} more (details of kind coverage in --report-json)")

@@ -20,9 +20,9 @@ from migration_check.steps import StepResult
 
 
 def migration(app: str, name: str, *dependencies: MigrationKey, reversible: bool = True,
-              replaces: tuple[MigrationKey, ...] = ()) -> MigrationInfo:
+              replaces: tuple[MigrationKey, ...] = (), atomic: bool = True) -> MigrationInfo:
     return MigrationInfo(app, name, None, tuple(dependencies), replaces,
-                         (OperationInfo("RunPython", reversible, f"operation of {name}"),))
+                         (OperationInfo("RunPython", reversible, f"operation of {name}"),), atomic)
 
 
 def project_of(*migrations: MigrationInfo) -> Project:
@@ -44,6 +44,7 @@ class FakeDatabase:
     applied_keys: set[MigrationKey] = field(default_factory=set)
     leftovers: dict[str, dict[str, str]] = field(default_factory=dict)
     calls: list[tuple[str | None, str | None]] = field(default_factory=list)
+    builds: list[list[str]] = field(default_factory=list)  # the window of each build
     closed: bool = False
     # The compat check: the models `build` describes on both sides of every migration, and the
     # outcome of a statement given what is applied (None: it succeeds).
@@ -52,6 +53,9 @@ class FakeDatabase:
     compat_runs: list[tuple[frozenset[MigrationKey], int]] = field(default_factory=list)
 
     def build(self, app: str, targets: Sequence[MigrationKey], window: Sequence[str]) -> tuple[StepResult, dict]:
+        """Like a fresh database built forward to `targets` (the fake is reused for every chain)."""
+        self.builds.append(list(window))
+        self.applied_keys, self.leftovers, self.closed = set(), {}, False
         for target in targets:
             self.applied_keys |= dependency_closure([target], self.project.dependencies())
         empty = {"tables_before": {}, "tables_after": {}, "effects": []}
@@ -87,7 +91,8 @@ class FakeDatabase:
     def fingerprint(self, ignore_columns: dict[str, set[str]]) -> dict:
         return {}
 
-    def seed(self, tables: Sequence[str], profiles: Sequence[str]) -> SeedReport:
+    def seed(self, tables: Sequence[str], profiles: Sequence[str], round_token: int | None = None,
+             choices: object = None) -> SeedReport:
         return SeedReport()
 
     def empty_tables(self) -> None:

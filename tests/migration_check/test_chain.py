@@ -72,13 +72,95 @@ def test_a_rollback_that_fails_blocks_the_older_ones_and_ends_the_chain():
     assert results["0002_price"].error == "not reached: 0003_note cannot be rolled back"
 
 
-def test_a_reapply_that_fails_is_reported_and_newer_ones_are_not_tested():
+def test_a_reapply_that_fails_does_not_hide_the_newer_ones():
+    """Before: 0004 was `not tested: 0003_note could not be re-applied`. The forward path through
+    0003 works (it is its second application that failed), so 0004 is tested on a fresh database
+    built forward past 0003, with verdicts of its own."""
     database = FakeDatabase(LINEAR, {("shop", "0003_note", 2): failed_step("ProgrammingError: already exists")})
-    results, _, _ = run_chain(LINEAR, "shop", ["0002_price", "0003_note", "0004_index"], database)
+    results, error, log = run_chain(LINEAR, "shop", ["0002_price", "0003_note", "0004_index"], database)
     assert verdicts(results["0003_note"]) == ("passed", "passed", "failed", "identical")
     assert results["0003_note"].error == "ProgrammingError: already exists"
-    assert results["0004_index"].error == "not tested: 0003_note could not be re-applied"
+    assert results["0004_index"].error is None
+    assert verdicts(results["0004_index"]) == ("passed", "passed", "passed", "identical")
     assert results["0002_price"].problems == []
+    assert database.builds == [["0002_price", "0003_note", "0004_index"], ["0004_index"]]
+    assert "0003_note could not be re-applied; this database stops here" in log
+    assert error is None
+
+
+def test_a_rollback_that_times_out_does_not_hide_the_newer_ones():
+    database = FakeDatabase(LINEAR, {("shop", "0002_price", 3): failed_step(timed_out=True)})
+    results, _, _ = run_chain(LINEAR, "shop", ["0002_price", "0003_note", "0004_index"], database)
+    assert results["0003_note"].rollback == "failed" and "timed out" in results["0003_note"].error
+    assert verdicts(results["0004_index"]) == ("passed", "passed", "passed", "identical")
+    assert results["0002_price"].rollback == "blocked"  # production cannot get past 0003's rollback
+
+
+def test_when_a_rebuild_fails_the_newer_ones_say_why():
+    class FailsSecondBuild(FakeDatabase):
+        def build(self, app, targets, window):
+            step, response = super().build(app, targets, window)
+            return (failed_step("django.db.utils.OperationalError: full"), None) if len(self.builds) > 1 \
+                else (step, response)
+
+    database = FailsSecondBuild(LINEAR, {("shop", "0003_note", 2): failed_step("ProgrammingError: already exists")})
+    results, error, _ = run_chain(LINEAR, "shop", ["0002_price", "0003_note", "0004_index"], database)
+    assert results["0004_index"].error == ("not tested: 0003_note could not be re-applied, and building a "
+                                           "database past it failed: OperationalError: full")
+    assert error is None
+
+
+def test_an_apply_that_cannot_be_done_at_all_leaves_the_newer_ones_untested():
+    """The forward path is what failed: no database can be built past it."""
+    database = FakeDatabase(LINEAR, {("shop", "0003_note", 1): failed_step("IntegrityError: null value"),
+                                     ("shop", "0003_note", 2): failed_step("IntegrityError: still")})
+    results, _, _ = run_chain(LINEAR, "shop", ["0003_note", "0004_index"], database)
+    assert results["0004_index"].error == "not tested: 0003_note could not be applied"
+    assert len(database.builds) == 1
+
+
+class HalfReversing(FakeDatabase):
+    """`migrate shop 0002_price` (0003's rollback) fails after reversing part of 0003: the schema
+    is no longer the applied one, and 0003 is still recorded as applied."""
+
+    def migrate(self, app=None, target=None):
+        step = super().migrate(app, target)
+        if not step.ok and (app, target) == ("shop", "0002_price"):
+            self.leftovers = {"column shop_item.note": {"type": "gone"}}
+        elif (app, target) == ("shop", "0003_note"):
+            self.leftovers = {}
+        return step
+
+
+NON_ATOMIC = project_of(
+    migration("shop", "0001_initial"),
+    migration("shop", "0002_price", ("shop", "0001_initial")),
+    migration("shop", "0003_note", ("shop", "0002_price"), atomic=False),
+    migration("shop", "0004_index", ("shop", "0003_note")),
+)
+
+
+def test_a_non_atomic_migration_left_half_reversed_stops_its_database():
+    """Before: 0004 was tested on the half-reversed database (its verdicts were about a state no
+    production database is in). Now that database stops, with a message saying so, and 0004 is
+    tested on one built forward past 0003."""
+    database = HalfReversing(NON_ATOMIC, {("shop", "0002_price", 3): failed_step("ProgrammingError: typo")})
+    results, _, log = run_chain(NON_ATOMIC, "shop", ["0002_price", "0003_note", "0004_index"], database)
+    assert results["0003_note"].rollback == "failed"
+    assert results["0003_note"].error.startswith("ProgrammingError: typo; atomic = False: the operations reversed "
+                                                 "before the failure stay reversed, the database is left half reversed")
+    assert "the failed rollback of 0003_note (atomic = False) left it half reversed; this database stops here" in log
+    assert database.builds == [["0002_price", "0003_note", "0004_index"], ["0004_index"]]
+    assert verdicts(results["0004_index"]) == ("passed", "passed", "passed", "identical")
+
+
+def test_after_an_atomic_migration_whose_rollback_failed_the_newer_ones_stay_on_the_same_database():
+    """A failed atomic rollback changes nothing (its transaction is rolled back)."""
+    database = FakeDatabase(LINEAR, {("shop", "0002_price", 3): failed_step("ProgrammingError: typo")})
+    results, _, _ = run_chain(LINEAR, "shop", ["0002_price", "0003_note", "0004_index"], database)
+    assert results["0003_note"].error == "ProgrammingError: typo"
+    assert len(database.builds) == 1
+    assert verdicts(results["0004_index"]) == ("passed", "passed", "passed", "identical")
 
 
 def test_an_apply_that_fails_over_data_is_retried_on_empty_tables():
@@ -179,3 +261,19 @@ def test_proofs_off_leave_schema_and_data_not_checked():
     results, _, _ = run_chain(LINEAR, "shop", ["0004_index"], FakeDatabase(LINEAR), "--no-schema", "--no-data")
     assert (results["0004_index"].schema, results["0004_index"].data) == ("not_checked", "not_checked")
     assert results["0004_index"].rollback == "passed"
+
+
+def test_without_the_schema_proof_a_failed_non_atomic_rollback_may_have_left_it_half_reversed():
+    database = FakeDatabase(NON_ATOMIC, {("shop", "0002_price", 3): failed_step("ProgrammingError: typo")})
+    results, _, _ = run_chain(NON_ATOMIC, "shop", ["0002_price", "0003_note", "0004_index"], database, "--no-schema")
+    assert results["0003_note"].error == ("ProgrammingError: typo; atomic = False: the database may be left half "
+                                          "reversed")
+    assert database.builds == [["0002_price", "0003_note", "0004_index"], ["0004_index"]]
+    assert results["0004_index"].rollback == "passed"
+
+
+def test_a_failed_non_atomic_rollback_that_changed_nothing_keeps_its_database():
+    database = FakeDatabase(NON_ATOMIC, {("shop", "0002_price", 3): failed_step("ProgrammingError: typo")})
+    results, _, _ = run_chain(NON_ATOMIC, "shop", ["0002_price", "0003_note", "0004_index"], database)
+    assert results["0003_note"].error == "ProgrammingError: typo"
+    assert len(database.builds) == 1

@@ -26,7 +26,8 @@ CLEAN_WINDOWS = {
         "0002_entry_sql_index_default_constraint",
         "0001_initial",
     ],
-    "legacy": ["0003_record_created", "0001_squashed_0002_record_value"],
+    # the squash, then the migrations it replaces (the path of a database older than the squash)
+    "legacy": ["0003_record_created", "0001_squashed_0002_record_value", "0002_record_value", "0001_initial"],
 }
 # The two branches of a merge have no order of their own: they are checked as a set.
 MERGE_APP, MERGE, BRANCHES, MERGE_ROOT = (
@@ -91,9 +92,16 @@ def test_merge_migration_window(clean):
     assert set(names[1:-1]) == BRANCHES, names
 
 
-def test_squashed_migration_is_tested_under_its_own_name(clean):
+def test_squashed_migration_is_tested_under_its_own_name_and_through_what_it_replaces(clean):
+    """The squash is what a fresh database runs; a database older than it migrates through
+    0001_initial and 0002_record_value, which are tested on that path and listed below it."""
     names = [m["name"] for m in clean.app("legacy")]
-    assert "0001_initial" not in names and "0002_record_value" not in names, names
+    assert names == CLEAN_WINDOWS["legacy"]
+    for name in ("0002_record_value", "0001_initial"):
+        replaced = clean.assert_verdicts("legacy", name, apply="passed", **PASSED)
+        assert replaced["details"][0]["message"] == (
+            "replaced by 0001_squashed_0002_record_value: tested on the path of a database older than the squash "
+            "(forward through 0001_initial, 0002_record_value)")
 
 
 def test_rolling_back_a_squash_does_not_claim_its_replaced_migrations_were_re_applied(clean):

@@ -13,6 +13,7 @@ import secrets
 import subprocess
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -32,11 +33,13 @@ class FixtureDb:
         self.name = f"fixture_check_{project}_{secrets.token_hex(3)}"
         admin.create_database(self.name)
 
-    def manage(self, *args: str, timeout: float = MANAGE_TIMEOUT_S) -> subprocess.CompletedProcess:
+    def manage(self, *args: str, timeout: float = MANAGE_TIMEOUT_S, extra_env: dict[str, str] | None = None,
+               manage_py: Path | None = None) -> subprocess.CompletedProcess:
+        """`manage.py ARGS` on this database (another copy of the project's manage.py: `manage_py`)."""
         env = {**os.environ, "DATABASE_URL": self.admin.url_for(self.name),
-               "DJANGO_SETTINGS_MODULE": self.settings}
+               "DJANGO_SETTINGS_MODULE": self.settings, **(extra_env or {})}
         return subprocess.run(
-            [sys.executable, str(FIXTURES / self.project / "manage.py"), *args],
+            [sys.executable, str(manage_py or FIXTURES / self.project / "manage.py"), *args],
             env=env, capture_output=True, text=True, timeout=timeout,
             stdin=subprocess.DEVNULL)
 
@@ -338,7 +341,7 @@ def test_auto_now_column_really_changes_on_a_data_migration_round_trip(pg_admin)
 
 @pytest.mark.parametrize(("project", "settings"), [
     ("clean_project", None), ("defects_project", None), ("acknowledged_project", None), ("apply_project", None),
-    ("auto_now_project", None),
+    ("auto_now_project", None), ("hygiene_project", None), ("search_path_project", None),
     ("cross_app_project", None), ("hanging_project", None),
     ("hanging_project", "hanging_project.settings_forward"),
 ])

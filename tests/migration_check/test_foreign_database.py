@@ -96,3 +96,38 @@ def test_a_fresh_startproject_gets_the_one_line_message(run_tool, tmp_path):
                      "DATABASE_URL points at PostgreSQL; read DATABASES from DATABASE_URL (dj-database-url) so "
                      "the tool can direct every manage.py call to its scratch database"], run.context()
     assert run.leftover_scratch == []
+
+
+# -- a second alias that points elsewhere (alias_project) -----------------------------------------
+
+
+@pytest.fixture(scope="module")
+def archive_database(pg_admin: PgAdmin):
+    name = f"tm_archive_{secrets.token_hex(4)}"
+    pg_admin.create_database(name)
+    yield name
+    pg_admin.drop_database(name)
+
+
+@pytest.fixture(scope="module")
+def alias_run(run_tool, pg_admin: PgAdmin, archive_database: str) -> ToolRun:
+    return run_tool("alias_project", env={"ARCHIVE_DATABASE_URL": pg_admin.url_for(archive_database)})
+
+
+def test_a_second_alias_pointing_elsewhere_is_refused_with_one_line(alias_run, archive_database: str):
+    """Old: only `default` was checked; the run passed (exit 0) and notes.0002 wrote into the
+    archive database through its alias (three times: forward check, window build, re-apply)."""
+    assert alias_run.returncode == 2, alias_run.context()
+    lines = alias_run.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("test_migrations: error: the settings alias_project.settings "
+                                                   "point the database alias 'archive' at the postgresql database "
+                                                   f"'{archive_database}' on "), alias_run.context()
+    assert lines[0].endswith("not at the scratch database: a migration that uses it (RunPython with `using`, a "
+                             "router) would write there, so the tool stops here. While testing, point every alias "
+                             "at DATABASE_URL")
+    assert alias_run.leftover_scratch == []
+
+
+def test_the_other_alias_database_is_untouched(alias_run, pg_admin: PgAdmin, archive_database: str):
+    tables = pg_admin.rows("SELECT tablename FROM pg_tables WHERE schemaname = 'public'", dbname=archive_database)
+    assert tables == [], "a migration wrote into the other alias's database"

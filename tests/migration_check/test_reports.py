@@ -248,3 +248,23 @@ def test_write_reports_on_github(failing, tmp_path, capsys):
     assert "Sekr1tPw" not in summary.read_text()
     assert json.loads((tmp_path / "r" / "report.json").read_text())["ok"] is False
     assert ElementTree.parse(tmp_path / "j" / "junit.xml").getroot().get("tests") == "18"
+
+
+def test_console_summary_names_what_the_data_proof_did_not_cover(passing):
+    """Each gap once per app, with the migrations whose "preserved" it concerns."""
+    gap = "column shop_item.period: not covered, the seeder has no value for its type pair"
+    for migration in passing.apps[0].migrations:
+        migration.details.append(Finding("coverage", gap, {"table": "shop_item", "column": "period"}))
+    stream = io.StringIO()
+    print_summary(passing, Log(1, stream))
+    out = stream.getvalue().splitlines()
+    assert "Not covered by the data proof (1): a 'preserved' says nothing about these" in out
+    assert f"  - shop: {gap} (0001_initial, 0002_x)" in out
+    assert report_json(passing)["apps"][0]["migrations"][0]["details"][-1] == {
+        "kind": "coverage", "message": gap, "table": "shop_item", "column": "period"}
+
+
+def test_console_summary_without_gaps_says_nothing_about_coverage(failing):
+    stream = io.StringIO()
+    print_summary(failing, Log(1, stream))
+    assert "Not covered" not in stream.getvalue()

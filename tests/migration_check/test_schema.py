@@ -241,3 +241,26 @@ def test_describe_change_shows_where_long_definitions_differ():
 
 def test_describe_change_keeps_short_values_whole():
     assert describe_change("text", "character varying(200)") == ("text", "character varying(200)")
+
+
+PARTITIONED = ["CREATE TABLE reading (id int, kind text, PRIMARY KEY (id, kind)) PARTITION BY LIST (kind)",
+               "CREATE TABLE reading_a PARTITION OF reading FOR VALUES IN ('a')",
+               "CREATE TABLE reading_rest PARTITION OF reading DEFAULT"]
+
+
+def test_partition_keys_and_bounds_are_in_the_snapshot(make_db):
+    snapshot = snapshot_schema(make_db(*PARTITIONED))
+    assert snapshot["table reading"] == {"definition": "p", "partition key": "LIST (kind)"}
+    assert snapshot["table reading_a"] == {"definition": "r", "partition of": "reading FOR VALUES IN ('a')"}
+    assert snapshot["table reading_rest"] == {"definition": "r", "partition of": "reading DEFAULT"}
+
+
+def test_changed_partition_bounds_differ(make_db):
+    """Before: bounds were not in the snapshot, so a reverse that forgot to restore them passed."""
+    connection = make_db(*PARTITIONED)
+    before = snapshot_schema(connection)
+    run(connection, "ALTER TABLE reading DETACH PARTITION reading_a",
+        "ALTER TABLE reading ATTACH PARTITION reading_a FOR VALUES IN ('a', 'z')")
+    assert [f.message for f in diff_schema(before, snapshot_schema(connection), "after rolling back 0003_x")] == [
+        "table reading_a: partition of is reading FOR VALUES IN ('a', 'z'), expected reading FOR VALUES IN ('a') "
+        "after rolling back 0003_x"]

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from migration_check.discovery import split_window
+from migration_check.results import Finding
 from migration_check.window import AppWindow
 
 from .fake_database import migration
@@ -74,3 +75,21 @@ def test_split_window_makes_consecutive_runs_of_at_least_two(size, parts, runs):
     split = split_window(migrations, parts)
     assert [len(run) for run in split] == runs
     assert [m for run in split for m in run] == migrations  # consecutive, in order, nothing lost
+
+
+def test_blocking_keeps_what_the_older_migrations_own_tests_found():
+    """Before: mark_blocked replaced the result, and 0002's data_lost finding was thrown away."""
+    window = window_of(True, True, True)
+    for name in ("0001_m", "0002_m", "0003_m"):
+        window.results[name].rollback = "passed"
+    lost = Finding("data_lost", "column shop_note.text: 3 row(s) changed or emptied after rolling back 0002_m",
+                   {"table": "shop_note", "column": "text"})
+    window.results["0002_m"].data = "lost"
+    window.results["0002_m"].details.append(lost)
+    window.results["0003_m"].rollback = "failed"
+    window.mark_blocked()
+    blocked = window.results["0002_m"]
+    assert (blocked.rollback, blocked.data) == ("blocked", "not_checked")
+    assert blocked.details[1:] == [lost]
+    assert blocked.details[0].message.startswith("tested before it was known to be blocked: apply not_run, "
+                                                 "rollback passed, re-apply not_run, schema not_checked, data lost")
