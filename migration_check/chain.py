@@ -32,7 +32,7 @@ from typing import Protocol
 from .config import MARKER_ALLOW_DATA_LOSS, Config, MigrationKey
 from .data import Fingerprint, dropped_and_restored
 from .discovery import MigrationInfo, Project, dependency_closure, dependents_closure, forward_targets, previous_in_app
-from .errors import Interrupted
+from .errors import Interrupted, UsageError
 from .inside_django.protocol import PrepareResponse, TableDescription, WindowMigration
 from .log import Log
 from .results import Finding, MigrationResult
@@ -106,7 +106,7 @@ class WindowChain:
         """Test the run; returns a problem with the app as a whole, if any."""
         try:
             return self.test_chain()
-        except (Interrupted, KeyboardInterrupt):
+        except (Interrupted, KeyboardInterrupt, UsageError):  # the run ends (e.g. a step server died)
             raise
         except Exception as unexpected:  # a bug here must not hide the other apps' results
             self.log.debug(traceback.format_exc())

@@ -19,6 +19,7 @@ from .errors import Interrupted, UsageError
 from .log import Log, error_line
 from .reports import print_summary, write_reports
 from .run import run_project
+from .steps import ISOLATIONS, default_isolation
 
 EXIT_OK = 0
 EXIT_MIGRATION_PROBLEM = 1
@@ -140,6 +141,10 @@ def add_proof_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1), metavar="N",
                         help="apps, or runs of one app's window, tested in parallel on databases of their own "
                              "(default: %(default)s)")
+    parser.add_argument("--isolation", choices=ISOLATIONS, default=default_isolation(),
+                        help="how each manage.py step runs: fork (a child forked from a step server that "
+                             "started Django once for its database) or process (a fresh manage.py process "
+                             "per step) (default: %(default)s)")
 
 
 def add_output_options(parser: argparse.ArgumentParser) -> None:
@@ -160,6 +165,9 @@ def config_from_args(args: argparse.Namespace) -> Config:
         raise UsageError(f"manage.py not found at {manage} (pass --manage PATH/TO/manage.py)")
     if args.jobs < 1:
         raise UsageError("--jobs must be at least 1")
+    if args.isolation == "fork" and not hasattr(os, "fork"):
+        raise UsageError("--isolation fork needs os.fork, which this platform does not have; "
+                         "use --isolation process")
     return Config(
         manage=manage,
         project_dir=manage.parent,
@@ -176,6 +184,7 @@ def config_from_args(args: argparse.Namespace) -> Config:
         step_timeout=args.step_timeout,
         jobs=args.jobs,
         verbosity=args.verbosity,
+        isolation=args.isolation,
     )
 
 

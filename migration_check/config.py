@@ -32,7 +32,8 @@ class Config:
     report_json / junit_xml: where to write those reports; allow_data_loss /
     allow_irreversible: accepted findings; check_schema / check_data: the two proofs;
     step_timeout: seconds per manage.py call; jobs: databases tested in parallel; verbosity:
-    0-3 as in Django.
+    0-3 as in Django; isolation: how a step runs, `fork` (a child of the database's step
+    server) or `process` (a fresh `manage.py` process).
     """
 
     manage: Path
@@ -50,5 +51,6 @@ class Config:
     step_timeout: float
     jobs: int
     verbosity: int
+    isolation: str = "process"
 
 

@@ -100,6 +100,8 @@ class RunResult:
     skipped_apps: list[str] = field(default_factory=list)
     project_dir: Path | None = None  # what migration file paths are relative to
     timings: dict[str, Phase] = field(default_factory=dict)  # seconds by phase, summed over threads
+    steps: int = 0  # Django commands run (processes counts Python processes started)
+    isolation: str = "process"  # how the steps ran: fork | process
 
     @property
     def ok(self) -> bool:

@@ -105,6 +105,7 @@ def test_everything(config: Config, log: Log, runner: StepRunner, server: Server
                                                   for window, chain in chains_of(windows, context, config.jobs)]
         forward_check, missing_check = forward.result()
         checks: list[CheckResult] = [forward_check, deploy.result(), missing_check]
+        runner.release(head_url)  # the head database's step server is done with
         apps = collect(windows, chains)
     except BaseException:
         runner.kill_all()  # threads blocked on children return at once, and start nothing new
@@ -112,7 +113,8 @@ def test_everything(config: Config, log: Log, runner: StepRunner, server: Server
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
     return RunResult(checks, apps, time.monotonic() - started, server.version, server.ephemeral,
-                     runner.started, skipped, config.project_dir, runner.times.phases())
+                     runner.started, skipped, config.project_dir, runner.times.phases(), runner.steps,
+                     runner.isolation)
 
 
 def collect(windows: list[AppWindow], chains: list[tuple[AppWindow, Future]]) -> list[AppResult]:
@@ -141,7 +143,7 @@ def interrupt_on_signals() -> Iterator[None]:
 
 def run_project(config: Config, log: Log, environ: dict[str, str]) -> RunResult:
     """Everything a run does, from finding a server to the last scratch database dropped."""
-    runner = StepRunner(config.manage, config.settings, config.step_timeout, log)
+    runner = StepRunner(config.manage, config.settings, config.step_timeout, log, config.isolation)
     try:
         with interrupt_on_signals(), postgres_server(config.database_url, environ, config.project_dir, log) as server:
             return test_everything(config, log, runner, server)

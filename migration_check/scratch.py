@@ -92,6 +92,7 @@ class ScratchDatabase:
             self.server.end_sessions(self.name)
 
     def close(self) -> None:
+        self.runner.release(self.url)  # its step server (fork isolation) goes before the database
         if self.connection is not None:
             with contextlib.suppress(Exception):
                 self.connection.close()

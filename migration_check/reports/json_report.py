@@ -11,7 +11,8 @@ from ..results import RunResult
 REPORT_SCHEMA_VERSION = 1
 
 def report_json(result: RunResult) -> dict[str, object]:
-    """The JSON report of CONTRACT.md (schema 1), plus additions: line, acknowledged, processes."""
+    """The JSON report of CONTRACT.md (schema 1), plus additions: line, acknowledged,
+    processes, steps, isolation."""
     return {
         "schema": REPORT_SCHEMA_VERSION,
         "ok": result.ok,
@@ -38,4 +39,6 @@ def report_json(result: RunResult) -> dict[str, object]:
         ],
         "skipped_apps": result.skipped_apps,
         "processes": result.processes,
+        "steps": result.steps,
+        "isolation": result.isolation,
     }
