@@ -10,7 +10,7 @@ only user: the rest of the tool does not know which isolation runs its steps.
 A step's output goes to two files the child writes at the file-descriptor level and the tool
 reads once it has exited; the protocol travels on the pipes, never on the child's stdout.
 
-Uses: errors, inside_django.protocol (bootstrap, request and event shapes).
+Uses: errors, log, timing, inside_django.protocol (bootstrap, request and event shapes).
 """
 
 from __future__ import annotations
@@ -32,6 +32,8 @@ from pathlib import Path
 
 from .errors import UsageError
 from .inside_django.protocol import STEP_SERVER_FDS_ENV, ServerEvent, StepRequest, bootstrap_code
+from .log import Log
+from .timing import PhaseTimes
 
 # How long a killed step, or a server told to stop, may take to go before it is killed outright.
 GRACE_S = 10.0
@@ -93,6 +95,11 @@ def describe_returncode(returncode: int | None) -> str:
     return f"exit status {returncode}"
 
 
+def database_of(url: str) -> str:
+    """The database a URL names (printed instead of the URL: no password to mask)."""
+    return url.rsplit("/", 1)[-1].split("?", 1)[0]
+
+
 def kill_group(pid: int | None) -> None:
     if pid is not None:
         with contextlib.suppress(ProcessLookupError, PermissionError):
@@ -111,7 +118,6 @@ class StepServer:
         self.hello: ServerEvent | None = None
         self.ready = threading.Event()
         self.alive = False
-        self.stopping = False
         self.steps: dict[int, ForkedStep] = {}
         self._ids = 0
         self._lock = threading.Lock()
@@ -240,7 +246,6 @@ class StepServer:
     def stop(self) -> None:
         """Close the request pipe (the server then exits); kill it if it does not."""
         with self._lock:
-            self.stopping = True
             if self._request_write is not None:
                 os.close(self._request_write)
                 self._request_write = None
@@ -255,7 +260,6 @@ class StepServer:
     def kill(self) -> None:
         """Kill every running step's group and the server's; wait for the server to go."""
         with self._lock:
-            self.stopping = True
             running = [step.pid for step in self.steps.values()]
         for pid in running:
             kill_group(pid)
@@ -275,12 +279,13 @@ class StepServers:
     """A step server per database URL, started on the first step there (see StepRunner)."""
 
     def __init__(self, manage: Path, environment: Callable[[str, dict[str, str] | None], dict[str, str]],
-                 count_process: Callable[[], None]) -> None:
+                 count_process: Callable[[], None], times: PhaseTimes, log: Log) -> None:
         self.manage = manage
         self.environment = environment
         self.count_process = count_process
+        self.times = times
+        self.log = log
         self.refused: str | None = None  # why fork isolation was given up (threads in Django's start)
-        self.ready_seconds: list[float] = []
         self._servers: dict[str, StepServer] = {}
         self._url_locks: dict[str, threading.Lock] = {}
         self._lock = threading.Lock()
@@ -317,7 +322,11 @@ class StepServers:
             if server.hello is not None and server.hello.get("event") == "refused":
                 self.refused = str(server.hello.get("reason"))
                 return None
-            self.ready_seconds.append(time.monotonic() - started)
+            seconds = time.monotonic() - started
+            # Counted in the first step's time too, as a process step counts its own start.
+            self.times.add("step server start (manage.py shell -c)", seconds)
+            self.log.detail(f"  step server for {database_of(url)} ready: pid {server.pid}, {seconds:.2f}s, "
+                            f"{server.hello.get('migrations') if server.hello else '?'} migration modules loaded")
             return server
 
     def run(self, args: list[str], url: str, extra_env: dict[str, str] | None, timeout: float,
@@ -345,10 +354,11 @@ class StepServers:
         returncode = server.process.returncode if server.process else None
         stderr = server.server_output()[1].strip().splitlines()
         said = f"; it said: {stderr[-1].strip()}" if stderr else ""
-        database = url.rsplit("/", 1)[-1].split("?", 1)[0]
+        database = database_of(url)
+        shown = " ".join(arg if len(arg) <= 40 else "..." for arg in args[:4])
         return StepServerDied(
             f"the step server of database {database} (pid {server.pid}) ended ({describe_returncode(returncode)}) "
-            f"while running `manage.py {' '.join(args[:3])}`{said}; the run stops here (rerun with "
+            f"while running `manage.py {shown}`{said}; the run stops here (rerun with "
             "--isolation process to run every step as a process of its own)")
 
     def release(self, url: str) -> None:

@@ -111,7 +111,7 @@ class StepRunner:
         self.cancelled = False
         self.failure: Exception | None = None  # what ended the run (a step server died)
         self.times = PhaseTimes()
-        self.servers = StepServers(manage, self.environment, self.count_process)
+        self.servers = StepServers(manage, self.environment, self.count_process, self.times, log)
         self._running: set[subprocess.Popen] = set()
         self._lock = threading.Lock()
 

@@ -11,11 +11,13 @@ import pytest
 
 from .conftest import (
     BLOCKED,
+    ISOLATIONS,
     NOT_ROLLED_BACK,
     PASSED,
     ToolRun,
     assert_cleaned_up,
     assert_report_shape,
+    assert_same_verdicts,
     detail_text,
 )
 
@@ -32,13 +34,28 @@ FLAGS = ["--allow-irreversible", "irrev_flag.0002_flag_name_idx",
 
 
 @pytest.fixture(scope="module")
-def with_flags(run_tool) -> ToolRun:
-    return run_tool("acknowledged_project", *FLAGS)
+def runs_with_flags(run_both) -> dict[str, ToolRun]:
+    return run_both("acknowledged_project", *FLAGS)
 
 
 @pytest.fixture(scope="module")
-def without_flags(run_tool) -> ToolRun:
-    return run_tool("acknowledged_project")
+def runs_without_flags(run_both) -> dict[str, ToolRun]:
+    return run_both("acknowledged_project")
+
+
+@pytest.fixture(scope="module", params=ISOLATIONS)
+def with_flags(runs_with_flags, request) -> ToolRun:
+    return runs_with_flags[request.param]
+
+
+@pytest.fixture(scope="module", params=ISOLATIONS)
+def without_flags(runs_without_flags, request) -> ToolRun:
+    return runs_without_flags[request.param]
+
+
+def test_same_verdicts_in_both_isolations(runs_with_flags, runs_without_flags):
+    assert_same_verdicts(runs_with_flags)
+    assert_same_verdicts(runs_without_flags)
 
 
 def assert_irreversible(run: ToolRun, app: str, name: str, operation: str, acknowledged: bool):

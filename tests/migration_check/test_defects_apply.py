@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import pytest
 
-from .conftest import PASSED, ToolRun, assert_cleaned_up, assert_report_shape
+from .conftest import ISOLATIONS, PASSED, ToolRun, assert_cleaned_up, assert_report_shape, assert_same_verdicts
 
 pytestmark = pytest.mark.slow
 
@@ -24,8 +24,17 @@ WINDOWS = {
 
 
 @pytest.fixture(scope="module")
-def run(run_tool) -> ToolRun:
-    return run_tool("apply_project")
+def runs(run_both) -> dict[str, ToolRun]:
+    return run_both("apply_project")
+
+
+@pytest.fixture(scope="module", params=ISOLATIONS)
+def run(runs, request) -> ToolRun:
+    return runs[request.param]
+
+
+def test_same_verdicts_in_both_isolations(runs):
+    assert_same_verdicts(runs)
 
 
 def test_exits_1_and_cleans_up(run):

@@ -9,14 +9,23 @@ from __future__ import annotations
 
 import pytest
 
-from .conftest import PASSED, ToolRun, assert_cleaned_up
+from .conftest import ISOLATIONS, PASSED, ToolRun, assert_cleaned_up, assert_same_verdicts
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def run(run_tool) -> ToolRun:
-    return run_tool("auto_now_project")
+def runs(run_both) -> dict[str, ToolRun]:
+    return run_both("auto_now_project")
+
+
+@pytest.fixture(scope="module", params=ISOLATIONS)
+def run(runs, request) -> ToolRun:
+    return runs[request.param]
+
+
+def test_same_verdicts_in_both_isolations(runs):
+    assert_same_verdicts(runs)
 
 
 def test_exits_0(run):

@@ -9,7 +9,15 @@ from __future__ import annotations
 
 import pytest
 
-from .conftest import PASSED, ToolRun, assert_cleaned_up, assert_report_shape, detail_text
+from .conftest import (
+    ISOLATIONS,
+    PASSED,
+    ToolRun,
+    assert_cleaned_up,
+    assert_report_shape,
+    assert_same_verdicts,
+    detail_text,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -40,13 +48,28 @@ CROSS_APP_WINDOWS = {
 
 
 @pytest.fixture(scope="module")
-def clean(run_tool) -> ToolRun:
-    return run_tool("clean_project", "--depth", "5")
+def clean_runs(run_both) -> dict[str, ToolRun]:
+    return run_both("clean_project", "--depth", "5")
 
 
 @pytest.fixture(scope="module")
-def cross_app(run_tool) -> ToolRun:
-    return run_tool("cross_app_project", "--depth", "all")
+def cross_app_runs(run_both) -> dict[str, ToolRun]:
+    return run_both("cross_app_project", "--depth", "all")
+
+
+@pytest.fixture(scope="module", params=ISOLATIONS)
+def clean(clean_runs, request) -> ToolRun:
+    return clean_runs[request.param]
+
+
+@pytest.fixture(scope="module", params=ISOLATIONS)
+def cross_app(cross_app_runs, request) -> ToolRun:
+    return cross_app_runs[request.param]
+
+
+def test_same_verdicts_in_both_isolations(clean_runs, cross_app_runs):
+    assert_same_verdicts(clean_runs)
+    assert_same_verdicts(cross_app_runs)
 
 
 def assert_app_passed(run: ToolRun, label: str) -> None:
