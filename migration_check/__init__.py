@@ -6,8 +6,10 @@ Modules, in the order of a run:
 - `cli`, `config`: options, their validation, exit codes, `main()`;
 - `discovery`: the project as the probe saw it, app selection, windows, graph arithmetic;
 - `address`, `cluster`, `server`: where the server is, a throwaway cluster, scratch databases;
-- `steps`: the step runner, through which every `manage.py` call goes;
-- `inside_django`: the code that runs inside the project's Django process (probe, prepare);
+- `steps`, `step_server`: the step runner, through which every `manage.py` call goes, and the
+  step servers it forks steps from (`--isolation fork`);
+- `inside_django`: the code that runs inside the project's Django process (probe, prepare, the
+  step server's loop);
 - `catalog`, `schema`, `seeding`, `data`: catalog reads, schema snapshots and diffs, seeded
   rows, fingerprints;
 - `window`, `scratch`, `chain`, `verdicts`: one app's window, a chain's database, the steps of

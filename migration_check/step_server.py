@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import locale
 import os
 import shutil
 import signal
@@ -77,9 +76,10 @@ class ForkedStep:
 
 
 def read_output(path: Path) -> str:
-    """A captured stream as `subprocess.Popen(text=True, errors="replace")` would have read it."""
+    """A captured stream as `subprocess.Popen(text=True, errors="replace")` would have read it
+    (the same default encoding, universal newlines)."""
     try:
-        with open(path, encoding=locale.getpreferredencoding(False), errors="replace") as stream:
+        with open(path, errors="replace") as stream:
             return stream.read()
     except OSError:
         return ""
@@ -298,14 +298,16 @@ class StepServers:
                 self._files = Path(tempfile.mkdtemp(prefix="tm-steps-"))
             return self._files
 
-    def server_for(self, url: str, timeout: float) -> StepServer | Finished | None:
+    def server_for(self, url: str, timeout: float, args: list[str]) -> StepServer | Finished | None:
         """The ready server of `url` (started now if need be); how its start failed; or None
-        when it refused to fork (`refused` says why)."""
+        when it refused to fork (`refused` says why). A server that died is not replaced."""
         with self._lock:
             url_lock = self._url_locks.setdefault(url, threading.Lock())
         with url_lock:
             server = self._servers.get(url)
-            if server is not None and server.alive:
+            if server is not None:
+                if not server.alive:
+                    raise self.died(server, args, url)
                 return server
             if self.closed:
                 return None
@@ -314,14 +316,17 @@ class StepServers:
             started = time.monotonic()
             server.start()
             self.count_process()
-            with self._lock:
-                self._servers[url] = server
             failed = server.wait_ready(timeout)
-            if failed is not None:
+            if failed is not None:  # the next step here starts one again, as a process step would
                 return failed
             if server.hello is not None and server.hello.get("event") == "refused":
                 self.refused = str(server.hello.get("reason"))
                 return None
+            with self._lock:
+                if self.closed:  # kill_all() ran while it started
+                    server.kill()
+                    return None
+                self._servers[url] = server
             seconds = time.monotonic() - started
             # Counted in the first step's time too, as a process step counts its own start.
             self.times.add("step server start (manage.py shell -c)", seconds)
@@ -332,7 +337,7 @@ class StepServers:
     def run(self, args: list[str], url: str, extra_env: dict[str, str] | None, timeout: float,
             cancelled: Callable[[], bool]) -> Finished | None:
         """Run `manage.py ARGS` as a child of `url`'s server; None when fork was refused."""
-        server = self.server_for(url, timeout)
+        server = self.server_for(url, timeout, args)
         if server is None or isinstance(server, Finished):
             return server
         step = server.submit(args, extra_env or {})
@@ -355,7 +360,7 @@ class StepServers:
         stderr = server.server_output()[1].strip().splitlines()
         said = f"; it said: {stderr[-1].strip()}" if stderr else ""
         database = database_of(url)
-        shown = " ".join(arg if len(arg) <= 40 else "..." for arg in args[:4])
+        shown = " ".join([*(arg if len(arg) <= 40 else "..." for arg in args[:3]), *(["..."] if args[3:] else [])])
         return StepServerDied(
             f"the step server of database {database} (pid {server.pid}) ended ({describe_returncode(returncode)}) "
             f"while running `manage.py {shown}`{said}; the run stops here (rerun with "

@@ -9,4 +9,6 @@ stdout line after a marker (`protocol`).
   without touching any database.
 - `prepare`: builds a scratch database forward to a state (real `migrate` commands) and
   describes the historical models around each migration of a window.
+- `fork_server`: the step server (`--isolation fork`): Django started once for a database,
+  then a forked child per step, talking to the tool over two pipes (JSON lines).
 """

@@ -65,6 +65,7 @@ class Server:
         self.children: dict[int, int] = {}  # pid -> request id
         self.wake_read, self.wake_write = os.pipe()
         self.buffer = b""
+        self.selector = selectors.DefaultSelector()
 
     def send(self, event: ServerEvent) -> None:
         # One short line per write: atomic on a pipe, so events never interleave.
@@ -80,7 +81,7 @@ class Server:
         signal.set_wakeup_fd(self.wake_write)
         signal.signal(signal.SIGCHLD, lambda signum, frame: None)  # wakes select through the fd
         open_ = True
-        with selectors.DefaultSelector() as selector:
+        with self.selector as selector:
             selector.register(self.request_fd, selectors.EVENT_READ)
             selector.register(self.wake_read, selectors.EVENT_READ)
             while open_ or self.children:
@@ -112,9 +113,14 @@ class Server:
             return
         for stream in (sys.stdout, sys.stderr):
             stream.flush()
-        pid = os.fork()
+        try:
+            pid = os.fork()
+        except OSError as error:  # out of processes or memory: this step fails, the server goes on
+            self.send({"event": "exited", "id": request["id"], "returncode": 1, "reason": f"fork failed: {error}"})
+            return
         if pid == 0:
-            run_child(request, (self.request_fd, self.event_fd, self.wake_read, self.wake_write))
+            selector_fd = getattr(self.selector, "fileno", lambda: -1)()  # epoll, kqueue; poll has none
+            run_child(request, (self.request_fd, self.event_fd, self.wake_read, self.wake_write, selector_fd))
         with contextlib.suppress(OSError):  # also done by the child: whichever runs first
             os.setpgid(pid, pid)
         self.children[pid] = request["id"]
@@ -152,7 +158,8 @@ def run_child(request: StepRequest, server_fds: tuple[int, ...]) -> None:
         signal.set_wakeup_fd(-1)
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
         for fd in server_fds:
-            os.close(fd)
+            if fd >= 0:
+                os.close(fd)
         redirect(request["stdout"], request["stderr"])
         os.environ.update(request["env"])
         sys.argv = [sys.argv[0], *request["args"]]

@@ -1,7 +1,8 @@
 """The JSON the tool and its Django children exchange, and how a child is started.
 
 Owns: the request and response shapes (TypedDicts, so both sides are type-checked), the marker
-that starts the response line, and the one-line bootstrap that `manage.py shell -c` runs.
+that starts the response line, the one-line bootstrap that `manage.py shell -c` runs, and the
+step server's messages (`StepRequest`, `ServerEvent`: JSON lines on pipes, not on stdout).
 
 Uses: the standard library only (it is imported on both sides).
 """

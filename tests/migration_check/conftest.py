@@ -301,6 +301,22 @@ def without_moments(value: object) -> object:
     return json.loads(EXCERPT_START.sub("...", MOMENT.sub("<moment>", json.dumps(value))))
 
 
+def fixtures_in_both_isolations(project: str, *extra: str, name: str = "run", **options):
+    """A module's two fixtures for one configuration: `<name>_runs` ({isolation: ToolRun}, run
+    once per module) and `<name>`, parametrized over the isolations, so that every test using it
+    asserts both reports. Assign both to module names: `run_runs, run = fixtures_in_both_isolations(...)`."""
+
+    @pytest.fixture(scope="module", name=f"{name}_runs")
+    def runs(run_both) -> dict[str, ToolRun]:
+        return run_both(project, *extra, **options)
+
+    @pytest.fixture(scope="module", name=name, params=ISOLATIONS)
+    def one(request) -> ToolRun:
+        return request.getfixturevalue(f"{name}_runs")[request.param]
+
+    return runs, one
+
+
 def verdict_view(run: ToolRun) -> dict:
     """What a run found, without what may differ between isolations or between two runs
     (durations, step counts, moments in messages)."""

@@ -11,7 +11,6 @@ import pytest
 
 from .conftest import (
     BLOCKED,
-    ISOLATIONS,
     NOT_ROLLED_BACK,
     PASSED,
     ToolRun,
@@ -19,6 +18,7 @@ from .conftest import (
     assert_report_shape,
     assert_same_verdicts,
     detail_text,
+    fixtures_in_both_isolations,
 )
 
 pytestmark = pytest.mark.slow
@@ -33,29 +33,13 @@ FLAGS = ["--allow-irreversible", "irrev_flag.0002_flag_name_idx",
          "--allow-data-loss", "loss_flag.0002_delete_legacyhit"]
 
 
-@pytest.fixture(scope="module")
-def runs_with_flags(run_both) -> dict[str, ToolRun]:
-    return run_both("acknowledged_project", *FLAGS)
+with_flags_runs, with_flags = fixtures_in_both_isolations("acknowledged_project", *FLAGS, name="with_flags")
+without_flags_runs, without_flags = fixtures_in_both_isolations("acknowledged_project", name="without_flags")
 
 
-@pytest.fixture(scope="module")
-def runs_without_flags(run_both) -> dict[str, ToolRun]:
-    return run_both("acknowledged_project")
-
-
-@pytest.fixture(scope="module", params=ISOLATIONS)
-def with_flags(runs_with_flags, request) -> ToolRun:
-    return runs_with_flags[request.param]
-
-
-@pytest.fixture(scope="module", params=ISOLATIONS)
-def without_flags(runs_without_flags, request) -> ToolRun:
-    return runs_without_flags[request.param]
-
-
-def test_same_verdicts_in_both_isolations(runs_with_flags, runs_without_flags):
-    assert_same_verdicts(runs_with_flags)
-    assert_same_verdicts(runs_without_flags)
+def test_same_verdicts_in_both_isolations(with_flags_runs, without_flags_runs):
+    assert_same_verdicts(with_flags_runs)
+    assert_same_verdicts(without_flags_runs)
 
 
 def assert_irreversible(run: ToolRun, app: str, name: str, operation: str, acknowledged: bool):

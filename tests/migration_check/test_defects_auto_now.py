@@ -9,23 +9,16 @@ from __future__ import annotations
 
 import pytest
 
-from .conftest import ISOLATIONS, PASSED, ToolRun, assert_cleaned_up, assert_same_verdicts
+from .conftest import PASSED, assert_cleaned_up, assert_same_verdicts, fixtures_in_both_isolations
 
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="module")
-def runs(run_both) -> dict[str, ToolRun]:
-    return run_both("auto_now_project")
+run_runs, run = fixtures_in_both_isolations("auto_now_project")
 
 
-@pytest.fixture(scope="module", params=ISOLATIONS)
-def run(runs, request) -> ToolRun:
-    return runs[request.param]
-
-
-def test_same_verdicts_in_both_isolations(runs):
-    assert_same_verdicts(runs)
+def test_same_verdicts_in_both_isolations(run_runs):
+    assert_same_verdicts(run_runs)
 
 
 def test_exits_0(run):

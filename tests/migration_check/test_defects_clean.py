@@ -9,15 +9,8 @@ from __future__ import annotations
 
 import pytest
 
-from .conftest import (
-    ISOLATIONS,
-    PASSED,
-    ToolRun,
-    assert_cleaned_up,
-    assert_report_shape,
-    assert_same_verdicts,
-    detail_text,
-)
+from . import conftest
+from .conftest import PASSED, ToolRun, assert_cleaned_up, assert_same_verdicts, fixtures_in_both_isolations
 
 pytestmark = pytest.mark.slow
 
@@ -47,24 +40,8 @@ CROSS_APP_WINDOWS = {
 }
 
 
-@pytest.fixture(scope="module")
-def clean_runs(run_both) -> dict[str, ToolRun]:
-    return run_both("clean_project", "--depth", "5")
-
-
-@pytest.fixture(scope="module")
-def cross_app_runs(run_both) -> dict[str, ToolRun]:
-    return run_both("cross_app_project", "--depth", "all")
-
-
-@pytest.fixture(scope="module", params=ISOLATIONS)
-def clean(clean_runs, request) -> ToolRun:
-    return clean_runs[request.param]
-
-
-@pytest.fixture(scope="module", params=ISOLATIONS)
-def cross_app(cross_app_runs, request) -> ToolRun:
-    return cross_app_runs[request.param]
+clean_runs, clean = fixtures_in_both_isolations("clean_project", "--depth", "5", name="clean")
+cross_app_runs, cross_app = fixtures_in_both_isolations("cross_app_project", "--depth", "all", name="cross_app")
 
 
 def test_same_verdicts_in_both_isolations(clean_runs, cross_app_runs):
@@ -87,7 +64,7 @@ def test_clean_project_exits_0(clean):
 def test_clean_project_report_follows_the_contract(clean):
     windows = dict(CLEAN_WINDOWS)
     windows[MERGE_APP] = [m["name"] for m in clean.app(MERGE_APP)]
-    assert_report_shape(clean, windows)
+    conftest.assert_report_shape(clean, windows)
 
 
 def test_clean_project_checks_pass_deploy_warnings_do_not_fail(clean):
@@ -100,7 +77,7 @@ def test_clean_project_checks_pass_deploy_warnings_do_not_fail(clean):
 def test_post_release_values_in_new_columns_are_information_not_loss(clean):
     migration = clean.migration("catalog", "0005_discount_index_constraint")
     assert migration["data"] == "preserved"
-    assert "discount_percent" in detail_text(migration), migration
+    assert "discount_percent" in conftest.detail_text(migration), migration
 
 
 @pytest.mark.parametrize("app", [*CLEAN_WINDOWS, MERGE_APP])
@@ -128,7 +105,7 @@ def test_cross_app_exits_0(cross_app):
 
 
 def test_cross_app_report_follows_the_contract(cross_app):
-    assert_report_shape(cross_app, CROSS_APP_WINDOWS)
+    conftest.assert_report_shape(cross_app, CROSS_APP_WINDOWS)
 
 
 @pytest.mark.parametrize("app", CROSS_APP_WINDOWS)

@@ -28,16 +28,15 @@ from tests.migration_check.test_lifecycle import Account
 from .conftest import (
     BLOCKED,
     FIXTURES,
-    ISOLATIONS,
     NOT_ROLLED_BACK,
     PASSED,
     REPO_ROOT,
     TOOL,
     PgAdmin,
-    ToolRun,
     assert_cleaned_up,
     assert_report_shape,
     assert_same_verdicts,
+    fixtures_in_both_isolations,
 )
 
 pytestmark = pytest.mark.slow
@@ -46,18 +45,11 @@ WINDOWS = {app: ["0002_add_counter", "0001_initial"] for app in ("crash_exit", "
 DEATH_TIMEOUT_S = 120
 
 
-@pytest.fixture(scope="module")
-def runs(run_both) -> dict[str, ToolRun]:
-    return run_both("crash_project")
+run_runs, run = fixtures_in_both_isolations("crash_project")
 
 
-@pytest.fixture(scope="module", params=ISOLATIONS)
-def run(runs, request) -> ToolRun:
-    return runs[request.param]
-
-
-def test_same_verdicts_in_both_isolations(runs):
-    assert_same_verdicts(runs)
+def test_same_verdicts_in_both_isolations(run_runs):
+    assert_same_verdicts(run_runs)
 
 
 def test_crashes_fail_the_run_and_nothing_is_left(run):
@@ -153,7 +145,7 @@ def test_a_dead_step_server_ends_the_run_in_one_line(server_death):
     assert re.fullmatch(
         r"test_migrations: error: the step server of database tm_scratch_\w+_sleepy_reverse "
         rf"\(pid {server_death['servers'][0]}\) ended \(killed by SIGKILL\) while running "
-        r"`manage\.py migrate sleepy_reverse 0002_job_done`; the run stops here \(rerun with --isolation "
+        r"`manage\.py migrate sleepy_reverse 0002_job_done \.\.\.`; the run stops here \(rerun with --isolation "
         r"process to run every step as a process of its own\)", lines[0]), lines[0]
     assert "Traceback" not in server_death["stdout"] + server_death["stderr"]
 

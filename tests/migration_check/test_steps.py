@@ -216,7 +216,7 @@ def test_a_dead_step_server_ends_the_run_in_one_line(runners, database):
     thread.join(TIMEOUT_S)
     message = str(outcome["error"])
     assert message == (f"the step server of database {name} (pid {pid}) ended (killed by SIGKILL) while running "
-                       "`manage.py shell -v 0 -c ...`; the run stops here (rerun with --isolation process to run "
+                       "`manage.py shell -v 0 ...`; the run stops here (rerun with --isolation process to run "
                        "every step as a process of its own)")
     assert "\n" not in message
     assert child_pids and all_gone(child_pids)
