@@ -158,9 +158,8 @@ class StepServer:
         if self.hello is not None:  # refused: it exits by itself
             self.stop()
             return None
-        assert self.process is not None
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            self.process.wait(GRACE_S)
+        assert self.process is not None  # it ended before it was ready (settings that fail, say)
+        self.stop()
         return Finished(self.process.returncode, *self.server_output())
 
     def server_output(self) -> tuple[str, str]:
@@ -287,6 +286,7 @@ class StepServers:
         self.log = log
         self.refused: str | None = None  # why fork isolation was given up (threads in Django's start)
         self._servers: dict[str, StepServer] = {}
+        self._starting: set[StepServer] = set()  # killed too by close(), so Ctrl-C does not wait for them
         self._url_locks: dict[str, threading.Lock] = {}
         self._lock = threading.Lock()
         self._files: Path | None = None
@@ -314,9 +314,17 @@ class StepServers:
             server = StepServer([sys.executable, str(self.manage)], self.manage.parent, self.environment(url, None),
                                 self.files())
             started = time.monotonic()
-            server.start()
+            with self._lock:
+                if self.closed:
+                    return None
+                server.start()
+                self._starting.add(server)
             self.count_process()
-            failed = server.wait_ready(timeout)
+            try:
+                failed = server.wait_ready(timeout)
+            finally:
+                with self._lock:
+                    self._starting.discard(server)
             if failed is not None:  # the next step here starts one again, as a process step would
                 return failed
             if server.hello is not None and server.hello.get("event") == "refused":
@@ -377,7 +385,7 @@ class StepServers:
         """Stop (or kill) every server, and remove the output files."""
         with self._lock:
             self.closed = True
-            servers = list(self._servers.values())
+            servers = [*self._servers.values(), *self._starting]
             self._servers.clear()
         for server in servers:
             server.kill() if kill else server.stop()
