@@ -44,6 +44,7 @@ def tool(manage: Path, url: str, report: Path, *extra: str) -> dict:
         raise SystemExit(f"benchmarks: the tool exited {done.returncode}: {done.stderr[-800:]}")
     data = json.loads(report.read_text())
     return {"wall_s": round(wall, 1), "returncode": done.returncode, "processes": data["processes"],
+            "steps": data["steps"], "isolation": data["isolation"],
             "apps": len(data["apps"]), "migrations": sum(len(app["migrations"]) for app in data["apps"]),
             "report": data}
 

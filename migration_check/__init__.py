@@ -9,8 +9,10 @@ Modules, in the order of a run:
 - `discovery`: the project as the probe saw it, app selection, windows, graph arithmetic;
 - `selection`: `--since` (what changed since a git revision) and `--shard`;
 - `address`, `cluster`, `server`: where the server is, a throwaway cluster, scratch databases;
-- `steps`: the step runner, through which every `manage.py` call goes;
-- `inside_django`: the code that runs inside the project's Django process (probe, prepare);
+- `steps`, `step_server`: the step runner, through which every `manage.py` call goes, and the
+  step servers it forks steps from (`--isolation fork`);
+- `inside_django`: the code that runs inside the project's Django process (probe, prepare, the
+  step server's loop);
 - `catalog`, `schema`, `seeding`, `literals`, `data`: catalog reads, schema snapshots and diffs,
   seeded rows and the value of each type, fingerprints;
 - `window`, `scratch`, `chain`, `verdicts`, `post_release`, `coverage`, `squash_path`: one app's

@@ -44,7 +44,7 @@ from .coverage import coverage_findings
 from .data import Fingerprint, changed_cells, dropped_and_restored
 from .deploy_safety import DeploySafety, record_apply
 from .discovery import MigrationInfo, Project, dependency_closure, dependents_closure, forward_targets, previous_in_app
-from .errors import Interrupted
+from .errors import Interrupted, UsageError
 from .hazards import Event
 from .inside_django.protocol import PrepareResponse, TableDescription, WindowMigration
 from .log import Log
@@ -128,7 +128,7 @@ class WindowChain:
         """Test the run; returns a problem with the app as a whole, if any."""
         try:
             return self.test_chain()
-        except (Interrupted, KeyboardInterrupt):
+        except (Interrupted, KeyboardInterrupt, UsageError):  # the run ends (e.g. a step server died)
             raise
         except Exception as unexpected:  # a bug here must not hide the other apps' results
             self.log.debug(traceback.format_exc())

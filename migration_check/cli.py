@@ -21,6 +21,7 @@ from .reports import print_summary, write_reports
 from .reports.merge import merge_reports
 from .run import run_project
 from .selection import parse_revision, parse_shard
+from .steps import ISOLATIONS, default_isolation
 
 EXIT_OK = 0
 EXIT_MIGRATION_PROBLEM = 1
@@ -177,6 +178,10 @@ def add_proof_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1), metavar="N",
                         help="apps, or runs of one app's window, tested in parallel on databases of their own "
                              "(default: %(default)s)")
+    parser.add_argument("--isolation", choices=ISOLATIONS, default=default_isolation(),
+                        help="how each manage.py step runs: fork (a child forked from a step server that "
+                             "started Django once for its database) or process (a fresh manage.py process "
+                             "per step) (default: %(default)s)")
 
 
 def add_since_and_shard_options(parser: argparse.ArgumentParser) -> None:
@@ -220,6 +225,9 @@ def config_from_args(args: argparse.Namespace) -> Config:
         raise UsageError(f"manage.py not found at {manage} (pass --manage PATH/TO/manage.py)")
     if args.jobs < 1:
         raise UsageError("--jobs must be at least 1")
+    if args.isolation == "fork" and not hasattr(os, "fork"):
+        raise UsageError("--isolation fork needs os.fork, which this platform does not have; "
+                         "use --isolation process")
     return Config(
         manage=manage,
         project_dir=manage.parent,
@@ -244,6 +252,7 @@ def config_from_args(args: argparse.Namespace) -> Config:
         observe_locks=args.observe_locks,
         fail_on_hazards=args.fail_on_hazards,
         volume=args.volume,
+        isolation=args.isolation,
     )
 
 

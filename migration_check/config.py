@@ -41,6 +41,8 @@ class Config:
     allow_breaking: accepted `breaks_old_code` verdicts.
     since: --since REF (the windows become the migrations added or modified since then); shard:
     --shard I/N as (I, N); allow_edited: migrations accepted although edited after they were merged.
+    0-3 as in Django; isolation: how a step runs, `fork` (a child of the database's step
+    server) or `process` (a fresh `manage.py` process).
     """
 
     manage: Path
@@ -66,5 +68,6 @@ class Config:
     since: str | None = None
     shard: tuple[int, int] | None = None
     allow_edited: frozenset[MigrationKey] = frozenset()
+    isolation: str = "process"
 
 

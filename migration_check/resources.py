@@ -1,7 +1,8 @@
 """What a run tells its watchdog about the resources it creates and removes.
 
 Owns: `ResourceWatch`, the interface through which the step runner, the throwaway cluster and
-the server report each child process, cluster folder, server connection and scratch database
+the server report each child process, cluster folder, temporary folder, server connection and
+scratch database
 as it comes and goes. This base class does nothing (scripts and tests that need no watchdog use
 it as it is); `watchdog.WatchdogClient` passes every call on to the watchdog process.
 
@@ -36,6 +37,12 @@ class ResourceWatch:
         pass
 
     def cluster_removed(self, folder: Path) -> None:
+        pass
+
+    def folder_created(self, folder: Path) -> None:
+        """A temporary folder of the run's own (the step servers' output files)."""
+
+    def folder_removed(self, folder: Path) -> None:
         pass
 
     def server_opened(self, connect: dict[str, Any], backend: dict[str, Any], run_id: str) -> None:

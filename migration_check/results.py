@@ -191,6 +191,8 @@ class RunResult:
     volume: int | None = None
     fail_on_hazards: bool = False
     selection: Selection = field(default_factory=Selection)
+    steps: int = 0  # Django commands run (processes counts Python processes started)
+    isolation: str = "process"  # how the steps ran: fork | process
 
     def hazards(self) -> list[tuple[MigrationResult | None, Hazard]]:
         """Every hazard, the run-wide ones first (they concern many migrations)."""

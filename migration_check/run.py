@@ -167,6 +167,7 @@ def test_everything(config: Config, log: Log, runner: StepRunner, server: Server
         if forward is not None and deploy is not None:
             forward_check, missing_check = forward.result()
             checks = [forward_check, deploy.result(), missing_check, *choice.checks]
+            runner.release(head_url)  # the head database's step server is done with
         apps = collect(windows, chains)
     except BaseException:
         runner.kill_all()  # threads blocked on children return at once, and start nothing new
@@ -177,7 +178,7 @@ def test_everything(config: Config, log: Log, runner: StepRunner, server: Server
                      runner.started, skipped, config.project_dir, runner.times.phases(), observation,
                      observation_note, lock_timeout_hazard([m for a in apps for m in reversed(a.migrations)]),
                      safety.squawk.version if safety.squawk else None, config.volume, config.fail_on_hazards,
-                     selection=choice.selection)
+                     selection=choice.selection, steps=runner.steps, isolation=runner.isolation)
 
 
 def collect(windows: list[AppWindow], chains: list[tuple[AppWindow, Future]]) -> list[AppResult]:
@@ -212,7 +213,7 @@ def run_project(config: Config, log: Log, environ: dict[str, str]) -> RunResult:
     """
     changes = git_changes(config.project_dir, config.since) if config.since else None
     with watchdog(log) as watch:
-        runner = StepRunner(config.manage, config.settings, config.step_timeout, log, watch)
+        runner = StepRunner(config.manage, config.settings, config.step_timeout, log, watch, config.isolation)
         try:
             with interrupt_on_signals():
                 remove_abandoned_clusters(log)

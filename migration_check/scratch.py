@@ -141,6 +141,7 @@ class ScratchDatabase:
             with contextlib.suppress(Exception):
                 self.observer.remove()
             self.observer = None
+        self.runner.release(self.url)  # its step server (fork isolation) goes before the database
         if self.connection is not None:
             with contextlib.suppress(Exception):
                 self.connection.close()

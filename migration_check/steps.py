@@ -1,12 +1,15 @@
 """The step runner: every `manage.py` call of a run goes through `StepRunner.run`.
 
-Owns: starting a child (`sys.executable manage.py ...`, list arguments, its own process group),
-the environment handed to it (in `environment`), the time-out that kills its process group,
-cancellation on Ctrl-C, the count of processes started, `StepResult` and how a failure reads
-in one line (`error_summary`), and starting the code that runs inside Django
-(`run_inside_django`).
+Owns: how a step runs (the isolation: `process`, a fresh `sys.executable manage.py ...` with list
+arguments in its own process group; or `fork`, a child forked from the database's step server,
+`step_server`), the environment handed to a child (in `environment`), the time-out that kills
+its process group, cancellation on Ctrl-C, the counts of processes started and of steps run,
+`StepResult` and how a failure reads in one line (`error_summary`), and starting the code that
+runs inside Django (`run_inside_django`). Both isolations give the same `StepResult`: callers
+never know which one ran.
 
-Uses: errors, log, timing, resources, inside_django.protocol.
+Uses: errors, log, timing, resources (the watchdog is told of each child), step_server,
+inside_django.protocol.
 """
 
 from __future__ import annotations
@@ -28,7 +31,15 @@ from .errors import Interrupted
 from .inside_django.protocol import REQUEST_ENV, bootstrap_code, parse_response
 from .log import Log, mask_url
 from .resources import NO_WATCH, ResourceWatch
+from .step_server import Finished, StepServers, describe_returncode
 from .timing import PhaseTimes
+
+ISOLATIONS = ("fork", "process")
+
+
+def default_isolation() -> str:
+    """`fork` where the platform has os.fork, else `process`."""
+    return "fork" if hasattr(os, "fork") else "process"
 
 ERROR_LINE = re.compile(
     r"^(?:[A-Za-z_][\w.]*\.)?"  # module path of the exception, if printed
@@ -68,7 +79,8 @@ class StepResult:
                 follow = [x.strip() for x in lines[index + 1 : index + 3]
                           if x.strip().startswith(("LINE", "DETAIL", "HINT", "CONTEXT"))]
                 return " | ".join([f"{match.group('type')}: {message}".rstrip(": "), *follow])
-        return lines[-1].strip() if lines else f"exit status {self.returncode}"
+        # No exception printed: the process ended itself (os._exit) or crashed (a signal).
+        return describe_returncode(self.returncode) + (f" after: {lines[-1].strip()}" if lines else "")
 
 
 def step_label(args: Sequence[str]) -> str:
@@ -80,25 +92,35 @@ def step_label(args: Sequence[str]) -> str:
 
 
 class StepRunner:
-    """Runs `manage.py` commands as child processes of the same Python.
+    """Runs `manage.py` commands, each as a process of the same Python or as a forked child of
+    its database's step server (`isolation`).
 
-    Each child gets the scratch database's URL as DATABASE_URL and its own process group, so a
-    timeout or Ctrl-C kills the whole tree; `started` counts processes (the report's
-    `processes`, asserted by the benchmarks).
+    Each step gets the scratch database's URL as DATABASE_URL and its own process group, so a
+    timeout or Ctrl-C kills the whole tree; `started` counts Python processes started (the
+    report's `processes`) and `steps` the Django commands run (`steps`), both asserted by the
+    benchmarks.
     """
 
     def __init__(self, manage: Path, settings: str, step_timeout: float, log: Log,
-                 watch: ResourceWatch = NO_WATCH) -> None:
+                 watch: ResourceWatch = NO_WATCH, isolation: str = "process") -> None:
         self.manage = manage
         self.watch = watch  # told of each child, so a watchdog can kill what a killed run left
         self.settings = settings
         self.step_timeout = step_timeout
         self.log = log
+        self.isolation = isolation
         self.started = 0
+        self.steps = 0
         self.cancelled = False
+        self.failure: Exception | None = None  # what ended the run (a step server died)
         self.times = PhaseTimes()
+        self.servers = StepServers(manage, self.environment, self.count_process, self.times, log, watch)
         self._running: set[subprocess.Popen] = set()
         self._lock = threading.Lock()
+
+    def count_process(self) -> None:
+        with self._lock:
+            self.started += 1
 
     def environment(self, database_url: str, extra: dict[str, str] | None = None) -> dict[str, str]:
         """What every child gets: the scratch database, the settings, unbuffered output."""
@@ -115,12 +137,35 @@ class StepRunner:
     def run(self, args: Sequence[str], database_url: str, extra_env: dict[str, str] | None = None,
             timeout: float | None = None) -> StepResult:
         """`manage.py ARGS` on the database at `database_url`; killed after `timeout` seconds."""
-        if self.cancelled:
-            raise Interrupted
+        self.raise_if_cancelled()
         command = [sys.executable, str(self.manage), *args]
         timeout = timeout or self.step_timeout
         self.log_command(command, database_url)
         started = time.monotonic()
+        finished = None
+        if self.isolation == "fork":
+            try:
+                finished = self.servers.run(list(args), database_url, extra_env, timeout, lambda: self.cancelled)
+            except Exception as error:
+                self.fail(error)
+                raise
+            if finished is None:
+                self.raise_if_cancelled()
+                self.give_up_fork()
+        if finished is None:
+            finished = self.run_process(command, database_url, extra_env, timeout)
+        self.raise_if_cancelled()  # killed by kill_all(): an interruption, not a result
+        result = StepResult(command, finished.returncode, finished.stdout, finished.stderr,
+                            time.monotonic() - started, finished.timed_out, timeout)
+        with self._lock:
+            self.steps += 1
+        self.times.add(step_label(args), result.duration_s)
+        self.log_output(result)
+        return result
+
+    def run_process(self, command: list[str], database_url: str, extra_env: dict[str, str] | None,
+                    timeout: float) -> Finished:
+        """`--isolation process`: the step is a process of its own."""
         process = self.start(command, database_url, extra_env)
         timed_out = False
         try:
@@ -134,13 +179,31 @@ class StepRunner:
             with self._lock:
                 self._running.discard(process)
             self.watch.process_ended(process.pid)
-        if self.cancelled:  # killed by kill_all(): an interruption, not a result
-            raise Interrupted
-        result = StepResult(command, process.returncode, stdout, stderr, time.monotonic() - started,
-                            timed_out, timeout)
-        self.times.add(step_label(args), result.duration_s)
-        self.log_output(result)
-        return result
+        return Finished(process.returncode, stdout, stderr, timed_out)
+
+    def give_up_fork(self) -> None:
+        """A step server refused to fork (threads in Django's start): every step a process."""
+        with self._lock:
+            if self.isolation != "fork" or self.cancelled:
+                return
+            self.isolation = "process"
+        self.log.info(f"step server: {self.servers.refused}; forking would copy them half-way, so every "
+                      "step runs as a process of its own (--isolation process)")
+
+    def raise_if_cancelled(self) -> None:
+        if self.cancelled:
+            raise self.failure if self.failure is not None else Interrupted
+
+    def fail(self, error: Exception) -> None:
+        """A step server died: stop every other step, and make each of them raise `error`."""
+        with self._lock:
+            if self.failure is None:
+                self.failure = error
+        self.kill_all()
+
+    def release(self, database_url: str) -> None:
+        """The database at `database_url` is done with: stop its step server, if it has one."""
+        self.servers.release(database_url)
 
     def start(self, command: list[str], database_url: str, extra_env: dict[str, str] | None) -> subprocess.Popen:
         process = subprocess.Popen(
@@ -189,3 +252,4 @@ class StepRunner:
             running = list(self._running)
         for process in running:
             self._kill(process)
+        self.servers.close(kill=True)

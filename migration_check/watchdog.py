@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import shutil
 import signal
 import subprocess
 import sys
@@ -97,6 +98,12 @@ class WatchdogClient(ResourceWatch):
 
     def cluster_removed(self, folder: Path) -> None:
         self.send("cluster_removed", folder=str(folder))
+
+    def folder_created(self, folder: Path) -> None:
+        self.send("folder_created", folder=str(folder))
+
+    def folder_removed(self, folder: Path) -> None:
+        self.send("folder_removed", folder=str(folder))
 
     def server_opened(self, connect: dict[str, Any], backend: dict[str, Any], run_id: str) -> None:
         self.send("server_opened", connect=connect, backend=backend, run_id=run_id)
@@ -174,6 +181,7 @@ class Tracked:
     processes: dict[int, ProcessId] = field(default_factory=dict)
     clusters: dict[str, str] = field(default_factory=dict)  # folder -> bindir
     databases: set[str] = field(default_factory=set)
+    folders: set[str] = field(default_factory=set)
     server: ServerLink | None = None
     done: bool = False
 
@@ -189,6 +197,10 @@ class Tracked:
             self.clusters[message["folder"]] = message["bindir"]
         elif event == "cluster_removed":
             self.clusters.pop(message["folder"], None)
+        elif event == "folder_created":
+            self.folders.add(message["folder"])
+        elif event == "folder_removed":
+            self.folders.discard(message["folder"])
         elif event == "server_opened":
             self.server = ServerLink(message["connect"], message["backend"], message["run_id"])
         elif event == "database_created":
@@ -199,7 +211,7 @@ class Tracked:
             self.done = True
 
     def nothing_left(self) -> bool:
-        return not (self.processes or self.clusters or self.databases)
+        return not (self.processes or self.clusters or self.databases or self.folders)
 
     def remove_all(self) -> list[str]:
         """Kill the run's children, drop its scratch databases, stop and remove its clusters;
@@ -214,6 +226,9 @@ class Tracked:
         for folder, bindir in self.clusters.items():
             EphemeralCluster.abandoned_in(Path(folder), Path(bindir)).stop()
             removed.append(f"throwaway PostgreSQL in {folder}")
+        for folder in self.folders:
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(f"temporary folder {folder}")
         return removed
 
 

@@ -11,4 +11,6 @@ stdout line after a marker (`protocol`).
   describes the historical models around each migration of a window.
 - `replaced`: migrates through the migrations a squash replaces, the path of a database older
   than the squash, where `migrate APP NAME` cannot start it.
+- `fork_server`: the step server (`--isolation fork`): Django started once for a database,
+  then a forked child per step, talking to the tool over two pipes (JSON lines).
 """

@@ -1,7 +1,8 @@
 """The JSON the tool and its Django children exchange, and how a child is started.
 
 Owns: the request and response shapes (TypedDicts, so both sides are type-checked), the marker
-that starts the response line, and the one-line bootstrap that `manage.py shell -c` runs.
+that starts the response line, the one-line bootstrap that `manage.py shell -c` runs, and the
+step server's messages (`StepRequest`, `ServerEvent`: JSON lines on pipes, not on stdout).
 
 Uses: the standard library only (it is imported on both sides).
 """
@@ -16,6 +17,8 @@ from typing import NotRequired, TypedDict
 
 MARKER = "@@test_migrations@@"
 REQUEST_ENV = "TM_REQUEST"
+# The step server's two pipe ends (requests in, events out), as "READ_FD,WRITE_FD".
+STEP_SERVER_FDS_ENV = "TM_STEP_SERVER_FDS"
 
 
 class OperationDescription(TypedDict):
@@ -131,6 +134,29 @@ class WindowMigration(TypedDict):
 
 
 PrepareResponse = dict[str, WindowMigration]  # migration name -> its description
+
+
+class StepRequest(TypedDict):
+    """One step for the step server (`fork_server`): run `manage.py ARGS` in a forked child."""
+
+    id: int
+    args: list[str]  # after `manage.py`
+    env: dict[str, str]  # set in the child's os.environ first (e.g. REQUEST_ENV)
+    stdout: str  # files the child's fds 1 and 2 are pointed at
+    stderr: str
+
+
+class ServerEvent(TypedDict, total=False):
+    """A line from the step server: `ready` (pid, seconds) or `refused` (reason) once, then
+    `started` (id, pid) and `exited` (id, returncode as subprocess gives it) per request."""
+
+    event: str
+    id: int
+    pid: int
+    returncode: int
+    seconds: float
+    migrations: int
+    reason: str
 
 
 def respond(payload: object) -> None:

@@ -20,7 +20,8 @@ def observed_fields(m: MigrationResult) -> dict[str, object]:
 
 
 def report_json(result: RunResult) -> dict[str, object]:
-    """The JSON report of CONTRACT.md (schema 1), plus additions: line, acknowledged, processes, compat."""
+    """The JSON report of CONTRACT.md (schema 1), plus additions: line, acknowledged,
+    processes, steps, isolation, compat."""
     return {
         "schema": REPORT_SCHEMA_VERSION,
         "ok": result.ok,
@@ -50,6 +51,8 @@ def report_json(result: RunResult) -> dict[str, object]:
         ],
         "skipped_apps": result.skipped_apps,
         "processes": result.processes,
+        "steps": result.steps,
+        "isolation": result.isolation,
         "observation": {"status": result.observation, "reason": result.observation_note, "squawk": result.squawk,
                         "volume": result.volume, "fail_on_hazards": result.fail_on_hazards},
         "hazards": [hazard.to_json() for hazard in result.run_hazards],

@@ -162,7 +162,8 @@ def result_from_json(report: Report, project_dir: Path | None) -> RunResult:
                      run_hazards=[hazard_from_json(hazard) for hazard in report.get("hazards") or []],
                      squawk=observation.get("squawk"), volume=observation.get("volume"),
                      fail_on_hazards=bool(observation.get("fail_on_hazards")),
-                     selection=selection_from_json(report.get("selection") or {}))
+                     selection=selection_from_json(report.get("selection") or {}),
+                     steps=int(report.get("steps") or 0), isolation=str(report.get("isolation") or "process"))
 
 
 def merge_reports(paths: Sequence[Path], json_path: Path | None, junit_path: Path | None, project_dir: Path,

@@ -1,7 +1,8 @@
-"""benchmarks/run.py --quick, once: the JSON's structure and the deterministic process counts.
+"""benchmarks/run.py --quick, once: the JSON's structure and the deterministic counts.
 
-Timings are not asserted (targets are reported, never enforced); the number of manage.py
-processes the tool starts is exact, so a design change that adds processes shows up here.
+Timings are not asserted (targets are reported, never enforced); the number of Django commands
+(steps) and of Python processes the tool starts is exact, in both isolations, so a design change
+that adds either shows up here.
 """
 
 from __future__ import annotations
@@ -35,57 +36,75 @@ def results(tmp_path_factory) -> dict:
 def test_structure(results):
     assert results["schema"] == 1 and results["quick"] is True
     assert results["failures"] == []
-    for key in ("tool", "floors", "plain_loop", "startup", "growth", "targets", "machine", "formula"):
+    for key in ("tool", "floors", "plain_loop", "plain_loops", "startup", "growth", "targets", "machine", "formula"):
         assert key in results
-    assert {k: results["formula"][k] for k in ("fixed", "per_chain", "per_migration", "jobs")} == {
-        "fixed": 5, "per_chain": 1, "per_migration": 3, "jobs": 2}
+    assert {k: results["formula"][k] for k in ("fixed_steps", "per_chain_steps", "per_migration_steps",
+                                                 "fork_fixed_processes", "fork_per_chain_processes", "jobs")} == {
+        "fixed_steps": 5, "per_chain_steps": 1, "per_migration_steps": 3, "fork_fixed_processes": 1,
+        "fork_per_chain_processes": 1, "jobs": 2}
     assert set(results["growth"]) == {"migrations/all", "migrations/none", "apps/all", "apps/none"}
     for target in results["targets"]:
         assert {"target", "value", "cpu_value", "limit", "met"} <= set(target)
     for name in ("upstream", "bare_startproject", "synthetic"):
         assert results["startup"][name]["wall_s"] > 0
-    assert results["plain_loop"]["processes"] == 1 + 2 * 5
     assert "| measurement |" in results["_summary"]
     assert "deterministic: " in results["_stdout"]
+    assert len(results["machine"]["load_average"]) == 3
 
 
-def test_every_measurement_has_a_floor_ratio(results):
-    assert len(results["tool"]) == 2 * len(results["floors"])
+def test_every_measurement_has_a_floor_and_a_loop_ratio(results):
+    assert len(results["tool"]) == 3 * len(results["floors"])  # fork all, fork none, process all
+    assert set(results["plain_loops"]) == set(results["floors"])
     for m in results["tool"]:
         assert m["floor_s"] > 0 and m["ratio_to_floor"] > 0
+        assert m["loop_s"] > 0 and m["ratio_to_loop"] > 0
         assert m["peak_rss_mb"] > 0 and m["wall_s"] > 0
 
 
-# Quick sizes (benchmarks/run.py plan()) and the manage.py processes each tool run must start,
-# worked out by hand from the design: 5 fixed (probe `shell -c`, `migrate` on the head database,
-# `showmigrations --plan`, `makemigrations --check`, `check --deploy`); per chain 1 (`shell -c`
-# building the state before its migrations); 3 per tested migration (apply, roll back, re-apply).
-# With --jobs 2 and one app, a window of 4 or more migrations is split into 2 chains (runs of at
-# least 2 migrations); with 2 apps, each window is one chain. The synthetic apps are independent
-# and reversible: no cross-app migrate, no restore step.
-SYNTHETIC = {
-    "synthetic-1x5-d2": ([2], 5 + 1 + 3 * 2),  # 12
-    "synthetic-1x5-d4": ([4], 5 + 2 + 3 * 4),  # 19: two chains of 2
-    "synthetic-1x3-d2": ([2], 5 + 1 + 3 * 2),  # 12
-    "synthetic-2x3-d2": ([2, 2], 5 + 2 * (1 + 3 * 2)),  # 19
+def test_loop_targets_for_every_size(results):
+    names = {t["target"] for t in results["targets"]}
+    for wid in results["floors"]:
+        assert f"{wid}: tool (--isolation fork) vs its plain loop" in names
+        assert f"{wid}: tool (--isolation process) vs its plain loop (reference)" in names
+
+
+# Quick sizes (benchmarks/run.py plan()) and what each tool run must do, worked out by hand from
+# the design. Steps (Django commands), the same in both isolations: 5 fixed (probe `shell -c`,
+# `migrate` on the head database, `showmigrations --plan`, `makemigrations --check`,
+# `check --deploy`); per chain 1 (`shell -c` building the state before its migrations); 3 per
+# tested migration (apply, roll back, re-apply). With --jobs 2 and one app, a window of 4 or more
+# migrations is split into 2 chains (runs of at least 2 migrations); with 2 apps, each window is
+# one chain. The synthetic apps are independent and reversible: no cross-app migrate, no restore.
+# Processes: one per step with --isolation process; with --isolation fork one step server per
+# database: the head database's and one per chain.
+SYNTHETIC = {  # workload: (tested per app, steps, fork processes)
+    "synthetic-1x5-d2": ([2], 5 + 1 + 3 * 2, 1 + 1),  # 12 steps
+    "synthetic-1x5-d4": ([4], 5 + 2 + 3 * 4, 1 + 2),  # 19: two chains of 2
+    "synthetic-1x3-d2": ([2], 5 + 1 + 3 * 2, 1 + 1),  # 12
+    "synthetic-2x3-d2": ([2, 2], 5 + 2 * (1 + 3 * 2), 1 + 2),  # 19
+    "upstream-d5": ([5], 5 + 2 + 3 * 5, 1 + 2),  # 22: upstream's newest 5, two chains (of 3 and 2)
 }
-UPSTREAM_D5 = 5 + 2 + 3 * 5  # 22: upstream's newest 5, two chains (of 3 and 2)
+# The plain loop: `migrate`, then 2 per tested migration.
+PLAIN_LOOP = {"synthetic-1x5-d2": 1 + 2 * 2, "synthetic-1x5-d4": 1 + 2 * 4, "synthetic-1x3-d2": 1 + 2 * 2,
+              "synthetic-2x3-d2": 1 + 2 * (2 + 2), "upstream-d5": 1 + 2 * 5}
 
 
 @pytest.mark.parametrize("workload", sorted(SYNTHETIC))
-@pytest.mark.parametrize("proofs", ["all", "none"])
-def test_synthetic_process_counts_are_exact(results, workload, proofs):
-    m = next(m for m in results["tool"] if m["id"] == f"{workload}/{proofs}")
-    tested, processes = SYNTHETIC[workload]
+@pytest.mark.parametrize(("isolation", "proofs"), [("fork", "all"), ("fork", "none"), ("process", "all")])
+def test_step_and_process_counts_are_exact(results, workload, isolation, proofs):
+    m = next(m for m in results["tool"] if m["id"] == f"{workload}/{isolation}/{proofs}")
+    tested, steps, fork_processes = SYNTHETIC[workload]
     assert m["ok"] is True, m["problems"]
+    assert m["isolation"] == isolation
     assert m["tested_per_app"] == tested
-    assert m["processes"] == processes
-    assert m["expected_processes"] == processes  # the benchmark's own formula agrees
-    assert m["processes_per_tested_migration"] == 3
+    assert m["steps"] == steps
+    assert m["processes"] == (fork_processes if isolation == "fork" else steps)
+    # the benchmark's own formulas agree
+    assert (m["expected_steps"], m["expected_processes"]) == (m["steps"], m["processes"])
+    assert m["steps_per_tested_migration"] == 3
 
 
-@pytest.mark.parametrize("proofs", ["all", "none"])
-def test_upstream_default_depth_process_count(results, proofs):
-    m = next(m for m in results["tool"] if m["id"] == f"upstream-d5/{proofs}")
-    assert m["tested_per_app"] == [5]
-    assert m["processes"] == UPSTREAM_D5 == m["expected_processes"]
+@pytest.mark.parametrize("workload", sorted(PLAIN_LOOP))
+def test_plain_loop_process_counts(results, workload):
+    assert results["plain_loops"][workload]["processes"] == PLAIN_LOOP[workload]
+    assert results["plain_loop"] == results["plain_loops"]["upstream-d5"]

@@ -23,13 +23,19 @@ def test_shards_benchmark_on_a_small_project(tmp_path, pg_server_url):
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     figures = json.loads(output.read_text())
     assert figures["merged_equals_whole"] is True and figures["merge_exit"] == 0
-    # 5 fixed processes (probe, migrate, showmigrations, makemigrations, check), then per app one
-    # build and 3 per migration (3 apps x 3 migrations, one chain each: 3 apps > 2 jobs).
-    assert figures["whole"]["processes"] == 5 + 3 * (1 + 3 * 3)
+    # Steps (Django commands, the same in both isolations): 5 fixed (probe, migrate,
+    # showmigrations, makemigrations, check), then per app one build and 3 per migration (3 apps
+    # x 3 migrations, one chain each: 3 apps > 2 jobs).
+    assert figures["whole"]["steps"] == 5 + 3 * (1 + 3 * 3)
     # Equal windows: app1 -> shard 1, app2 -> shard 2, app3 -> shard 1 (the lighter one, then the
     # lower index). Shard 2 only probes (1) and tests its app (one chain: 3 migrations split into
     # runs of at least two gives one run).
-    assert [part["processes"] for part in figures["shards"]] == [5 + 2 * (1 + 9), 1 + (1 + 9)]
+    assert [part["steps"] for part in figures["shards"]] == [5 + 2 * (1 + 9), 1 + (1 + 9)]
+    # Processes under fork isolation (the default here): a step server per database, the head
+    # database's and one per chain.
+    assert figures["whole"]["isolation"] == "fork"
+    assert figures["whole"]["processes"] == 1 + 3
+    assert [part["processes"] for part in figures["shards"]] == [1 + 2, 1 + 1]
     assert [part["apps"] for part in figures["shards"]] == [2, 1]
     assert figures["shards_total_s"] >= figures["longest_shard_s"] > 0
     assert "shards, total" in done.stdout

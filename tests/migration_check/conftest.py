@@ -9,18 +9,25 @@ runs on the same server at the same time:
 - no scratch database is left: none that the run's role owns is named ``tm_scratch_%``;
 - the database named in the URL is untouched: the sentinel rows are all there, and no
   ``django_migrations`` table appeared in it.
+
+The defect corpus runs in both isolations (``--isolation fork`` and ``process``): ``run_both``
+runs a configuration once in each, side by side; each module's ``run`` fixture is parametrized
+over them, so every verdict test runs against both reports, and ``assert_same_verdicts``
+compares the two reports field by field.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 import subprocess
 import sys
 import time
 import urllib.parse
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -36,6 +43,8 @@ RUN_TIMEOUT_S = 900
 SCRUBBED_ENV = ("GITHUB_ACTIONS", "GITHUB_STEP_SUMMARY", "DJANGO_SETTINGS_MODULE")
 SCRATCH_PATTERN = r"tm\_scratch\_%"
 SENTINEL_ROWS = [(1, "first"), (2, "zweite – ünïcødé"), (3, "")]
+
+ISOLATIONS = ("fork", "process")
 
 PASSED = {"rollback": "passed", "reapply": "passed", "schema": "identical", "data": "preserved"}
 NOT_ROLLED_BACK = {"reapply": "not_run", "schema": "not_checked", "data": "not_checked"}
@@ -266,3 +275,80 @@ def assert_report_shape(run: ToolRun, windows: dict[str, list[str]]) -> None:
             assert migration["data"] in {"preserved", "lost", "not_checked"}
             assert isinstance(migration["details"], list)
             assert set(migration["duration_s"]) >= {"rollback", "reapply"}
+
+
+@pytest.fixture(scope="session")
+def run_both(run_tool):
+    """Factory: ``run_tool`` once per isolation, side by side; returns {isolation: ToolRun}.
+
+    ``envs`` gives an isolation's own extra environment (e.g. its own step summary file).
+    """
+
+    def both(project: str, *extra: str, settings: str | None = None, env: dict[str, str] | None = None,
+             envs: dict[str, dict[str, str]] | None = None) -> dict[str, ToolRun]:
+        with ThreadPoolExecutor(len(ISOLATIONS)) as pool:
+            futures = {isolation: pool.submit(run_tool, project, *extra, "--isolation", isolation,
+                                              settings=settings, env={**(env or {}), **(envs or {}).get(isolation, {})})
+                       for isolation in ISOLATIONS}
+            return {isolation: future.result() for isolation, future in futures.items()}
+
+    return both
+
+
+# A moment printed in a finding (e.g. an index predicate on now()) differs from run to run, and
+# so does where the excerpt around it starts ("...ned_at > '2026-...'", "...pened_at > ...").
+MOMENT = re.compile(r"\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d(?:\.\d+)?(?:[+-]\d\d(?::?\d\d)?)?")
+EXCERPT_START = re.compile(r"\.\.\.\w*")
+
+
+def without_moments(value: object) -> object:
+    return json.loads(EXCERPT_START.sub("...", MOMENT.sub("<moment>", json.dumps(value))))
+
+
+def fixtures_in_both_isolations(project: str, *extra: str, name: str = "run", **options):
+    """A module's two fixtures for one configuration: `<name>_runs` ({isolation: ToolRun}, run
+    once per module) and `<name>`, parametrized over the isolations, so that every test using it
+    asserts both reports. Assign both to module names: `run_runs, run = fixtures_in_both_isolations(...)`."""
+
+    @pytest.fixture(scope="module", name=f"{name}_runs")
+    def runs(run_both) -> dict[str, ToolRun]:
+        return run_both(project, *extra, **options)
+
+    @pytest.fixture(scope="module", name=name, params=ISOLATIONS)
+    def one(request) -> ToolRun:
+        return request.getfixturevalue(f"{name}_runs")[request.param]
+
+    return runs, one
+
+
+def verdict_view(run: ToolRun) -> dict:
+    """What a run found, without what may differ between isolations or between two runs
+    (durations, step counts, moments in messages)."""
+    report = without_moments(run.report or {})
+    return {
+        "returncode": run.returncode,
+        "ok": report.get("ok"),
+        "checks": [(c["name"], c["status"], c["detail"]) for c in report.get("checks", [])],
+        "apps": {app["app"]: {"error": app["error"], "migrations": [
+            {key: value for key, value in m.items() if key != "duration_s"} for m in app["migrations"]]}
+            for app in report.get("apps", [])},
+        "skipped_apps": report.get("skipped_apps"),
+        "stderr": run.stderr if run.report is None else None,  # a usage error's one line
+    }
+
+
+def assert_same_verdicts(runs: dict[str, ToolRun]) -> None:
+    """Both isolations found the same: exit status, checks, every migration's every field
+    (verdicts, errors, details) but durations; and ran the same Django commands."""
+    fork, process = verdict_view(runs["fork"]), verdict_view(runs["process"])
+    for key in fork:
+        assert fork[key] == process[key], (
+            f"{key} differs between --isolation fork and process\n--- fork\n{fork[key]}\n--- process\n"
+            f"{process[key]}" + runs["fork"].context() + runs["process"].context())
+    if runs["fork"].report is not None and runs["process"].report is not None:
+        reports = {isolation: run.report for isolation, run in runs.items()}
+        assert {isolation: report["isolation"] for isolation, report in reports.items()} == {
+            "fork": "fork", "process": "process"}
+        # One process per step in process isolation; the same steps, forked, in fork isolation.
+        assert reports["process"]["processes"] == reports["process"]["steps"] == reports["fork"]["steps"]
+        assert reports["fork"]["processes"] < reports["fork"]["steps"]

@@ -15,12 +15,14 @@ import pytest
 
 from .conftest import (
     BLOCKED,
+    ISOLATIONS,
     NOT_ROLLED_BACK,
     PASSED,
     REPO_ROOT,
     ToolRun,
     assert_cleaned_up,
     assert_report_shape,
+    assert_same_verdicts,
     detail_text,
 )
 
@@ -64,15 +66,31 @@ PRIMARY_KEY = re.compile(r"primary key|\bpk\b", re.IGNORECASE)
 
 
 @pytest.fixture(scope="module")
-def summary_path(tmp_path_factory) -> Path:
-    return tmp_path_factory.mktemp("github") / "step_summary.md"
+def summary_paths(tmp_path_factory) -> dict[str, Path]:
+    return {isolation: tmp_path_factory.mktemp(f"github-{isolation}") / "step_summary.md"
+            for isolation in ISOLATIONS}
 
 
 @pytest.fixture(scope="module")
-def run(run_tool, summary_path) -> ToolRun:
-    """The defects_project run, as on GitHub Actions (annotations and a step summary)."""
-    return run_tool("defects_project", env={
-        "GITHUB_ACTIONS": "true", "GITHUB_STEP_SUMMARY": str(summary_path)})
+def runs(run_both, summary_paths) -> dict[str, ToolRun]:
+    """The defects_project run in each isolation, as on GitHub Actions (annotations and a step
+    summary)."""
+    return run_both("defects_project", env={"GITHUB_ACTIONS": "true"},
+                    envs={isolation: {"GITHUB_STEP_SUMMARY": str(path)} for isolation, path in summary_paths.items()})
+
+
+@pytest.fixture(scope="module", params=ISOLATIONS)
+def run(runs, request) -> ToolRun:
+    return runs[request.param]
+
+
+@pytest.fixture(scope="module")
+def summary_path(run, summary_paths) -> Path:
+    return summary_paths[run.require_report()["isolation"]]
+
+
+def test_same_verdicts_in_both_isolations(runs):
+    assert_same_verdicts(runs)
 
 
 def failing(run: ToolRun) -> list[tuple[str, dict]]:

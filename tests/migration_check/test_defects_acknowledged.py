@@ -17,7 +17,9 @@ from .conftest import (
     ToolRun,
     assert_cleaned_up,
     assert_report_shape,
+    assert_same_verdicts,
     detail_text,
+    fixtures_in_both_isolations,
 )
 
 pytestmark = pytest.mark.slow
@@ -33,14 +35,13 @@ FLAGS = ["--allow-irreversible", "irrev_flag.0002_flag_name_idx",
          "--allow-breaking", "loss_flag.0002_delete_legacyhit"]
 
 
-@pytest.fixture(scope="module")
-def with_flags(run_tool) -> ToolRun:
-    return run_tool("acknowledged_project", *FLAGS)
+with_flags_runs, with_flags = fixtures_in_both_isolations("acknowledged_project", *FLAGS, name="with_flags")
+without_flags_runs, without_flags = fixtures_in_both_isolations("acknowledged_project", name="without_flags")
 
 
-@pytest.fixture(scope="module")
-def without_flags(run_tool) -> ToolRun:
-    return run_tool("acknowledged_project")
+def test_same_verdicts_in_both_isolations(with_flags_runs, without_flags_runs):
+    assert_same_verdicts(with_flags_runs)
+    assert_same_verdicts(without_flags_runs)
 
 
 def assert_irreversible(run: ToolRun, app: str, name: str, operation: str, acknowledged: bool):

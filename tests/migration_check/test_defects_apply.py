@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import pytest
 
-from .conftest import PASSED, ToolRun, assert_cleaned_up, assert_report_shape
+from .conftest import PASSED, assert_cleaned_up, assert_report_shape, assert_same_verdicts, fixtures_in_both_isolations
 
 pytestmark = pytest.mark.slow
 
@@ -23,9 +23,11 @@ WINDOWS = {
 }
 
 
-@pytest.fixture(scope="module")
-def run(run_tool) -> ToolRun:
-    return run_tool("apply_project")
+run_runs, run = fixtures_in_both_isolations("apply_project")
+
+
+def test_same_verdicts_in_both_isolations(run_runs):
+    assert_same_verdicts(run_runs)
 
 
 def test_exits_1_and_cleans_up(run):

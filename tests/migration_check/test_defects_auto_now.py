@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import pytest
 
-from .conftest import PASSED, ToolRun, assert_cleaned_up
+from .conftest import PASSED, assert_cleaned_up, assert_same_verdicts, fixtures_in_both_isolations
 
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="module")
-def run(run_tool) -> ToolRun:
-    return run_tool("auto_now_project")
+run_runs, run = fixtures_in_both_isolations("auto_now_project")
+
+
+def test_same_verdicts_in_both_isolations(run_runs):
+    assert_same_verdicts(run_runs)
 
 
 def test_exits_0(run):

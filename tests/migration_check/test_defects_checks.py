@@ -13,11 +13,13 @@ import pytest
 
 from .conftest import (
     BLOCKED,
+    ISOLATIONS,
     NOT_ROLLED_BACK,
     PASSED,
     ToolRun,
     assert_cleaned_up,
     assert_report_shape,
+    assert_same_verdicts,
 )
 
 pytestmark = pytest.mark.slow
@@ -29,25 +31,46 @@ HANG_RUN_LIMIT_S = 180
 
 
 @pytest.fixture(scope="module")
-def missing(run_tool) -> ToolRun:
-    return run_tool("missing_migration_project")
+def runs(run_both) -> dict[str, dict[str, ToolRun]]:
+    """Each configuration in each isolation."""
+    return {
+        "missing": run_both("missing_migration_project"),
+        "conflict": run_both("conflict_project"),
+        # --depth 2: the window starts after 0001 (0003 hangs, 0002 is then blocked).
+        "hang_reverse": run_both("hanging_project", "--step-timeout", str(STEP_TIMEOUT_S), "--depth", "2"),
+        "hang_forward": run_both("hanging_project", "--step-timeout", str(STEP_TIMEOUT_S),
+                                 settings="hanging_project.settings_forward"),
+    }
+
+
+@pytest.fixture(scope="module", params=ISOLATIONS)
+def isolation(request) -> str:
+    return request.param
 
 
 @pytest.fixture(scope="module")
-def conflict(run_tool) -> ToolRun:
-    return run_tool("conflict_project")
+def missing(runs, isolation) -> ToolRun:
+    return runs["missing"][isolation]
 
 
 @pytest.fixture(scope="module")
-def hang_reverse(run_tool) -> ToolRun:
-    # --depth 2: the window starts after 0001 (0003 hangs, 0002 is then blocked).
-    return run_tool("hanging_project", "--step-timeout", str(STEP_TIMEOUT_S), "--depth", "2")
+def conflict(runs, isolation) -> ToolRun:
+    return runs["conflict"][isolation]
 
 
 @pytest.fixture(scope="module")
-def hang_forward(run_tool) -> ToolRun:
-    return run_tool("hanging_project", "--step-timeout", str(STEP_TIMEOUT_S),
-                    settings="hanging_project.settings_forward")
+def hang_reverse(runs, isolation) -> ToolRun:
+    return runs["hang_reverse"][isolation]
+
+
+@pytest.fixture(scope="module")
+def hang_forward(runs, isolation) -> ToolRun:
+    return runs["hang_forward"][isolation]
+
+
+@pytest.mark.parametrize("configuration", ["missing", "conflict", "hang_reverse", "hang_forward"])
+def test_same_verdicts_in_both_isolations(runs, configuration):
+    assert_same_verdicts(runs[configuration])
 
 
 def assert_usage_error(run: ToolRun, *words: str) -> None:
@@ -110,13 +133,17 @@ def test_hanging_forward_cleanup(hang_forward):
     assert hang_forward.leftover_backends == [], "sessions left running on the server"
 
 
-def test_broken_settings_is_a_usage_error(run_tool):
-    run = run_tool("broken_settings_project")
-    assert_usage_error(run, "PAYMENT_API_KEY is not set")
-    assert_cleaned_up(run)
+def test_broken_settings_is_a_usage_error(run_both):
+    runs = run_both("broken_settings_project")
+    for run in runs.values():
+        assert_usage_error(run, "PAYMENT_API_KEY is not set")
+        assert_cleaned_up(run)
+    assert_same_verdicts(runs)
 
 
-def test_unknown_app_is_a_usage_error_listing_the_known_ones(run_tool):
-    run = run_tool("cross_app_project", "--app", "gamma")
-    assert_usage_error(run, "gamma", "alpha", "beta")
-    assert_cleaned_up(run)
+def test_unknown_app_is_a_usage_error_listing_the_known_ones(run_both):
+    runs = run_both("cross_app_project", "--app", "gamma")
+    for run in runs.values():
+        assert_usage_error(run, "gamma", "alpha", "beta")
+        assert_cleaned_up(run)
+    assert_same_verdicts(runs)

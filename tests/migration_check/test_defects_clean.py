@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import pytest
 
-from .conftest import PASSED, ToolRun, assert_cleaned_up, assert_report_shape, detail_text
+from . import conftest
+from .conftest import PASSED, ToolRun, assert_cleaned_up, assert_same_verdicts, fixtures_in_both_isolations
 
 pytestmark = pytest.mark.slow
 
@@ -40,14 +41,13 @@ CROSS_APP_WINDOWS = {
 }
 
 
-@pytest.fixture(scope="module")
-def clean(run_tool) -> ToolRun:
-    return run_tool("clean_project", "--depth", "5")
+clean_runs, clean = fixtures_in_both_isolations("clean_project", "--depth", "5", name="clean")
+cross_app_runs, cross_app = fixtures_in_both_isolations("cross_app_project", "--depth", "all", name="cross_app")
 
 
-@pytest.fixture(scope="module")
-def cross_app(run_tool) -> ToolRun:
-    return run_tool("cross_app_project", "--depth", "all")
+def test_same_verdicts_in_both_isolations(clean_runs, cross_app_runs):
+    assert_same_verdicts(clean_runs)
+    assert_same_verdicts(cross_app_runs)
 
 
 def assert_app_passed(run: ToolRun, label: str) -> None:
@@ -65,7 +65,7 @@ def test_clean_project_exits_0(clean):
 def test_clean_project_report_follows_the_contract(clean):
     windows = dict(CLEAN_WINDOWS)
     windows[MERGE_APP] = [m["name"] for m in clean.app(MERGE_APP)]
-    assert_report_shape(clean, windows)
+    conftest.assert_report_shape(clean, windows)
 
 
 def test_clean_project_checks_pass_deploy_warnings_do_not_fail(clean):
@@ -78,7 +78,7 @@ def test_clean_project_checks_pass_deploy_warnings_do_not_fail(clean):
 def test_post_release_values_in_new_columns_are_information_not_loss(clean):
     migration = clean.migration("catalog", "0005_discount_index_constraint")
     assert migration["data"] == "preserved"
-    assert "discount_percent" in detail_text(migration), migration
+    assert "discount_percent" in conftest.detail_text(migration), migration
 
 
 @pytest.mark.parametrize("app", [*CLEAN_WINDOWS, MERGE_APP])
@@ -109,8 +109,9 @@ def test_rolling_back_a_squash_does_not_claim_its_replaced_migrations_were_re_ap
     nothing re-applies them. The tool once said "also rolled back 0001_initial, 0002_record_value,
     re-applied before comparing" here."""
     squash = clean.migration("legacy", "0001_squashed_0002_record_value")
-    assert "also rolled back" not in detail_text(squash), detail_text(squash)
-    assert "0001_initial" not in detail_text(squash) and "0002_record_value," not in detail_text(squash)
+    assert "also rolled back" not in conftest.detail_text(squash), conftest.detail_text(squash)
+    details = conftest.detail_text(squash)
+    assert "0001_initial" not in details and "0002_record_value," not in details
 
 
 def test_clean_project_cleanup_and_url_database_untouched(clean):
@@ -122,7 +123,7 @@ def test_cross_app_exits_0(cross_app):
 
 
 def test_cross_app_report_follows_the_contract(cross_app):
-    assert_report_shape(cross_app, CROSS_APP_WINDOWS)
+    conftest.assert_report_shape(cross_app, CROSS_APP_WINDOWS)
 
 
 @pytest.mark.parametrize("app", CROSS_APP_WINDOWS)

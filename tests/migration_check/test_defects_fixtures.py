@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -298,6 +299,24 @@ def test_hanging_reverse_really_hangs(pg_admin):
             db.manage("migrate", "--noinput", "sleepy_reverse", "0002", timeout=HANG_PROOF_S)
 
 
+@pytest.mark.parametrize(("app", "returncode"), [("crash_exit", 3), ("crash_segv", -signal.SIGSEGV)])
+def test_crashing_reverse_really_ends_its_process(pg_admin, app, returncode):
+    for db in fixture_db(pg_admin, "crash_project"):
+        done = db.manage("migrate", "--noinput", app, "0001")
+        assert done.returncode == returncode, done.stdout + done.stderr
+        assert "Traceback" not in done.stderr and f"Unapplying {app}.0002_add_counter..." in done.stdout
+        # The process died inside the reverse's transaction: 0002 is still applied.
+        assert db.value("SELECT count(*) FROM django_migrations WHERE app = %s AND name = '0002_add_counter'",
+                        (app,)) == 1
+
+
+def test_crash_free_twin_rolls_back(pg_admin):
+    for db in fixture_db(pg_admin, "crash_project"):
+        assert db.value("SELECT count(*) FROM crash_free_counter WHERE name = 'added by 0002'") == 1
+        db.migrate("crash_free", "0001")
+        assert db.value("SELECT count(*) FROM crash_free_counter") == 0
+
+
 @pytest.mark.parametrize(("path", "marker"), [
     ("irrev_marker/migrations/0002_lowercase_setting_keys.py", "allow-irreversible"),
     ("loss_marker/migrations/0002_remove_contact_fax.py", "allow-data-loss"),
@@ -342,7 +361,7 @@ def test_auto_now_column_really_changes_on_a_data_migration_round_trip(pg_admin)
 @pytest.mark.parametrize(("project", "settings"), [
     ("clean_project", None), ("defects_project", None), ("acknowledged_project", None), ("apply_project", None),
     ("auto_now_project", None), ("hygiene_project", None), ("search_path_project", None),
-    ("cross_app_project", None), ("hanging_project", None),
+    ("cross_app_project", None), ("hanging_project", None), ("crash_project", None),
     ("hanging_project", "hanging_project.settings_forward"),
 ])
 def test_models_match_migrations_except_where_intended(pg_admin, project, settings):

@@ -15,7 +15,7 @@ import sys
 
 import pytest
 
-from .conftest import FIXTURES, REPO_ROOT, SENTINEL_ROWS, PgAdmin, ToolRun
+from .conftest import FIXTURES, ISOLATIONS, REPO_ROOT, SENTINEL_ROWS, PgAdmin, ToolRun, assert_same_verdicts
 
 pytestmark = pytest.mark.slow
 
@@ -32,8 +32,17 @@ def own_database(pg_admin: PgAdmin):
 
 
 @pytest.fixture(scope="module")
-def run(run_tool, pg_admin: PgAdmin, own_database: str) -> ToolRun:
-    return run_tool("own_database_project", env={"OWN_DATABASE_URL": pg_admin.url_for(own_database)})
+def runs(run_both, pg_admin: PgAdmin, own_database: str) -> dict[str, ToolRun]:
+    return run_both("own_database_project", env={"OWN_DATABASE_URL": pg_admin.url_for(own_database)})
+
+
+@pytest.fixture(scope="module", params=ISOLATIONS)
+def run(runs, request) -> ToolRun:
+    return runs[request.param]
+
+
+def test_same_verdicts_in_both_isolations(runs):
+    assert_same_verdicts(runs)
 
 
 def test_refused_with_one_line(run):

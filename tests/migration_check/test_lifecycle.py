@@ -284,9 +284,10 @@ def tm_pg_folders() -> set[str]:
 
 
 def run_until_step_then_sigint(argv: list[str], env: dict[str, str], cwd: Path = REPO_ROOT,
-                               pattern: str = r"manage\.py migrate --noinput") -> tuple[Run, float]:
-    """Start the tool, wait until its output shows the step starting, send SIGINT; returns the run
-    and the seconds from SIGINT to exit."""
+                               pattern: str = r"manage\.py migrate --noinput",
+                               signum: int = signal.SIGINT) -> tuple[Run, float]:
+    """Start the tool, wait until its output shows the step starting, send SIGINT (or `signum`);
+    returns the run and the seconds from the signal to exit."""
     process = subprocess.Popen(argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True, bufsize=1)
     started = time.monotonic()
@@ -299,7 +300,7 @@ def run_until_step_then_sigint(argv: list[str], env: dict[str, str], cwd: Path =
         else:
             raise AssertionError("the step never started:\n" + "".join(lines) + process.stderr.read())
         time.sleep(1.5)  # the step's child is now inside pg_sleep
-        process.send_signal(signal.SIGINT)
+        process.send_signal(signum)
         interrupted = time.monotonic()
         stdout, stderr = process.communicate(timeout=RUN_TIMEOUT_S)
     finally:
@@ -433,14 +434,29 @@ def test_password_never_printed(runs, name):
 # ---------------------------------------------------------------------------------------------------
 
 
-def test_sigint_on_a_server_exits_130_and_drops_scratch_databases(manage, admin):
+def processes_of(manage: Path, settle_s: float = 5) -> list[str]:
+    """Processes still running the tiny project's manage.py (steps, step servers), after waiting
+    up to settle_s for killed ones to go."""
+    deadline = time.monotonic() + settle_s
+    while True:
+        found = subprocess.run(["pgrep", "-a", "-f", str(manage)], capture_output=True, text=True)
+        if not found.stdout.strip() or time.monotonic() > deadline:
+            return found.stdout.splitlines()
+        time.sleep(0.1)
+
+
+@pytest.mark.parametrize(("isolation", "signum"), [
+    ("fork", signal.SIGINT), ("process", signal.SIGINT), ("fork", signal.SIGTERM)])
+def test_signal_on_a_server_exits_130_and_drops_scratch_databases(manage, admin, isolation, signum):
     account = Account(admin).create()
     try:
-        argv = tool_argv(manage, "settings_sleepy", "--database-url", account.url, "-v", "--depth", "1")
-        run, exit_s = run_until_step_then_sigint(argv, child_env())
+        argv = tool_argv(manage, "settings_sleepy", "--database-url", account.url, "-v", "--depth", "1",
+                         "--isolation", isolation)
+        run, exit_s = run_until_step_then_sigint(argv, child_env(), signum=signum)
         observe(run, account)
     finally:
         account.drop()
+    assert processes_of(manage) == [], "steps or step servers still running" + run.context()
     assert run.returncode == 130, run.context()
     assert run.stderr.strip() == "test_migrations: interrupted; scratch databases and servers were removed"
     assert_clean(run)
