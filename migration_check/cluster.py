@@ -15,7 +15,6 @@ import json
 import os
 import re
 import shutil
-import signal
 import subprocess
 import tempfile
 from dataclasses import dataclass
@@ -23,7 +22,7 @@ from pathlib import Path
 
 from .address import ServerAddress
 from .errors import UsageError
-from .processes import ProcessId, kill_processes_naming
+from .processes import ProcessId, kill_pgid, kill_processes_naming
 from .resources import NO_WATCH, ResourceWatch
 
 PREFERRED_PG_MAJOR = 15
@@ -154,8 +153,7 @@ class EphemeralCluster:
         try:
             stdout, stderr = process.communicate(timeout=timeout)
         except BaseException:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(process.pid, signal.SIGKILL)  # runuser and the command it started
+            kill_pgid(process.pid)  # runuser and the command it started
             process.wait()
             raise
         finally:

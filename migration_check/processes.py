@@ -1,8 +1,9 @@
 """Which process is which: a pid together with the moment it started, so that a recycled pid is
 never mistaken for the process that once had it, and killing what a run started.
 
-Owns: `ProcessId` (pid + start time, from /proc on Linux), `alive`, `kill_group` (a process group
-the run started, only while its leader is the same process) and `kill_processes_naming` (every
+Owns: `ProcessId` (pid + start time, from /proc on Linux), `alive`, `kill_pgid` (SIGKILL a
+process group the caller still holds the leader of, e.g. an unreaped `Popen`), `kill_group` (a
+process group the run started, only while its leader is the same process) and `kill_processes_naming` (every
 process whose command line names a folder of the run, e.g. a server started on it).
 
 Uses: the standard library only (the watchdog imports it).
@@ -73,14 +74,19 @@ class ProcessId:
         return True
 
 
+def kill_pgid(pgid: int) -> None:
+    """SIGKILL the process group `pgid`; one that is gone already is no error."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, signal.SIGKILL)
+
+
 def kill_group(process: ProcessId) -> None:
     """SIGKILL the process group led by `process` (the run starts every child in a session of
     its own), unless the leader is gone and its pid may belong to someone else by now (with
     /proc: a leader whose start time was not seen had already ended when it was recorded)."""
     if not process.alive() or (PROC.is_dir() and process.started is None):
         return
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(process.pid, signal.SIGKILL)
+    kill_pgid(process.pid)
 
 
 def processes_naming(folder: Path) -> list[int]:

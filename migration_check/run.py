@@ -167,7 +167,7 @@ def test_everything(config: Config, log: Log, runner: StepRunner, server: Server
         if forward is not None and deploy is not None:
             forward_check, missing_check = forward.result()
             checks = [forward_check, deploy.result(), missing_check, *choice.checks]
-            runner.release(head_url)  # the head database's step server is done with
+        runner.release(head_url)  # the head database's step server is done with (only the probe, without the checks)
         apps = collect(windows, chains)
     except BaseException:
         runner.kill_all()  # threads blocked on children return at once, and start nothing new

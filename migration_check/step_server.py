@@ -33,6 +33,7 @@ from pathlib import Path
 from .errors import UsageError
 from .inside_django.protocol import STEP_SERVER_FDS_ENV, ServerEvent, StepRequest, bootstrap_code
 from .log import Log
+from .processes import ProcessId, kill_group, kill_pgid
 from .resources import NO_WATCH, ResourceWatch
 from .timing import PhaseTimes
 
@@ -64,7 +65,7 @@ class ForkedStep:
     stderr_path: Path
     started: threading.Event = field(default_factory=threading.Event)
     exited: threading.Event = field(default_factory=threading.Event)
-    pid: int | None = None
+    process: ProcessId | None = None  # the forked child, as the `started` event named it
     returncode: int | None = None
     lost: bool = False  # the server ended before reporting the exit status
 
@@ -102,18 +103,20 @@ def database_of(url: str) -> str:
     return url.rsplit("/", 1)[-1].split("?", 1)[0]
 
 
-def kill_group(pid: int | None) -> None:
-    if pid is not None:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(pid, signal.SIGKILL)
+def kill_forked(step: ForkedStep) -> None:
+    """Kill a forked step's process group, unless its pid is no longer that child's (the server
+    reaps its children, so the pid may be reused once it has exited)."""
+    if step.process is not None:
+        kill_group(step.process)
 
 
 class StepServer:
     """One step server process and the tool's pipes to it. Safe to use from several threads."""
 
-    def __init__(self, command: list[str], cwd: Path, env: dict[str, str], files: Path,
+    def __init__(self, command: list[str], cwd: Path, env: dict[str, str], files: Path, number: int,
                  watch: ResourceWatch = NO_WATCH) -> None:
         self.command = command
+        self.number = number  # names its output files in `files`
         self.watch = watch
         self.cwd = cwd
         self.env = env
@@ -137,13 +140,18 @@ class StepServer:
         request_read, self._request_write = os.pipe()
         event_read, event_write = os.pipe()
         env = {**self.env, STEP_SERVER_FDS_ENV: f"{request_read},{event_write}"}
-        out, err = self.files / f"server-{id(self)}.out", self.files / f"server-{id(self)}.err"
+        out, err = self.output_paths()
         try:
             with open(out, "wb") as stdout, open(err, "wb") as stderr:
                 self.process = subprocess.Popen(
                     [*self.command, "shell", "-c", bootstrap_code("fork_server")], cwd=self.cwd, env=env,
                     stdin=subprocess.DEVNULL, stdout=stdout, stderr=stderr, pass_fds=(request_read, event_write),
                     start_new_session=True)
+        except BaseException:  # no server: the tool's ends of both pipes go too
+            os.close(event_read)
+            os.close(self._request_write)
+            self._request_write = None
+            raise
         finally:
             os.close(request_read)
             os.close(event_write)
@@ -167,8 +175,17 @@ class StepServer:
         self.stop()
         return Finished(self.process.returncode, *self.server_output())
 
+    def output_paths(self) -> tuple[Path, Path]:
+        return self.files / f"server-{self.number}.out", self.files / f"server-{self.number}.err"
+
     def server_output(self) -> tuple[str, str]:
-        return (read_output(self.files / f"server-{id(self)}.out"), read_output(self.files / f"server-{id(self)}.err"))
+        out, err = self.output_paths()
+        return read_output(out), read_output(err)
+
+    def remove_output(self) -> None:
+        for path in self.output_paths():
+            with contextlib.suppress(OSError):
+                path.unlink()
 
     # -- events -------------------------------------------------------------------------------
 
@@ -192,12 +209,13 @@ class StepServer:
         if step is None:
             return
         if kind == "started":
-            step.pid = event.get("pid")
-            if step.pid is not None:
-                self.watch.process_started(step.pid)
+            pid = event.get("pid")
+            if isinstance(pid, int):
+                step.process = ProcessId.of(pid)
+                self.watch.process_started(pid)
         elif kind == "exited":
-            if step.pid is not None:
-                self.watch.process_ended(step.pid)
+            if step.process is not None:
+                self.watch.process_ended(step.process.pid)
             step.returncode = event.get("returncode")
             if event.get("reason"):
                 with open(step.stderr_path, "a", encoding="utf-8") as stderr:
@@ -217,9 +235,9 @@ class StepServer:
             if self.process.returncode is not None:
                 self.watch.process_ended(self.process.pid)
         for step in pending:
-            kill_group(step.pid)  # orphaned by the server: nobody would reap it
-            if step.pid is not None:
-                self.watch.process_ended(step.pid)
+            kill_forked(step)  # orphaned by the server: nobody would reap it
+            if step.process is not None:
+                self.watch.process_ended(step.process.pid)
             step.lost = True
             step.started.set()
             step.exited.set()
@@ -250,7 +268,7 @@ class StepServer:
     def kill_step(self, step: ForkedStep) -> None:
         """Kill a step's process group and wait for the server to reap it."""
         step.started.wait(GRACE_S)
-        kill_group(step.pid)
+        kill_forked(step)
         step.exited.wait(GRACE_S)
 
     # -- ending -------------------------------------------------------------------------------
@@ -272,11 +290,11 @@ class StepServer:
     def kill(self) -> None:
         """Kill every running step's group and the server's; wait for the server to go."""
         with self._lock:
-            running = [step.pid for step in self.steps.values()]
-        for pid in running:
-            kill_group(pid)
+            running = list(self.steps.values())
+        for step in running:
+            kill_forked(step)
         if self.process is not None:
-            kill_group(self.process.pid)
+            kill_pgid(self.process.pid)  # not reaped until the wait below: still the server's pid
             with contextlib.suppress(subprocess.TimeoutExpired):
                 self.process.wait(GRACE_S)
         with self._lock:
@@ -305,6 +323,7 @@ class StepServers:
         self._url_locks: dict[str, threading.Lock] = {}
         self._lock = threading.Lock()
         self._files: Path | None = None
+        self._started = 0  # servers started: numbers their output files
         self.closed = False
 
     def files(self) -> Path:
@@ -327,12 +346,14 @@ class StepServers:
                 return server
             if self.closed:
                 return None
-            server = StepServer([sys.executable, str(self.manage)], self.manage.parent, self.environment(url, None),
-                                self.files(), self.watch)
+            files = self.files()
             started = time.monotonic()
             with self._lock:
                 if self.closed:
                     return None
+                self._started += 1
+                server = StepServer([sys.executable, str(self.manage)], self.manage.parent,
+                                    self.environment(url, None), files, self._started, self.watch)
                 server.start()
                 self._starting.add(server)
             self.count_process()
@@ -394,8 +415,10 @@ class StepServers:
         """Stop `url`'s server (its database is about to be dropped)."""
         with self._lock:
             server = self._servers.pop(url, None)
+            self._url_locks.pop(url, None)
         if server is not None:
             server.stop()
+            server.remove_output()
 
     def close(self, kill: bool) -> None:
         """Stop (or kill) every server, and remove the output files."""
@@ -405,6 +428,8 @@ class StepServers:
             self._servers.clear()
         for server in servers:
             server.kill() if kill else server.stop()
-        if self._files is not None:
-            shutil.rmtree(self._files, ignore_errors=True)
-            self.watch.folder_removed(self._files)
+        with self._lock:  # close() runs more than once on a failing run: the folder goes once
+            files, self._files = self._files, None
+        if files is not None:
+            shutil.rmtree(files, ignore_errors=True)
+            self.watch.folder_removed(files)

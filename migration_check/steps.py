@@ -14,11 +14,9 @@ inside_django.protocol.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import re
-import signal
 import subprocess
 import sys
 import threading
@@ -30,6 +28,7 @@ from pathlib import Path
 from .errors import Interrupted
 from .inside_django.protocol import REQUEST_ENV, bootstrap_code, parse_response
 from .log import Log, mask_url
+from .processes import kill_pgid
 from .resources import NO_WATCH, ResourceWatch
 from .step_server import Finished, StepServers, describe_returncode
 from .timing import PhaseTimes
@@ -211,8 +210,8 @@ class StepRunner:
             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
             errors="replace", start_new_session=True,
         )
+        self.count_process()
         with self._lock:
-            self.started += 1
             self._running.add(process)
         self.watch.process_started(process.pid)
         return process
@@ -243,8 +242,7 @@ class StepRunner:
 
     @staticmethod
     def _kill(process: subprocess.Popen) -> None:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(process.pid, signal.SIGKILL)
+        kill_pgid(process.pid)  # not reaped yet: the pid is still this child's
 
     def kill_all(self) -> None:
         self.cancelled = True
