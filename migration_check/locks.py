@@ -19,7 +19,7 @@ one nothing is installed and the observation is `not_checked`.
 Owns: the SQL of the observer, `LockObserver` (install, begin, collect, remove) and
 `observation_status` (whether this run can observe, and why not).
 
-Uses: catalog (OBSERVER_SCHEMA), config, hazards (event shapes). Takes ScratchDatabase's
+Uses: catalog (OBSERVER_SCHEMA, USER_SCHEMAS), config, hazards (event shapes). Takes ScratchDatabase's
 psycopg2 connection.
 """
 
@@ -28,7 +28,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from .catalog import OBSERVER_SCHEMA
+from .catalog import OBSERVER_SCHEMA, USER_SCHEMAS
 from .config import Config
 from .hazards import DdlEvent, Event, RewriteEvent, strongest
 
@@ -46,7 +46,7 @@ LOCKS_SQL = f"""coalesce((SELECT jsonb_agg(jsonb_build_array(c.oid::regclass::te
     FROM pg_locks l JOIN pg_class c ON c.oid = l.relation JOIN pg_namespace n ON n.oid = c.relnamespace
     WHERE l.pid = pg_backend_pid() AND l.locktype = 'relation' AND l.granted AND c.relkind IN ('r', 'p')
       AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
-      AND n.nspname NOT IN ('pg_catalog', 'information_schema', '{S}')), '[]'::jsonb)"""
+      AND {USER_SCHEMAS}), '[]'::jsonb)"""
 # The tables a command altered or indexed (an index's table, not the index).
 TARGETS_SQL = """coalesce((SELECT jsonb_agg(DISTINCT target) FROM (
     SELECT CASE WHEN d.object_type = 'index'
