@@ -1,30 +1,26 @@
 """migration_check: prove that a Django project's migrations deploy and roll back safely on
 PostgreSQL. `scripts/test_migrations.py` is its command; README.md ("Architecture") maps it.
 
-Modules, in the order of a run:
+The tree is the design (the layers, top to bottom, are checked by the import-linter contracts
+in pyproject.toml):
 
-- `cli`, `config`: options, their validation, exit codes, `main()`;
-- `watchdog`, `resources`, `processes`, `leftovers`: the process that removes what a killed run
-  created, what the run tells it, which process is which, and what earlier killed runs left;
-- `discovery`: the project as the probe saw it, app selection, windows, graph arithmetic;
-- `selection`: `--since` (what changed since a git revision) and `--shard`;
-- `address`, `cluster`, `server`: where the server is, a throwaway cluster, scratch databases;
-- `steps`, `step_server`: the step runner, through which every `manage.py` call goes, and the
-  step servers it forks steps from (`--isolation fork`);
-- `inside_django`: the code that runs inside the project's Django process (probe, prepare, the
-  step server's loop);
-- `catalog`, `schema`, `seeding`, `literals`, `data`: catalog reads, schema snapshots and diffs,
-  seeded rows and the value of each type, fingerprints;
-- `window`, `scratch`, `chain`, `verdicts`, `post_release`, `coverage`, `squash_path`: one app's
-  window, a chain's database, the steps of one migration's test, the pure functions that judge
-  them, and the path through the migrations a squash replaces;
-- `locks`, `volume`, `squawk`, `hazards`, `deploy_safety`: watching each apply on the server
-  (event triggers), --volume rows, squawk on what ran, the pure hazard rules, and the chain's hook;
-- `compat`, `compat_sql`, `compat_check`: the compat check (the previous release's queries on
-  the new schema): statements and pure verdict, running them rolled back, the chain's hook;
-- `checks`, `run`: the project-wide checks, and a whole run;
-- `results`, `reports`: what was found, and the console, JSON, JUnit and GitHub reports
-  (`reports.merge`: the shards' reports merged).
+- `cli`, `config`, `run`: options and exit codes, the configuration of a run, a whole run;
+- `reports/`: the console, JSON, JUnit and GitHub reports (and the shards' reports merged);
+- `chain/`: how a migration is exercised: a chain's scratch database, the steps of each
+  migration's test, the path through the migrations a squash replaces;
+- `proofs/`: one unit per proof: `round_trip` (apply, rollback, re-apply), `schema`, `data/`
+  (seeding, literals, fingerprints, coverage, post-release rows), `compat/` (the previous
+  release's queries), `deploy_safety/` (locks, hazards, squawk, --volume);
+- `project/`: what the project has and what to test (discovery, selection, windows, the
+  project-wide checks);
+- `cleanup/`: the watchdog and the sweep of what killed runs left;
+- `postgres/`: where PostgreSQL lives (address, throwaway cluster, server, catalog);
+- `processes/`: child processes (identity, the resources the watchdog is told of, the step
+  runner and the step servers);
+- `inside_django/`: the code that runs inside the project's Django process (imports nothing else
+  of the tool);
+- `results`, `errors`, `log`, `timing`: what was found, how a run ends early, output, where the
+  time goes.
 
 The names in `__all__` are the public API (used by scripts/verify_backup.py and the
 benchmarks); everything else may change. They are imported on first use, so the code that
@@ -42,14 +38,16 @@ PUBLIC = {
     "Config": "config", "DEFAULT_SETTINGS": "config",
     "UsageError": "errors", "Interrupted": "errors",
     "Log": "log", "mask_url": "log", "mask_passwords": "log", "error_line": "log",
-    "ServerAddress": "address", "resolve_server_url": "address",
-    "EphemeralCluster": "cluster", "find_postgres_bindir": "cluster", "PREFERRED_PG_MAJOR": "cluster",
-    "Server": "server", "postgres_server": "server", "quote_ident": "server", "SCRATCH_PREFIX": "server",
-    "USER_SCHEMAS": "catalog", "NOT_FROM_EXTENSION": "catalog", "user_tables": "catalog",
-    "SchemaSnapshot": "schema", "snapshot_schema": "schema", "describe_change": "schema",
-    "object_order": "schema",
-    "Seeder": "seeding", "PRE_RELEASE_PROFILES": "seeding",
-    "StepRunner": "steps", "StepResult": "steps",
+    "ServerAddress": "postgres.address", "resolve_server_url": "postgres.address",
+    "EphemeralCluster": "postgres.cluster", "find_postgres_bindir": "postgres.cluster",
+    "PREFERRED_PG_MAJOR": "postgres.cluster",
+    "Server": "postgres.server", "postgres_server": "postgres.server", "quote_ident": "postgres.server",
+    "SCRATCH_PREFIX": "postgres.server",
+    "USER_SCHEMAS": "postgres.catalog", "NOT_FROM_EXTENSION": "postgres.catalog", "user_tables": "postgres.catalog",
+    "SchemaSnapshot": "proofs.schema", "snapshot_schema": "proofs.schema", "describe_change": "proofs.schema",
+    "object_order": "proofs.schema",
+    "Seeder": "proofs.data.seeding", "PRE_RELEASE_PROFILES": "proofs.data.seeding",
+    "StepRunner": "processes.steps", "StepResult": "processes.steps",
     "settings_guard": "run", "probe_project": "run", "run_project": "run",
     "RunResult": "results",
 }

@@ -17,11 +17,11 @@ from pathlib import Path
 from .config import DEFAULT_DEPTH, DEFAULT_SETTINGS, DEFAULT_STEP_TIMEOUT_S, Config, MigrationKey
 from .errors import Interrupted, UsageError
 from .log import Log, error_line
+from .processes.steps import ISOLATIONS, default_isolation
+from .project.selection import parse_revision, parse_shard
 from .reports import print_summary, write_reports
 from .reports.merge import merge_reports
 from .run import run_project
-from .selection import parse_revision, parse_shard
-from .steps import ISOLATIONS, default_isolation
 
 EXIT_OK = 0
 EXIT_MIGRATION_PROBLEM = 1

@@ -17,25 +17,25 @@ import time
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 
-from .chain import ChainContext, WindowChain
-from .checks import run_check_deploy, run_forward_checks
+from .chain.scratch import ScratchDatabase
+from .chain.squash_path import OpenReplacedPath, ReplacedPathDatabase, replaced_path_chains
+from .chain.window_chain import ChainContext, WindowChain
+from .cleanup.leftovers import drop_abandoned_scratch, remove_abandoned_clusters
+from .cleanup.watchdog import watchdog
 from .config import Config
-from .deploy_safety import DeploySafety
-from .discovery import MigrationInfo, Project, project_from_probe, select_apps
 from .errors import UsageError
-from .hazards import lock_timeout_hazard
-from .leftovers import drop_abandoned_scratch, remove_abandoned_clusters
-from .locks import observation_status
 from .log import Log
+from .postgres.server import Server, postgres_server
+from .processes.steps import StepRunner
+from .project.checks import run_check_deploy, run_forward_checks
+from .project.discovery import MigrationInfo, Project, project_from_probe, select_apps
+from .project.selection import GitChanges, choose, git_changes, runs_project_checks
+from .project.window import AppWindow
+from .proofs.deploy_safety.hazards import lock_timeout_hazard
+from .proofs.deploy_safety.locks import observation_status
+from .proofs.deploy_safety.proof import DeploySafety
+from .proofs.deploy_safety.squawk import find_squawk
 from .results import AppResult, CheckResult, RunResult
-from .scratch import ScratchDatabase
-from .selection import GitChanges, choose, git_changes, runs_project_checks
-from .server import Server, postgres_server
-from .squash_path import OpenReplacedPath, ReplacedPathDatabase, replaced_path_chains
-from .squawk import find_squawk
-from .steps import StepRunner
-from .watchdog import watchdog
-from .window import AppWindow
 
 
 def settings_guard(project: Project, expected_database: str, settings: str) -> None:

@@ -40,7 +40,7 @@ class SharedServer:
     def url(self) -> str:
         if os.environ.get(SERVER_URL_ENV):
             return os.environ[SERVER_URL_ENV]
-        from migration_check.cluster import EphemeralCluster, find_postgres_bindir
+        from migration_check.postgres.cluster import EphemeralCluster, find_postgres_bindir
 
         bindir = find_postgres_bindir()
         if bindir is None:

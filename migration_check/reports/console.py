@@ -6,8 +6,8 @@ Uses: results, log, hazards (lock mode names), reports.problems."""
 
 from __future__ import annotations
 
-from ..hazards import sql_mode
 from ..log import Log
+from ..proofs.deploy_safety.hazards import sql_mode
 from ..results import RunResult
 from .problems import failure_lines, window_note
 

@@ -12,11 +12,17 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from migration_check.compat import Lookup, Outcome, Resolved, Statement
 from migration_check.config import MigrationKey
-from migration_check.discovery import MigrationInfo, OperationInfo, Project, dependency_closure, dependents_closure
-from migration_check.seeding import SeedReport
-from migration_check.steps import StepResult
+from migration_check.processes.steps import StepResult
+from migration_check.project.discovery import (
+    MigrationInfo,
+    OperationInfo,
+    Project,
+    dependency_closure,
+    dependents_closure,
+)
+from migration_check.proofs.compat.statements import Lookup, Outcome, Resolved, Statement
+from migration_check.proofs.data.seeding import SeedReport
 
 
 def migration(app: str, name: str, *dependencies: MigrationKey, reversible: bool = True,

@@ -7,8 +7,8 @@ import urllib.parse
 
 import pytest
 
-from migration_check.address import ServerAddress, parse_dotenv_value, read_dotenv_value, resolve_server_url
 from migration_check.errors import UsageError
+from migration_check.postgres.address import ServerAddress, parse_dotenv_value, read_dotenv_value, resolve_server_url
 
 SPECIAL_PASSWORD = "p@ss:w/rd%?#x"
 SPECIAL_URL = f"postgres://alice:{urllib.parse.quote(SPECIAL_PASSWORD, safe='')}@db.example.com:6543/app"

@@ -9,10 +9,10 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
-from migration_check.chain import ChainContext, WindowChain
+from migration_check.chain.window_chain import ChainContext, WindowChain
 from migration_check.cli import build_parser, config_from_args
 from migration_check.log import Log
-from migration_check.window import AppWindow
+from migration_check.project.window import AppWindow
 
 from .fake_database import FakeDatabase, failed_step, migration, project_of
 

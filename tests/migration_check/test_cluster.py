@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from migration_check.cluster import EphemeralCluster, find_postgres_bindir
 from migration_check.errors import UsageError
+from migration_check.postgres.cluster import EphemeralCluster, find_postgres_bindir
 
 
 class RecordingCluster(EphemeralCluster):

@@ -14,7 +14,9 @@ from types import ModuleType
 import psycopg2
 import pytest
 
-from migration_check.compat import (
+from migration_check.inside_django.historical import declared_name, deploy_stage
+from migration_check.proofs.compat.sql import resolve, run_rolled_back
+from migration_check.proofs.compat.statements import (
     BREAKS,
     NARROWING,
     NEW_COLUMN,
@@ -38,8 +40,6 @@ from migration_check.compat import (
     safe_pattern,
     statements_of,
 )
-from migration_check.compat_sql import resolve, run_rolled_back
-from migration_check.inside_django.historical import declared_name, deploy_stage
 
 from .conftest import FIXTURES
 

@@ -3,7 +3,7 @@ before and just after each apply, and the verdict is written into the migration'
 
 from __future__ import annotations
 
-from migration_check.compat import StatementError
+from migration_check.proofs.compat.statements import StatementError
 
 from .fake_database import FakeDatabase
 from .test_chain import LINEAR, run_chain

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from migration_check.cluster import find_postgres_bindir
+from migration_check.postgres.cluster import find_postgres_bindir
 
 from .conftest import FIXTURES
 from .test_defects_fixtures import FixtureDb, fixture_db

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from migration_check.coverage import coverage_findings
-from migration_check.data import TableFingerprint, value_hash
-from migration_check.seeding import SeedReport
+from migration_check.proofs.data.coverage import coverage_findings
+from migration_check.proofs.data.fingerprints import TableFingerprint, value_hash
+from migration_check.proofs.data.seeding import SeedReport
 
 
 def fingerprint_of(columns, rows):

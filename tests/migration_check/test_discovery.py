@@ -12,7 +12,9 @@ from pathlib import Path
 import pytest
 
 from migration_check.config import MARKER_ALLOW_DATA_LOSS, MARKER_ALLOW_IRREVERSIBLE
-from migration_check.discovery import (
+from migration_check.errors import UsageError
+from migration_check.inside_django.protocol import MARKER, bootstrap_code, parse_response
+from migration_check.project.discovery import (
     AppInfo,
     OperationInfo,
     dependency_closure,
@@ -25,8 +27,6 @@ from migration_check.discovery import (
     select_apps,
     window_of,
 )
-from migration_check.errors import UsageError
-from migration_check.inside_django.protocol import MARKER, bootstrap_code, parse_response
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 

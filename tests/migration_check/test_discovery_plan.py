@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from migration_check.discovery import PlanEntry, parse_showmigrations_plan
+from migration_check.project.discovery import PlanEntry, parse_showmigrations_plan
 
 DATA = Path(__file__).resolve().parent / "data"
 REPO_ROOT = Path(__file__).resolve().parents[2]

@@ -4,9 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from migration_check.hazards import DdlEvent, RewriteEvent, judge_locks, lock_timeout_hazard, sql_mode
+from migration_check.proofs.deploy_safety.hazards import (
+    DdlEvent,
+    RewriteEvent,
+    judge_locks,
+    lock_timeout_hazard,
+    sql_mode,
+)
+from migration_check.proofs.deploy_safety.squawk import find_squawk, run_squawk, script_of, squawk_hazards
 from migration_check.results import MigrationResult
-from migration_check.squawk import find_squawk, run_squawk, script_of, squawk_hazards
 
 T = "shop_item"
 

@@ -28,8 +28,8 @@ from pathlib import Path
 
 import pytest
 
-from migration_check.address import ServerAddress
-from migration_check.server import SCRATCH_PREFIX, Server
+from migration_check.postgres.address import ServerAddress
+from migration_check.postgres.server import SCRATCH_PREFIX, Server
 from tests.pg_plugin import existing_databases
 
 from .conftest import PgAdmin

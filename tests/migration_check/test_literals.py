@@ -11,9 +11,9 @@ from __future__ import annotations
 import psycopg2.errors
 import pytest
 
-from migration_check.catalog import read_tables
-from migration_check.literals import column_literal
-from migration_check.seeding import PRE_RELEASE_PROFILES, Seeder
+from migration_check.postgres.catalog import read_tables
+from migration_check.proofs.data.literals import column_literal
+from migration_check.proofs.data.seeding import PRE_RELEASE_PROFILES, Seeder
 
 from .test_seeding import Databases, rows, run
 

@@ -8,13 +8,13 @@ from collections.abc import Iterator
 import psycopg2
 import pytest
 
-from migration_check.catalog import user_tables
 from migration_check.config import Config
-from migration_check.data import fingerprint
-from migration_check.hazards import DdlEvent, RewriteEvent
-from migration_check.locks import LockObserver, observation_status
-from migration_check.schema import snapshot_schema
-from migration_check.volume import fill_tables, remove_fill
+from migration_check.postgres.catalog import user_tables
+from migration_check.proofs.data.fingerprints import fingerprint
+from migration_check.proofs.deploy_safety.hazards import DdlEvent, RewriteEvent
+from migration_check.proofs.deploy_safety.locks import LockObserver, observation_status
+from migration_check.proofs.deploy_safety.volume import fill_tables, remove_fill
+from migration_check.proofs.schema import snapshot_schema
 
 
 @pytest.fixture

@@ -7,8 +7,8 @@ import urllib.parse
 
 import pytest
 
-from migration_check.address import ServerAddress
 from migration_check.log import Log, error_line, mask_passwords, mask_url
+from migration_check.postgres.address import ServerAddress
 
 SPECIAL_PASSWORD = "p@ss:w/rd%?#x"
 SPECIAL_URL = f"postgres://alice:{urllib.parse.quote(SPECIAL_PASSWORD, safe='')}@db.example.com:6543/app"

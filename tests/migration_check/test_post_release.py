@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from migration_check.data import TableFingerprint, changed_cells, value_hash
-from migration_check.post_release import compared_columns, judge_post_release, post_release_scope
+from migration_check.proofs.data.fingerprints import TableFingerprint, changed_cells, value_hash
+from migration_check.proofs.data.post_release import compared_columns, judge_post_release, post_release_scope
 
 from .fake_database import migration
 

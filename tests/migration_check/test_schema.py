@@ -8,7 +8,7 @@ import urllib.parse
 import psycopg2
 import pytest
 
-from migration_check.schema import describe_change, describe_value, diff_schema, snapshot_schema
+from migration_check.proofs.schema import describe_change, describe_value, diff_schema, snapshot_schema
 
 
 def connect(server_url: str, dbname: str):

@@ -14,9 +14,9 @@ from decimal import Decimal
 import psycopg2
 import pytest
 
-from migration_check.data import changed_cells, compare_fingerprints, fingerprint
-from migration_check.literals import sized_text
-from migration_check.seeding import POST_RELEASE_PROFILES, PRE_RELEASE_PROFILES, Seeder
+from migration_check.proofs.data.fingerprints import changed_cells, compare_fingerprints, fingerprint
+from migration_check.proofs.data.literals import sized_text
+from migration_check.proofs.data.seeding import POST_RELEASE_PROFILES, PRE_RELEASE_PROFILES, Seeder
 
 SCHEMA = """
 CREATE TABLE author (id bigserial PRIMARY KEY, name varchar(20) NOT NULL, bio text, born date,

@@ -1,4 +1,4 @@
-"""--since REF and --shard I/N: which windows a run tests (migration_check/selection.py).
+"""--since REF and --shard I/N: which windows a run tests (migration_check/project/selection.py).
 
 Unit tests of the pure parts (option parsing, the balanced shard assignment, formatting-only
 edits, git's name-status output, the edited_migrations check), then --since end to end on a git
@@ -24,8 +24,8 @@ import pytest
 
 from migration_check.cli import build_parser, main
 from migration_check.config import MARKER_ALLOW_EDITED
-from migration_check.discovery import MigrationInfo
-from migration_check.selection import (
+from migration_check.project.discovery import MigrationInfo
+from migration_check.project.selection import (
     GitChanges,
     edited_check,
     parse_name_status,

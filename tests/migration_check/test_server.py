@@ -6,9 +6,9 @@ import threading
 
 import pytest
 
-from migration_check.address import ServerAddress
 from migration_check.errors import UsageError
-from migration_check.server import SCRATCH_PREFIX, Server, require_supported_version
+from migration_check.postgres.address import ServerAddress
+from migration_check.postgres.server import SCRATCH_PREFIX, Server, require_supported_version
 
 
 @pytest.fixture
@@ -87,7 +87,7 @@ def test_a_drop_that_finds_a_session_still_ending_is_tried_again(server, monkeyp
         return real_scalar(sql, params)
 
     monkeypatch.setattr(server, "scalar", scalar)
-    monkeypatch.setattr("migration_check.server.DROP_RETRY_DELAYS_S", (0.0, 0.0, None))
+    monkeypatch.setattr("migration_check.postgres.server.DROP_RETRY_DELAYS_S", (0.0, 0.0, None))
     server.drop_database(name)
     assert len(attempts) == 2
     assert name not in server.scratch

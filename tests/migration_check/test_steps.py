@@ -22,8 +22,8 @@ import pytest
 
 from migration_check.errors import Interrupted
 from migration_check.log import Log
-from migration_check.step_server import StepServerDied
-from migration_check.steps import StepRunner
+from migration_check.processes.step_server import StepServerDied
+from migration_check.processes.steps import StepRunner
 
 from .conftest import FIXTURES, ISOLATIONS, PgAdmin
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from migration_check.data import TableFingerprint
-from migration_check.verdicts import (
+from migration_check.proofs.data.fingerprints import TableFingerprint
+from migration_check.proofs.round_trip import (
     judge_apply,
     judge_data,
     judge_reapply,

@@ -34,12 +34,12 @@ from typing import IO
 import psycopg2
 import pytest
 
-from migration_check.address import ServerAddress
-from migration_check.cluster import OWNER_FILE, EphemeralCluster, OwnerRecord, find_postgres_bindir
-from migration_check.leftovers import drop_abandoned_scratch, remove_abandoned_clusters, run_of
+from migration_check.cleanup.leftovers import drop_abandoned_scratch, remove_abandoned_clusters, run_of
 from migration_check.log import Log
-from migration_check.processes import ProcessId, processes_naming
-from migration_check.server import Server, run_lock_key
+from migration_check.postgres.address import ServerAddress
+from migration_check.postgres.cluster import OWNER_FILE, EphemeralCluster, OwnerRecord, find_postgres_bindir
+from migration_check.postgres.server import Server, run_lock_key
+from migration_check.processes.identity import ProcessId, processes_naming
 
 from .test_lifecycle import Account, build_tiny_project, child_env
 
@@ -285,7 +285,7 @@ ABANDON_CLUSTER = """\
 import sys, time
 from pathlib import Path
 sys.path.insert(0, {repo!r})
-import migration_check.cluster as cluster
+import migration_check.postgres.cluster as cluster
 cluster.cluster_parent = lambda: Path({parent!r})
 started = cluster.EphemeralCluster(cluster.find_postgres_bindir()).start()
 print(started.folder, flush=True)

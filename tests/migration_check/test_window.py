@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from migration_check.discovery import split_window
+from migration_check.project.discovery import split_window
+from migration_check.project.window import AppWindow
 from migration_check.results import Finding
-from migration_check.window import AppWindow
 
 from .fake_database import migration
 

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from migration_check.address import ServerAddress
-from migration_check.server import Server
+from migration_check.postgres.address import ServerAddress
+from migration_check.postgres.server import Server
 from tests.pg_plugin import existing_databases
 from tests.workflows.workflow_files import REPO_ROOT, load_verify_backup
 

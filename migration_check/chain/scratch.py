@@ -1,0 +1,148 @@
+"""A chain's scratch database: created, built forward to a state, observed, migrated, dropped.
+
+Owns: `ScratchDatabase`, the one object through which a chain touches its database: the build
+(the `prepare` child), `migrate` steps (through the step runner), what django_migrations records
+(squashes resolved), schema snapshots, seeding, fingerprints, emptying the tables after a failed
+apply, ending the queries a killed step left running, (when asked to observe) the lock
+observer's event triggers and the --volume rows around each apply, and the compat check's
+statements (rolled back).
+
+Uses: config, discovery, server, steps, catalog, schema, seeding, data, locks, volume, compat_sql.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Sequence
+from typing import Any
+
+from ..config import MigrationKey
+from ..inside_django.protocol import PrepareRequest, PrepareResponse
+from ..postgres.catalog import column_inventory, recorded_migrations, user_tables
+from ..postgres.server import Server
+from ..processes.steps import StepResult, StepRunner
+from ..project.discovery import Project, effective_applied
+from ..proofs.compat.sql import resolve, run_rolled_back
+from ..proofs.compat.statements import Lookup, Outcome, Resolved, Statement
+from ..proofs.data.fingerprints import Fingerprint, fingerprint
+from ..proofs.data.seeding import Choices, Seeder, SeedReport
+from ..proofs.deploy_safety.hazards import Event
+from ..proofs.deploy_safety.locks import LockObserver
+from ..proofs.deploy_safety.volume import VolumeFill, fill_tables, remove_fill
+from ..proofs.schema import SchemaSnapshot, snapshot_schema
+
+# Steps inside an app's window skip Django's system checks: `check --deploy` runs them once for
+# the project, and repeating them in every step is start-up time for nothing.
+WINDOW_MIGRATE_OPTIONS = ("--noinput", "--no-color", "--skip-checks")
+
+
+class ScratchDatabase:
+    """One scratch database of the run, for one chain of migrations."""
+
+    def __init__(self, server: Server, runner: StepRunner, project: Project, purpose: str,
+                 observe: bool = False) -> None:
+        self.server = server
+        self.runner = runner
+        self.project = project
+        self.times = runner.times
+        with self.times.measure("CREATE DATABASE"):
+            self.name = server.create_database(purpose)
+        self.url = server.url_for(self.name)
+        self.connection: Any = None
+        self.seeder: Seeder | None = None
+        self.observe = observe
+        self.observer: LockObserver | None = None
+
+    def build(self, app: str, targets: Sequence[MigrationKey], window: Sequence[str],
+              ) -> tuple[StepResult, PrepareResponse | None]:
+        """Migrate forward to `targets` and describe each migration of `window` (the prepare child)."""
+        step, response = self.runner.run_inside_django("prepare", self.prepare_request(app, targets, window), self.url)
+        if response is not None:
+            # Connected the way Django connects (its `options`: the same search_path), so the
+            # tables the migrations create are the ones seeded and compared.
+            self.connection = self.server.connect(self.name, dict(self.project.connection_options))
+            self.seeder = Seeder(self.connection, spread_edges=True)
+            if self.observe:  # after the build: only the window's own steps are watched
+                with self.times.measure("lock observer"):
+                    self.observer = LockObserver(self.connection)
+                    self.observer.install()
+        return step, response  # type: ignore[return-value]
+
+    def prepare_request(self, app: str, targets: Sequence[MigrationKey], window: Sequence[str]) -> PrepareRequest:
+        return {"app": app, "targets": [list(t) for t in targets], "window": list(window)}
+
+    def migrate(self, app: str | None = None, target: str | None = None) -> StepResult:
+        """`manage.py migrate [APP TARGET]` with the window options."""
+        args = [app, target] if app is not None and target is not None else []
+        return self.runner.run(["migrate", *args, *WINDOW_MIGRATE_OPTIONS], self.url)
+
+    def applied(self) -> set[MigrationKey]:
+        """What is applied, in the plan's terms (a squash, not the migrations it replaces)."""
+        with self.times.measure("django_migrations reads"):
+            return effective_applied(recorded_migrations(self.connection), self.project.squashes())
+
+    def schema(self) -> SchemaSnapshot:
+        with self.times.measure("schema snapshots"):
+            return snapshot_schema(self.connection)
+
+    def columns(self) -> dict[str, set[str]]:
+        with self.times.measure("column inventories"):
+            return column_inventory(self.connection)
+
+    def fingerprint(self, ignore_columns: dict[str, set[str]]) -> Fingerprint:
+        with self.times.measure("data fingerprints"):
+            return fingerprint(self.connection, ignore_columns)
+
+    def seed(self, tables: Sequence[str], profiles: Sequence[str], round_token: int | None = None,
+             choices: Choices | None = None) -> SeedReport:
+        assert self.seeder is not None
+        with self.times.measure("seeding"):
+            return self.seeder.seed(tables, profiles, round_token, choices)
+
+    def compat_resolve(self, lookups: Sequence[Lookup]) -> Resolved:
+        with self.times.measure("compat check"):
+            return resolve(self.connection, lookups)
+
+    def compat_run(self, statements: Sequence[Statement]) -> list[Outcome]:
+        with self.times.measure("compat check"):
+            return run_rolled_back(self.connection, statements)
+
+    def empty_tables(self) -> None:
+        tables = user_tables(self.connection)
+        if tables:
+            with self.connection.cursor() as cursor:
+                cursor.execute(f"TRUNCATE {', '.join(tables)} CASCADE")
+
+    def begin_observation(self, tables: Sequence[str], volume: int | None) -> VolumeFill | None:
+        """Before an apply: forget earlier records, and with --volume add rows to `tables`."""
+        if self.observer is None:
+            return None
+        with self.times.measure("lock observer"):
+            fill = fill_tables(self.connection, tables, volume) if volume else None
+            self.observer.begin()
+        return fill
+
+    def end_observation(self, fill: VolumeFill | None) -> tuple[list[Event] | None, list[str]]:
+        """After an apply: what was recorded (None when not observing), and the --volume rows
+        deleted again (returns the tables where that failed)."""
+        if self.observer is None:
+            return None, []
+        with self.times.measure("lock observer"):
+            events = self.observer.collect()
+            return events, remove_fill(self.connection, fill) if fill is not None else []
+
+    def end_stray_sessions(self) -> None:
+        """A killed manage.py may leave its query running in the server; end it."""
+        with contextlib.suppress(Exception):
+            self.server.end_sessions(self.name)
+
+    def close(self) -> None:
+        self.observer = None  # its event triggers go with the database
+        with contextlib.suppress(Exception):  # whatever happens to it, the database is still dropped
+            self.runner.release(self.url)  # its step server (fork isolation) goes before the database
+        if self.connection is not None:
+            with contextlib.suppress(Exception):
+                self.connection.close()
+            self.connection = None
+        with contextlib.suppress(Exception), self.times.measure("DROP DATABASE"):
+            self.server.drop_database(self.name)

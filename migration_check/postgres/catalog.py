@@ -1,0 +1,153 @@
+"""Reads of the PostgreSQL catalog shared by the schema snapshot, the seeder and the data proof.
+
+Owns: which schemas and objects count as the project's (`USER_SCHEMAS`, `NOT_FROM_EXTENSION`; the
+tool's own `OBSERVER_SCHEMA`, where locks.py records what a migration did, never counts),
+the description of a table's columns, primary key and foreign keys (`read_tables`), the list of
+user tables, the column inventory, and what `django_migrations` records.
+
+Uses: config (types). Takes an open psycopg2 connection; never writes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from ..config import MigrationKey
+
+Connection = Any  # a psycopg2 connection
+
+# The schema in which locks.py keeps its event triggers' functions and records (scratch databases
+# only): not the project's, so never snapshotted, fingerprinted, seeded or emptied.
+OBSERVER_SCHEMA = "tm_observer"
+
+USER_SCHEMAS = (
+    f"n.nspname NOT IN ('pg_catalog', 'information_schema', '{OBSERVER_SCHEMA}') "
+    "AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp%'"
+)
+NOT_FROM_EXTENSION = (
+    "NOT EXISTS (SELECT 1 FROM pg_depend dep WHERE dep.objid = {oid} AND dep.deptype = 'e')"
+)
+
+# Domains are described by their base type (what values are made for; the INSERT still casts to
+# the domain, so its checks apply), arrays also by their element type.
+TABLE_COLUMNS_SQL = """
+    SELECT c.oid::regclass::text, a.attname, format_type(a.atttypid, a.atttypmod), t.typname, t.typcategory,
+           a.attnotnull, d.adbin IS NOT NULL, a.attidentity <> '',
+           a.attgenerated <> '',
+           (SELECT string_agg(e.enumlabel, ',' ORDER BY e.enumsortorder) FROM pg_enum e
+             WHERE e.enumtypid IN (t.oid, t.typelem)),
+           format_type(t.oid, CASE WHEN dom.oid IS NULL THEN a.atttypmod ELSE dom.typtypmod END),
+           coalesce(elem.typname, ''), coalesce(elem.typcategory, '')
+    FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
+    LEFT JOIN pg_type dom ON dom.oid = a.atttypid AND dom.typtype = 'd'
+    JOIN pg_type t ON t.oid = coalesce(dom.typbasetype, a.atttypid)
+    LEFT JOIN pg_type elem ON elem.oid = t.typelem AND t.typcategory = 'A'
+    LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+    WHERE c.oid = ANY(%s::regclass[]) AND a.attnum > 0 AND NOT a.attisdropped
+    ORDER BY a.attnum"""
+PRIMARY_KEYS_SQL = """
+    SELECT i.indrelid::regclass::text, a.attname FROM pg_index i
+    JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey)
+    WHERE i.indisprimary AND i.indrelid = ANY(%s::regclass[]) ORDER BY array_position(i.indkey, a.attnum)"""
+FOREIGN_KEYS_SQL = """
+    SELECT con.conrelid::regclass::text, a.attname, con.confrelid::regclass::text, fa.attname
+    FROM pg_constraint con
+    JOIN pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = con.conkey[1]
+    JOIN pg_attribute fa ON fa.attrelid = con.confrelid AND fa.attnum = con.confkey[1]
+    WHERE con.contype = 'f' AND array_length(con.conkey, 1) = 1
+      AND con.conrelid = ANY(%s::regclass[])"""
+USER_TABLES_SQL = f"""
+    SELECT c.oid::regclass::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+    WHERE c.relkind IN ('r', 'p') AND {USER_SCHEMAS} AND c.relname <> 'django_migrations'
+      AND {NOT_FROM_EXTENSION.format(oid="c.oid")}"""
+
+
+@dataclass(frozen=True)
+class ColumnMeta:
+    name: str
+    type: str
+    type_name: str
+    category: str
+    not_null: bool
+    has_default: bool
+    identity: bool
+    generated: bool
+    enum_labels: tuple[str, ...]
+    base_type: str = ""  # format_type of a domain's base type ("" or `type` otherwise)
+    element_name: str = ""  # typname of an array's element type
+    element_category: str = ""
+
+    @property
+    def length(self) -> int | None:
+        match = re.match(r"(?:character varying|character|bit varying|bit)\((\d+)\)", self.base_type or self.type)
+        return int(match.group(1)) if match else None
+
+    @property
+    def precision(self) -> tuple[int, int] | None:
+        match = re.match(r"numeric\((\d+),(\d+)\)", self.base_type or self.type)
+        return (int(match.group(1)), int(match.group(2))) if match else None
+
+    def element(self) -> ColumnMeta:
+        """An array column's element, described as a column (its length, precision, labels)."""
+        element_type = (self.base_type or self.type).removesuffix("[]")
+        return dataclasses.replace(self, type=element_type, base_type=element_type, type_name=self.element_name,
+                                   category=self.element_category, element_name="", element_category="")
+
+
+@dataclass
+class TableMeta:
+    name: str
+    columns: list[ColumnMeta]
+    primary_key: list[str]
+    foreign_keys: dict[str, tuple[str, str]]  # column -> (table, column)
+
+
+def read_tables(connection: Connection, tables: Sequence[str]) -> dict[str, TableMeta]:
+    """Columns, primary keys and single-column foreign keys of `tables` (that exist)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT to_regclass(t)::text FROM unnest(%s::text[]) AS t WHERE to_regclass(t) IS NOT NULL",
+                       (list(tables),))
+        names = [row[0] for row in cursor.fetchall()]
+        if not names:
+            return {}
+        metas = {name: TableMeta(name, [], [], {}) for name in names}
+        cursor.execute(TABLE_COLUMNS_SQL, (names,))
+        for table, *values in cursor.fetchall():
+            *head, labels, base_type, element_name, element_category = values
+            metas[table].columns.append(ColumnMeta(*head, tuple(labels.split(",")) if labels else (),
+                                                   base_type, element_name, element_category))
+        cursor.execute(PRIMARY_KEYS_SQL, (names,))
+        for table, column in cursor.fetchall():
+            metas[table].primary_key.append(column)
+        cursor.execute(FOREIGN_KEYS_SQL, (names,))
+        for table, column, target, target_column in cursor.fetchall():
+            metas[table].foreign_keys[column] = (target, target_column)
+    return metas
+
+
+def user_tables(connection: Connection, partitions: bool = True) -> list[str]:
+    """Every table of the project's schemas but django_migrations, as regclass text (without
+    the partitions of partitioned tables when `partitions` is false)."""
+    with connection.cursor() as cursor:
+        cursor.execute(USER_TABLES_SQL + ("" if partitions else " AND NOT c.relispartition"))
+        return sorted(row[0] for row in cursor.fetchall())
+
+
+def column_inventory(connection: Connection) -> dict[str, set[str]]:
+    """Table -> column names, to tell which ones a migration created."""
+    return {name: {c.name for c in meta.columns}
+            for name, meta in read_tables(connection, user_tables(connection)).items()}
+
+
+def recorded_migrations(connection: Connection) -> set[MigrationKey]:
+    """What django_migrations records (what `showmigrations` reads); empty before any migrate."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT to_regclass('django_migrations') IS NOT NULL")
+        if not cursor.fetchone()[0]:
+            return set()
+        cursor.execute("SELECT app, name FROM django_migrations")
+        return {(app, name) for app, name in cursor.fetchall()}

@@ -1,0 +1,2 @@
+"""The compat check: the previous release's queries on the new schema.
+"""

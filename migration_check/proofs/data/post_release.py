@@ -1,0 +1,106 @@
+"""Judging the rows written after the release: rolling the release back must not take them away.
+
+Post-release rows are the rows seeded after the migration was applied (`SeedReport.keys` names
+them, so rows the migration wrote itself are not among them). After the rollback each of them is
+compared with its fingerprint taken right after the seeding, in the columns that existed before
+the migration; columns the migration created, and columns Django fills on every save, are left
+out. Then:
+
+- a row the rollback deleted is lost (a reverse `RunPython` that deletes every row it thinks the
+  forward created takes the users' rows with it);
+- a value the rollback changed is lost unless re-applying the migration gives it back: a reverse
+  that translates a value into the old release's terms (status `cancelled` back to `void`) and a
+  forward that translates it again lose nothing;
+- a value in a column whose definition the migration changes (longer, nullable, wider numbers)
+  may not fit the old definition, so the rollback has to change it: that is information.
+
+Owns: `PostReleaseScope` (which rows and columns are compared), `post_release_scope` and
+`judge_post_release`. Pure: no database.
+
+Uses: data (fingerprints, cells), discovery (MigrationInfo), results (Finding).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from ...project.discovery import MigrationInfo
+from ...results import Finding
+from .fingerprints import Cell, Fingerprint
+
+Columns = dict[str, set[str]]
+
+
+@dataclass(frozen=True)
+class PostReleaseScope:
+    """The post-release rows (keys by table) and the columns of theirs that are compared; and
+    the columns left out because the migration changes their definition."""
+
+    keys: dict[str, set[str]]
+    compared: Columns
+    altered: Columns
+
+
+def post_release_scope(seeded: dict[str, list[str]], before: Fingerprint, applied: Fingerprint,
+                       columns_before: Columns, excluded: frozenset[tuple[str, str | None]]) -> PostReleaseScope:
+    """What to compare: rows seeded after the migration into tables that existed before it; in
+    their columns that existed before it (but those in `excluded`: sibling migrations' columns).
+    `before` and `applied` are the fingerprints before the migration and after the seeding."""
+    keys, compared, altered = {}, {}, {}
+    for table, inserted in seeded.items():
+        now, then = applied.get(table), before.get(table)
+        if now is None or then is None or table not in columns_before or (table, None) in excluded:
+            continue
+        old_columns = {c for c in now.columns if c in columns_before[table] and c in then.columns
+                       and (table, c) not in excluded}
+        altered[table] = {c for c in old_columns if then.types.get(c) != now.types.get(c)}
+        compared[table] = old_columns - altered[table]
+        keys[table] = set(inserted)
+    return PostReleaseScope(keys, compared, altered)
+
+
+def group(cells: Iterable[Cell]) -> dict[tuple[str, str | None], list[str]]:
+    """Cells by (table, column), keys in order."""
+    grouped: dict[tuple[str, str | None], list[str]] = {}
+    for table, column, key in sorted(cells, key=lambda cell: (cell[0], cell[1] or "", cell[2])):
+        grouped.setdefault((table, column), []).append(key)
+    return grouped
+
+
+def loss_message(table: str, column: str | None, keys: list[str], migration: MigrationInfo) -> str:
+    if column is None:
+        return (f"table {table}: {len(keys)} post-release row(s) deleted by rolling back {migration.name} "
+                f"(e.g. primary key {keys[0]})")
+    return (f"column {table}.{column}: {len(keys)} post-release row(s) changed by rolling back {migration.name} "
+            f"and not given back by re-applying it (e.g. primary key {keys[0]})")
+
+
+@dataclass(frozen=True)
+class PostReleaseVerdict:
+    lost: bool
+    findings: list[Finding]
+
+
+def judge_post_release(migration: MigrationInfo, scope: PostReleaseScope, rolled_back: set[Cell],
+                       reapplied: set[Cell] | None) -> PostReleaseVerdict:
+    """`rolled_back`: post-release cells (in `scope.compared` and `scope.altered` columns) that
+    differ after the rollback (from `changed_cells`); `reapplied`: those that differ after the
+    re-application (None when that was not compared: nothing differed after the rollback)."""
+    adapted = {cell for cell in rolled_back if cell[1] is not None and cell[1] in scope.altered.get(cell[0], set())}
+    lost = {cell for cell in rolled_back - adapted if cell[1] is None or reapplied is None or cell in reapplied}
+    findings: list[Finding] = []
+    for (table, column), keys in group(lost).items():
+        findings.append(Finding("data_lost", loss_message(table, column, keys, migration), {
+            "table": table, "column": column, "rows": len(keys), "example_pk": keys[0], "operation": None,
+            "rows_written": "post-release"}))
+    for (table, column), keys in group(adapted).items():
+        findings.append(Finding("info", f"column {table}.{column}: {len(keys)} post-release value(s) changed by the "
+                                f"rollback; {migration.name} changes the column's definition and the old one may "
+                                "not hold them", {"table": table, "column": column}))
+    return PostReleaseVerdict(bool(lost), findings)
+
+
+def compared_columns(scope: PostReleaseScope) -> Columns:
+    """Every column whose post-release values are looked at (compared, or altered: information)."""
+    return {table: scope.compared.get(table, set()) | scope.altered.get(table, set()) for table in scope.keys}
