@@ -62,12 +62,19 @@ SCHEMA_QUERIES = {
         WHERE a.attnum > 0 AND NOT a.attisdropped AND c.relkind IN ('r', 'p', 'v', 'm', 'f')
           AND {USER_SCHEMAS} AND attr.value IS NOT NULL
           AND {NOT_FROM_EXTENSION.format(oid="c.oid")}""",
+    # An index a failed or cancelled CREATE INDEX CONCURRENTLY left behind is INVALID: its
+    # definition reads like a good one, but queries never use it and unique ones still check every
+    # write. Only invalid indexes carry the attribute, so valid ones compare as before.
     "indexes": f"""
-        SELECT 'index ' || {{qual}}(n.nspname, ic.relname), 'definition',
-               pg_get_indexdef(i.indexrelid)
+        SELECT 'index ' || {{qual}}(n.nspname, ic.relname), attr.name, attr.value
         FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid
         JOIN pg_namespace n ON n.oid = ic.relnamespace
-        WHERE {USER_SCHEMAS} AND {NOT_FROM_EXTENSION.format(oid="i.indrelid")}""",
+        CROSS JOIN LATERAL (VALUES
+            ('definition', pg_get_indexdef(i.indexrelid)),
+            ('validity', CASE WHEN NOT i.indisvalid THEN 'INVALID (not used by queries)' END)
+        ) AS attr(name, value)
+        WHERE {USER_SCHEMAS} AND attr.value IS NOT NULL
+          AND {NOT_FROM_EXTENSION.format(oid="i.indrelid")}""",
     "constraints": f"""
         SELECT 'constraint ' || con.conname || ' on ' || {{qual}}(n.nspname, c.relname), 'definition',
                pg_get_constraintdef(con.oid)
