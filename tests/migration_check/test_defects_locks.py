@@ -35,7 +35,7 @@ TWINS = {
     "check_not_valid": "0002_stock_check_not_valid_quantity_nonneg",
     "not_null_checked": "0002_alter_member_nickname",
 }
-FIXES = {"table-rewrite": "AddField", "index-without-concurrently": "AddIndexConcurrently",
+FIXES = {"table-rewrite": "AddField", "index-without-concurrently": "DROP INDEX CONCURRENTLY IF EXISTS",
          "check-constraint-validation": "AddConstraintNotValid", "set-not-null-scan": "CHECK (column IS NOT NULL)"}
 
 

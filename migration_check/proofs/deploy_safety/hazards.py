@@ -57,7 +57,10 @@ RULES = {rule.id: rule for rule in (
          "an index on {table} was built without CONCURRENTLY while {mode} was held: writes to the table wait "
          "for the whole build",
          "Build it with AddIndexConcurrently (django.contrib.postgres.operations) in a migration with "
-         "atomic = False; for a ForeignKey, declare it with db_index=False and add that index."),
+         "atomic = False, preceded in that migration by RunSQL('DROP INDEX CONCURRENTLY IF EXISTS <index>', "
+         "reverse_sql=migrations.RunSQL.noop): a build that is cut off (lock_timeout, a killed deploy) leaves "
+         "an INVALID index that makes the retry fail ('already exists'; IF NOT EXISTS keeps it INVALID). "
+         "For a ForeignKey, declare it with db_index=False and add that index the same way."),
     Rule("unique-index-under-lock",
          "a unique or primary key constraint on {table} built its index while {mode} was held",
          "Build the unique index first with RunSQL('CREATE UNIQUE INDEX CONCURRENTLY ...') in a migration "
@@ -80,7 +83,8 @@ RULES = {rule.id: rule for rule in (
     Rule("scan-under-lock",
          "{table} was scanned by the statement while {mode} was held",
          "Split the change so that the scan runs under a weaker lock (NOT VALID, then VALIDATE CONSTRAINT "
-         "in a later migration; indexes with AddIndexConcurrently)."),
+         "in a later migration; indexes with DROP INDEX CONCURRENTLY IF EXISTS then AddIndexConcurrently, atomic = "
+         "False)."),
     Rule("access-exclusive-without-lock-timeout",
          "{count} migration(s) took ACCESS EXCLUSIVE on an existing table with lock_timeout = 0 (first: "
          "{first}): behind one long query the lock request waits, and every query on the table queues "
