@@ -108,6 +108,11 @@ class MigrationResult:
     hazards: list[Hazard] | str = NOT_CHECKED
     lock_holds: list[LockHold] = field(default_factory=list)
     exclusive_without_timeout: list[str] = field(default_factory=list)  # for the run-wide hazard
+    # The retry proof (proofs/retry.py): a non-atomic migration cut off part-way and run again
+    # ends where a clean apply does (passed | failed | not_checked), and whether a failure was
+    # accepted on purpose.
+    retry: str = NOT_CHECKED
+    retry_acknowledged: bool = False
 
     @property
     def label(self) -> str:
@@ -138,6 +143,8 @@ class MigrationResult:
         if self.compat == "breaks_old_code" and not self.compat_acknowledged:
             found.append("breaks the new code (post-deploy)" if self.compat_direction == "new_code_on_old_schema"
                          else "breaks old code")
+        if self.retry == "failed" and not self.retry_acknowledged:
+            found.append("retry after a cut-off apply fails")
         return found
 
     @property
@@ -145,7 +152,8 @@ class MigrationResult:
         """The findings behind `problems` (none of an acknowledged verdict)."""
         failing = {"schema": self.schema == "differs",
                    "data_lost": self.data == "lost" and not self.acknowledged,
-                   "compat": self.compat == "breaks_old_code" and not self.compat_acknowledged}
+                   "compat": self.compat == "breaks_old_code" and not self.compat_acknowledged,
+                   "retry-not-idempotent": self.retry == "failed" and not self.retry_acknowledged}
         kinds = {kind for kind, fails in failing.items() if fails}
         return [finding for finding in self.details if finding.kind in kinds]
 

@@ -37,7 +37,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from ..config import MARKER_ALLOW_DATA_LOSS, Config, MigrationKey
+from ..config import MARKER_ALLOW_DATA_LOSS, MARKER_ALLOW_UNSAFE_RETRY, Config, MigrationKey
 from ..errors import Interrupted, UsageError
 from ..inside_django.protocol import PrepareResponse, TableDescription, WindowMigration
 from ..log import Log
@@ -70,6 +70,7 @@ from ..proofs.round_trip import (
 )
 from ..proofs.schema import SchemaSnapshot, diff_schema
 from ..results import Finding, MigrationResult
+from .retry_runner import RetryPlan, RetryRunner
 
 Columns = dict[str, set[str]]
 NO_META: WindowMigration = {"tables_before": {}, "tables_after": {}, "effects": []}
@@ -225,6 +226,7 @@ class WindowChain:
         if broken:
             return broken
         compat.after_apply()
+        self.prove_retry(migration, meta, result)
         applied = self.observe(result, meta["tables_after"], POST_RELEASE_PROFILES, "post-release", True,
                                self.round_token(migration, 1))
         broken, collateral_columns = self.roll_back(migration, result, before.columns)
@@ -237,6 +239,20 @@ class WindowChain:
             self.judge_post_release(migration, result, before, applied, rolled_back, collateral_columns)
             self.log_verdict(result)
         return broken
+
+    def prove_retry(self, migration: MigrationInfo, meta: WindowMigration, result: MigrationResult) -> None:
+        """The retry proof (proofs/retry.py), on databases of its own: a non-atomic migration
+        cut off part-way and run again must end where a clean apply does. An atomic migration
+        is rolled back whole by PostgreSQL when cut off, so its retry starts clean."""
+        if not self.config.check_retry:
+            return
+        result.retry_acknowledged = (migration.key in self.config.allow_unsafe_retry
+                                     or migration.marker_present(MARKER_ALLOW_UNSAFE_RETRY))
+        if migration.atomic:
+            result.retry = "passed"
+            return
+        plan = RetryPlan(migration, self.base_targets([migration]), meta, self.round_token(migration, 0))
+        RetryRunner(self.context.open_database, self.log).prove(plan, result)  # type: ignore[arg-type]
 
     def round_token(self, migration: MigrationInfo, moment: int) -> int:
         """Seeding rounds are numbered by migration and moment (0 before it, 1 after), so the
