@@ -5,8 +5,6 @@ and the functions that hide passwords where they stand in text: the userinfo of 
 `password=` setting, a Django `'PASSWORD': '...'` item, `PGPASSWORD=`. Masking every occurrence
 of a password anywhere would mangle ordinary words (a password `postgres` would turn every
 "postgres" into `***`), so only these places are masked.
-
-Uses: the standard library only.
 """
 
 from __future__ import annotations

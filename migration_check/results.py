@@ -5,8 +5,6 @@ observed on the server while a migration was applied, see hazards.py), `CheckRes
 `MigrationResult` (the verdicts of CONTRACT.md, and which of them fail the run), `AppResult`,
 `Selection` (what --since and --shard chose) and `RunResult`. Reports read these and never
 recompute a verdict.
-
-Uses: timing (the Phase type).
 """
 
 from __future__ import annotations

@@ -3,10 +3,6 @@
 Owns: `run_project` (the watchdog, signals, the server, the step runner, the order of the phases),
 `discover` (the probe, and the guard that the settings really use the scratch database the tool
 handed over), and the fan-out of windows over `--jobs` threads.
-
-Uses: config, errors, log, watchdog, leftovers, server, steps, discovery, selection, checks,
-scratch, chain, squash_path, window, results, locks and squawk (whether this run can observe deploy
-hazards), hazards (the run-wide one).
 """
 
 from __future__ import annotations

@@ -12,9 +12,6 @@ start that path (none of them is applied yet, so the squash stands in for them),
 Owns: `ReplacedPathDatabase` (a scratch database whose steps can reach replaced migrations and
 which reads django_migrations without folding them into the squash), `ReplacedPathChain` (a
 chain over one squash's replaced migrations) and `replaced_path_chains`.
-
-Uses: chain, config, catalog, discovery, inside_django.protocol, results, scratch, server, steps,
-window.
 """
 
 from __future__ import annotations

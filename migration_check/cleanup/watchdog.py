@@ -13,9 +13,7 @@ anything. Passwords travel only through the pipe: never on a command line, never
 Owns: `watchdog` (the run's side: start, `WatchdogClient`, close), `Tracked` (what is still
 listed) with `Tracked.remove_all`, and `main()`, the watchdog process itself.
 
-Uses: cluster (stopping a cluster), processes, resources, server (names and quoting),
-inside_django.protocol (the package's sys.path entry, which also works from a .pyz); psycopg2
-in the watchdog only when it has databases to drop.
+psycopg2 is imported in the watchdog only when it has databases to drop.
 """
 
 from __future__ import annotations

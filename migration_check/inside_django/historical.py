@@ -7,8 +7,6 @@ and which columns the model's INSERT names (Django's `Model._save_table`: every 
 but an auto-incremented primary key and generated fields). It also reads whether a migration
 declares that it runs after the deploy (django-safemigrate, django-syzygy) from the migration
 object's attributes, by name: neither package is imported here.
-
-Uses: Django, protocol.
 """
 
 from __future__ import annotations

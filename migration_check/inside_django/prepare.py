@@ -5,8 +5,6 @@ targets with real `migrate` commands (signals included, as `manage.py migrate` w
 each migration of the window, describes from the migration graph the app's tables before and
 after it (historical models) and what its destructive operations touch, and, for the compat
 check, the models on each side of it and whether it runs after the deploy (`historical`).
-
-Uses: Django, protocol, historical, replaced (the path through the migrations a squash replaces).
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ Owns: the request and response shapes (TypedDicts, so both sides are type-checke
 that starts the response line, the one-line bootstrap that `manage.py shell -c` runs, and the
 step server's messages (`StepRequest`, `ServerEvent`: JSON lines on pipes, not on stdout).
 
-Uses: the standard library only (it is imported on both sides).
+The standard library only: it is imported on both sides.
 """
 
 from __future__ import annotations

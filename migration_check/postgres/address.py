@@ -4,7 +4,7 @@ Owns: `ServerAddress` (a parsed URL, turned back into the URL each child gets an
 connection arguments) and `resolve_server_url` (--database-url, then $DATABASE_URL, then
 DATABASE_URL in `.env`, read the way python-dotenv reads it).
 
-Uses: errors, log (masking). No database access.
+No database access.
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ tool's own `OBSERVER_SCHEMA`, where locks.py records what a migration did, never
 the description of a table's columns, primary key and foreign keys (`read_tables`), the list of
 user tables, the column inventory, and what `django_migrations` records.
 
-Uses: config (types). Takes an open psycopg2 connection; never writes.
+Takes an open psycopg2 connection; never writes.
 """
 
 from __future__ import annotations

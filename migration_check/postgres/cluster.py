@@ -5,7 +5,7 @@ cluster in a temporary folder on a private Unix socket, removed by `stop()`, als
 start fails half-way. Each folder carries an owner record (`OwnerRecord`: the process that made
 it, its watchdog, the binaries), so a later run can tell a folder whose owner was killed.
 
-Uses: errors, address, processes, resources. No Django, no psycopg2.
+No Django, no psycopg2.
 """
 
 from __future__ import annotations

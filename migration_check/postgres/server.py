@@ -7,7 +7,7 @@ on its administrative session and for its whole life, an advisory lock derived f
 that every one of its scratch database names carries (`run_lock_key`): while a run lives its
 lock is held, so a scratch database whose lock nobody holds belongs to a run that is gone.
 
-Uses: address, cluster, errors, log, resources; psycopg2 (imported when a server is opened).
+psycopg2 is imported when a server is opened.
 """
 
 from __future__ import annotations

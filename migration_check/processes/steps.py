@@ -8,8 +8,7 @@ its process group, cancellation on Ctrl-C, the counts of processes started and o
 runs inside Django (`run_inside_django`). Both isolations give the same `StepResult`: callers
 never know which one ran.
 
-Uses: errors, log, timing, resources (the watchdog is told of each child), step_server,
-inside_django.protocol.
+The watchdog is told of each child.
 """
 
 from __future__ import annotations

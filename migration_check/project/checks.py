@@ -5,8 +5,6 @@ Owns: what each check runs (the commands a user would run: `migrate` from scratc
 `showmigrations --plan` must list every migration applied; `check --deploy`, whose errors fail
 and whose warnings are shown; `makemigrations --check --dry-run`) and how its output becomes a
 `CheckResult`.
-
-Uses: discovery (plan parsing), results, steps, log.
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ decides which migrations a database is built with (`dependency_closure`, `depend
 `forward_targets`), the splitting of a window into runs tested side by side, and how recorded
 migrations read once squashes are taken into account.
 
-Uses: config, errors, inside_django.protocol (types only). Pure: no database, no process.
+Pure: no database, no process.
 """
 
 from __future__ import annotations

@@ -12,8 +12,6 @@
 Owns: `parse_shard`, `parse_revision`, `GitChanges` and `git_changes` (the one place git is run),
 `since_windows`, `edited_migrations` and `edited_check`, `shard_windows`, and `choose`, which
 puts them together into a `Choice`.
-
-Uses: config, discovery, errors, results.
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ before anything runs (`mark_irreversible`), splits what can be tested into runs 
 by side, and marks older migrations `blocked` behind one that cannot be rolled back
 (`mark_blocked`). The migrations themselves are tested by `chain.WindowChain`.
 
-Uses: config, discovery, results. Pure: no database, no process.
+Pure: no database, no process.
 """
 
 from __future__ import annotations

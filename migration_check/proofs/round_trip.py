@@ -6,9 +6,6 @@ is unit-tested on its own. The window (`chain.WindowChain`) runs the steps and c
 Owns: the apply, rollback and re-apply verdicts (`judge_apply`, `judge_rollback`,
 `judge_reapply`), the data verdict (`judge_data`: losses, their cause, what the migration
 created), and the line a verdict is logged with.
-
-Uses: config, discovery (types, squash arithmetic), data (comparisons), results, steps (the
-StepResult type).
 """
 
 from __future__ import annotations

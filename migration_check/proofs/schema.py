@@ -6,7 +6,7 @@ keyed by name, never by OID, so snapshots of two databases compare; `django_migr
 out) and `diff_schema` (one finding per object, named for a reader, whole tables before their
 parts).
 
-Uses: catalog (which schemas count), results (Finding). `diff_schema` is pure.
+`diff_schema` is pure.
 """
 
 from __future__ import annotations

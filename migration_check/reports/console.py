@@ -1,8 +1,6 @@
 """The console summary printed at the end of a run: a table of the verdicts, what the data
 proof did not cover, the deploy hazards (warnings), how long locks were held with --volume, then
-what failed.
-
-Uses: results, log, hazards (lock mode names), reports.problems."""
+what failed."""
 
 from __future__ import annotations
 

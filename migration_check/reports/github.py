@@ -1,7 +1,5 @@
 """GitHub Actions: `::error` annotations at the migration files (`::warning` for deploy hazards
-unless --fail-on-hazards) and the job's step summary.
-
-Uses: results, reports.problems."""
+unless --fail-on-hazards) and the job's step summary."""
 
 from __future__ import annotations
 

@@ -1,6 +1,4 @@
-"""The JSON report of CONTRACT.md (schema 1), plus the additions the README lists.
-
-Uses: results."""
+"""The JSON report of CONTRACT.md (schema 1), plus the additions the README lists."""
 
 from __future__ import annotations
 

@@ -1,7 +1,5 @@
 """JUnit XML: one test case per check and per migration step (rollback, reapply, schema, data,
-compat), and one per deploy hazard (passing, its text in system-out; a failure with --fail-on-hazards).
-
-Uses: results."""
+compat), and one per deploy hazard (passing, its text in system-out; a failure with --fail-on-hazards)."""
 
 from __future__ import annotations
 

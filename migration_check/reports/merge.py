@@ -9,8 +9,6 @@ is read back into a `RunResult` and handed to the same reporters as a run's, so 
 recompute a verdict.
 
 Owns: `load_report`, `check_shards`, `merge_json`, `result_from_json` and `merge_reports`.
-
-Uses: results, errors, log, reports (console, write_report_files).
 """
 
 from __future__ import annotations

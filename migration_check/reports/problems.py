@@ -1,9 +1,7 @@
 """What fails a run, as (file, line, message), most important first: the one list that the
 console summary and the GitHub annotations both print; the deploy hazards, as lines the same way
 (warnings, or failures with --fail-on-hazards); and the note both print when --since or --shard
-left nothing to roll back.
-
-Uses: results."""
+left nothing to roll back."""
 
 from __future__ import annotations
 

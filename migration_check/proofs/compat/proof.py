@@ -17,8 +17,6 @@ when the migration could not be applied over the pre-release data.
 
 Owns: `CompatCheck` (when to run what, and writing `compat`, `compat_direction`,
 `compat_acknowledged` and the findings into the migration's result).
-
-Uses: config, compat (statements, verdict), discovery (MigrationInfo), results.
 """
 
 from __future__ import annotations

@@ -20,8 +20,7 @@ needs from the database (`lookups_for`), the statements (`build_probes`), how th
 displayed, the verdict (`judge_compat`) and the safe pattern named with each failure
 (`safe_pattern`).
 
-Uses: inside_django.protocol (types), results (Finding), server (quote_ident). Pure: no
-database, no process.
+Pure: no database, no process.
 """
 
 from __future__ import annotations

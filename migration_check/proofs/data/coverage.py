@@ -7,8 +7,6 @@ rejected) proves nothing about its values; a column Django fills on every save (
 not compared. Each is a `coverage` finding naming the table (and column) and why.
 
 Owns: `coverage_findings`. Pure: no database.
-
-Uses: data (fingerprints, `value_hash`), results (Finding), seeding (SeedReport).
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ so no two rows share one), and the pure comparisons `compare_fingerprints` (pre-
 gone or changed), `changed_cells` (the same, cell by cell, for chosen rows) and
 `dropped_and_restored` (columns a sibling rollback took away and put back).
 
-Uses: catalog, server (quote_ident). `fingerprint` only reads.
+`fingerprint` only reads.
 """
 
 from __future__ import annotations

@@ -16,8 +16,6 @@ out. Then:
 
 Owns: `PostReleaseScope` (which rows and columns are compared), `post_release_scope` and
 `judge_post_release`. Pure: no database.
-
-Uses: data (fingerprints, cells), discovery (MigrationInfo), results (Finding).
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ choices. Which edge values are seeded depends only on the tables' contents (an e
 into a column that does not hold it yet) and on the round's token, never on what this object
 seeded before: a table dropped and created again gets its edges again.
 
-Uses: catalog, data (row keys), literals, server (quote_ident). Writes only to the connection it is given.
+Writes only to the connection it is given.
 """
 
 from __future__ import annotations

@@ -11,8 +11,6 @@ write-blocking lock was held) and `lock_timeout_hazard` (one line per run).
 
 Only tables that existed before the migration count: a table the migration creates is empty
 and nobody uses it yet, so nothing it does to that table blocks anyone.
-
-Uses: results (Hazard, LockHold, MigrationResult).
 """
 
 from __future__ import annotations

@@ -19,8 +19,7 @@ one nothing is installed and the observation is `not_checked`.
 Owns: the SQL of the observer, `LockObserver` (install, begin, collect, remove) and
 `observation_status` (whether this run can observe, and why not).
 
-Uses: catalog (OBSERVER_SCHEMA, USER_SCHEMAS), config, hazards (event shapes). Takes ScratchDatabase's
-psycopg2 connection.
+Takes ScratchDatabase's psycopg2 connection.
 """
 
 from __future__ import annotations

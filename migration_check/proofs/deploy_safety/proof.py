@@ -3,8 +3,6 @@
 Owns: `record_apply` (the lock verdict of hazards.py, squawk's findings on the statements that
 ran, and what --volume could not do, as fields and details of the MigrationResult) and
 `DeploySafety`, what a chain needs to know for it (squawk, the server version, --volume).
-
-Uses: hazards (judge_locks), squawk, volume (VolumeFill), results.
 """
 
 from __future__ import annotations

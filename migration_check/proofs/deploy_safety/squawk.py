@@ -10,8 +10,6 @@ noise: squawk guesses from the SQL text what this tool observes on the server, a
 rules argue with Django's own conventions or with proofs the tool already makes.
 
 Owns: finding the binary, running it, and reading its report.
-
-Uses: hazards (events, to name the table and lock of a finding), results (Hazard).
 """
 
 from __future__ import annotations
