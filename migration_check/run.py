@@ -156,7 +156,7 @@ def test_everything(config: Config, log: Log, runner: StepRunner, server: Server
         project_checks = runs_project_checks(config)
         forward = pool.submit(run_forward_checks, runner, head_url, log) if project_checks else None
         deploy = pool.submit(run_check_deploy, runner, head_url, log) if project_checks else None
-        chains: list[tuple[AppWindow, Future]] = [(window, pool.submit(chain.run))
+        chains: list[tuple[AppWindow, Future[str | None]]] = [(window, pool.submit(chain.run))
                                                   for window, chain in chains_of(windows, context, config.jobs,
                                                                                  open_replaced)]
         checks: list[CheckResult] = []
@@ -177,7 +177,7 @@ def test_everything(config: Config, log: Log, runner: StepRunner, server: Server
                      selection=choice.selection, steps=runner.steps, isolation=runner.isolation)
 
 
-def collect(windows: list[AppWindow], chains: list[tuple[AppWindow, Future]]) -> list[AppResult]:
+def collect(windows: list[AppWindow], chains: list[tuple[AppWindow, Future[str | None]]]) -> list[AppResult]:
     errors: dict[str, list[str | None]] = {w.app: [] for w in windows}
     for window, future in chains:
         errors[window.app].append(future.result())

@@ -24,3 +24,10 @@ def test_import_contracts_are_kept():
     linted = run_tool("lint-imports", "--no-cache", timeout=300)
     assert linted.returncode == 0, f"lint-imports failed:\n{linted.stdout}\n{linted.stderr}"
     assert "0 broken" in linted.stdout, linted.stdout
+
+
+def test_mypy_passes():
+    # The settings are pyproject.toml's [tool.mypy]; the cache stays in .mypy_cache (git-ignored by mypy).
+    checked = run_tool("mypy", "migration_check", timeout=600)
+    assert checked.returncode == 0, f"mypy failed:\n{checked.stdout}\n{checked.stderr}"
+    assert "Success: no issues found" in checked.stdout, checked.stdout

@@ -17,6 +17,7 @@ chain over one squash's replaced migrations) and `replaced_path_chains`.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Callable, Sequence
 
 from ..config import MigrationKey
@@ -76,6 +77,11 @@ class ReplacedPathChain(WindowChain):
         return [*super().base_targets([self.squash]), *([earlier[-1].key] if earlier else [])]
 
 
+def open_path(open_replaced: OpenReplacedPath, squash: MigrationInfo, purpose: str) -> ChainDatabase:
+    """A scratch database on the path through the migrations `squash` replaces."""
+    return open_replaced(purpose, squash)
+
+
 def replaced_path_chains(window: AppWindow, tested: Sequence[MigrationInfo], context: ChainContext,
                          open_replaced: OpenReplacedPath) -> list[WindowChain]:
     """For each squash among `tested`: its replaced migrations added to the window's results,
@@ -92,6 +98,6 @@ def replaced_path_chains(window: AppWindow, tested: Sequence[MigrationInfo], con
             window.results[migration.name].details.append(Finding("info", note))
         testable = window.mark_irreversible(context.config.allow_irreversible, replaced)
         if testable:
-            path = dataclasses.replace(context, open_database=lambda purpose, s=squash: open_replaced(purpose, s))
+            path = dataclasses.replace(context, open_database=functools.partial(open_path, open_replaced, squash))
             chains.append(ReplacedPathChain(path, window, squash, testable))
     return chains

@@ -13,7 +13,7 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import NotRequired, TypedDict
+from typing import Any, NotRequired, TypedDict
 
 MARKER = "@@test_migrations@@"
 REQUEST_ENV = "TM_REQUEST"
@@ -165,7 +165,7 @@ def respond(payload: object) -> None:
     sys.stdout.flush()
 
 
-def read_request() -> dict:
+def read_request() -> dict[str, Any]:
     return json.loads(os.environ[REQUEST_ENV])
 
 

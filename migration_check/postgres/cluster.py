@@ -143,7 +143,7 @@ class EphemeralCluster:
             return ["runuser", "-u", "postgres", "--", *argv]
         return argv
 
-    def _run(self, argv: list[str], timeout: float = 120) -> subprocess.CompletedProcess:
+    def _run(self, argv: list[str], timeout: float = 120) -> subprocess.CompletedProcess[str]:
         """Run a server command (initdb, pg_ctl), known to the watchdog while it runs."""
         process = subprocess.Popen(
             self._as_owner(argv), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,

@@ -120,7 +120,7 @@ class StepServer:
         self.cwd = cwd
         self.env = env
         self.files = files  # where the server's and its steps' output files go
-        self.process: subprocess.Popen | None = None
+        self.process: subprocess.Popen[bytes] | None = None
         self.hello: ServerEvent | None = None
         self.ready = threading.Event()
         self.alive = False

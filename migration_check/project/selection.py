@@ -51,7 +51,7 @@ def parse_revision(value: str) -> str:
     return value
 
 
-def git(args: Sequence[str], cwd: Path) -> subprocess.CompletedProcess:
+def git(args: Sequence[str], cwd: Path) -> subprocess.CompletedProcess[str]:
     try:
         return subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, timeout=GIT_TIMEOUT_S,
                               stdin=subprocess.DEVNULL)

@@ -96,10 +96,10 @@ class AppWindow:
     def mark_blocked(self) -> None:
         """Older migrations behind one that cannot be rolled back are not reached in production.
         What their own test found before that was known stays in their details."""
-        blocker = None
+        blocker: str | None = None
         for migration in reversed(self.ordered()):
             result = self.results[migration.name]
-            if blocker in self.replaced and migration in self.replaced[blocker]:
+            if blocker is not None and blocker in self.replaced and migration in self.replaced[blocker]:
                 continue  # a squash's rollback does not stand in the way of the path through the replaced ones
             if blocker is not None:
                 self.results[migration.name] = MigrationResult(

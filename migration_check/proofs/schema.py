@@ -130,7 +130,7 @@ DJANGO_BOOKKEEPING = re.compile(r"\bdjango_migrations(?:\b|_)")
 
 def qualify_placeholder(sql: str) -> str:
     """Replace `{qual}(schema, name)` with SQL that omits the default `public.` schema."""
-    def replace(match: re.Match) -> str:
+    def replace(match: re.Match[str]) -> str:
         schema, name = (part.strip() for part in match.group(1).split(",", 1))
         return QUALIFY_SQL.format(schema, name)
     return re.sub(r"\{qual\}\(([^()]*)\)", replace, sql)
@@ -203,7 +203,8 @@ def diff_schema(expected: SchemaSnapshot, actual: SchemaSnapshot, moment: str) -
     findings = []
     for key in sorted(expected.keys() | actual.keys(), key=object_order):
         before, after = expected.get(key), actual.get(key)
-        if before == after or part_of_whole_table(key, before or after, expected, actual):
+        # The key is in one snapshot at least; `or {}` only tells the type checker so.
+        if before == after or part_of_whole_table(key, before or after or {}, expected, actual):
             continue
         if before is None:
             message = f"{key} still exists {moment}" if moment.startswith("after rolling back") \

@@ -50,9 +50,9 @@ def junit_xml(result: RunResult) -> ElementTree.ElementTree:
             add(f"{app.app}.{m.name}", "compat", None,
                 compat_text if m.compat == "breaks_old_code" and not m.compat_acknowledged else None,
                 "not checked" if m.compat == "not_checked" else None)
-    for m, hazard in result.hazards():
+    for owner, hazard in result.hazards():
         text = f"{hazard.message}\nstatement: {hazard.statement}\nfix: {hazard.fix}"
-        add(m.label if m else "hazards", f"hazard {hazard.rule} {hazard.table or ''}".rstrip(), None,
+        add(owner.label if owner else "hazards", f"hazard {hazard.rule} {hazard.table or ''}".rstrip(), None,
             text if result.fail_on_hazards else None)
         if not result.fail_on_hazards:
             ElementTree.SubElement(suite[-1], "system-out").text = text

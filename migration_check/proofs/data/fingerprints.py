@@ -86,7 +86,7 @@ def value_hash(value: str | None) -> str:
 
 def compare_fingerprints(before: Fingerprint, after: Fingerprint) -> list[tuple[str, str | None, int, str]]:
     """What pre-release data is gone or changed: (table, column or None for rows, count, example key)."""
-    losses = []
+    losses: list[tuple[str, str | None, int, str]] = []
     for table, old in sorted(before.items()):
         if not old.rows:
             continue

@@ -235,7 +235,7 @@ class Seeder:
     def _row_values(self, meta: TableMeta, profile: str, index: int, forced: dict[str, str],
                     choices: Mapping[str, Sequence[str]], report: SeedReport) -> Row | str:
         """The row to insert (names, placeholders, values, deferred edges); or why there is none."""
-        row, taken = Row(), set()
+        row, taken = Row(), set[str]()
         for position, column in enumerate(meta.columns):
             if column.generated or (column.identity or (column.has_default and column.name in meta.primary_key)):
                 continue

@@ -115,7 +115,7 @@ def as_json(value: object) -> Any:
     return json.loads(value) if isinstance(value, str) else value
 
 
-def event_from_row(row: tuple) -> Event:
+def event_from_row(row: tuple[Any, ...]) -> Event:
     kind, txid, tag, statement, started, ended, committed, relation, reason, locks, before, after, targets, \
         timeout = row
     if kind == "rewrite":
