@@ -32,6 +32,7 @@ from .proofs.deploy_safety.locks import observation_status
 from .proofs.deploy_safety.proof import DeploySafety
 from .proofs.deploy_safety.squawk import find_squawk
 from .results import AppResult, CheckResult, RunResult
+from .verdicts import Observation
 
 
 def settings_guard(project: Project, expected_database: str, settings: str) -> None:
@@ -121,14 +122,14 @@ def chains_of(windows: list[AppWindow], context: ChainContext, jobs: int,
     return chains
 
 
-def deploy_safety(config: Config, server: Server, log: Log) -> tuple[DeploySafety, str, str | None]:
+def deploy_safety(config: Config, server: Server, log: Log) -> tuple[DeploySafety, Observation, str | None]:
     """Whether this run observes locks (event triggers need a superuser), squawk if installed;
     and the observation status with the one line saying why not."""
     superuser = bool(server.scalar("SELECT rolsuper FROM pg_roles WHERE rolname = current_user"))
     status, note = observation_status(config, superuser, server.address.user)
-    if note and status == "not_checked":
+    if note and status == Observation.NOT_CHECKED:
         log.info(note)
-    observe = status == "observed"
+    observe = status == Observation.OBSERVED
     return DeploySafety(observe, find_squawk() if observe else None, server.version, config.volume), status, note
 
 

@@ -28,6 +28,7 @@ from ..processes.steps import StepResult, StepRunner
 from ..project.discovery import MigrationInfo, Project, effective_applied
 from ..project.window import AppWindow
 from ..results import Finding
+from ..verdicts import FindingKind
 from .scratch import ScratchDatabase
 from .window_chain import ChainContext, ChainDatabase, WindowChain
 
@@ -95,7 +96,7 @@ def replaced_path_chains(window: AppWindow, tested: Sequence[MigrationInfo], con
         note = (f"replaced by {squash.name}: tested on the path of a database older than the squash "
                 f"(forward through {', '.join(m.name for m in replaced)})")
         for migration in replaced:
-            window.results[migration.name].details.append(Finding("info", note))
+            window.results[migration.name].details.append(Finding(FindingKind.INFO, note))
         testable = window.mark_irreversible(context.config.allow_irreversible, replaced)
         if testable:
             path = dataclasses.replace(context, open_database=functools.partial(open_path, open_replaced, squash))

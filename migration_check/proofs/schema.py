@@ -16,6 +16,7 @@ from typing import Any
 
 from ..postgres.catalog import NOT_FROM_EXTENSION, USER_SCHEMAS
 from ..results import Finding
+from ..verdicts import FindingKind
 
 Connection = Any  # a psycopg2 connection
 
@@ -225,5 +226,5 @@ def diff_schema(expected: SchemaSnapshot, actual: SchemaSnapshot, moment: str) -
                     was_shown, now_shown = describe_change(was, now)
                     parts.append(f"{attribute} is {now_shown}, expected {was_shown}")
             message = f"{key}: {'; '.join(parts)} {moment}"
-        findings.append(Finding("schema", message, {"object": key}))
+        findings.append(Finding(FindingKind.SCHEMA, message, {"object": key}))
     return findings

@@ -28,6 +28,7 @@ from ...config import MARKER_ALLOW_BREAKING, Config
 from ...inside_django.protocol import WindowMigration
 from ...project.discovery import MigrationInfo
 from ...results import MigrationResult
+from ...verdicts import Compat, StepOutcome
 from .statements import (
     OLD_ON_NEW,
     Lookup,
@@ -72,7 +73,7 @@ class CompatCheck:
 
     def after_apply(self) -> None:
         """Run them on the schema after it, and judge; only when it was applied over the data."""
-        if self.plan is None or self.before is None or self.result.apply != "passed":
+        if self.plan is None or self.before is None or self.result.apply != StepOutcome.PASSED:
             return
         after = self.database.compat_run(statements_of(self.probes))
         baseline, tested = (self.before, after) if self.plan.direction == OLD_ON_NEW else (after, self.before)
@@ -81,6 +82,6 @@ class CompatCheck:
         self.result.compat = verdict.status
         self.result.compat_direction = self.plan.direction
         self.result.details.extend(verdict.findings)
-        if verdict.status == "breaks_old_code":
+        if verdict.status == Compat.BREAKS_OLD_CODE:
             self.result.compat_acknowledged = (self.migration.key in self.config.allow_breaking
                                                or self.migration.marker_present(MARKER_ALLOW_BREAKING))

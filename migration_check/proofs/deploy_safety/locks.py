@@ -29,6 +29,7 @@ from typing import Any
 
 from ...config import Config
 from ...postgres.catalog import OBSERVER_SCHEMA, USER_SCHEMAS
+from ...verdicts import Observation
 from .hazards import DdlEvent, Event, RewriteEvent, strongest
 
 Connection = Any  # a psycopg2 connection
@@ -100,14 +101,14 @@ COLLECT_SQL = f"""SELECT kind, txid, tag, statement, started, ended, committed, 
 NEED_SUPERUSER = "event triggers need a superuser"
 
 
-def observation_status(config: Config, superuser: bool, role: str) -> tuple[str, str | None]:
-    """("observed" | "not_checked" | "off", the one line saying why not)."""
+def observation_status(config: Config, superuser: bool, role: str) -> tuple[Observation, str | None]:
+    """Whether locks and rewrites are observed, and the one line saying why not."""
     if not config.observe_locks:
-        return "off", "locks and rewrites not observed: switched off with --no-locks"
+        return Observation.OFF, "locks and rewrites not observed: switched off with --no-locks"
     if not superuser:
-        return "not_checked", (f"locks and rewrites not observed: {NEED_SUPERUSER} and the role {role!r} is not "
-                               "one (the tool's throwaway cluster is; or run with a superuser's URL)")
-    return "observed", None
+        return Observation.NOT_CHECKED, (f"locks and rewrites not observed: {NEED_SUPERUSER} and the role {role!r} "
+                                         "is not one (the tool's throwaway cluster is; or run with a superuser's URL)")
+    return Observation.OBSERVED, None
 
 
 def as_json(value: object) -> Any:

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ...results import Hazard
+from ...verdicts import HazardSource
 from .hazards import DdlEvent, Event, ddl_events, strongest
 
 SQUAWK_TIMEOUT_S = 60
@@ -139,5 +140,6 @@ def squawk_hazards(findings: Sequence[tuple[int, str, str, str | None]], stateme
             continue
         table = next((t for t in targets if t in pre_existing), None)
         fix = help_text or f"see squawk's documentation of {rule}"
-        hazards.append(Hazard(rule, table, locks.get(table) if table else None, statement, message, fix, "squawk"))
+        hazards.append(Hazard(rule, table, locks.get(table) if table else None, statement, message, fix,
+                              HazardSource.SQUAWK))
     return hazards
