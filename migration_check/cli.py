@@ -2,8 +2,6 @@
 
 Owns: what the user can ask for (`build_parser`, `Config`) and how a run ends (exit status, the
 one-line error). The run itself is `run.run_project`; reports are written by `reports`.
-
-Uses: config, log, errors, run, reports, selection (option types).
 """
 
 from __future__ import annotations

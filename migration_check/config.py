@@ -2,8 +2,6 @@
 
 Owns: `Config`, the `MigrationKey` shape used everywhere, defaults and the marker comments a
 migration file may carry. Built by `cli.config_from_args`; read by every later stage.
-
-Uses: the standard library only.
 """
 
 from __future__ import annotations

@@ -1,6 +1,4 @@
 """The two ways a run ends early, shared by every module.
-
-Uses: nothing.
 """
 
 

@@ -5,8 +5,6 @@ and the functions that hide passwords where they stand in text: the userinfo of 
 `password=` setting, a Django `'PASSWORD': '...'` item, `PGPASSWORD=`. Masking every occurrence
 of a password anywhere would mangle ordinary words (a password `postgres` would turn every
 "postgres" into `***`), so only these places are masked.
-
-Uses: the standard library only.
 """
 
 from __future__ import annotations
@@ -16,7 +14,11 @@ import sys
 import urllib.parse
 from typing import TextIO
 
+from .verdicts import CheckStatus
+
 MASK = "***"
+# How a progress line shows a finished step's status.
+STEP_WORDS = {CheckStatus.PASSED: "OK", CheckStatus.FAILED: "FAILED", CheckStatus.SKIPPED: "skipped"}
 
 # Each pattern keeps `pre` and `post` and replaces `secret`.
 PASSWORD_PATTERNS = (
@@ -82,11 +84,11 @@ class Log:
     def debug(self, text: str) -> None:
         self.write(text, 3)
 
-    def step(self, what: str, status: str, seconds: float | None, note: str | None = None) -> None:
+    def step(self, what: str, status: CheckStatus, seconds: float | None, note: str | None = None) -> None:
         """One line for a finished step: `what ... OK (0.4s)`, the note when it failed (or -v)."""
-        shown = {"passed": "OK", "failed": "FAILED", "skipped": "skipped"}.get(status, status)
+        shown = STEP_WORDS.get(status, status)
         timing = f" ({seconds:.1f}s)" if seconds is not None else ""
-        show_note = note and (status != "passed" or self.verbosity >= 2)
+        show_note = note and (status != CheckStatus.PASSED or self.verbosity >= 2)
         self.info(f"{what} ... {shown}{timing}" + (f": {note}" if show_note else ""))
 
 

@@ -5,8 +5,6 @@ observed on the server while a migration was applied, see hazards.py), `CheckRes
 `MigrationResult` (the verdicts of CONTRACT.md, and which of them fail the run), `AppResult`,
 `Selection` (what --since and --shard chose) and `RunResult`. Reports read these and never
 recompute a verdict.
-
-Uses: timing (the Phase type).
 """
 
 from __future__ import annotations
@@ -15,14 +13,26 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .timing import Phase
+from .verdicts import (
+    CheckStatus,
+    Compat,
+    CompatDirection,
+    Data,
+    FindingKind,
+    HazardSource,
+    Observation,
+    Retry,
+    Rollback,
+    Schema,
+    StepOutcome,
+)
 
-NOT_CHECKED = "not_checked"
 
 @dataclass(frozen=True)
 class Finding:
-    """One entry of a migration's `details`: kind is schema, data_lost, compat or info."""
+    """One entry of a migration's `details` (its kind says whether it can fail the run)."""
 
-    kind: str
+    kind: FindingKind
     message: str
     extra: dict[str, object] = field(default_factory=dict)
 
@@ -42,7 +52,7 @@ class Hazard:
     statement: str
     message: str
     fix: str
-    source: str = "observed"
+    source: HazardSource = HazardSource.OBSERVED
     migrations: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, object]:
@@ -71,7 +81,7 @@ class LockHold:
 @dataclass
 class CheckResult:
     name: str
-    status: str  # passed | failed | skipped
+    status: CheckStatus
     duration_s: float
     detail: str | None = None
 
@@ -84,34 +94,32 @@ class MigrationResult:
     name: str
     file: str | None
     line: int | None = None
-    apply: str = "not_run"  # applying it over pre-release data: passed | failed | not_run
-    rollback: str = "not_run"  # passed | failed | irreversible | blocked | not_run
-    reapply: str = "not_run"  # passed | failed | not_run
-    schema: str = "not_checked"  # identical | differs | not_checked
-    data: str = "not_checked"  # preserved | lost | not_checked
+    apply: StepOutcome = StepOutcome.NOT_RUN  # applying it over pre-release data
+    rollback: Rollback = Rollback.NOT_RUN
+    reapply: StepOutcome = StepOutcome.NOT_RUN
+    schema: Schema = Schema.NOT_CHECKED
+    data: Data = Data.NOT_CHECKED
     error: str | None = None
     details: list[Finding] = field(default_factory=list)
     durations: dict[str, float] = field(default_factory=dict)
     acknowledged: bool = False
-    # The compat check: the code beside the schema during the deploy (compatible |
-    # breaks_old_code | not_checked), which
-    # direction was checked (old_code_on_new_schema | new_code_on_old_schema, None when
-    # not checked), and whether a
-    # breaks_old_code verdict was accepted on purpose.
-    compat: str = NOT_CHECKED
-    compat_direction: str | None = None
+    # The compat check: the code beside the schema during the deploy, which direction was checked
+    # (None when not checked), and whether a breaks_old_code verdict was accepted on purpose.
+    compat: Compat = Compat.NOT_CHECKED
+    compat_direction: CompatDirection | None = None
     compat_acknowledged: bool = False
-    # Observed while applying it over pre-release rows (hazards.py); "not_checked" when not observed.
-    rewrites: list[str] | str = NOT_CHECKED
-    locks: list[dict[str, str]] | str = NOT_CHECKED
-    statements: list[str] | str = NOT_CHECKED
-    hazards: list[Hazard] | str = NOT_CHECKED
+    # Observed while applying it over pre-release rows (hazards.py); None when not observed (the
+    # reports write verdicts.NOT_CHECKED then).
+    rewrites: list[str] | None = None
+    locks: list[dict[str, str]] | None = None
+    statements: list[str] | None = None
+    hazards: list[Hazard] | None = None
     lock_holds: list[LockHold] = field(default_factory=list)
     exclusive_without_timeout: list[str] = field(default_factory=list)  # for the run-wide hazard
     # The retry proof (proofs/retry.py): a non-atomic migration cut off part-way and run again
     # ends where a clean apply does (passed | failed | not_checked), and whether a failure was
     # accepted on purpose.
-    retry: str = NOT_CHECKED
+    retry: Retry = Retry.NOT_CHECKED
     retry_acknowledged: bool = False
 
     @property
@@ -120,40 +128,39 @@ class MigrationResult:
 
     @property
     def hazard_list(self) -> list[Hazard]:
-        return self.hazards if isinstance(self.hazards, list) else []
+        return self.hazards or []
 
     @property
     def statement_list(self) -> list[str]:
-        return self.statements if isinstance(self.statements, list) else []
+        return self.statements or []
 
     @property
     def problems(self) -> list[str]:
         """What makes this migration fail the run (empty when it passes or is acknowledged)."""
         found = []
-        if self.apply == "failed":
+        if self.apply == StepOutcome.FAILED:
             found.append("apply failed")
-        if self.rollback in ("failed", "not_run") or (self.rollback == "irreversible" and not self.acknowledged):
+        if self.rollback in (Rollback.FAILED, Rollback.NOT_RUN) or (
+                self.rollback == Rollback.IRREVERSIBLE and not self.acknowledged):
             found.append(f"rollback {self.rollback}")
-        if self.reapply == "failed":
+        if self.reapply == StepOutcome.FAILED:
             found.append("re-apply failed")
-        if self.schema == "differs":
+        if self.schema == Schema.DIFFERS:
             found.append("schema differs")
-        if self.data == "lost" and not self.acknowledged:
+        if self.data == Data.LOST and not self.acknowledged:
             found.append("data lost")
-        if self.compat == "breaks_old_code" and not self.compat_acknowledged:
-            found.append("breaks the new code (post-deploy)" if self.compat_direction == "new_code_on_old_schema"
-                         else "breaks old code")
-        if self.retry == "failed" and not self.retry_acknowledged:
-            found.append("retry after a cut-off apply fails")
+        if self.compat == Compat.BREAKS_OLD_CODE and not self.compat_acknowledged:
+            found.append("breaks the new code (post-deploy)"
+                         if self.compat_direction == CompatDirection.NEW_CODE_ON_OLD_SCHEMA else "breaks old code")
         return found
 
     @property
     def problem_details(self) -> list[Finding]:
         """The findings behind `problems` (none of an acknowledged verdict)."""
-        failing = {"schema": self.schema == "differs",
-                   "data_lost": self.data == "lost" and not self.acknowledged,
-                   "compat": self.compat == "breaks_old_code" and not self.compat_acknowledged,
-                   "retry-not-idempotent": self.retry == "failed" and not self.retry_acknowledged}
+        failing = {FindingKind.SCHEMA: self.schema == Schema.DIFFERS,
+                   FindingKind.DATA_LOST: self.data == Data.LOST and not self.acknowledged,
+                   FindingKind.COMPAT: self.compat == Compat.BREAKS_OLD_CODE and not self.compat_acknowledged,
+                   FindingKind.RETRY: self.retry == Retry.FAILED and not self.retry_acknowledged}
         kinds = {kind for kind, fails in failing.items() if fails}
         return [finding for finding in self.details if finding.kind in kinds]
 
@@ -190,9 +197,9 @@ class RunResult:
     skipped_apps: list[str] = field(default_factory=list)
     project_dir: Path | None = None  # what migration file paths are relative to
     timings: dict[str, Phase] = field(default_factory=dict)  # seconds by phase, summed over threads
-    # Deploy hazards (hazards.py): whether locks were observed ("observed" | "not_checked" | "off")
-    # and why not, the run-wide hazards, the squawk version used, --volume and --fail-on-hazards.
-    observation: str = "off"
+    # Deploy hazards (hazards.py): whether locks were observed and why not, the run-wide hazards,
+    # the squawk version used, --volume and --fail-on-hazards.
+    observation: Observation = Observation.OFF
     observation_note: str | None = None
     run_hazards: list[Hazard] = field(default_factory=list)
     squawk: str | None = None
@@ -209,6 +216,6 @@ class RunResult:
 
     @property
     def ok(self) -> bool:
-        return (all(c.status == "passed" for c in self.checks)
+        return (all(c.status == CheckStatus.PASSED for c in self.checks)
                 and all(a.error is None and not any(m.problems for m in a.migrations) for a in self.apps)
                 and not (self.fail_on_hazards and self.hazards()))

@@ -3,10 +3,6 @@
 Owns: `run_project` (the watchdog, signals, the server, the step runner, the order of the phases),
 `discover` (the probe, and the guard that the settings really use the scratch database the tool
 handed over), and the fan-out of windows over `--jobs` threads.
-
-Uses: config, errors, log, watchdog, leftovers, server, steps, discovery, selection, checks,
-scratch, chain, squash_path, window, results, locks and squawk (whether this run can observe deploy
-hazards), hazards (the run-wide one).
 """
 
 from __future__ import annotations
@@ -36,6 +32,7 @@ from .proofs.deploy_safety.locks import observation_status
 from .proofs.deploy_safety.proof import DeploySafety
 from .proofs.deploy_safety.squawk import find_squawk
 from .results import AppResult, CheckResult, RunResult
+from .verdicts import Observation
 
 
 def settings_guard(project: Project, expected_database: str, settings: str) -> None:
@@ -125,14 +122,14 @@ def chains_of(windows: list[AppWindow], context: ChainContext, jobs: int,
     return chains
 
 
-def deploy_safety(config: Config, server: Server, log: Log) -> tuple[DeploySafety, str, str | None]:
+def deploy_safety(config: Config, server: Server, log: Log) -> tuple[DeploySafety, Observation, str | None]:
     """Whether this run observes locks (event triggers need a superuser), squawk if installed;
     and the observation status with the one line saying why not."""
     superuser = bool(server.scalar("SELECT rolsuper FROM pg_roles WHERE rolname = current_user"))
     status, note = observation_status(config, superuser, server.address.user)
-    if note and status == "not_checked":
+    if note and status == Observation.NOT_CHECKED:
         log.info(note)
-    observe = status == "observed"
+    observe = status == Observation.OBSERVED
     return DeploySafety(observe, find_squawk() if observe else None, server.version, config.volume), status, note
 
 
@@ -160,7 +157,7 @@ def test_everything(config: Config, log: Log, runner: StepRunner, server: Server
         project_checks = runs_project_checks(config)
         forward = pool.submit(run_forward_checks, runner, head_url, log) if project_checks else None
         deploy = pool.submit(run_check_deploy, runner, head_url, log) if project_checks else None
-        chains: list[tuple[AppWindow, Future]] = [(window, pool.submit(chain.run))
+        chains: list[tuple[AppWindow, Future[str | None]]] = [(window, pool.submit(chain.run))
                                                   for window, chain in chains_of(windows, context, config.jobs,
                                                                                  open_replaced)]
         checks: list[CheckResult] = []
@@ -181,7 +178,7 @@ def test_everything(config: Config, log: Log, runner: StepRunner, server: Server
                      selection=choice.selection, steps=runner.steps, isolation=runner.isolation)
 
 
-def collect(windows: list[AppWindow], chains: list[tuple[AppWindow, Future]]) -> list[AppResult]:
+def collect(windows: list[AppWindow], chains: list[tuple[AppWindow, Future[str | None]]]) -> list[AppResult]:
     errors: dict[str, list[str | None]] = {w.app: [] for w in windows}
     for window, future in chains:
         errors[window.app].append(future.result())

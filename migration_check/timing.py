@@ -3,8 +3,6 @@
 Owns: `PhaseTimes`, which the step runner and the scratch databases feed (every `manage.py`
 command by name, schema snapshots, seeding, fingerprints, CREATE/DROP DATABASE). The run's
 result carries it; `benchmarks/profile_tool.py` prints it.
-
-Uses: the standard library only.
 """
 
 from __future__ import annotations

@@ -15,7 +15,13 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from ..config import MigrationKey
-from ..inside_django.protocol import CutRequest, InterruptedApplyResponse, PrepareResponse, WindowMigration
+from ..inside_django.protocol import (
+    CutRequest,
+    InterruptedApplyResponse,
+    PrepareResponse,
+    StatementRecord,
+    WindowMigration,
+)
 from ..log import Log
 from ..processes.steps import StepResult
 from ..project.discovery import MigrationInfo
@@ -24,6 +30,7 @@ from ..proofs.data.seeding import PRE_RELEASE_PROFILES, Choices, SeedReport
 from ..proofs.retry import Attempt, Cut, choose_cuts, data_differences, judge_retry, runs_in_one_transaction
 from ..proofs.schema import SchemaSnapshot, diff_schema
 from ..results import Finding, MigrationResult
+from ..verdicts import FindingKind, Retry
 
 
 class RetryDatabase(Protocol):
@@ -53,7 +60,7 @@ class RetryPlan:
 
 @dataclass
 class CleanApply:
-    statements: list
+    statements: list[StatementRecord]
     schema: SchemaSnapshot
     data: Fingerprint
 
@@ -70,18 +77,18 @@ class RetryRunner:
         migration = plan.migration
         clean, why = self.clean_apply(plan)
         if clean is None:
-            result.retry = "not_checked"
-            result.details.append(Finding("retry", f"retry not checked: {why}"))
+            result.retry = Retry.NOT_CHECKED
+            result.details.append(Finding(FindingKind.INFO, f"retry not checked: {why}"))
             return
         if runs_in_one_transaction(migration.atomic, clean.statements):
-            result.retry = "passed"  # a cut attempt is rolled back whole: nothing to retry over
+            result.retry = Retry.PASSED  # a cut attempt is rolled back whole: nothing to retry over
             return
         cuts = choose_cuts(clean.statements)
         self.log.detail(f"  {migration.label}: retry proof, {len(cuts)} cut(s) of {len(clean.statements)} statements")
         attempts = [self.attempt(plan, cut, clean) for cut in cuts]
         result.retry, findings = judge_retry([a for a in attempts if a is not None])
         if any(a is None for a in attempts):
-            findings.append(Finding("retry", "some cut attempts could not be prepared (see -v 2)"))
+            findings.append(Finding(FindingKind.INFO, "some cut attempts could not be prepared (see -v 2)"))
         result.details.extend(findings)
 
     def prepared(self, plan: RetryPlan, purpose: str) -> tuple[RetryDatabase, str | None]:

@@ -6,8 +6,6 @@ Owns: `ScratchDatabase`, the one object through which a chain touches its databa
 apply, ending the queries a killed step left running, (when asked to observe) the lock
 observer's event triggers and the --volume rows around each apply, and the compat check's
 statements (rolled back).
-
-Uses: config, discovery, server, steps, catalog, schema, seeding, data, locks, volume, compat_sql.
 """
 
 from __future__ import annotations

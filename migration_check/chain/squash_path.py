@@ -12,14 +12,12 @@ start that path (none of them is applied yet, so the squash stands in for them),
 Owns: `ReplacedPathDatabase` (a scratch database whose steps can reach replaced migrations and
 which reads django_migrations without folding them into the squash), `ReplacedPathChain` (a
 chain over one squash's replaced migrations) and `replaced_path_chains`.
-
-Uses: chain, config, catalog, discovery, inside_django.protocol, results, scratch, server, steps,
-window.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Callable, Sequence
 
 from ..config import MigrationKey
@@ -30,6 +28,7 @@ from ..processes.steps import StepResult, StepRunner
 from ..project.discovery import MigrationInfo, Project, effective_applied
 from ..project.window import AppWindow
 from ..results import Finding
+from ..verdicts import FindingKind
 from .scratch import ScratchDatabase
 from .window_chain import ChainContext, ChainDatabase, WindowChain
 
@@ -79,6 +78,11 @@ class ReplacedPathChain(WindowChain):
         return [*super().base_targets([self.squash]), *([earlier[-1].key] if earlier else [])]
 
 
+def open_path(open_replaced: OpenReplacedPath, squash: MigrationInfo, purpose: str) -> ChainDatabase:
+    """A scratch database on the path through the migrations `squash` replaces."""
+    return open_replaced(purpose, squash)
+
+
 def replaced_path_chains(window: AppWindow, tested: Sequence[MigrationInfo], context: ChainContext,
                          open_replaced: OpenReplacedPath) -> list[WindowChain]:
     """For each squash among `tested`: its replaced migrations added to the window's results,
@@ -92,9 +96,9 @@ def replaced_path_chains(window: AppWindow, tested: Sequence[MigrationInfo], con
         note = (f"replaced by {squash.name}: tested on the path of a database older than the squash "
                 f"(forward through {', '.join(m.name for m in replaced)})")
         for migration in replaced:
-            window.results[migration.name].details.append(Finding("info", note))
+            window.results[migration.name].details.append(Finding(FindingKind.INFO, note))
         testable = window.mark_irreversible(context.config.allow_irreversible, replaced)
         if testable:
-            path = dataclasses.replace(context, open_database=lambda purpose, s=squash: open_replaced(purpose, s))
+            path = dataclasses.replace(context, open_database=functools.partial(open_path, open_replaced, squash))
             chains.append(ReplacedPathChain(path, window, squash, testable))
     return chains

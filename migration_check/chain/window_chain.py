@@ -70,6 +70,7 @@ from ..proofs.round_trip import (
 )
 from ..proofs.schema import SchemaSnapshot, diff_schema
 from ..results import Finding, MigrationResult
+from ..verdicts import CheckStatus, Data, FindingKind, Retry, Rollback, Schema, StepOutcome
 from .retry_runner import RetryPlan, RetryRunner
 
 Columns = dict[str, set[str]]
@@ -195,7 +196,7 @@ class WindowChain:
         own verdicts are still knowable when the forward path through `migration` works (its
         apply passed; a later step broke): this chain's database stops here, and the newer ones
         are tested on a fresh database built forward past it. Returns why they cannot be."""
-        if self.results[migration.name].rollback == "not_run":  # applying it failed: nothing gets past it
+        if self.results[migration.name].rollback == Rollback.NOT_RUN:  # applying it failed: nothing gets past it
             return broken
         self.log.info(f"{self.app}: {broken}; this database stops here, {newer[0].name} and newer are tested "
                       f"on a database built forward past {migration.name}")
@@ -231,7 +232,7 @@ class WindowChain:
                                self.round_token(migration, 1))
         broken, collateral_columns = self.roll_back(migration, result, before.columns)
         broken = broken or self.half_reversed(migration, result, applied)
-        if broken or result.rollback != "passed" or result.reapply == "failed":
+        if broken or result.rollback != Rollback.PASSED or result.reapply == StepOutcome.FAILED:
             return broken
         rolled_back = self.judge_rolled_back(migration, result, meta, before, applied, collateral_columns)
         broken = self.reapply(migration, result, applied)
@@ -249,7 +250,7 @@ class WindowChain:
         result.retry_acknowledged = (migration.key in self.config.allow_unsafe_retry
                                      or migration.marker_present(MARKER_ALLOW_UNSAFE_RETRY))
         if migration.atomic:
-            result.retry = "passed"
+            result.retry = Retry.PASSED
             return
         plan = RetryPlan(migration, self.base_targets([migration]), meta, self.round_token(migration, 0))
         RetryRunner(self.context.open_database, self.log).prove(plan, result)  # type: ignore[arg-type]
@@ -275,7 +276,7 @@ class WindowChain:
 
     def step(self, migration: MigrationInfo, target: str, what: str) -> StepResult:
         outcome = self.db.migrate(self.app, target)
-        self.log.step(f"{migration.label}: {what}", "passed" if outcome.ok else "failed", outcome.duration_s,
+        self.log.step(f"{migration.label}: {what}", CheckStatus.of(outcome.ok), outcome.duration_s,
                       None if outcome.ok else outcome.error_summary())
         if outcome.timed_out:
             self.db.end_stray_sessions()
@@ -287,11 +288,11 @@ class WindowChain:
         tables = sorted(self.metadata.get(migration.name, NO_META)["tables_before"])
         fill = self.db.begin_observation(tables, self.context.safety.volume)
         verdict = judge_apply(self.step(migration, migration.name, "apply"), migration)
-        if verdict.status != "passed" and fill is not None and fill.keys and not verdict.broken:
+        if verdict.status != StepOutcome.PASSED and fill is not None and fill.keys and not verdict.broken:
             verdict = self.apply_without_volume(migration, result, fill, verdict)
             fill = None
         result.apply = verdict.status
-        if verdict.status == "passed":
+        if verdict.status == StepOutcome.PASSED:
             events, cleanup = self.db.end_observation(fill)
             if events is not None:
                 record_apply(result, events, set(before.columns), self.context.safety, fill, cleanup)
@@ -311,8 +312,8 @@ class WindowChain:
         """The --volume rows are made up: when the apply fails over them, delete them and apply
         over the seeded rows alone, as without --volume."""
         self.db.end_observation(fill)
-        result.details.append(Finding("info", f"--volume: over {fill.rows} more rows per table the apply failed "
-                                      f"({failed.error}); applied again without them"))
+        result.details.append(Finding(FindingKind.INFO, f"--volume: over {fill.rows} more rows per table the apply "
+                                      f"failed ({failed.error}); applied again without them"))
         self.db.begin_observation([], None)
         return judge_apply(self.step(migration, migration.name, "apply without the volume rows"), migration)
 
@@ -325,21 +326,21 @@ class WindowChain:
         step = self.step(migration, target, "rollback")
         result.durations["rollback"] = round(step.duration_s, 2)
         verdict = judge_rollback(step, migration, applied_before, self.db.applied())
-        result.rollback = verdict.status
+        result.rollback = Rollback(verdict.status)
         if verdict.error:
             result.error = verdict.error
-        if verdict.status != "passed" or not verdict.collateral:
+        if verdict.status != StepOutcome.PASSED or not verdict.collateral:
             return verdict.broken, frozenset()
         # `migrate APP PARENT` also unapplies PARENT's other children (a sibling branch): put them
         # back, so the comparison is with the state just before this migration.
         siblings = sorted(verdict.collateral)
         columns_rolled_back = self.db.columns()
         sibling = judge_sibling_reapply(self.apply_forward(set(siblings)), migration, siblings)
-        if sibling.status == "failed":
-            result.reapply, result.error = "failed", sibling.error
+        if sibling.status == StepOutcome.FAILED:
+            result.reapply, result.error = StepOutcome.FAILED, sibling.error
             return sibling.broken, frozenset()
         names = ", ".join(name for _, name in siblings)
-        result.details.append(Finding("info", f"Django cannot roll back {migration.name} alone: `migrate "
+        result.details.append(Finding(FindingKind.INFO, f"Django cannot roll back {migration.name} alone: `migrate "
                                       f"{self.app} {target}` also rolled back {names}, re-applied before comparing"))
         return None, frozenset(dropped_and_restored(columns_before, columns_rolled_back, self.db.columns()))
 
@@ -351,7 +352,7 @@ class WindowChain:
         if before.schema is not None:
             findings = diff_schema(before.schema, self.db.schema(), f"after rolling back {migration.name}")
             result.details.extend(findings)
-            result.schema = "differs" if findings else "identical"
+            result.schema = Schema.DIFFERS if findings else Schema.IDENTICAL
         if before.data is None:
             return None
         after = self.db.fingerprint(auto_now_columns(meta["tables_before"]))
@@ -363,10 +364,10 @@ class WindowChain:
         self.set_data_verdict(migration, result, verdict.data)
         return after
 
-    def set_data_verdict(self, migration: MigrationInfo, result: MigrationResult, data: str) -> None:
-        """`data` (preserved | lost), never turning a loss found earlier back into preserved."""
-        result.data = "lost" if "lost" in (result.data, data) else data
-        if result.data == "lost" and (migration.key in self.config.allow_data_loss
+    def set_data_verdict(self, migration: MigrationInfo, result: MigrationResult, data: Data) -> None:
+        """`data` (preserved or lost), never turning a loss found earlier back into preserved."""
+        result.data = Data.LOST if Data.LOST in (result.data, data) else data
+        if result.data == Data.LOST and (migration.key in self.config.allow_data_loss
                                       or migration.marker_present(MARKER_ALLOW_DATA_LOSS)):
             result.acknowledged = True
 
@@ -383,13 +384,13 @@ class WindowChain:
         verdict = judge_post_release(migration, scope, changed, reapplied)
         result.details.extend(verdict.findings)
         if verdict.lost:
-            self.set_data_verdict(migration, result, "lost")
+            self.set_data_verdict(migration, result, Data.LOST)
 
     def half_reversed(self, migration: MigrationInfo, result: MigrationResult, applied: ObservedState) -> str | None:
         """A migration with `atomic = False` reverses operation by operation, each committed: when
         its rollback fails, the operations reversed before the failure stay reversed and the
         database is between states (no later migration can be tested on it)."""
-        if result.rollback != "failed" or migration.atomic:
+        if result.rollback != Rollback.FAILED or migration.atomic:
             return None
         if applied.schema is None:  # --no-schema: what was reversed cannot be told, so assume the worst
             result.error = f"{result.error}; atomic = False: the database may be left half reversed"
@@ -407,14 +408,14 @@ class WindowChain:
         result.durations["reapply"] = round(step.duration_s, 2)
         verdict = judge_reapply(step, migration)
         result.reapply = verdict.status
-        if verdict.status != "passed":
+        if verdict.status != StepOutcome.PASSED:
             result.error = verdict.error
             return verdict.broken
         if applied.schema is not None:
             findings = diff_schema(applied.schema, self.db.schema(), f"after re-applying {migration.name} (round trip)")
             result.details.extend(findings)
             if findings:
-                result.schema = "differs"
+                result.schema = Schema.DIFFERS
         return None
 
     # -- other apps' migrations -----------------------------------------------------------------
@@ -429,7 +430,7 @@ class WindowChain:
         failed = self.apply_forward(needed - self.db.applied())
         if failed is None:
             return None
-        result.apply, result.error = "failed", f"applying what {migration.name} depends on failed: " \
+        result.apply, result.error = StepOutcome.FAILED, f"applying what {migration.name} depends on failed: " \
                                                f"{failed.error_summary()}"
         return f"what {migration.name} depends on could not be applied"
 
@@ -437,7 +438,7 @@ class WindowChain:
         """Apply `keys` (their dependencies applied); returns the first step that failed."""
         for app, name in forward_targets(self.context.project.plan, keys):
             outcome = self.db.migrate(app, name)
-            self.log.step(f"{self.app}: apply {app}.{name} first", "passed" if outcome.ok else "failed",
+            self.log.step(f"{self.app}: apply {app}.{name} first", CheckStatus.of(outcome.ok),
                           outcome.duration_s, None if outcome.ok else outcome.error_summary())
             if not outcome.ok:
                 return outcome
@@ -450,7 +451,7 @@ class WindowChain:
             return None
         outcome = self.db.migrate()
         self.log.step(f"{self.app}: restore every app to its newest migration",
-                      "passed" if outcome.ok else "failed", outcome.duration_s)
+                      CheckStatus.of(outcome.ok), outcome.duration_s)
         if not outcome.ok:
             return f"restoring the full state after testing {self.app} failed: {outcome.error_summary()}"
         left = sorted(f"{app}.{name}" for app, name in expected - self.db.applied())
@@ -463,11 +464,11 @@ class WindowChain:
         note += f", compat {result.compat}" + (" (acknowledged)" if result.compat_acknowledged else "")
         self.log.info(f"{result.label}: {note}")
         for finding in result.details:
-            if finding.kind != "info" or self.log.verbosity >= 2:
+            if finding.kind != FindingKind.INFO or self.log.verbosity >= 2:
                 self.log.info(f"    {finding.kind}: {finding.message}")
 
 
 def skipped_rows(report: SeedReport, moment: str) -> list[Finding]:
-    return [Finding("info", f"{moment} seeding skipped {len(reasons)} row(s) of {table}: {reasons[0]}",
+    return [Finding(FindingKind.INFO, f"{moment} seeding skipped {len(reasons)} row(s) of {table}: {reasons[0]}",
                     {"table": table})
             for table, reasons in sorted(report.skipped.items())]

@@ -10,8 +10,6 @@ either (both killed, a reboot without a clean /tmp), removed when a run starts.
   side by side each hold their own lock, so they never take each other's databases.
 
 Owns: `remove_abandoned_clusters`, `drop_abandoned_scratch` and the pure tests behind them.
-
-Uses: cluster, server, log.
 """
 
 from __future__ import annotations

@@ -13,9 +13,7 @@ anything. Passwords travel only through the pipe: never on a command line, never
 Owns: `watchdog` (the run's side: start, `WatchdogClient`, close), `Tracked` (what is still
 listed) with `Tracked.remove_all`, and `main()`, the watchdog process itself.
 
-Uses: cluster (stopping a cluster), processes, resources, server (names and quoting),
-inside_django.protocol (the package's sys.path entry, which also works from a .pyz); psycopg2
-in the watchdog only when it has databases to drop.
+psycopg2 is imported in the watchdog only when it has databases to drop.
 """
 
 from __future__ import annotations
@@ -63,8 +61,11 @@ class WatchdogClient(ResourceWatch):
     """Tells the watchdog process about each resource (thread-safe); a watchdog that died makes
     every later call a no-op, after one warning: the run itself still cleans up."""
 
-    def __init__(self, process: subprocess.Popen, log: Log) -> None:
+    def __init__(self, process: subprocess.Popen[str], log: Log) -> None:
+        if process.stdin is None:  # start_watchdog opens it as a pipe: what the run writes to
+            raise ValueError("the watchdog's stdin must be a pipe")
         self.process = process
+        self.stdin = process.stdin
         self.log = log
         self._identity = ProcessId.of(process.pid)
         self._lock = threading.Lock()
@@ -80,8 +81,8 @@ class WatchdogClient(ResourceWatch):
             if self._broken:
                 return
             try:
-                self.process.stdin.write(line)
-                self.process.stdin.flush()
+                self.stdin.write(line)
+                self.stdin.flush()
             except (OSError, ValueError):
                 self._broken = True
                 self.log.info(f"{PROG}: warning: the watchdog is gone; a hard kill from now on may leave "
@@ -119,7 +120,7 @@ class WatchdogClient(ResourceWatch):
         (it removes whatever the run's own cleanup could not)."""
         self.send("done")
         with contextlib.suppress(OSError, ValueError):
-            self.process.stdin.close()
+            self.stdin.close()
         try:
             self.process.wait(timeout=EXIT_TIMEOUT_S)
         except subprocess.TimeoutExpired:
@@ -191,8 +192,8 @@ class Tracked:
             process = ProcessId.from_json(message.get("process"))
             if process is not None:
                 self.processes[process.pid] = process
-        elif event == "process_ended":
-            self.processes.pop(message.get("pid"), None)
+        elif event == "process_ended" and message.get("pid") is not None:
+            self.processes.pop(message["pid"], None)
         elif event == "cluster_created":
             self.clusters[message["folder"]] = message["bindir"]
         elif event == "cluster_removed":

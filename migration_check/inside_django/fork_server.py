@@ -15,8 +15,6 @@ files, sets the request's environment and runs `manage.py ARGS` through Django's
 Events go back on a second pipe, never on stdout (settings and commands print): `started`
 (pid) and `exited` (status, as subprocess reports it: negative for a signal). The server waits
 for its children with SIGCHLD waking its select loop; it starts no thread.
-
-Uses: Django, protocol.
 """
 
 from __future__ import annotations

@@ -7,8 +7,6 @@ and which columns the model's INSERT names (Django's `Model._save_table`: every 
 but an auto-incremented primary key and generated fields). It also reads whether a migration
 declares that it runs after the deploy (django-safemigrate, django-syzygy) from the migration
 object's attributes, by name: neither package is imported here.
-
-Uses: Django, protocol.
 """
 
 from __future__ import annotations
@@ -31,7 +29,7 @@ STAGE_ATTRIBUTES = ("safe", "stage")  # django-safemigrate, django-syzygy
 JSON_SCALARS = (str, int, float, bool)
 
 
-def first_choice(field: Field) -> str | int | float | bool | None:
+def first_choice(field: Field[Any, Any]) -> str | int | float | bool | None:
     """A value the field's choices allow (the old code writes only those), or None."""
     if not field.choices:
         return None
@@ -41,10 +39,12 @@ def first_choice(field: Field) -> str | int | float | bool | None:
     return None
 
 
-def describe_field(field: Field, auto_field: Field | None) -> FieldDescription:
+def describe_field(field: Field[Any, Any], auto_field: Field[Any, Any] | None) -> FieldDescription:
     references = None
     if field.is_relation and field.related_model is not None:  # a foreign key (concrete: never M2M)
-        references = [field.related_model._meta.db_table, field.target_field.column]
+        # A concrete relation is a ForeignKey: its related model is a class by now, it has target_field.
+        relation: Any = field
+        references = [relation.related_model._meta.db_table, relation.target_field.column]
     return {
         "name": field.name, "column": field.column, "db_type": field.db_type(connection),
         "internal_type": field.get_internal_type(), "null": bool(field.null),

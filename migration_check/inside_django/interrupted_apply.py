@@ -55,7 +55,7 @@ class StatementCounter:
         self.statements: list[StatementRecord] = []
         self.cut_error: str | None = None
 
-    def __call__(self, execute: Callable[..., Any], sql: str, params: Any, many: bool, context: dict) -> Any:
+    def __call__(self, execute: Callable[..., Any], sql: str, params: Any, many: bool, context: dict[str, Any]) -> Any:
         if BOOKKEEPING.search(sql):
             return execute(sql, params, many, context)
         number = len(self.statements) + 1
@@ -69,7 +69,7 @@ class StatementCounter:
         return result
 
     def cancel_while_waiting(self, execute: Callable[..., Any], sql: str, params: Any, many: bool,
-                             context: dict) -> None:
+                             context: dict[str, Any]) -> None:
         """Run the statement while another session holds an old snapshot, under a short
         statement_timeout: the CONCURRENTLY build waits for that snapshot and is cancelled."""
         holder = connection.get_new_connection(connection.get_connection_params())

@@ -5,17 +5,19 @@ targets with real `migrate` commands (signals included, as `manage.py migrate` w
 each migration of the window, describes from the migration graph the app's tables before and
 after it (historical models) and what its destructive operations touch, and, for the compat
 check, the models on each side of it and whether it runs after the deploy (`historical`).
-
-Uses: Django, protocol, historical, replaced (the path through the migrations a squash replaces).
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
 
 from django.core.exceptions import FieldDoesNotExist
 from django.core.management import call_command
 from django.db.migrations.loader import MigrationLoader
 from django.db.migrations.operations.base import Operation
 from django.db.migrations.state import ProjectState
+from django.db.models import Field
 
 from .historical import deploy_stage, describe_models
 from .protocol import OperationEffect, PrepareRequest, PrepareResponse, TableDescription, read_request, respond
@@ -42,7 +44,7 @@ def app_tables(state: ProjectState, app_label: str) -> dict[str, TableDescriptio
     return tables
 
 
-def field_choices(fields: list) -> dict[str, list[str]]:
+def field_choices(fields: Sequence[Field[Any, Any]]) -> dict[str, list[str]]:
     """Column -> the values its field's `choices` allow, as text (what the application can
     write: the seeder uses these instead of arbitrary text)."""
     found = {}
@@ -67,12 +69,14 @@ def effect_of(operation: Operation, state: ProjectState, app_label: str) -> Oper
     if kind not in DESTRUCTIVE:
         return None
     effect: OperationEffect = {"type": kind, "description": operation.describe(), "table": "", "column": None}
-    model_name = operation.name if kind == "DeleteModel" else operation.model_name
+    # Django's field and model operations (DESTRUCTIVE) have `name` (and `model_name`); Operation has neither.
+    named: Any = operation
+    model_name = named.name if kind == "DeleteModel" else named.model_name
     try:
         model = state.apps.get_model(app_label, model_name)
         if kind == "DeleteModel":
             return {**effect, "table": model._meta.db_table}
-        field = model._meta.get_field(operation.name)
+        field = model._meta.get_field(named.name)
     except (LookupError, FieldDoesNotExist):  # not in this state (e.g. another app's model)
         return None
     if field.many_to_many:

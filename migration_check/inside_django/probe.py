@@ -1,8 +1,6 @@
 """The project as Django sees it: apps, every migration in plan order, leaf conflicts, and the
 database the settings use. Runs in `manage.py shell -c`; reads migration files from disk and
 never touches a database (`MigrationLoader(None)`).
-
-Uses: Django, protocol.
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ Owns: the request and response shapes (TypedDicts, so both sides are type-checke
 that starts the response line, the one-line bootstrap that `manage.py shell -c` runs, and the
 step server's messages (`StepRequest`, `ServerEvent`: JSON lines on pipes, not on stdout).
 
-Uses: the standard library only (it is imported on both sides).
+The standard library only: it is imported on both sides.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import NotRequired, TypedDict
+from typing import Any, NotRequired, TypedDict
 
 MARKER = "@@test_migrations@@"
 REQUEST_ENV = "TM_REQUEST"
@@ -190,7 +190,7 @@ def respond(payload: object) -> None:
     sys.stdout.flush()
 
 
-def read_request() -> dict:
+def read_request() -> dict[str, Any]:
     return json.loads(os.environ[REQUEST_ENV])
 
 

@@ -10,8 +10,6 @@ here, by Django's executor with a loader that keeps the replaced migrations
 
 Runs in `manage.py shell -c` with the scratch database's DATABASE_URL. Request: `{"migrations":
 [[app, name], ...]}`, applied in order; the answer is the list applied.
-
-Uses: Django, protocol.
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ Owns: `ServerAddress` (a parsed URL, turned back into the URL each child gets an
 connection arguments) and `resolve_server_url` (--database-url, then $DATABASE_URL, then
 DATABASE_URL in `.env`, read the way python-dotenv reads it).
 
-Uses: errors, log (masking). No database access.
+No database access.
 """
 
 from __future__ import annotations
@@ -119,7 +119,7 @@ def read_dotenv_value(path: Path, key: str) -> str | None:
 
 
 def is_postgres_url(url: str | None) -> bool:
-    return bool(url) and url.split(":", 1)[0] in POSTGRES_SCHEMES
+    return url is not None and url.split(":", 1)[0] in POSTGRES_SCHEMES
 
 
 def resolve_server_url(cli_url: str | None, environ: dict[str, str], project_dir: Path) -> str | None:

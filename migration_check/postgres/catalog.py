@@ -5,7 +5,7 @@ tool's own `OBSERVER_SCHEMA`, where locks.py records what a migration did, never
 the description of a table's columns, primary key and foreign keys (`read_tables`), the list of
 user tables, the column inventory, and what `django_migrations` records.
 
-Uses: config (types). Takes an open psycopg2 connection; never writes.
+Takes an open psycopg2 connection; never writes.
 """
 
 from __future__ import annotations
@@ -116,9 +116,10 @@ def read_tables(connection: Connection, tables: Sequence[str]) -> dict[str, Tabl
             return {}
         metas = {name: TableMeta(name, [], [], {}) for name in names}
         cursor.execute(TABLE_COLUMNS_SQL, (names,))
-        for table, *values in cursor.fetchall():
-            *head, labels, base_type, element_name, element_category = values
-            metas[table].columns.append(ColumnMeta(*head, tuple(labels.split(",")) if labels else (),
+        for (table, name, type_, type_name, category, not_null, has_default, identity, generated, labels, base_type,
+             element_name, element_category) in cursor.fetchall():
+            metas[table].columns.append(ColumnMeta(name, type_, type_name, category, not_null, has_default, identity,
+                                                   generated, tuple(labels.split(",")) if labels else (),
                                                    base_type, element_name, element_category))
         cursor.execute(PRIMARY_KEYS_SQL, (names,))
         for table, column in cursor.fetchall():

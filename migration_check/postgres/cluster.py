@@ -5,7 +5,7 @@ cluster in a temporary folder on a private Unix socket, removed by `stop()`, als
 start fails half-way. Each folder carries an owner record (`OwnerRecord`: the process that made
 it, its watchdog, the binaries), so a later run can tell a folder whose owner was killed.
 
-Uses: errors, address, processes, resources. No Django, no psycopg2.
+No Django, no psycopg2.
 """
 
 from __future__ import annotations
@@ -143,7 +143,7 @@ class EphemeralCluster:
             return ["runuser", "-u", "postgres", "--", *argv]
         return argv
 
-    def _run(self, argv: list[str], timeout: float = 120) -> subprocess.CompletedProcess:
+    def _run(self, argv: list[str], timeout: float = 120) -> subprocess.CompletedProcess[str]:
         """Run a server command (initdb, pg_ctl), known to the watchdog while it runs."""
         process = subprocess.Popen(
             self._as_owner(argv), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,

@@ -7,7 +7,7 @@ on its administrative session and for its whole life, an advisory lock derived f
 that every one of its scratch database names carries (`run_lock_key`): while a run lives its
 lock is held, so a scratch database whose lock nobody holds belongs to a run that is gone.
 
-Uses: address, cluster, errors, log, resources; psycopg2 (imported when a server is opened).
+psycopg2 is imported when a server is opened.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import re
 import secrets
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -100,7 +100,7 @@ class Server:
         self.admin = self.connect_admin(address)
         self.admin.autocommit = True
         self.server_version = str(self.scalar("SHOW server_version"))
-        require_supported_version(int(self.scalar("SHOW server_version_num")), self.server_version)
+        require_supported_version(int(str(self.scalar("SHOW server_version_num"))), self.server_version)
         self.run_id = self.claim_run_id()
         pid, started = self.rows("SELECT pid, backend_start::text FROM pg_stat_activity "
                                  "WHERE pid = pg_backend_pid()")[0]
@@ -140,7 +140,7 @@ class Server:
             row = cursor.fetchone() if cursor.description else None
         return row[0] if row else None
 
-    def rows(self, sql: str, params: Sequence[object] = ()) -> list[tuple]:
+    def rows(self, sql: str, params: Sequence[object] | Mapping[str, object] = ()) -> list[tuple[Any, ...]]:
         """Run one query on the administrative connection; every row it returns."""
         with self._lock, self.admin.cursor() as cursor:
             cursor.execute(sql, params)

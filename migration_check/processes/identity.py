@@ -6,7 +6,7 @@ process group the caller still holds the leader of, e.g. an unreaped `Popen`), `
 process group the run started, only while its leader is the same process) and `kill_processes_naming` (every
 process whose command line names a folder of the run, e.g. a server started on it).
 
-Uses: the standard library only (the watchdog imports it).
+The standard library only: the watchdog imports it.
 """
 
 from __future__ import annotations

@@ -5,8 +5,6 @@ the server report each child process, cluster folder, temporary folder, server c
 scratch database
 as it comes and goes. This base class does nothing (scripts and tests that need no watchdog use
 it as it is); `watchdog.WatchdogClient` passes every call on to the watchdog process.
-
-Uses: processes (types only).
 """
 
 from __future__ import annotations

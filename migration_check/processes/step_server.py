@@ -10,8 +10,7 @@ only user: the rest of the tool does not know which isolation runs its steps.
 A step's output goes to two files the child writes at the file-descriptor level and the tool
 reads once it has exited; the protocol travels on the pipes, never on the child's stdout.
 
-Uses: errors, log, timing, resources (the watchdog is told of each server, each forked step and
-the output folder), inside_django.protocol (bootstrap, request and event shapes).
+The watchdog is told of each server, each forked step and the output folder.
 """
 
 from __future__ import annotations
@@ -121,7 +120,7 @@ class StepServer:
         self.cwd = cwd
         self.env = env
         self.files = files  # where the server's and its steps' output files go
-        self.process: subprocess.Popen | None = None
+        self.process: subprocess.Popen[bytes] | None = None
         self.hello: ServerEvent | None = None
         self.ready = threading.Event()
         self.alive = False

@@ -8,8 +8,7 @@ its process group, cancellation on Ctrl-C, the counts of processes started and o
 runs inside Django (`run_inside_django`). Both isolations give the same `StepResult`: callers
 never know which one ran.
 
-Uses: errors, log, timing, resources (the watchdog is told of each child), step_server,
-inside_django.protocol.
+The watchdog is told of each child.
 """
 
 from __future__ import annotations
@@ -114,7 +113,7 @@ class StepRunner:
         self.failure: Exception | None = None  # what ended the run (a step server died)
         self.times = PhaseTimes()
         self.servers = StepServers(manage, self.environment, self.count_process, self.times, log, watch)
-        self._running: set[subprocess.Popen] = set()
+        self._running: set[subprocess.Popen[str]] = set()
         self._lock = threading.Lock()
 
     def count_process(self) -> None:
@@ -204,7 +203,7 @@ class StepRunner:
         """The database at `database_url` is done with: stop its step server, if it has one."""
         self.servers.release(database_url)
 
-    def start(self, command: list[str], database_url: str, extra_env: dict[str, str] | None) -> subprocess.Popen:
+    def start(self, command: list[str], database_url: str, extra_env: dict[str, str] | None) -> subprocess.Popen[str]:
         process = subprocess.Popen(
             command, cwd=self.manage.parent, env=self.environment(database_url, extra_env),
             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -241,7 +240,7 @@ class StepRunner:
                 self.log.detail("    | " + output.replace("\n", "\n    | "))
 
     @staticmethod
-    def _kill(process: subprocess.Popen) -> None:
+    def _kill(process: subprocess.Popen[str]) -> None:
         kill_pgid(process.pid)  # not reaped yet: the pid is still this child's
 
     def kill_all(self) -> None:

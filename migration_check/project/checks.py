@@ -5,8 +5,6 @@ Owns: what each check runs (the commands a user would run: `migrate` from scratc
 `showmigrations --plan` must list every migration applied; `check --deploy`, whose errors fail
 and whose warnings are shown; `makemigrations --check --dry-run`) and how its output becomes a
 `CheckResult`.
-
-Uses: discovery (plan parsing), results, steps, log.
 """
 
 from __future__ import annotations
@@ -16,6 +14,7 @@ import re
 from ..log import Log
 from ..processes.steps import StepRunner
 from ..results import CheckResult
+from ..verdicts import CheckStatus
 from .discovery import parse_showmigrations_plan
 
 
@@ -23,8 +22,8 @@ def run_forward_checks(runner: StepRunner, head_url: str, log: Log) -> list[Chec
     """forward (migrate from scratch, and showmigrations agrees) then missing_migrations."""
     forward = run_forward(runner, head_url)
     log.step("forward: migrate every app from scratch", forward.status, forward.duration_s, forward.detail)
-    if forward.status != "passed":
-        return [forward, CheckResult("missing_migrations", "skipped", 0.0, "forward migration failed")]
+    if forward.status != CheckStatus.PASSED:
+        return [forward, CheckResult("missing_migrations", CheckStatus.SKIPPED, 0.0, "forward migration failed")]
     missing = run_missing_migrations(runner, head_url)
     log.step("missing_migrations: makemigrations --check --dry-run", missing.status, missing.duration_s,
              missing.detail)
@@ -33,7 +32,7 @@ def run_forward_checks(runner: StepRunner, head_url: str, log: Log) -> list[Chec
 
 def run_forward(runner: StepRunner, head_url: str) -> CheckResult:
     result = runner.run(["migrate", "--noinput", "--no-color"], head_url)
-    forward = CheckResult("forward", "passed" if result.ok else "failed", round(result.duration_s, 2))
+    forward = CheckResult("forward", CheckStatus.of(result.ok), round(result.duration_s, 2))
     if not result.ok:
         forward.detail = result.error_summary()
         return forward
@@ -41,7 +40,7 @@ def run_forward(runner: StepRunner, head_url: str) -> CheckResult:
     entries = parse_showmigrations_plan(shown.stdout)
     unapplied = [f"{e.app}.{e.name}" for e in entries if not e.applied]
     if not shown.ok or not entries or unapplied:
-        forward.status = "failed"
+        forward.status = CheckStatus.FAILED
         forward.detail = (f"showmigrations failed: {shown.error_summary()}" if not shown.ok
                           else f"not applied after migrate: {', '.join(unapplied) or 'no migrations listed'}")
     return forward
@@ -54,7 +53,7 @@ def run_missing_migrations(runner: StepRunner, head_url: str) -> CheckResult:
         changes = describe_missing_migrations(result.stdout)
         detail = (f"model changes without a migration: {changes} (run: python manage.py makemigrations)"
                   if changes else result.error_summary())
-    return CheckResult("missing_migrations", "passed" if result.ok else "failed", round(result.duration_s, 2), detail)
+    return CheckResult("missing_migrations", CheckStatus.of(result.ok), round(result.duration_s, 2), detail)
 
 
 def describe_missing_migrations(output: str) -> str:
@@ -82,7 +81,7 @@ def run_check_deploy(runner: StepRunner, head_url: str, log: Log) -> CheckResult
     detail = None if result.ok else result.error_summary()
     if result.ok and warnings:
         detail = f"{len(warnings)} warning(s): " + " | ".join(warnings)
-    check = CheckResult("check_deploy", "passed" if result.ok else "failed", round(result.duration_s, 2), detail)
+    check = CheckResult("check_deploy", CheckStatus.of(result.ok), round(result.duration_s, 2), detail)
     log.step("check_deploy: check --deploy", check.status, check.duration_s,
              detail if not result.ok else (f"{len(warnings)} warning(s)" if warnings else None))
     for warning in warnings:

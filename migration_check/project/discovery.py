@@ -6,14 +6,14 @@ decides which migrations a database is built with (`dependency_closure`, `depend
 `forward_targets`), the splitting of a window into runs tested side by side, and how recorded
 migrations read once squashes are taken into account.
 
-Uses: config, errors, inside_django.protocol (types only). Pure: no database, no process.
+Pure: no database, no process.
 """
 
 from __future__ import annotations
 
 import ast
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -237,7 +237,7 @@ def split_window(tested: list[MigrationInfo], parts: int) -> list[list[Migration
     return [run for run in runs if run]
 
 
-def reachable(keys: Iterable[MigrationKey], edges: dict[MigrationKey, Sequence[MigrationKey]]) -> set[MigrationKey]:
+def reachable(keys: Iterable[MigrationKey], edges: Mapping[MigrationKey, Sequence[MigrationKey]]) -> set[MigrationKey]:
     """`keys` and everything reachable from them along `edges`."""
     found: set[MigrationKey] = set()
     stack = list(keys)

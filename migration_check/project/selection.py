@@ -12,8 +12,6 @@
 Owns: `parse_shard`, `parse_revision`, `GitChanges` and `git_changes` (the one place git is run),
 `since_windows`, `edited_migrations` and `edited_check`, `shard_windows`, and `choose`, which
 puts them together into a `Choice`.
-
-Uses: config, discovery, errors, results.
 """
 
 from __future__ import annotations
@@ -28,6 +26,7 @@ from pathlib import Path
 from ..config import MARKER_ALLOW_EDITED, Config, MigrationKey
 from ..errors import UsageError
 from ..results import CheckResult, Selection
+from ..verdicts import CheckStatus
 from .discovery import MigrationInfo, Project, window_of
 
 Windows = dict[str, list[MigrationInfo]]  # app label -> its window, in plan order
@@ -53,7 +52,7 @@ def parse_revision(value: str) -> str:
     return value
 
 
-def git(args: Sequence[str], cwd: Path) -> subprocess.CompletedProcess:
+def git(args: Sequence[str], cwd: Path) -> subprocess.CompletedProcess[str]:
     try:
         return subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, timeout=GIT_TIMEOUT_S,
                               stdin=subprocess.DEVNULL)
@@ -150,12 +149,12 @@ def edited_check(edited: Sequence[MigrationInfo], changes: GitChanges, allowed: 
     refused = [m for m in edited if m not in accepted]
     notes = [f"acknowledged: {', '.join(relative_files(accepted, project_dir))}"] if accepted else []
     if not refused:
-        return CheckResult("edited_migrations", "passed", 0.0, "; ".join(notes) or None)
+        return CheckResult("edited_migrations", CheckStatus.PASSED, 0.0, "; ".join(notes) or None)
     detail = (f"{', '.join(relative_files(refused, project_dir))} changed since {changes.ref} although already "
               "merged: databases that applied the old version never run the new one (put the change in a new "
               f"migration, or accept it with --allow-edited {refused[0].label} or the comment "
               f"'# {MARKER_ALLOW_EDITED}')")
-    return CheckResult("edited_migrations", "failed", 0.0, "; ".join([detail, *notes]))
+    return CheckResult("edited_migrations", CheckStatus.FAILED, 0.0, "; ".join([detail, *notes]))
 
 
 def shard_windows(windows: Windows, shard: tuple[int, int]) -> Windows:

@@ -6,7 +6,7 @@ before anything runs (`mark_irreversible`), splits what can be tested into runs 
 by side, and marks older migrations `blocked` behind one that cannot be rolled back
 (`mark_blocked`). The migrations themselves are tested by `chain.WindowChain`.
 
-Uses: config, discovery, results. Pure: no database, no process.
+Pure: no database, no process.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from pathlib import Path
 
 from ..config import MARKER_ALLOW_IRREVERSIBLE, MigrationKey
 from ..results import AppResult, Finding, MigrationResult
+from ..verdicts import FindingKind, Rollback
 from .discovery import MigrationInfo, split_window
 
 
@@ -36,11 +37,11 @@ def initial_result(migration: MigrationInfo, project_dir: Path) -> MigrationResu
 def found_before_blocked(result: MigrationResult) -> list[Finding]:
     """The findings of a migration's own test, kept when it turns out to be blocked, headed by
     the verdicts it had (tested before the newer migration's rollback failed)."""
-    if result.rollback in ("not_run", "blocked"):
+    if result.rollback in (Rollback.NOT_RUN, Rollback.BLOCKED):
         return list(result.details)
     verdicts = (f"apply {result.apply}, rollback {result.rollback}, re-apply {result.reapply}, "
                 f"schema {result.schema}, data {result.data}")
-    note = Finding("info", f"tested before it was known to be blocked: {verdicts}"
+    note = Finding(FindingKind.INFO, f"tested before it was known to be blocked: {verdicts}"
                    + (f" ({result.error})" if result.error else ""))
     return [note, *result.details]
 
@@ -76,7 +77,7 @@ class AppWindow:
             blockers = [op for op in migration.operations if not op.reversible]
             if blockers:
                 result = self.results[migration.name]
-                result.rollback = "irreversible"
+                result.rollback = Rollback.IRREVERSIBLE
                 where = f"{result.file}:{blockers[0].line}" if result.file and blockers[0].line else result.file
                 result.line = blockers[0].line or result.line
                 names = "; ".join(f"{op.type} ({op.description})" for op in blockers)
@@ -87,7 +88,7 @@ class AppWindow:
         return list(window)
 
     def irreversible(self) -> list[MigrationResult]:
-        return [r for r in self.results.values() if r.rollback == "irreversible"]
+        return [r for r in self.results.values() if r.rollback == Rollback.IRREVERSIBLE]
 
     @staticmethod
     def split(tested: list[MigrationInfo], parts: int) -> list[list[MigrationInfo]]:
@@ -96,16 +97,16 @@ class AppWindow:
     def mark_blocked(self) -> None:
         """Older migrations behind one that cannot be rolled back are not reached in production.
         What their own test found before that was known stays in their details."""
-        blocker = None
+        blocker: str | None = None
         for migration in reversed(self.ordered()):
             result = self.results[migration.name]
-            if blocker in self.replaced and migration in self.replaced[blocker]:
+            if blocker is not None and blocker in self.replaced and migration in self.replaced[blocker]:
                 continue  # a squash's rollback does not stand in the way of the path through the replaced ones
             if blocker is not None:
                 self.results[migration.name] = MigrationResult(
-                    self.app, migration.name, result.file, result.line, rollback="blocked",
+                    self.app, migration.name, result.file, result.line, rollback=Rollback.BLOCKED,
                     error=f"not reached: {blocker} cannot be rolled back", details=found_before_blocked(result))
-            elif result.rollback in ("irreversible", "failed"):
+            elif result.rollback in (Rollback.IRREVERSIBLE, Rollback.FAILED):
                 blocker = migration.name
 
     def result(self, errors: Sequence[str | None]) -> AppResult:

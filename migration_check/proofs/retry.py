@@ -28,6 +28,7 @@ from dataclasses import dataclass
 
 from ..inside_django.protocol import CutRequest, StatementRecord
 from ..results import Finding
+from ..verdicts import FindingKind, Retry
 from .data.fingerprints import Fingerprint, compare_fingerprints
 
 RULE = "retry-not-idempotent"
@@ -113,7 +114,7 @@ class Attempt:
     data_lines: list[str]  # data_differences(clean, retried)
 
 
-def judge_retry(attempts: Sequence[Attempt]) -> tuple[str, list[Finding]]:
+def judge_retry(attempts: Sequence[Attempt]) -> tuple[Retry, list[Finding]]:
     """`passed` when every retry succeeded and ended where the clean apply did, else `failed`
     with one finding per cut that did not converge."""
     findings = []
@@ -126,6 +127,6 @@ def judge_retry(attempts: Sequence[Attempt]) -> tuple[str, list[Finding]]:
             problem = "the data differs from a clean apply: " + "; ".join(attempt.data_lines)
         else:
             continue
-        findings.append(Finding(RULE, f"apply {attempt.cut}, then migrate again: {problem}",
+        findings.append(Finding(FindingKind.RETRY, f"apply {attempt.cut}, then migrate again: {problem}",
                                 {"rule": RULE, "cut": attempt.cut, "fix": FIX}))
-    return ("failed" if findings else "passed"), findings
+    return (Retry.FAILED if findings else Retry.PASSED), findings

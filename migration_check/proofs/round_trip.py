@@ -6,9 +6,6 @@ is unit-tested on its own. The window (`chain.WindowChain`) runs the steps and c
 Owns: the apply, rollback and re-apply verdicts (`judge_apply`, `judge_rollback`,
 `judge_reapply`), the data verdict (`judge_data`: losses, their cause, what the migration
 created), and the line a verdict is logged with.
-
-Uses: config, discovery (types, squash arithmetic), data (comparisons), results, steps (the
-StepResult type).
 """
 
 from __future__ import annotations
@@ -20,6 +17,7 @@ from ..inside_django.protocol import OperationEffect, WindowMigration
 from ..processes.steps import StepResult
 from ..project.discovery import MigrationInfo
 from ..results import Finding
+from ..verdicts import Data, FindingKind, StepOutcome
 from .data.fingerprints import Fingerprint, compare_fingerprints
 
 Columns = dict[str, set[str]]  # table -> column names
@@ -28,10 +26,10 @@ Loss = tuple[str, str | None, int, str]  # table, column (None: whole rows), row
 
 @dataclass(frozen=True)
 class StepVerdict:
-    """A step's verdict: status (passed | failed), the error to report, and why the chain of
+    """A step's verdict: status (passed or failed), the error to report, and why the chain of
     migrations cannot go on from this database (None when it can)."""
 
-    status: str
+    status: StepOutcome
     error: str | None = None
     broken: str | None = None
 
@@ -46,9 +44,9 @@ class RollbackVerdict(StepVerdict):
 def judge_apply(step: StepResult, migration: MigrationInfo) -> StepVerdict:
     """Applying the migration over pre-release data, as production does."""
     if step.ok:
-        return StepVerdict("passed")
+        return StepVerdict(StepOutcome.PASSED)
     error = f"applying {migration.name} over pre-release data failed: {step.error_summary()}"
-    return StepVerdict("failed", error, f"{migration.name} could not be applied" if step.timed_out else None)
+    return StepVerdict(StepOutcome.FAILED, error, f"{migration.name} could not be applied" if step.timed_out else None)
 
 
 def judge_rollback(step: StepResult, migration: MigrationInfo, applied_before: set[MigrationKey],
@@ -62,11 +60,12 @@ def judge_rollback(step: StepResult, migration: MigrationInfo, applied_before: s
             broken = f"the failed rollback of {migration.name} left it unapplied"
         else:
             broken = None
-        return RollbackVerdict("failed", step.error_summary(), broken)
+        return RollbackVerdict(StepOutcome.FAILED, step.error_summary(), broken)
     if migration.key in applied_after:
-        return RollbackVerdict("failed", f"migrate exited 0 but {migration.name} is still recorded as applied",
+        return RollbackVerdict(StepOutcome.FAILED,
+                               f"migrate exited 0 but {migration.name} is still recorded as applied",
                                f"{migration.name} is still applied after its rollback")
-    return RollbackVerdict("passed", collateral=frozenset(applied_before - applied_after - {migration.key}))
+    return RollbackVerdict(StepOutcome.PASSED, collateral=frozenset(applied_before - applied_after - {migration.key}))
 
 
 def judge_sibling_reapply(step: StepResult | None, migration: MigrationInfo,
@@ -75,21 +74,22 @@ def judge_sibling_reapply(step: StepResult | None, migration: MigrationInfo,
     not in the state before `migration`, so nothing can be compared there."""
     names = ", ".join(f"{app}.{name}" for app, name in siblings)
     if step is None or step.ok:
-        return StepVerdict("passed")
+        return StepVerdict(StepOutcome.PASSED)
     error = (f"rolling back {migration.name} also rolled back {names}, and re-applying "
              f"{names} failed: {step.error_summary()}")
-    return StepVerdict("failed", error, f"{names} could not be re-applied after rolling back {migration.name}")
+    return StepVerdict(StepOutcome.FAILED, error,
+                       f"{names} could not be re-applied after rolling back {migration.name}")
 
 
 def judge_reapply(step: StepResult, migration: MigrationInfo) -> StepVerdict:
     """`migrate APP M` again, after the rollback, with the data present."""
     if step.ok:
-        return StepVerdict("passed")
-    return StepVerdict("failed", step.error_summary(), f"{migration.name} could not be re-applied")
+        return StepVerdict(StepOutcome.PASSED)
+    return StepVerdict(StepOutcome.FAILED, step.error_summary(), f"{migration.name} could not be re-applied")
 
 
 def collateral_info(table: str, column: str | None) -> Finding:
-    return Finding("info", f"{table}.{column or '*'}: values went with the sibling migration rolled back "
+    return Finding(FindingKind.INFO, f"{table}.{column or '*'}: values went with the sibling migration rolled back "
                    "alongside; not judged here", {"table": table})
 
 
@@ -109,7 +109,7 @@ def loss_finding(loss: Loss, migration: MigrationInfo, cause: OperationEffect | 
     message = f"{what} after rolling back {migration.name} (e.g. primary key {example})"
     if cause:
         message += f"; destroyed by the forward operation {cause['type']} ({cause['description']})"
-    return Finding("data_lost", message, {
+    return Finding(FindingKind.DATA_LOST, message, {
         "table": table, "column": column, "rows": count, "example_pk": example,
         "operation": f"{cause['type']}: {cause['description']}" if cause else None})
 
@@ -128,17 +128,17 @@ def created_by(migration: MigrationInfo, columns_before: Columns, columns_applie
         if created and "RenameField" in kinds and columns_before[table] - columns:
             continue
         if created is None:
-            findings.append(Finding("info", f"table {table} was created by {migration.name}; "
+            findings.append(Finding(FindingKind.INFO, f"table {table} was created by {migration.name}; "
                                     "post-release rows in it are discarded by the rollback"))
         elif created:
-            findings.append(Finding("info", f"column(s) {', '.join(created)} of {table} were created by "
+            findings.append(Finding(FindingKind.INFO, f"column(s) {', '.join(created)} of {table} were created by "
                                     f"{migration.name}; post-release values in them are discarded by the rollback"))
     return findings
 
 
 @dataclass(frozen=True)
 class DataVerdict:
-    data: str  # preserved | lost
+    data: Data  # preserved or lost
     findings: list[Finding]
 
 
@@ -156,4 +156,4 @@ def judge_data(migration: MigrationInfo, meta: WindowMigration, before: Fingerpr
             losses.append(loss)
     findings += [loss_finding(loss, migration, cause_of(loss, meta.get("effects", []))) for loss in losses]
     findings += created_by(migration, columns_before, columns_applied)
-    return DataVerdict("lost" if losses else "preserved", findings)
+    return DataVerdict(Data.LOST if losses else Data.PRESERVED, findings)

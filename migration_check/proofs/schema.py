@@ -6,7 +6,7 @@ keyed by name, never by OID, so snapshots of two databases compare; `django_migr
 out) and `diff_schema` (one finding per object, named for a reader, whole tables before their
 parts).
 
-Uses: catalog (which schemas count), results (Finding). `diff_schema` is pure.
+`diff_schema` is pure.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from typing import Any
 
 from ..postgres.catalog import NOT_FROM_EXTENSION, USER_SCHEMAS
 from ..results import Finding
+from ..verdicts import FindingKind
 
 Connection = Any  # a psycopg2 connection
 
@@ -137,7 +138,7 @@ DJANGO_BOOKKEEPING = re.compile(r"\bdjango_migrations(?:\b|_)")
 
 def qualify_placeholder(sql: str) -> str:
     """Replace `{qual}(schema, name)` with SQL that omits the default `public.` schema."""
-    def replace(match: re.Match) -> str:
+    def replace(match: re.Match[str]) -> str:
         schema, name = (part.strip() for part in match.group(1).split(",", 1))
         return QUALIFY_SQL.format(schema, name)
     return re.sub(r"\{qual\}\(([^()]*)\)", replace, sql)
@@ -210,7 +211,8 @@ def diff_schema(expected: SchemaSnapshot, actual: SchemaSnapshot, moment: str) -
     findings = []
     for key in sorted(expected.keys() | actual.keys(), key=object_order):
         before, after = expected.get(key), actual.get(key)
-        if before == after or part_of_whole_table(key, before or after, expected, actual):
+        # The key is in one snapshot at least; `or {}` only tells the type checker so.
+        if before == after or part_of_whole_table(key, before or after or {}, expected, actual):
             continue
         if before is None:
             message = f"{key} still exists {moment}" if moment.startswith("after rolling back") \
@@ -231,5 +233,5 @@ def diff_schema(expected: SchemaSnapshot, actual: SchemaSnapshot, moment: str) -
                     was_shown, now_shown = describe_change(was, now)
                     parts.append(f"{attribute} is {now_shown}, expected {was_shown}")
             message = f"{key}: {'; '.join(parts)} {moment}"
-        findings.append(Finding("schema", message, {"object": key}))
+        findings.append(Finding(FindingKind.SCHEMA, message, {"object": key}))
     return findings

@@ -7,7 +7,7 @@
 - `problems`: what fails the run, most important first (shared by console and github);
 - `merge`: `--merge-reports`, the shards' JSON reports read back and merged into one result.
 
-Uses: results, log, config. Never the runner or a database.
+Reports never touch the runner or a database.
 """
 
 from __future__ import annotations

@@ -1,14 +1,13 @@
 """The console summary printed at the end of a run: a table of the verdicts, what the data
 proof did not cover, the deploy hazards (warnings), how long locks were held with --volume, then
-what failed.
-
-Uses: results, log, hazards (lock mode names), reports.problems."""
+what failed."""
 
 from __future__ import annotations
 
 from ..log import Log
 from ..proofs.deploy_safety.hazards import sql_mode
 from ..results import RunResult
+from ..verdicts import Data, FindingKind, Rollback
 from .problems import failure_lines, window_note
 
 STATEMENT_WIDTH = 160
@@ -45,8 +44,8 @@ def print_summary(result: RunResult, log: Log) -> None:
     for app in result.apps:
         for m in app.migrations:
             seconds = sum(v for v in m.durations.values() if v)
-            rollback = m.rollback + ("*" if m.acknowledged and m.rollback == "irreversible" else "")
-            data = m.data + ("*" if m.acknowledged and m.data == "lost" else "")
+            rollback = m.rollback + ("*" if m.acknowledged and m.rollback == Rollback.IRREVERSIBLE else "")
+            data = m.data + ("*" if m.acknowledged and m.data == Data.LOST else "")
             compat = m.compat + ("*" if m.compat_acknowledged else "")
             rows.append((m.label, m.apply, rollback, m.reapply, m.schema, data, compat,
                          f"{seconds:.1f}s" if seconds else "-"))
@@ -80,7 +79,7 @@ def coverage_gaps(result: RunResult) -> dict[tuple[str, str], list[str]]:
     for app in result.apps:
         for m in reversed(app.migrations):
             for finding in m.details:
-                if finding.kind == "coverage":
+                if finding.kind == FindingKind.COVERAGE:
                     gaps.setdefault((app.app, finding.message), []).append(m.name)
     return gaps
 

@@ -1,7 +1,5 @@
 """GitHub Actions: `::error` annotations at the migration files (`::warning` for deploy hazards
-unless --fail-on-hazards) and the job's step summary.
-
-Uses: results, reports.problems."""
+unless --fail-on-hazards) and the job's step summary."""
 
 from __future__ import annotations
 
@@ -9,6 +7,7 @@ import os
 from pathlib import Path
 
 from ..results import RunResult
+from ..verdicts import FindingKind
 from .problems import failure_lines, hazard_lines, window_note
 
 
@@ -48,7 +47,7 @@ def markdown_summary(result: RunResult) -> str:
     for app in result.apps:
         for m in app.migrations:
             notes = "; ".join([*([m.error] if m.error else []),
-                               *(f.message for f in m.details if f.kind != "info")])
+                               *(f.message for f in m.details if f.kind != FindingKind.INFO)])
             ack = " (acknowledged)" if m.acknowledged else ""
             compat = m.compat + (" (acknowledged)" if m.compat_acknowledged else "")
             lines.append(f"| `{m.label}` | {m.rollback}{ack} | {m.reapply} | {m.schema} | {m.data} | {compat} | "

@@ -1,12 +1,11 @@
-"""The JSON report of CONTRACT.md (schema 1), plus the additions the README lists.
-
-Uses: results."""
+"""The JSON report of CONTRACT.md (schema 1), plus the additions the README lists."""
 
 from __future__ import annotations
 
 import dataclasses
 
 from ..results import MigrationResult, RunResult, Selection
+from ..verdicts import NOT_CHECKED
 
 REPORT_SCHEMA_VERSION = 1
 
@@ -14,8 +13,9 @@ REPORT_SCHEMA_VERSION = 1
 def observed_fields(m: MigrationResult) -> dict[str, object]:
     """CONTRACT.md Additions: rewrites, locks, statements, hazards ("not_checked" when not
     observed), and lock_holds (how long each write-blocking lock was held)."""
-    hazards = [h.to_json() for h in m.hazards] if isinstance(m.hazards, list) else m.hazards
-    return {"rewrites": m.rewrites, "locks": m.locks, "statements": m.statements, "hazards": hazards,
+    hazards = [h.to_json() for h in m.hazards] if m.hazards is not None else None
+    observed = {"rewrites": m.rewrites, "locks": m.locks, "statements": m.statements, "hazards": hazards}
+    return {**{key: NOT_CHECKED if value is None else value for key, value in observed.items()},
             "lock_holds": [hold.to_json() for hold in m.lock_holds]}
 
 

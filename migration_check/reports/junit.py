@@ -1,13 +1,12 @@
 """JUnit XML: one test case per check and per migration step (rollback, reapply, schema, data,
-compat), and one per deploy hazard (passing, its text in system-out; a failure with --fail-on-hazards).
-
-Uses: results."""
+compat), and one per deploy hazard (passing, its text in system-out; a failure with --fail-on-hazards)."""
 
 from __future__ import annotations
 
 from xml.etree import ElementTree
 
 from ..results import RunResult
+from ..verdicts import CheckStatus, Compat, Data, FindingKind, Rollback, Schema, StepOutcome
 
 
 def junit_xml(result: RunResult) -> ElementTree.ElementTree:
@@ -30,31 +29,33 @@ def junit_xml(result: RunResult) -> ElementTree.ElementTree:
             ElementTree.SubElement(case, "skipped", message=skip)
 
     for check in result.checks:
-        add("checks", check.name, check.duration_s, check.detail if check.status == "failed" else None,
-            check.detail if check.status == "skipped" else None)
+        add("checks", check.name, check.duration_s, check.detail if check.status == CheckStatus.FAILED else None,
+            check.detail if check.status == CheckStatus.SKIPPED else None)
     for app in result.apps:
         if app.error:
             add(app.app, "app", None, app.error)
         for m in app.migrations:
-            rollback_bad = m.rollback in ("failed", "not_run") or (m.rollback == "irreversible" and not m.acknowledged)
+            rollback_bad = m.rollback in (Rollback.FAILED, Rollback.NOT_RUN) or (
+                m.rollback == Rollback.IRREVERSIBLE and not m.acknowledged)
             add(f"{app.app}.{m.name}", "rollback", m.durations.get("rollback"),
                 m.error if rollback_bad else None,
-                m.error if m.rollback in ("blocked", "irreversible") and not rollback_bad else None)
+                m.error if m.rollback in (Rollback.BLOCKED, Rollback.IRREVERSIBLE) and not rollback_bad else None)
             add(f"{app.app}.{m.name}", "reapply", m.durations.get("reapply"),
-                m.error if m.reapply == "failed" else None, "not run" if m.reapply == "not_run" else None)
-            schema_text = "\n".join(f.message for f in m.details if f.kind == "schema")
-            add(f"{app.app}.{m.name}", "schema", None, schema_text if m.schema == "differs" else None,
-                "not checked" if m.schema == "not_checked" else None)
-            data_text = "\n".join(f.message for f in m.details if f.kind == "data_lost")
-            add(f"{app.app}.{m.name}", "data", None, data_text if m.data == "lost" and not m.acknowledged else None,
-                "not checked" if m.data == "not_checked" else None)
-            compat_text = "\n".join(f.message for f in m.details if f.kind == "compat")
+                m.error if m.reapply == StepOutcome.FAILED else None,
+                "not run" if m.reapply == StepOutcome.NOT_RUN else None)
+            schema_text = "\n".join(f.message for f in m.details if f.kind == FindingKind.SCHEMA)
+            add(f"{app.app}.{m.name}", "schema", None, schema_text if m.schema == Schema.DIFFERS else None,
+                "not checked" if m.schema == Schema.NOT_CHECKED else None)
+            data_text = "\n".join(f.message for f in m.details if f.kind == FindingKind.DATA_LOST)
+            add(f"{app.app}.{m.name}", "data", None, data_text if m.data == Data.LOST and not m.acknowledged else None,
+                "not checked" if m.data == Data.NOT_CHECKED else None)
+            compat_text = "\n".join(f.message for f in m.details if f.kind == FindingKind.COMPAT)
             add(f"{app.app}.{m.name}", "compat", None,
-                compat_text if m.compat == "breaks_old_code" and not m.compat_acknowledged else None,
-                "not checked" if m.compat == "not_checked" else None)
-    for m, hazard in result.hazards():
+                compat_text if m.compat == Compat.BREAKS_OLD_CODE and not m.compat_acknowledged else None,
+                "not checked" if m.compat == Compat.NOT_CHECKED else None)
+    for owner, hazard in result.hazards():
         text = f"{hazard.message}\nstatement: {hazard.statement}\nfix: {hazard.fix}"
-        add(m.label if m else "hazards", f"hazard {hazard.rule} {hazard.table or ''}".rstrip(), None,
+        add(owner.label if owner else "hazards", f"hazard {hazard.rule} {hazard.table or ''}".rstrip(), None,
             text if result.fail_on_hazards else None)
         if not result.fail_on_hazards:
             ElementTree.SubElement(suite[-1], "system-out").text = text

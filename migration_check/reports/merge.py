@@ -9,8 +9,6 @@ is read back into a `RunResult` and handed to the same reporters as a run's, so 
 recompute a verdict.
 
 Owns: `load_report`, `check_shards`, `merge_json`, `result_from_json` and `merge_reports`.
-
-Uses: results, errors, log, reports (console, write_report_files).
 """
 
 from __future__ import annotations
@@ -18,12 +16,25 @@ from __future__ import annotations
 import dataclasses
 import json
 from collections.abc import Sequence
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
 from ..errors import UsageError
 from ..log import Log
 from ..results import AppResult, CheckResult, Finding, Hazard, LockHold, MigrationResult, RunResult, Selection
+from ..verdicts import (
+    CheckStatus,
+    Compat,
+    CompatDirection,
+    Data,
+    FindingKind,
+    HazardSource,
+    Observation,
+    Rollback,
+    Schema,
+    StepOutcome,
+)
 from . import write_report_files
 from .console import print_summary
 from .json_report import REPORT_SCHEMA_VERSION
@@ -31,6 +42,11 @@ from .json_report import REPORT_SCHEMA_VERSION
 Report = dict[str, Any]
 # Counts of a run, added up over the shards (Python processes started, Django commands run).
 SUMMED = ("processes", "steps")
+# The verdict fields of a migration, read back as members of their vocabulary.
+MIGRATION_VERDICTS: dict[str, type[StrEnum]] = {
+    "apply": StepOutcome, "rollback": Rollback, "reapply": StepOutcome, "schema": Schema, "data": Data,
+    "compat": Compat, "compat_direction": CompatDirection,
+}
 
 
 def load_report(path: Path) -> Report:
@@ -124,19 +140,37 @@ def from_fields(cls: type, data: dict[str, Any], **given: Any) -> Any:
     return cls(**{key: value for key, value in data.items() if key in names}, **given)
 
 
+def as_verdict(vocabulary: type[StrEnum], value: Any) -> Any:
+    """`value` as a member of `vocabulary`; a word this version does not know (a newer version's
+    report) stays as it is: it equals no member, and `ok` says whether that run failed."""
+    try:
+        return vocabulary(value)
+    except ValueError:
+        return value
+
+
+def observed(value: Any) -> Any:
+    """An observed field (rewrites, locks, statements): its list, or None when not observed."""
+    return value if isinstance(value, list) else None
+
+
 def hazard_from_json(data: dict[str, Any]) -> Hazard:
-    return from_fields(Hazard, data, migrations=tuple(data.get("migrations") or ()))
+    return from_fields(Hazard, data, migrations=tuple(data.get("migrations") or ()),
+                       source=as_verdict(HazardSource, data.get("source", HazardSource.OBSERVED)))
 
 
 def migration_from_json(app: str, data: dict[str, Any]) -> MigrationResult:
-    details = [Finding(d.get("kind", "info"), d.get("message", ""),
+    details = [Finding(as_verdict(FindingKind, d.get("kind", FindingKind.INFO)), d.get("message", ""),
                        {k: v for k, v in d.items() if k not in ("kind", "message")})
                for d in data.get("details") or [] if isinstance(d, dict)]
     durations = {k: v for k, v in (data.get("duration_s") or {}).items() if isinstance(v, int | float)}
     objects: dict[str, Any] = {"app": app, "details": details, "durations": durations,
                                "lock_holds": [from_fields(LockHold, hold) for hold in data.get("lock_holds") or []]}
-    if isinstance(data.get("hazards"), list):
-        objects["hazards"] = [hazard_from_json(hazard) for hazard in data["hazards"]]
+    objects |= {key: observed(data.get(key)) for key in ("rewrites", "locks", "statements")}
+    objects["hazards"] = [hazard_from_json(h) for h in data["hazards"]] if isinstance(data.get("hazards"), list) \
+        else None
+    objects |= {key: as_verdict(vocabulary, data[key]) for key, vocabulary in MIGRATION_VERDICTS.items()
+                if data.get(key) is not None}
     return from_fields(MigrationResult, data, **objects)
 
 
@@ -150,7 +184,8 @@ def selection_from_json(data: dict[str, Any]) -> Selection:
 
 def result_from_json(report: Report, project_dir: Path | None) -> RunResult:
     """A report read back into the result the reporters take."""
-    checks = [from_fields(CheckResult, check) for check in report.get("checks") or []]
+    checks = [from_fields(CheckResult, check, status=as_verdict(CheckStatus, check.get("status")))
+              for check in report.get("checks") or []]
     apps = [AppResult(app["app"], [migration_from_json(app["app"], m) for m in app.get("migrations") or []],
                       app.get("error")) for app in report["apps"]]
     database = report.get("database") or {}
@@ -158,7 +193,8 @@ def result_from_json(report: Report, project_dir: Path | None) -> RunResult:
     return RunResult(checks, apps, float(report.get("duration_s") or 0.0), str(database.get("server_version", "?")),
                      bool(database.get("ephemeral")), int(report.get("processes") or 0),
                      list(report.get("skipped_apps") or []), project_dir,
-                     observation=observation.get("status", "off"), observation_note=observation.get("reason"),
+                     observation=as_verdict(Observation, observation.get("status", Observation.OFF)),
+                     observation_note=observation.get("reason"),
                      run_hazards=[hazard_from_json(hazard) for hazard in report.get("hazards") or []],
                      squawk=observation.get("squawk"), volume=observation.get("volume"),
                      fail_on_hazards=bool(observation.get("fail_on_hazards")),

@@ -1,13 +1,12 @@
 """What fails a run, as (file, line, message), most important first: the one list that the
 console summary and the GitHub annotations both print; the deploy hazards, as lines the same way
 (warnings, or failures with --fail-on-hazards); and the note both print when --since or --shard
-left nothing to roll back.
-
-Uses: results."""
+left nothing to roll back."""
 
 from __future__ import annotations
 
 from ..results import Hazard, MigrationResult, RunResult
+from ..verdicts import CheckStatus
 
 
 def window_note(result: RunResult) -> str | None:
@@ -27,7 +26,7 @@ def failure_lines(result: RunResult) -> list[tuple[str | None, int | None, str]]
     """(file, line, message) for everything that fails the run, most important first."""
     lines: list[tuple[str | None, int | None, str]] = []
     for check in result.checks:
-        if check.status == "failed":
+        if check.status == CheckStatus.FAILED:
             lines.append((None, None, f"{check.name} failed: {check.detail}"))
     for app in result.apps:
         if app.error:

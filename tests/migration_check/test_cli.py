@@ -7,7 +7,13 @@ import subprocess
 import pytest
 
 from migration_check.cli import build_parser, config_from_args, default_manage, main
-from tests.migration_check.test_lifecycle import REPO_ROOT, Account, build_tiny_project, child_env, tool_argv
+from tests.migration_check.end_to_end.test_tiny_project import (
+    REPO_ROOT,
+    Account,
+    build_tiny_project,
+    child_env,
+    tool_argv,
+)
 
 
 def test_help_has_examples_and_exit_codes(capsys):

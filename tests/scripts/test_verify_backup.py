@@ -153,7 +153,7 @@ def test_compare_snapshots_names_what_differs(vb):
     (5, ("max", "min", "typical", "typical", "typical")),
 ])
 def test_rows_are_seeded_with_the_migration_tests_profiles_edges_first(vb, rows, profiles):
-    """The values themselves are test_migrations' (tests/migration_check/test_seeding.py)."""
+    """The values themselves are test_migrations' (tests/migration_check/proofs/data/test_seeding.py)."""
     assert vb.seed_profiles(rows) == profiles
     assert set(profiles) <= {*vb.tm.PRE_RELEASE_PROFILES}
 

@@ -22,7 +22,7 @@ from xml.etree import ElementTree
 import pytest
 
 from migration_check.postgres.address import read_dotenv_value
-from tests.migration_check.test_selection import index_migration
+from tests.migration_check.project.test_selection import index_migration
 from tests.pg_plugin import existing_databases
 from tests.workflows.workflow_files import CI, MIGRATION_TESTS, REPO_ROOT, find_step
 

@@ -17,8 +17,6 @@ when the migration could not be applied over the pre-release data.
 
 Owns: `CompatCheck` (when to run what, and writing `compat`, `compat_direction`,
 `compat_acknowledged` and the findings into the migration's result).
-
-Uses: config, compat (statements, verdict), discovery (MigrationInfo), results.
 """
 
 from __future__ import annotations
@@ -30,6 +28,7 @@ from ...config import MARKER_ALLOW_BREAKING, Config
 from ...inside_django.protocol import WindowMigration
 from ...project.discovery import MigrationInfo
 from ...results import MigrationResult
+from ...verdicts import Compat, StepOutcome
 from .statements import (
     OLD_ON_NEW,
     Lookup,
@@ -74,7 +73,7 @@ class CompatCheck:
 
     def after_apply(self) -> None:
         """Run them on the schema after it, and judge; only when it was applied over the data."""
-        if self.plan is None or self.before is None or self.result.apply != "passed":
+        if self.plan is None or self.before is None or self.result.apply != StepOutcome.PASSED:
             return
         after = self.database.compat_run(statements_of(self.probes))
         baseline, tested = (self.before, after) if self.plan.direction == OLD_ON_NEW else (after, self.before)
@@ -83,6 +82,6 @@ class CompatCheck:
         self.result.compat = verdict.status
         self.result.compat_direction = self.plan.direction
         self.result.details.extend(verdict.findings)
-        if verdict.status == "breaks_old_code":
+        if verdict.status == Compat.BREAKS_OLD_CODE:
             self.result.compat_acknowledged = (self.migration.key in self.config.allow_breaking
                                                or self.migration.marker_present(MARKER_ALLOW_BREAKING))

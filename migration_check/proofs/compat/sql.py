@@ -10,8 +10,8 @@ so a statement is judged as a commit would judge it.
 Owns: `resolve` (an existing row's primary key, the row a foreign key refers to) and
 `run_rolled_back`.
 
-Uses: compat (types), server (quote_ident). Takes an open psycopg2 connection in autocommit
-mode; leaves the database as it found it (sequences aside: PostgreSQL never rolls them back).
+Takes an open psycopg2 connection in autocommit mode; leaves the database as it found it
+(sequences aside: PostgreSQL never rolls them back).
 """
 
 from __future__ import annotations

@@ -20,8 +20,7 @@ needs from the database (`lookups_for`), the statements (`build_probes`), how th
 displayed, the verdict (`judge_compat`) and the safe pattern named with each failure
 (`safe_pattern`).
 
-Uses: inside_django.protocol (types), results (Finding), server (quote_ident). Pure: no
-database, no process.
+Pure: no database, no process.
 """
 
 from __future__ import annotations
@@ -34,10 +33,11 @@ from dataclasses import dataclass
 from ...inside_django.protocol import FieldDescription, ModelDescription, WindowMigration
 from ...postgres.server import quote_ident
 from ...results import Finding
+from ...verdicts import Compat, CompatDirection, FindingKind
 
-OLD_ON_NEW = "old_code_on_new_schema"  # the default: the previous release on the schema after
-NEW_ON_OLD = "new_code_on_old_schema"  # a post-deploy migration: the new release on the schema before
-BREAKS = "breaks_old_code"
+OLD_ON_NEW = CompatDirection.OLD_CODE_ON_NEW_SCHEMA  # the default: the previous release on the schema after
+NEW_ON_OLD = CompatDirection.NEW_CODE_ON_OLD_SCHEMA  # a post-deploy migration: the new release on the schema before
+BREAKS = Compat.BREAKS_OLD_CODE
 
 # Rows tried in turn until the baseline schema accepts one: "edge" (the largest the model allows),
 # "typical" (short text, ordinary numbers), "small" (typical, with integers 1..50 for checks like
@@ -121,14 +121,14 @@ class CompatPlan:
     """What a migration's check runs: the direction, the models of the code on that side, and
     the post-deploy declaration when there is one."""
 
-    direction: str
+    direction: CompatDirection
     models: list[ModelDescription]
     marker: str | None
 
 
 @dataclass(frozen=True)
 class CompatVerdict:
-    status: str  # compatible | breaks_old_code
+    status: Compat  # compatible or breaks_old_code
     findings: list[Finding]
 
 
@@ -353,7 +353,7 @@ POST_MISSING = ("what the new code reads must exist before it is live: create it
                 "the deploy (not after it)")
 
 
-def safe_pattern(direction: str, code: str | None, operations: Sequence[str]) -> str:
+def safe_pattern(direction: CompatDirection, code: str | None, operations: Sequence[str]) -> str:
     """The way to make this change without breaking the code that runs beside the schema."""
     ops = set(operations)
     if direction == NEW_ON_OLD:
@@ -379,7 +379,7 @@ def failure_finding(plan: CompatPlan, probe: Probe, statement: Statement, error:
         who = (f"the new release's {probe.model} (the state after {migration}) fails on the schema before it, "
                f"which is live until this post-deploy migration runs ({plan.marker})")
     message = f"{who}: {probe.action} {probe.table}: {error.message}; statement: {shown}; safe pattern: {pattern}"
-    return Finding("compat", message, {
+    return Finding(FindingKind.COMPAT, message, {
         "direction": plan.direction, "model": probe.model, "table": probe.table, "action": probe.action,
         "statement": shown, "error": error.message, "sqlstate": error.code, "pattern": pattern})
 
@@ -391,7 +391,7 @@ def unchecked_finding(plan: CompatPlan, probe: Probe, baseline: Sequence[Outcome
         why = probe.missing or "no statement could be made"
     else:
         why = f"the schema {side} {migration} rejects the generated row too: {errors[-1].message}"
-    return Finding("info", f"compat: {probe.action} {probe.table} ({probe.model}) not checked: {why}",
+    return Finding(FindingKind.INFO, f"compat: {probe.action} {probe.table} ({probe.model}) not checked: {why}",
                    {"table": probe.table})
 
 
@@ -419,4 +419,4 @@ def judge_compat(plan: CompatPlan, probes: Sequence[Probe], baseline: Sequence[O
             statement = probe.candidates[chosen - start]
             failures.append(failure_finding(plan, probe, statement, error, migration, operations))
         start = end
-    return CompatVerdict(BREAKS if failures else "compatible", failures + unchecked)
+    return CompatVerdict(BREAKS if failures else Compat.COMPATIBLE, failures + unchecked)

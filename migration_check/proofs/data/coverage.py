@@ -7,8 +7,6 @@ rejected) proves nothing about its values; a column Django fills on every save (
 not compared. Each is a `coverage` finding naming the table (and column) and why.
 
 Owns: `coverage_findings`. Pure: no database.
-
-Uses: data (fingerprints, `value_hash`), results (Finding), seeding (SeedReport).
 """
 
 from __future__ import annotations
@@ -16,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from ...results import Finding
+from ...verdicts import FindingKind
 from .fingerprints import Fingerprint, TableFingerprint, value_hash
 from .seeding import SeedReport
 
@@ -46,21 +45,22 @@ def coverage_findings(tables: Iterable[str], before: Fingerprint, report: SeedRe
     for table in sorted(tables):
         found = fingerprint_of(table, before)
         if found is None:
-            findings.append(Finding("coverage", f"table {table}: not found in the database, its data is not compared",
+            findings.append(Finding(FindingKind.COVERAGE,
+                                    f"table {table}: not found in the database, its data is not compared",
                                     {"table": table, "column": None}))
             continue
         name, fingerprint = found
         if not fingerprint.rows:
             reasons = report.skipped.get(name, [])
             why = f"every seeded row was rejected ({reasons[-1]})" if reasons else "no row could be seeded"
-            findings.append(Finding("coverage", f"table {name}: no pre-release rows, {why}",
+            findings.append(Finding(FindingKind.COVERAGE, f"table {name}: no pre-release rows, {why}",
                                     {"table": name, "column": None}))
             continue
         for column in fingerprint.columns:
             if all(values.get(column) == NULL_HASH for values in fingerprint.rows.values()):
-                findings.append(Finding("coverage", f"column {name}.{column}: not covered, "
+                findings.append(Finding(FindingKind.COVERAGE, f"column {name}.{column}: not covered, "
                                         f"{column_gap(name, column, report)}", {"table": name, "column": column}))
         for column in sorted(ignored.get(table, set())):
-            findings.append(Finding("coverage", f"column {name}.{column}: not compared, Django sets it on every "
-                                    "save (auto_now)", {"table": name, "column": column}))
+            findings.append(Finding(FindingKind.COVERAGE, f"column {name}.{column}: not compared, Django sets it on "
+                                    "every save (auto_now)", {"table": name, "column": column}))
     return findings

@@ -6,7 +6,7 @@ so no two rows share one), and the pure comparisons `compare_fingerprints` (pre-
 gone or changed), `changed_cells` (the same, cell by cell, for chosen rows) and
 `dropped_and_restored` (columns a sibling rollback took away and put back).
 
-Uses: catalog, server (quote_ident). `fingerprint` only reads.
+`fingerprint` only reads.
 """
 
 from __future__ import annotations
@@ -86,7 +86,7 @@ def value_hash(value: str | None) -> str:
 
 def compare_fingerprints(before: Fingerprint, after: Fingerprint) -> list[tuple[str, str | None, int, str]]:
     """What pre-release data is gone or changed: (table, column or None for rows, count, example key)."""
-    losses = []
+    losses: list[tuple[str, str | None, int, str]] = []
     for table, old in sorted(before.items()):
         if not old.rows:
             continue

@@ -9,7 +9,7 @@ ranges) and "min" (the lower edges: empty strings, zero, old dates, empty ranges
 makes a value distinct: the seeder passes one per cell (row and column), so two columns of one
 row, and two rows of one column, never get the same ordinary value by construction.
 
-Uses: catalog (ColumnMeta). Pure: no database.
+Pure: no database.
 """
 
 from __future__ import annotations

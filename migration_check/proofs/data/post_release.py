@@ -16,8 +16,6 @@ out. Then:
 
 Owns: `PostReleaseScope` (which rows and columns are compared), `post_release_scope` and
 `judge_post_release`. Pure: no database.
-
-Uses: data (fingerprints, cells), discovery (MigrationInfo), results (Finding).
 """
 
 from __future__ import annotations
@@ -27,6 +25,7 @@ from dataclasses import dataclass
 
 from ...project.discovery import MigrationInfo
 from ...results import Finding
+from ...verdicts import FindingKind
 from .fingerprints import Cell, Fingerprint
 
 Columns = dict[str, set[str]]
@@ -91,13 +90,13 @@ def judge_post_release(migration: MigrationInfo, scope: PostReleaseScope, rolled
     lost = {cell for cell in rolled_back - adapted if cell[1] is None or reapplied is None or cell in reapplied}
     findings: list[Finding] = []
     for (table, column), keys in group(lost).items():
-        findings.append(Finding("data_lost", loss_message(table, column, keys, migration), {
+        findings.append(Finding(FindingKind.DATA_LOST, loss_message(table, column, keys, migration), {
             "table": table, "column": column, "rows": len(keys), "example_pk": keys[0], "operation": None,
             "rows_written": "post-release"}))
     for (table, column), keys in group(adapted).items():
-        findings.append(Finding("info", f"column {table}.{column}: {len(keys)} post-release value(s) changed by the "
-                                f"rollback; {migration.name} changes the column's definition and the old one may "
-                                "not hold them", {"table": table, "column": column}))
+        findings.append(Finding(FindingKind.INFO, f"column {table}.{column}: {len(keys)} post-release value(s) "
+                                f"changed by the rollback; {migration.name} changes the column's definition and the "
+                                "old one may not hold them", {"table": table, "column": column}))
     return PostReleaseVerdict(bool(lost), findings)
 
 

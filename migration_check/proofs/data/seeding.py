@@ -15,7 +15,7 @@ choices. Which edge values are seeded depends only on the tables' contents (an e
 into a column that does not hold it yet) and on the round's token, never on what this object
 seeded before: a table dropped and created again gets its edges again.
 
-Uses: catalog, data (row keys), literals, server (quote_ident). Writes only to the connection it is given.
+Writes only to the connection it is given.
 """
 
 from __future__ import annotations
@@ -235,7 +235,7 @@ class Seeder:
     def _row_values(self, meta: TableMeta, profile: str, index: int, forced: dict[str, str],
                     choices: Mapping[str, Sequence[str]], report: SeedReport) -> Row | str:
         """The row to insert (names, placeholders, values, deferred edges); or why there is none."""
-        row, taken = Row(), set()
+        row, taken = Row(), set[str]()
         for position, column in enumerate(meta.columns):
             if column.generated or (column.identity or (column.has_default and column.name in meta.primary_key)):
                 continue

@@ -11,8 +11,6 @@ write-blocking lock was held) and `lock_timeout_hazard` (one line per run).
 
 Only tables that existed before the migration count: a table the migration creates is empty
 and nobody uses it yet, so nothing it does to that table blocks anyone.
-
-Uses: results (Hazard, LockHold, MigrationResult).
 """
 
 from __future__ import annotations
@@ -22,6 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from ...results import Hazard, LockHold, MigrationResult
+from ...verdicts import HazardSource
 
 # pg_locks mode names, weakest first. From SHARE on, a lock conflicts with ROW EXCLUSIVE, the
 # lock every INSERT, UPDATE and DELETE takes: writes wait while it is held. ACCESS EXCLUSIVE
@@ -164,7 +163,7 @@ def reason_text(reason: int) -> str:
 def hazard(rule_id: str, table: str, mode: str, statement: str, **values: object) -> Hazard:
     rule = RULES[rule_id]
     message = rule.message.format(table=table, mode=sql_mode(mode), **values)
-    return Hazard(rule.id, table, mode, statement, message, rule.fix, "observed")
+    return Hazard(rule.id, table, mode, statement, message, rule.fix, HazardSource.OBSERVED)
 
 
 def ddl_events(events: Sequence[Event]) -> list[DdlEvent]:
@@ -274,5 +273,5 @@ def lock_timeout_hazard(migrations: Sequence[MigrationResult]) -> list[Hazard]:
     statement = next((s for s in first.statement_list if table in s), first.statement_list[0] if first.statement_list
                      else "")
     message = rule.message.format(count=len(unguarded), first=f"{first.label} on {table}")
-    return [Hazard(rule.id, table, ACCESS_EXCLUSIVE, statement, message, rule.fix, "observed",
+    return [Hazard(rule.id, table, ACCESS_EXCLUSIVE, statement, message, rule.fix, HazardSource.OBSERVED,
                    tuple(m.label for m in unguarded))]

@@ -19,8 +19,7 @@ one nothing is installed and the observation is `not_checked`.
 Owns: the SQL of the observer, `LockObserver` (install, begin, collect, remove) and
 `observation_status` (whether this run can observe, and why not).
 
-Uses: catalog (OBSERVER_SCHEMA, USER_SCHEMAS), config, hazards (event shapes). Takes ScratchDatabase's
-psycopg2 connection.
+Takes ScratchDatabase's psycopg2 connection.
 """
 
 from __future__ import annotations
@@ -30,6 +29,7 @@ from typing import Any
 
 from ...config import Config
 from ...postgres.catalog import OBSERVER_SCHEMA, USER_SCHEMAS
+from ...verdicts import Observation
 from .hazards import DdlEvent, Event, RewriteEvent, strongest
 
 Connection = Any  # a psycopg2 connection
@@ -101,14 +101,14 @@ COLLECT_SQL = f"""SELECT kind, txid, tag, statement, started, ended, committed, 
 NEED_SUPERUSER = "event triggers need a superuser"
 
 
-def observation_status(config: Config, superuser: bool, role: str) -> tuple[str, str | None]:
-    """("observed" | "not_checked" | "off", the one line saying why not)."""
+def observation_status(config: Config, superuser: bool, role: str) -> tuple[Observation, str | None]:
+    """Whether locks and rewrites are observed, and the one line saying why not."""
     if not config.observe_locks:
-        return "off", "locks and rewrites not observed: switched off with --no-locks"
+        return Observation.OFF, "locks and rewrites not observed: switched off with --no-locks"
     if not superuser:
-        return "not_checked", (f"locks and rewrites not observed: {NEED_SUPERUSER} and the role {role!r} is not "
-                               "one (the tool's throwaway cluster is; or run with a superuser's URL)")
-    return "observed", None
+        return Observation.NOT_CHECKED, (f"locks and rewrites not observed: {NEED_SUPERUSER} and the role {role!r} "
+                                         "is not one (the tool's throwaway cluster is; or run with a superuser's URL)")
+    return Observation.OBSERVED, None
 
 
 def as_json(value: object) -> Any:
@@ -116,7 +116,7 @@ def as_json(value: object) -> Any:
     return json.loads(value) if isinstance(value, str) else value
 
 
-def event_from_row(row: tuple) -> Event:
+def event_from_row(row: tuple[Any, ...]) -> Event:
     kind, txid, tag, statement, started, ended, committed, relation, reason, locks, before, after, targets, \
         timeout = row
     if kind == "rewrite":

@@ -3,8 +3,6 @@
 Owns: `record_apply` (the lock verdict of hazards.py, squawk's findings on the statements that
 ran, and what --volume could not do, as fields and details of the MigrationResult) and
 `DeploySafety`, what a chain needs to know for it (squawk, the server version, --volume).
-
-Uses: hazards (judge_locks), squawk, volume (VolumeFill), results.
 """
 
 from __future__ import annotations
@@ -13,6 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ...results import Finding, MigrationResult
+from ...verdicts import FindingKind
 from .hazards import Event, judge_locks
 from .squawk import Squawk, run_squawk, squawk_hazards
 from .volume import VolumeFill
@@ -32,9 +31,9 @@ class DeploySafety:
 def volume_findings(fill: VolumeFill | None, cleanup_problems: Sequence[str]) -> list[Finding]:
     if fill is None:
         return []
-    found = [Finding("info", f"--volume: {table} was not filled: {why}", {"table": table})
+    found = [Finding(FindingKind.INFO, f"--volume: {table} was not filled: {why}", {"table": table})
              for table, why in sorted(fill.skipped.items())]
-    found += [Finding("info", f"--volume: the added rows could not be deleted again: {problem}")
+    found += [Finding(FindingKind.INFO, f"--volume: the added rows could not be deleted again: {problem}")
               for problem in cleanup_problems]
     return found
 
@@ -48,7 +47,7 @@ def record_apply(result: MigrationResult, events: Sequence[Event], pre_existing:
         findings, problem = run_squawk(safety.squawk, verdict.statements, safety.server_version, verdict.atomic)
         hazards += squawk_hazards(findings, verdict.statements, events, pre_existing)
         if problem:
-            result.details.append(Finding("info", problem))
+            result.details.append(Finding(FindingKind.INFO, problem))
     result.rewrites, result.locks, result.statements = verdict.rewrites, verdict.locks, verdict.statements
     result.hazards, result.lock_holds = hazards, verdict.holds
     result.exclusive_without_timeout = verdict.exclusive_without_timeout

@@ -10,8 +10,6 @@ noise: squawk guesses from the SQL text what this tool observes on the server, a
 rules argue with Django's own conventions or with proofs the tool already makes.
 
 Owns: finding the binary, running it, and reading its report.
-
-Uses: hazards (events, to name the table and lock of a finding), results (Hazard).
 """
 
 from __future__ import annotations
@@ -25,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ...results import Hazard
+from ...verdicts import HazardSource
 from .hazards import DdlEvent, Event, ddl_events, strongest
 
 SQUAWK_TIMEOUT_S = 60
@@ -141,5 +140,6 @@ def squawk_hazards(findings: Sequence[tuple[int, str, str, str | None]], stateme
             continue
         table = next((t for t in targets if t in pre_existing), None)
         fix = help_text or f"see squawk's documentation of {rule}"
-        hazards.append(Hazard(rule, table, locks.get(table) if table else None, statement, message, fix, "squawk"))
+        hazards.append(Hazard(rule, table, locks.get(table) if table else None, statement, message, fix,
+                              HazardSource.SQUAWK))
     return hazards

@@ -11,8 +11,7 @@ rollback, the data proof and the later migrations work on the seeded rows only.
 
 Owns: `VolumeFill` and `fill_tables` / `remove_fill`.
 
-Uses: catalog (read_tables, ColumnMeta), literals (INTEGER_EDGES, TEXT_TYPES), server (quote_ident). Writes only
-to the connection it is given.
+Writes only to the connection it is given.
 """
 
 from __future__ import annotations

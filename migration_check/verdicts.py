@@ -1,0 +1,115 @@
+"""The vocabulary of every verdict (CONTRACT.md): one `StrEnum` per field, so a verdict is a value
+the type checker knows, never a bare string. A member is a `str` whose value is the contract's
+word: `json.dumps`, f-strings and `str()` write exactly that word, so the reports do not change.
+
+Owns: `StepOutcome` (apply, reapply), `Rollback`, `Schema`, `Data`, `Compat`, `CompatDirection`,
+`CheckStatus` (checks[].status, and the status of a progress line), `Observation` (whether locks
+were observed), `HazardSource`, `FindingKind` (details[].kind) and `NOT_CHECKED` (what the
+observed fields, rewrites, locks, statements and hazards, say when nothing was observed).
+Which values fail the run is `results.MigrationResult.problems`.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class StepOutcome(StrEnum):
+    """`apply` and `reapply`: the migration applied (over pre-release data; again after its rollback)."""
+
+    PASSED = "passed"
+    FAILED = "failed"
+    NOT_RUN = "not_run"
+
+
+class Rollback(StrEnum):
+    """`rollback`: `irreversible` when an operation has no reverse; `blocked` when a newer
+    migration of the window could not be rolled back, so this one is not reached."""
+
+    PASSED = "passed"
+    FAILED = "failed"
+    IRREVERSIBLE = "irreversible"
+    BLOCKED = "blocked"
+    NOT_RUN = "not_run"
+
+
+class Schema(StrEnum):
+    """`schema`: the schema after the rollback (and after the re-apply) equals the one before."""
+
+    IDENTICAL = "identical"
+    DIFFERS = "differs"
+    NOT_CHECKED = "not_checked"
+
+
+class Data(StrEnum):
+    """`data`: every pre-release row and value is intact after the rollback."""
+
+    PRESERVED = "preserved"
+    LOST = "lost"
+    NOT_CHECKED = "not_checked"
+
+
+class Compat(StrEnum):
+    """`compat`: the code beside the schema during the deploy still works on it."""
+
+    COMPATIBLE = "compatible"
+    BREAKS_OLD_CODE = "breaks_old_code"
+    NOT_CHECKED = "not_checked"
+
+
+class Retry(StrEnum):
+    """`retry`: a non-atomic migration cut off part-way and migrated again ends where a clean
+    apply does (an atomic one passes: PostgreSQL rolls a cut-off attempt back whole)."""
+
+    PASSED = "passed"
+    FAILED = "failed"
+    NOT_CHECKED = "not_checked"
+
+
+class CompatDirection(StrEnum):
+    """`compat_direction`: which code ran on which schema (null when not checked)."""
+
+    OLD_CODE_ON_NEW_SCHEMA = "old_code_on_new_schema"  # the default: the previous release, after the apply
+    NEW_CODE_ON_OLD_SCHEMA = "new_code_on_old_schema"  # a post-deploy migration: the new release, before it
+
+
+class CheckStatus(StrEnum):
+    """`checks[].status`, and the status a progress line shows."""
+
+    PASSED = "passed"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+
+    @classmethod
+    def of(cls, ok: bool) -> CheckStatus:
+        return cls.PASSED if ok else cls.FAILED
+
+
+class Observation(StrEnum):
+    """`observation.status`: whether the locks and rewrites of each apply were observed."""
+
+    OBSERVED = "observed"
+    NOT_CHECKED = "not_checked"
+    OFF = "off"
+
+
+class HazardSource(StrEnum):
+    """`hazards[].source`: seen on the server while the migration applied, or found by squawk."""
+
+    OBSERVED = "observed"
+    SQUAWK = "squawk"
+
+
+class FindingKind(StrEnum):
+    """`details[].kind`: what a finding is about (`info` and `coverage` never fail the run)."""
+
+    SCHEMA = "schema"
+    DATA_LOST = "data_lost"
+    COMPAT = "compat"
+    RETRY = "retry"
+    COVERAGE = "coverage"
+    INFO = "info"
+
+
+# rewrites, locks, statements and hazards of a migration whose apply was not observed.
+NOT_CHECKED = "not_checked"

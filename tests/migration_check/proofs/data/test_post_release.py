@@ -1,0 +1,85 @@
+"""post_release: rows written after the release, judged after the rollback (pure, no database)."""
+
+from __future__ import annotations
+
+from migration_check.proofs.data.fingerprints import TableFingerprint, changed_cells, value_hash
+from migration_check.proofs.data.post_release import compared_columns, judge_post_release, post_release_scope
+from tests.migration_check.fake_database import migration
+
+MIGRATION = migration("shop", "0002_origin", ("shop", "0001_initial"))
+
+
+def table(types: dict[str, str], **rows: dict[str, str | None]) -> TableFingerprint:
+    return TableFingerprint(list(types), ["id"], {key: {c: value_hash(v) for c, v in values.items()}
+                                                   for key, values in rows.items()}, types)
+
+
+BEFORE = {"shop_entry": table({"id": "bigint NOT NULL", "title": "varchar(20)", "size": "varchar(10)"},
+                              **{"1": {"id": "1", "title": "old", "size": "s"}})}
+# after the migration (adds `origin`, widens `size`) and the post-release seeding (rows 2 and 3)
+APPLIED = {"shop_entry": table({"id": "bigint NOT NULL", "title": "varchar(20)", "size": "varchar(30)",
+                                "origin": "varchar(10)"},
+                               **{"1": {"id": "1", "title": "old", "size": "s", "origin": "user"},
+                                  "2": {"id": "2", "title": "new", "size": "x" * 30, "origin": "import"},
+                                  "3": {"id": "3", "title": "kept", "size": "m", "origin": "user"}})}
+COLUMNS_BEFORE = {"shop_entry": {"id", "title", "size"}}
+SEEDED = {"shop_entry": ["2", "3"]}
+
+
+def scope():
+    return post_release_scope(SEEDED, BEFORE, APPLIED, COLUMNS_BEFORE, frozenset())
+
+
+def rolled_back(**rows):
+    types = {"id": "bigint NOT NULL", "title": "varchar(20)", "size": "varchar(10)"}
+    return {"shop_entry": table(types, **rows)}
+
+
+def test_scope_is_the_seeded_rows_in_the_columns_that_existed_before():
+    found = scope()
+    assert found.keys == {"shop_entry": {"2", "3"}}  # row 1 is pre-release: judged elsewhere
+    assert found.compared == {"shop_entry": {"id", "title"}}  # origin is new
+    assert found.altered == {"shop_entry": {"size"}}
+    assert compared_columns(found) == {"shop_entry": {"id", "title", "size"}}
+
+
+def test_a_post_release_row_the_rollback_deletes_is_lost():
+    after = rolled_back(**{"1": {"id": "1", "title": "old", "size": "s"}, "3": {"id": "3", "title": "kept",
+                                                                                 "size": "m"}})
+    found = scope()
+    changed = changed_cells(APPLIED, after, found.keys, compared_columns(found))
+    verdict = judge_post_release(MIGRATION, found, changed, changed_cells(APPLIED, after, found.keys, found.compared))
+    assert verdict.lost
+    assert [f.message for f in verdict.findings] == [
+        "table shop_entry: 1 post-release row(s) deleted by rolling back 0002_origin (e.g. primary key 2)"]
+    assert verdict.findings[0].extra["rows_written"] == "post-release"
+
+
+def test_a_value_changed_by_the_rollback_and_given_back_by_the_reapply_is_not_lost():
+    after = rolled_back(**{"2": {"id": "2", "title": "void", "size": "x" * 10}, "3": {"id": "3", "title": "kept",
+                                                                                       "size": "m"}})
+    found = scope()
+    changed = changed_cells(APPLIED, after, found.keys, compared_columns(found))
+    assert changed == {("shop_entry", "title", "2"), ("shop_entry", "size", "2")}
+    verdict = judge_post_release(MIGRATION, found, changed, reapplied=set())
+    assert not verdict.lost
+    assert [f.kind for f in verdict.findings] == ["info"]  # the narrowed size: the old definition cannot hold it
+    assert verdict.findings[0].message.startswith("column shop_entry.size: 1 post-release value(s) changed by the "
+                                                  "rollback; 0002_origin changes the column's definition")
+
+
+def test_a_value_changed_by_the_rollback_and_still_changed_after_the_reapply_is_lost():
+    found = scope()
+    changed = {("shop_entry", "title", "2")}
+    verdict = judge_post_release(MIGRATION, found, changed, reapplied={("shop_entry", "title", "2")})
+    assert verdict.lost
+    assert verdict.findings[0].message == ("column shop_entry.title: 1 post-release row(s) changed by rolling back "
+                                           "0002_origin and not given back by re-applying it (e.g. primary key 2)")
+
+
+def test_tables_created_by_the_migration_and_sibling_columns_are_left_out():
+    applied = {**APPLIED, "shop_log": table({"id": "bigint NOT NULL"}, **{"9": {"id": "9"}})}
+    found = post_release_scope({**SEEDED, "shop_log": ["9"]}, BEFORE, applied, COLUMNS_BEFORE,
+                               frozenset({("shop_entry", "title")}))
+    assert found.keys == {"shop_entry": {"2", "3"}}
+    assert found.compared == {"shop_entry": {"id"}}
