@@ -20,14 +20,19 @@ NOT_CHECKED = "not_checked"
 
 @dataclass(frozen=True)
 class Finding:
-    """One entry of a migration's `details`: kind is schema, data_lost, compat or info."""
+    """One entry of a migration's `details`: kind is schema, data_lost, compat, coverage or info;
+    `rule` the stable id of a finding (rules.py, a docs page each), None for information."""
 
     kind: str
     message: str
     extra: dict[str, object] = field(default_factory=dict)
+    rule: str | None = None
 
     def to_json(self) -> dict[str, object]:
-        return {"kind": self.kind, "message": self.message, **self.extra}
+        data: dict[str, object] = {"kind": self.kind, "message": self.message, **self.extra}
+        if self.rule is not None:
+            data["rule"] = self.rule
+        return data
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from .. import rules
 from ..postgres.catalog import NOT_FROM_EXTENSION, USER_SCHEMAS
 from ..results import Finding
 
@@ -224,5 +225,5 @@ def diff_schema(expected: SchemaSnapshot, actual: SchemaSnapshot, moment: str) -
                     was_shown, now_shown = describe_change(was, now)
                     parts.append(f"{attribute} is {now_shown}, expected {was_shown}")
             message = f"{key}: {'; '.join(parts)} {moment}"
-        findings.append(Finding("schema", message, {"object": key}))
+        findings.append(Finding("schema", message, {"object": key}, rules.SCHEMA_DIFFERS))
     return findings

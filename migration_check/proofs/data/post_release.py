@@ -25,6 +25,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from ... import rules
 from ...project.discovery import MigrationInfo
 from ...results import Finding
 from .fingerprints import Cell, Fingerprint
@@ -93,7 +94,7 @@ def judge_post_release(migration: MigrationInfo, scope: PostReleaseScope, rolled
     for (table, column), keys in group(lost).items():
         findings.append(Finding("data_lost", loss_message(table, column, keys, migration), {
             "table": table, "column": column, "rows": len(keys), "example_pk": keys[0], "operation": None,
-            "rows_written": "post-release"}))
+            "rows_written": "post-release"}, rules.POST_RELEASE_DATA_LOST))
     for (table, column), keys in group(adapted).items():
         findings.append(Finding("info", f"column {table}.{column}: {len(keys)} post-release value(s) changed by the "
                                 f"rollback; {migration.name} changes the column's definition and the old one may "
