@@ -53,15 +53,20 @@ def find_settings(explicit: str | None, environ: Mapping[str, str], manage: Path
 
 def check_settings_exist(settings: str, project_dir: Path) -> None:
     """Refuse a settings module that is neither under the project folder (where manage.py puts
-    itself on sys.path) nor importable from this Python, before any server is started. Only
-    files are looked at: nothing of the project is imported here."""
+    itself on sys.path) or its parent, nor importable from this Python, before any server is
+    started. Only files are looked at: nothing of the project is imported here."""
     parts = settings.split(".")
     if not all(part.isidentifier() for part in parts):
         raise UsageError(f"settings module {settings!r} is not a Python module name (pass --settings MODULE)")
-    base = project_dir.joinpath(*parts)
-    if base.with_suffix(".py").is_file() or (base / "__init__.py").is_file():
+    for folder in (project_dir, project_dir.parent):
+        base = folder.joinpath(*parts)
+        if base.with_suffix(".py").is_file() or (base / "__init__.py").is_file():
+            return
+    try:
+        installed = importlib.util.find_spec(parts[0]) is not None
+    except Exception:  # a finder that refuses to answer (an import hook): let Django decide
         return
-    if not (project_dir / parts[0]).exists() and importlib.util.find_spec(parts[0]) is not None:
+    if installed:
         return  # an installed package: its submodules are checked by Django when it starts
     raise UsageError(f"settings module {settings} not found in {project_dir} (pass --settings MODULE, "
                      f"or set {SETTINGS_VARIABLE})")
