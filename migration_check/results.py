@@ -29,14 +29,19 @@ from .verdicts import (
 
 @dataclass(frozen=True)
 class Finding:
-    """One entry of a migration's `details` (its kind says whether it can fail the run)."""
+    """One entry of a migration's `details`: kind is schema, data_lost, compat, coverage or info;
+    `rule` the stable id of a finding (rules.py, a docs page each), None for information."""
 
     kind: FindingKind
     message: str
     extra: dict[str, object] = field(default_factory=dict)
+    rule: str | None = None
 
     def to_json(self) -> dict[str, object]:
-        return {"kind": self.kind, "message": self.message, **self.extra}
+        data: dict[str, object] = {"kind": self.kind, "message": self.message, **self.extra}
+        if self.rule is not None:
+            data["rule"] = self.rule
+        return data
 
 
 @dataclass(frozen=True)

@@ -449,7 +449,8 @@ class WindowChain:
         self.log.info(f"{result.label}: {note}")
         for finding in result.details:
             if finding.kind != FindingKind.INFO or self.log.verbosity >= 2:
-                self.log.info(f"    {finding.kind}: {finding.message}")
+                rule = f" [{finding.rule}]" if finding.rule else ""
+                self.log.info(f"    {finding.kind}{rule}: {finding.message}")
 
 
 def skipped_rows(report: SeedReport, moment: str) -> list[Finding]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from .. import rules
 from ..config import MigrationKey
 from ..inside_django.protocol import OperationEffect, WindowMigration
 from ..processes.steps import StepResult
@@ -111,7 +112,7 @@ def loss_finding(loss: Loss, migration: MigrationInfo, cause: OperationEffect | 
         message += f"; destroyed by the forward operation {cause['type']} ({cause['description']})"
     return Finding(FindingKind.DATA_LOST, message, {
         "table": table, "column": column, "rows": count, "example_pk": example,
-        "operation": f"{cause['type']}: {cause['description']}" if cause else None})
+        "operation": f"{cause['type']}: {cause['description']}" if cause else None}, rules.DATA_LOST)
 
 
 def created_by(migration: MigrationInfo, columns_before: Columns, columns_applied: Columns) -> list[Finding]:

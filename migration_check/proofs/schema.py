@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from .. import rules
 from ..postgres.catalog import NOT_FROM_EXTENSION, USER_SCHEMAS
 from ..results import Finding
 from ..verdicts import FindingKind
@@ -226,5 +227,5 @@ def diff_schema(expected: SchemaSnapshot, actual: SchemaSnapshot, moment: str) -
                     was_shown, now_shown = describe_change(was, now)
                     parts.append(f"{attribute} is {now_shown}, expected {was_shown}")
             message = f"{key}: {'; '.join(parts)} {moment}"
-        findings.append(Finding(FindingKind.SCHEMA, message, {"object": key}))
+        findings.append(Finding(FindingKind.SCHEMA, message, {"object": key}, rules.SCHEMA_DIFFERS))
     return findings

@@ -4,6 +4,7 @@ what failed."""
 
 from __future__ import annotations
 
+from .. import rules
 from ..log import Log
 from ..proofs.deploy_safety.hazards import sql_mode
 from ..results import RunResult
@@ -30,6 +31,7 @@ def print_hazards(result: RunResult, log: Log) -> None:
             log.info(f"  - {where}: {hazard.rule} ({hazard.source}): {hazard.message}")
             log.info(f"      statement: {shown}")
             log.info(f"      fix: {hazard.fix}")
+            log.info(f"      docs: {rules.docs_page(hazard.rule, hazard.source)}")
     holds = [(m, hold) for app in result.apps for m in app.migrations for hold in m.lock_holds]
     if result.volume and holds:
         log.info("")
@@ -90,7 +92,8 @@ def print_coverage(result: RunResult, log: Log) -> None:
     if not gaps:
         return
     log.info("")
-    log.info(f"Not covered by the data proof ({len(gaps)}): a 'preserved' says nothing about these")
+    log.info(f"Not covered by the data proof ({len(gaps)}): a 'preserved' says nothing about these "
+             f"[{rules.DATA_NOT_COVERED}: {rules.docs_page(rules.DATA_NOT_COVERED)}]")
     for (app, message), names in list(gaps.items())[:COVERAGE_LINES]:
         which = ", ".join(names) if len(names) <= 3 else f"{len(names)} migrations, {names[0]} .. {names[-1]}"
         log.info(f"  - {app}: {message} ({which})")

@@ -161,7 +161,7 @@ def hazard_from_json(data: dict[str, Any]) -> Hazard:
 
 def migration_from_json(app: str, data: dict[str, Any]) -> MigrationResult:
     details = [Finding(as_verdict(FindingKind, d.get("kind", FindingKind.INFO)), d.get("message", ""),
-                       {k: v for k, v in d.items() if k not in ("kind", "message")})
+                       {k: v for k, v in d.items() if k not in ("kind", "message", "rule")}, d.get("rule"))
                for d in data.get("details") or [] if isinstance(d, dict)]
     durations = {k: v for k, v in (data.get("duration_s") or {}).items() if isinstance(v, int | float)}
     objects: dict[str, Any] = {"app": app, "details": details, "durations": durations,

@@ -5,8 +5,16 @@ left nothing to roll back."""
 
 from __future__ import annotations
 
+from .. import rules
 from ..results import Hazard, MigrationResult, RunResult
 from ..verdicts import CheckStatus
+
+# MigrationResult.problems -> the rule id of each (a docs page each, rules.py).
+PROBLEM_RULES = {"apply failed": rules.APPLY_FAILED, "rollback failed": rules.ROLLBACK_FAILED,
+                 "rollback not_run": rules.ROLLBACK_FAILED, "rollback irreversible": rules.IRREVERSIBLE,
+                 "re-apply failed": rules.REAPPLY_FAILED, "schema differs": rules.SCHEMA_DIFFERS,
+                 "data lost": rules.DATA_LOST, "breaks old code": rules.BREAKS_OLD_CODE,
+                 "breaks the new code (post-deploy)": rules.BREAKS_NEW_CODE}
 
 
 def window_note(result: RunResult) -> str | None:
@@ -27,7 +35,8 @@ def failure_lines(result: RunResult) -> list[tuple[str | None, int | None, str]]
     lines: list[tuple[str | None, int | None, str]] = []
     for check in result.checks:
         if check.status == CheckStatus.FAILED:
-            lines.append((None, None, f"{check.name} failed: {check.detail}"))
+            rule = rules.CHECK_RULES.get(check.name)
+            lines.append((None, None, f"{check.name} failed: {check.detail}" + (f" {see(rule)}" if rule else "")))
     for app in result.apps:
         if app.error:
             lines.append((None, None, f"{app.app}: {app.error}"))
@@ -35,15 +44,28 @@ def failure_lines(result: RunResult) -> list[tuple[str | None, int | None, str]]
             if m.problems:
                 first = next((f.message for f in m.problem_details), None)
                 text = m.error or first or ""
-                lines.append((m.file, m.line, f"{m.label}: {', '.join(m.problems)}" + (f": {text}" if text else "")))
+                lines.append((m.file, m.line, f"{m.label}: {', '.join(m.problems)}" + (f": {text}" if text else "")
+                              + f" {see(*migration_rules(m))}"))
     if result.fail_on_hazards:
         lines += hazard_lines(result)
     return lines
 
 
+def see(*rule_ids: str, source: str = "observed") -> str:
+    """`[rule-id: docs page, ...]`: what a reader follows to learn what the finding means."""
+    return "[" + ", ".join(f"{rule}: {rules.docs_page(rule, source)}" for rule in rule_ids) + "]"
+
+
+def migration_rules(migration: MigrationResult) -> list[str]:
+    """The rule ids of a migration's problems, in the order of `problems`, each once."""
+    found = [PROBLEM_RULES.get(problem, problem.replace(" ", "-")) for problem in migration.problems]
+    return list(dict.fromkeys(found))
+
+
 def hazard_text(migration: MigrationResult | None, hazard: Hazard) -> str:
     where = migration.label if migration is not None else "run"
-    return f"{where}: {hazard.rule} ({hazard.source}): {hazard.message}. Fix: {hazard.fix}"
+    return (f"{where}: {hazard.rule} ({hazard.source}): {hazard.message}. Fix: {hazard.fix} "
+            f"{see(hazard.rule, source=hazard.source)}")
 
 
 def hazard_lines(result: RunResult) -> list[tuple[str | None, int | None, str]]:

@@ -34,6 +34,8 @@ from pathlib import Path
 import psycopg2
 import pytest
 
+from tests.report_schema import assert_report_valid
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TOOL = REPO_ROOT / "scripts" / "test_migrations.py"
 FIXTURES = REPO_ROOT / "tests" / "fixtures"
@@ -146,7 +148,9 @@ class ToolRun:
                 f"\n--- stderr (end)\n{self.stderr[-4000:]}")
 
     def require_report(self) -> dict:
+        """The report, checked against docs/report.schema.json (every end-to-end run's report)."""
         assert self.report is not None, "no JSON report was written" + self.context()
+        assert_report_valid(self.report)
         return self.report
 
     def check(self, name: str) -> dict:

@@ -192,7 +192,7 @@ def test_diff_names_each_object(before_and_after):
     assert all(f.kind == "schema" for f in findings)
     assert [f.extra for f in findings][5] == {"object": "index shop_invoice_total_idx"}
     assert findings[5].to_json() == {"kind": "schema", "object": "index shop_invoice_total_idx",
-                                     "message": findings[5].message}
+                                     "message": findings[5].message, "rule": "schema-differs"}
 
 
 def test_diff_names_a_leftover_table_once():

@@ -156,7 +156,7 @@ def test_compat_breaking_fails_unless_acknowledged(passing):
     # the acknowledged data loss is not what the annotation explains: the compat finding is
     assert github_annotations(passing) == [
         "::error file=shop/migrations/0001_initial.py,line=3,title=Migration test::shop.0001_initial: "
-        "breaks old code: the previous release's shop.Item fails"]
+        "breaks old code: the previous release's shop.Item fails [breaks-old-code: docs/rules/breaks-old-code.md]"]
     acknowledged.compat_direction = "new_code_on_old_schema"
     assert acknowledged.problems == ["breaks the new code (post-deploy)"]
 
@@ -171,12 +171,13 @@ def test_compat_fields_in_json(passing):
 def test_github_annotations_escape_newlines_and_percent(failing):
     annotations = github_annotations(failing)
     assert annotations == [
-        "::error title=Migration test::check_deploy failed: SystemCheckError: x | y",
+        "::error title=Migration test::check_deploy failed: SystemCheckError: x | y "
+        "[check-deploy: docs/rules/check-deploy.md]",
         "::error file=shop/migrations/0003_index.py,line=9,title=Migration test::shop.0003_index: schema differs: "
-        "index shop_idx still exists after rolling back 0003_index",
+        "index shop_idx still exists after rolling back 0003_index [schema-differs: docs/rules/schema-differs.md]",
         "::error file=shop/migrations/0002_fill.py,line=12,title=Migration test::shop.0002_fill: rollback "
         "irreversible: RunPython (Raw Python operation) has no reverse operation,%0Aat "
-        "shop/migrations/0002_fill.py:12 | 100%25 sure",
+        "shop/migrations/0002_fill.py:12 | 100%25 sure [irreversible: docs/rules/irreversible.md]",
     ]
     assert all("\n" not in a for a in annotations)
 
@@ -188,7 +189,7 @@ def test_github_annotations_are_capped_at_10():
     annotations = github_annotations(result)
     assert len(annotations) == 10
     assert annotations[0] == ("::error file=shop/migrations/0001_m.py,line=1,title=Migration test::"
-                              "shop.0001_m: rollback failed: boom 1")
+                              "shop.0001_m: rollback failed: boom 1 [rollback-failed: docs/rules/rollback-failed.md]")
     assert len(failure_lines(result)) == 15
 
 
@@ -258,7 +259,8 @@ def test_console_summary_names_what_the_data_proof_did_not_cover(passing):
     stream = io.StringIO()
     print_summary(passing, Log(1, stream))
     out = stream.getvalue().splitlines()
-    assert "Not covered by the data proof (1): a 'preserved' says nothing about these" in out
+    assert ("Not covered by the data proof (1): a 'preserved' says nothing about these "
+            "[data-not-covered: docs/rules/data-not-covered.md]") in out
     assert f"  - shop: {gap} (0001_initial, 0002_x)" in out
     assert report_json(passing)["apps"][0]["migrations"][0]["details"][-1] == {
         "kind": "coverage", "message": gap, "table": "shop_item", "column": "period"}
