@@ -53,8 +53,8 @@ CHECK_RULES = {"forward": "forward-failed", "check_deploy": "check-deploy",
 ALL_RULES = (*HAZARD_RULES, *FINDING_RULES, *VERDICT_RULES, *CHECK_RULES.values())
 
 
-def docs_page(rule: str, source: str = "observed") -> str:
+def docs_page(rule: str, from_squawk: bool = False) -> str:
     """The page that explains a rule: ours under docs/rules/, squawk's on squawk's site."""
-    if source == "squawk":
+    if from_squawk:
         return SQUAWK_DOCS_URL + rule
     return f"{DOCS_BASE_URL}rules/{rule}.md"

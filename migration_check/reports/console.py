@@ -8,7 +8,7 @@ from .. import rules
 from ..log import Log
 from ..proofs.deploy_safety.hazards import sql_mode
 from ..results import RunResult
-from ..verdicts import Data, FindingKind, Rollback
+from ..verdicts import Data, FindingKind, HazardSource, Rollback
 from .problems import failure_lines, window_note
 
 STATEMENT_WIDTH = 160
@@ -31,7 +31,7 @@ def print_hazards(result: RunResult, log: Log) -> None:
             log.info(f"  - {where}: {hazard.rule} ({hazard.source}): {hazard.message}")
             log.info(f"      statement: {shown}")
             log.info(f"      fix: {hazard.fix}")
-            log.info(f"      docs: {rules.docs_page(hazard.rule, hazard.source)}")
+            log.info(f"      docs: {rules.docs_page(hazard.rule, hazard.source == HazardSource.SQUAWK)}")
     holds = [(m, hold) for app in result.apps for m in app.migrations for hold in m.lock_holds]
     if result.volume and holds:
         log.info("")

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from .. import rules
 from ..results import Hazard, MigrationResult, RunResult
-from ..verdicts import CheckStatus
+from ..verdicts import CheckStatus, HazardSource
 
 # MigrationResult.problems -> the rule id of each (a docs page each, rules.py).
 PROBLEM_RULES = {"apply failed": rules.APPLY_FAILED, "rollback failed": rules.ROLLBACK_FAILED,
@@ -51,9 +51,9 @@ def failure_lines(result: RunResult) -> list[tuple[str | None, int | None, str]]
     return lines
 
 
-def see(*rule_ids: str, source: str = "observed") -> str:
+def see(*rule_ids: str, from_squawk: bool = False) -> str:
     """`[rule-id: docs page, ...]`: what a reader follows to learn what the finding means."""
-    return "[" + ", ".join(f"{rule}: {rules.docs_page(rule, source)}" for rule in rule_ids) + "]"
+    return "[" + ", ".join(f"{rule}: {rules.docs_page(rule, from_squawk)}" for rule in rule_ids) + "]"
 
 
 def migration_rules(migration: MigrationResult) -> list[str]:
@@ -65,7 +65,7 @@ def migration_rules(migration: MigrationResult) -> list[str]:
 def hazard_text(migration: MigrationResult | None, hazard: Hazard) -> str:
     where = migration.label if migration is not None else "run"
     return (f"{where}: {hazard.rule} ({hazard.source}): {hazard.message}. Fix: {hazard.fix} "
-            f"{see(hazard.rule, source=hazard.source)}")
+            f"{see(hazard.rule, from_squawk=hazard.source == HazardSource.SQUAWK)}")
 
 
 def hazard_lines(result: RunResult) -> list[tuple[str | None, int | None, str]]:
