@@ -25,11 +25,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from ...postgres.catalog import Columns
 from ...project.discovery import MigrationInfo
 from ...results import Finding
 from .fingerprints import Cell, Fingerprint
-
-Columns = dict[str, set[str]]
 
 
 @dataclass(frozen=True)
