@@ -1,10 +1,11 @@
 """The proofs every migration of a window gets, in the order their hooks are called.
 
 Adding a proof: a module with a `Proof` subclass (see `protocol` and docs/proofs.md), and one
-line here. The order matters where proofs share a moment: the schema is snapshotted before the
-data proof seeds rows, the compat check runs its statements over the seeded pre-release rows
-(and, after the apply, before the post-release rows are seeded), and deploy safety wraps the
-apply itself.
+line here. Within a moment the hooks run in this order, and it matters: the schema is snapshotted
+before the data proof seeds rows (before the apply and before the rollback), the compat check
+runs its statements over the pre-release rows the data proof seeded, and the schema's findings
+come before the data's in each migration's details. The first proof is the outermost wrapper of
+the apply.
 """
 
 from __future__ import annotations
