@@ -8,9 +8,10 @@ in pyproject.toml):
 - `reports/`: the console, JSON, JUnit and GitHub reports (and the shards' reports merged);
 - `chain/`: how a migration is exercised: a chain's scratch database, the steps of each
   migration's test, the path through the migrations a squash replaces;
-- `proofs/`: one unit per proof: `round_trip` (apply, rollback, re-apply), `schema`, `data/`
-  (seeding, literals, fingerprints, coverage, post-release rows), `compat/` (the previous
-  release's queries), `deploy_safety/` (locks, hazards, squawk, --volume);
+- `proofs/`: one unit per proof (`protocol.Proof`, listed in `registry.PROOFS`, called by the
+  chain at each moment of a migration's test): `schema`, `data/` (seeding, literals,
+  fingerprints, coverage, post-release rows), `compat/` (the previous release's queries),
+  `deploy_safety/` (locks, hazards, squawk, --volume); `round_trip` judges the chain's steps;
 - `project/`: what the project has and what to test (discovery, selection, windows, the
   project-wide checks);
 - `cleanup/`: the watchdog and the sweep of what killed runs left;

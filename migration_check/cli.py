@@ -180,7 +180,7 @@ def add_proof_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--step-timeout", type=parse_positive_seconds, default=DEFAULT_STEP_TIMEOUT_S,
                         metavar="SECONDS", help="kill a manage.py step that runs longer (default: %(default)g)")
     parser.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1), metavar="N",
-                        help="apps, or runs of one app's window, tested in parallel on databases of their own "
+                        help="apps, or segments of one app's window, tested in parallel on databases of their own "
                              "(default: 2, at most the number of CPUs)")
     parser.add_argument("--isolation", choices=ISOLATIONS, default=default_isolation(),
                         help="how each manage.py step runs: fork (a child forked from a step server that "

@@ -9,7 +9,7 @@ recompute a verdict.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import KW_ONLY, dataclass, field
 from pathlib import Path
 
 from .timing import Phase
@@ -92,10 +92,12 @@ class CheckResult:
 
 @dataclass
 class MigrationResult:
-    """The verdicts for one migration of a window (values as in CONTRACT.md)."""
+    """The verdicts for one migration of a window (values as in CONTRACT.md). Built as
+    `MigrationResult(app, name, file=..., ...)`: everything after the name by keyword."""
 
     app: str
     name: str
+    _: KW_ONLY
     file: str | None
     line: int | None = None
     apply: StepOutcome = StepOutcome.NOT_RUN  # applying it over pre-release data
@@ -184,8 +186,10 @@ class Selection:
     shards: list[tuple[int, int]] = field(default_factory=list)
 
 
-@dataclass
+@dataclass(kw_only=True)
 class RunResult:
+    """Everything a run found, and how it ran (the reports' one input). Built by keyword."""
+
     checks: list[CheckResult]
     apps: list[AppResult]
     duration_s: float

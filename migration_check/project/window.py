@@ -2,8 +2,8 @@
 after anything runs.
 
 Owns: `AppWindow`, which holds the window's `MigrationResult`s, names irreversible operations
-before anything runs (`mark_irreversible`), splits what can be tested into runs for chains side
-by side, and marks older migrations `blocked` behind one that cannot be rolled back
+before anything runs (`mark_irreversible`), splits what can be tested into segments for chains
+side by side, and marks older migrations `blocked` behind one that cannot be rolled back
 (`mark_blocked`). The migrations themselves are tested by `chain.WindowChain`.
 
 Pure: no database, no process.
@@ -31,7 +31,8 @@ def relative_file(path: Path | None, project_dir: Path) -> str | None:
 
 def initial_result(migration: MigrationInfo, project_dir: Path) -> MigrationResult:
     first_line = next((op.line for op in migration.operations if op.line), 1 if migration.file else None)
-    return MigrationResult(migration.app, migration.name, relative_file(migration.file, project_dir), first_line)
+    return MigrationResult(migration.app, migration.name, file=relative_file(migration.file, project_dir),
+                           line=first_line)
 
 
 def found_before_blocked(result: MigrationResult) -> list[Finding]:
@@ -104,7 +105,7 @@ class AppWindow:
                 continue  # a squash's rollback does not stand in the way of the path through the replaced ones
             if blocker is not None:
                 self.results[migration.name] = MigrationResult(
-                    self.app, migration.name, result.file, result.line, rollback=Rollback.BLOCKED,
+                    self.app, migration.name, file=result.file, line=result.line, rollback=Rollback.BLOCKED,
                     error=f"not reached: {blocker} cannot be rolled back", details=found_before_blocked(result))
             elif result.rollback in (Rollback.IRREVERSIBLE, Rollback.FAILED):
                 blocker = migration.name

@@ -15,13 +15,13 @@ from dataclasses import dataclass, field
 from .. import rules
 from ..config import MigrationKey
 from ..inside_django.protocol import OperationEffect, WindowMigration
+from ..postgres.catalog import Columns
 from ..processes.steps import StepResult
 from ..project.discovery import MigrationInfo
 from ..results import Finding
 from ..verdicts import Data, FindingKind, StepOutcome
 from .data.fingerprints import Fingerprint, compare_fingerprints
 
-Columns = dict[str, set[str]]  # table -> column names
 Loss = tuple[str, str | None, int, str]  # table, column (None: whole rows), rows, example key
 
 

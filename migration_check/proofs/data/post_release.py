@@ -24,12 +24,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from ... import rules
+from ...postgres.catalog import Columns
 from ...project.discovery import MigrationInfo
 from ...results import Finding
 from ...verdicts import FindingKind
 from .fingerprints import Cell, Fingerprint
-
-Columns = dict[str, set[str]]
 
 
 @dataclass(frozen=True)

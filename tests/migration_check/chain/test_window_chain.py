@@ -37,8 +37,8 @@ def run_chain(project, app, names, database, *flags):
     config = config_from_args(build_parser().parse_args(["--manage", str(REPO_ROOT / "manage.py"), *flags]))
     stream = io.StringIO()
     window = AppWindow(app, [m for m in project.plan if m.app == app and m.name in names], config.project_dir)
-    context = ChainContext(config, project, Log(1, stream), lambda purpose: database)
-    error = WindowChain(context, window, window.mark_irreversible(frozenset()), restore=True).run()
+    context = ChainContext(config=config, project=project, log=Log(1, stream), open_database=lambda purpose: database)
+    error = WindowChain(context, window, window.mark_irreversible(frozenset()), restore=True).check()
     window.result([error])
     return window.results, error, stream.getvalue()
 

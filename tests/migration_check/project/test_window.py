@@ -65,15 +65,15 @@ def test_app_errors_are_joined():
     assert window_of(True).result(["first", None, "second"]).error == "first; second"
 
 
-@pytest.mark.parametrize(("size", "parts", "runs"), [
+@pytest.mark.parametrize(("size", "parts", "segments"), [
     (5, 2, [3, 2]), (4, 2, [2, 2]), (3, 2, [3]), (2, 2, [2]), (1, 2, [1]), (7, 3, [3, 2, 2]),
     (5, 1, [5]), (6, 8, [2, 2, 2]), (0, 2, []),
 ])
-def test_split_window_makes_consecutive_runs_of_at_least_two(size, parts, runs):
+def test_split_window_makes_consecutive_segments_of_at_least_two(size, parts, segments):
     migrations = list(window_of(*[True] * size).window)
     split = split_window(migrations, parts)
-    assert [len(run) for run in split] == runs
-    assert [m for run in split for m in run] == migrations  # consecutive, in order, nothing lost
+    assert [len(segment) for segment in split] == segments
+    assert [m for segment in split for m in segment] == migrations  # consecutive, in order, nothing lost
 
 
 def test_blocking_keeps_what_the_older_migrations_own_tests_found():

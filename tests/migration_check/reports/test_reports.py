@@ -31,36 +31,39 @@ def failing():
     checks = [CheckResult("forward", "passed", 1.5), CheckResult("check_deploy", "failed", 0.5,
                                                                            "SystemCheckError: x | y"),
               CheckResult("missing_migrations", "skipped", 0.0, "forward migration failed")]
-    trace = MigrationResult("shop", "0003_index", "shop/migrations/0003_index.py", 9, apply="passed",
+    trace = MigrationResult("shop", "0003_index", file="shop/migrations/0003_index.py", line=9, apply="passed",
                                  rollback="passed", reapply="passed", schema="differs", data="preserved",
                                  details=[Finding("schema", "index shop_idx still exists after rolling back "
                                                                  "0003_index", {"object": "index shop_idx"}),
                                           Finding("info", "table shop_x was created by 0003_index")],
                                  durations={"rollback": 0.4, "reapply": 0.6})
-    irreversible = MigrationResult("shop", "0002_fill", "shop/migrations/0002_fill.py", 12,
+    irreversible = MigrationResult("shop", "0002_fill", file="shop/migrations/0002_fill.py", line=12,
                                         rollback="irreversible",
                                         error="RunPython (Raw Python operation) has no reverse operation,\n"
                                               "at shop/migrations/0002_fill.py:12 | 100% sure")
-    blocked = MigrationResult("shop", "0001_initial", "shop/migrations/0001_initial.py", 1, rollback="blocked",
-                                   error="not reached: 0002_fill cannot be rolled back")
+    blocked = MigrationResult("shop", "0001_initial", file="shop/migrations/0001_initial.py", line=1,
+                              rollback="blocked", error="not reached: 0002_fill cannot be rolled back")
     apps = [AppResult("shop", [trace, irreversible, blocked])]
-    return RunResult(checks, apps, 12.345, "15.10 (Debian 15.10-1)", True, 17, ["auth (Django contrib: /x)"])
+    return RunResult(checks=checks, apps=apps, duration_s=12.345, server_version="15.10 (Debian 15.10-1)",
+                     ephemeral=True, processes=17, skipped_apps=["auth (Django contrib: /x)"])
 
 
 @pytest.fixture
 def passing():
     checks = [CheckResult(name, "passed", 1.0) for name in ("forward", "check_deploy", "missing_migrations")]
-    migration = MigrationResult("shop", "0002_x", "shop/migrations/0002_x.py", 8, apply="passed",
+    migration = MigrationResult("shop", "0002_x", file="shop/migrations/0002_x.py", line=8, apply="passed",
                                      rollback="passed", reapply="passed", schema="identical", data="preserved",
                                      durations={"rollback": 0.5, "reapply": 0.25}, compat="compatible",
                                      compat_direction="old_code_on_new_schema")
-    acknowledged = MigrationResult("shop", "0001_initial", "shop/migrations/0001_initial.py", 3, apply="passed",
+    acknowledged = MigrationResult("shop", "0001_initial", file="shop/migrations/0001_initial.py", line=3,
+                                        apply="passed",
                                         rollback="passed", reapply="passed", schema="identical", data="lost",
                                         acknowledged=True, compat="breaks_old_code",
                                         compat_direction="old_code_on_new_schema", compat_acknowledged=True,
                                         details=[Finding("data_lost", "column shop_item.legacy: 3 row(s)"),
                                                  Finding("compat", "the previous release's shop.Item fails")])
-    return RunResult(checks, [AppResult("shop", [migration, acknowledged])], 3.0, "15.10", False, 9)
+    return RunResult(checks=checks, apps=[AppResult("shop", [migration, acknowledged])], duration_s=3.0,
+                     server_version="15.10", ephemeral=False, processes=9)
 
 
 def test_ok_and_problems(failing, passing):
@@ -71,7 +74,7 @@ def test_ok_and_problems(failing, passing):
     assert irreversible.problems == ["rollback irreversible"]
     assert blocked.problems == []
     assert passing.apps[0].migrations[1].problems == []  # acknowledged loss
-    assert MigrationResult("a", "m", None).problems == ["rollback not_run"]
+    assert MigrationResult("a", "m", file=None).problems == ["rollback not_run"]
 
 
 def test_report_json(failing):
@@ -183,9 +186,10 @@ def test_github_annotations_escape_newlines_and_percent(failing):
 
 
 def test_github_annotations_are_capped_at_10():
-    migrations = [MigrationResult("shop", f"{i:04d}_m", f"shop/migrations/{i:04d}_m.py", None,
+    migrations = [MigrationResult("shop", f"{i:04d}_m", file=f"shop/migrations/{i:04d}_m.py", line=None,
                                        rollback="failed", error=f"boom {i}") for i in range(1, 16)]
-    result = RunResult([], [AppResult("shop", migrations)], 1.0, "15.10", False, 1)
+    result = RunResult(checks=[], apps=[AppResult("shop", migrations)], duration_s=1.0, server_version="15.10",
+                       ephemeral=False, processes=1)
     annotations = github_annotations(result)
     assert len(annotations) == 10
     assert annotations[0] == ("::error file=shop/migrations/0001_m.py,line=1,title=Migration test::"
