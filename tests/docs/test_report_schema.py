@@ -23,16 +23,17 @@ def report() -> dict:
                 Finding("coverage", "column t.d: not covered", {"table": "t", "column": "d"}, rules.DATA_NOT_COVERED),
                 Finding("info", "table t was created by 0002_x")]
     hazard = Hazard(rules.TABLE_REWRITE, "t", "AccessExclusiveLock", "ALTER TABLE t ...", "t was rewritten", "fix")
-    migration = MigrationResult("a", "0002_x", "a/migrations/0002_x.py", 4, apply="passed", rollback="passed",
+    migration = MigrationResult("a", "0002_x", file="a/migrations/0002_x.py", line=4, apply="passed", rollback="passed",
                                 reapply="passed", schema="differs", data="lost", details=findings,
                                 compat="breaks_old_code", compat_direction="old_code_on_new_schema",
                                 rewrites=["t"], locks=[{"table": "t", "mode": "AccessExclusiveLock"}],
                                 statements=["ALTER TABLE t ..."], hazards=[hazard],
                                 lock_holds=[LockHold("t", "AccessExclusiveLock", 0.12, None)],
                                 durations={"rollback": 0.3, "reapply": 0.2})
-    blocked = MigrationResult("a", "0001_initial", "a/migrations/0001_initial.py", 1, rollback="blocked")
-    result = RunResult([CheckResult("forward", "passed", 1.0), CheckResult("check_deploy", "failed", 0.5, "E001")],
-                       [AppResult("a", [migration, blocked])], 3.0, "15.10", True, 4, observation="observed",
+    blocked = MigrationResult("a", "0001_initial", file="a/migrations/0001_initial.py", line=1, rollback="blocked")
+    result = RunResult(checks=[CheckResult("forward", "passed", 1.0), CheckResult("check_deploy", "failed", 0.5, "E001")],
+                       apps=[AppResult("a", [migration, blocked])], duration_s=3.0, server_version="15.10",
+                       ephemeral=True, processes=4, observation="observed",
                        run_hazards=[Hazard(rules.ACCESS_EXCLUSIVE_WITHOUT_LOCK_TIMEOUT, "t", "AccessExclusiveLock",
                                            "ALTER TABLE t ...", "1 migration(s)", "fix", "observed", ("a.0002_x",))])
     return report_json(result)

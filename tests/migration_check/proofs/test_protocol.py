@@ -13,11 +13,10 @@ from migration_check.log import Log
 from migration_check.project.window import AppWindow
 from migration_check.proofs.protocol import Proof
 from migration_check.proofs.registry import PROOFS
+from tests.migration_check.chain.test_window_chain import LINEAR
+from tests.migration_check.fake_database import FakeDatabase, failed_step
 
-from .fake_database import FakeDatabase, failed_step
-from .test_chain import LINEAR
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[3]
 NAMES = ["0002_price", "0003_note", "0004_index"]
 
 
