@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .timing import Phase
+from .verdict_table import FINDING_KINDS, judge_migration, own_rollback, problem_words
 
 NOT_CHECKED = "not_checked"
 
@@ -108,6 +109,11 @@ class MigrationResult:
     hazards: list[Hazard] | str = NOT_CHECKED
     lock_holds: list[LockHold] = field(default_factory=list)
     exclusive_without_timeout: list[str] = field(default_factory=list)  # for the run-wide hazard
+    # When `rollback` is "blocked": the nearest newer migration of the window that cannot be
+    # rolled back, and this migration's own rollback verdict (passed | failed | irreversible),
+    # tested on a database that never applied it (window.mark_blocked).
+    blocked_by: str | None = None
+    rollback_alone: str | None = None
 
     @property
     def label(self) -> str:
@@ -122,31 +128,20 @@ class MigrationResult:
         return self.statements if isinstance(self.statements, list) else []
 
     @property
+    def own_rollback(self) -> str:
+        """`rollback_alone` when blocked, else `rollback` (JSON `rollback_alone`)."""
+        return own_rollback(self)
+
+    @property
     def problems(self) -> list[str]:
-        """What makes this migration fail the run (empty when it passes or is acknowledged)."""
-        found = []
-        if self.apply == "failed":
-            found.append("apply failed")
-        if self.rollback in ("failed", "not_run") or (self.rollback == "irreversible" and not self.acknowledged):
-            found.append(f"rollback {self.rollback}")
-        if self.reapply == "failed":
-            found.append("re-apply failed")
-        if self.schema == "differs":
-            found.append("schema differs")
-        if self.data == "lost" and not self.acknowledged:
-            found.append("data lost")
-        if self.compat == "breaks_old_code" and not self.compat_acknowledged:
-            found.append("breaks the new code (post-deploy)" if self.compat_direction == "new_code_on_old_schema"
-                         else "breaks old code")
-        return found
+        """What makes this migration fail the run (empty when it passes or is acknowledged):
+        the words of verdict_table, the one place that says which verdicts fail."""
+        return problem_words(self)
 
     @property
     def problem_details(self) -> list[Finding]:
         """The findings behind `problems` (none of an acknowledged verdict)."""
-        failing = {"schema": self.schema == "differs",
-                   "data_lost": self.data == "lost" and not self.acknowledged,
-                   "compat": self.compat == "breaks_old_code" and not self.compat_acknowledged}
-        kinds = {kind for kind, fails in failing.items() if fails}
+        kinds = {FINDING_KINDS[j.step] for j in judge_migration(self) if j.fails and j.step in FINDING_KINDS}
         return [finding for finding in self.details if finding.kind in kinds]
 
 

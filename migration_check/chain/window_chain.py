@@ -15,6 +15,10 @@ Then, oldest first, each migration M goes through the same steps:
     re-apply  `migrate APP M`                          -> verdicts.judge_reapply, schema round trip
               post-release rows survived the rollback   -> post_release.judge_post_release
 
+A migration with an operation that has no reverse (named before the run, `window.mark_irreversible`)
+is applied and observed like any other (apply, compat, deploy safety), then stays applied: there
+is no rollback to test, and the newer migrations are tested on top of it.
+
 Each finding belongs to the one migration applied and rolled back at that moment. A step that
 leaves the database unusable (a re-apply that fails, a rollback that times out or leaves the
 migration half reversed) ends that database, not the run: the newer migrations are tested on a
@@ -225,6 +229,9 @@ class WindowChain:
         if broken:
             return broken
         compat.after_apply()
+        if result.rollback == "irreversible":  # named before the run: no rollback to test
+            self.log_irreversible(result)
+            return None
         applied = self.observe(result, meta["tables_after"], POST_RELEASE_PROFILES, "post-release", True,
                                self.round_token(migration, 1))
         broken, collateral_columns = self.roll_back(migration, result, before.columns)
@@ -280,7 +287,8 @@ class WindowChain:
             if events is not None:
                 record_apply(result, events, set(before.columns), self.context.safety, fill, cleanup)
             return None
-        result.error = verdict.error
+        # An irreversible migration's error already names its operation: keep both.
+        result.error = f"{verdict.error}; {result.error}" if result.error else verdict.error
         if verdict.broken:
             return verdict.broken
         self.db.empty_tables()
@@ -441,6 +449,12 @@ class WindowChain:
         if left:
             return f"after `migrate`, still unapplied: {', '.join(left)}"
         return None
+
+    def log_irreversible(self, result: MigrationResult) -> None:
+        """An irreversible migration stays applied: the newer ones are tested on top of it."""
+        acknowledged = " (acknowledged)" if result.compat_acknowledged else ""
+        self.log.info(f"{result.label}: apply {result.apply}, compat {result.compat}{acknowledged}; "
+                      "irreversible, not rolled back")
 
     def log_verdict(self, result: MigrationResult) -> None:
         note = f"schema {result.schema}, data {result.data}" + (" (acknowledged)" if result.acknowledged else "")

@@ -3,11 +3,12 @@ console summary and the GitHub annotations both print; the deploy hazards, as li
 (warnings, or failures with --fail-on-hazards); and the note both print when --since or --shard
 left nothing to roll back.
 
-Uses: results."""
+Uses: results, verdict_table (which verdicts fail, their words, the next step)."""
 
 from __future__ import annotations
 
 from ..results import Hazard, MigrationResult, RunResult
+from ..verdict_table import judge_migration, next_step, untested_reason
 
 
 def window_note(result: RunResult) -> str | None:
@@ -32,14 +33,31 @@ def failure_lines(result: RunResult) -> list[tuple[str | None, int | None, str]]
     for app in result.apps:
         if app.error:
             lines.append((None, None, f"{app.app}: {app.error}"))
-        for m in app.migrations:
-            if m.problems:
-                first = next((f.message for f in m.problem_details), None)
-                text = m.error or first or ""
-                lines.append((m.file, m.line, f"{m.label}: {', '.join(m.problems)}" + (f": {text}" if text else "")))
+        lines += [(m.file, m.line, migration_line(m)) for m in app.migrations if m.problems]
     if result.fail_on_hazards:
         lines += hazard_lines(result)
     return lines
+
+
+def migration_line(m: MigrationResult) -> str:
+    """`app.migration: apply failed, data lost: the error or first finding. Next: what to do`."""
+    first = next((f.message for f in m.problem_details), None)
+    text = m.error or first or ""
+    blocked = f" (its rollback is also blocked by {m.blocked_by})" if m.blocked_by else ""
+    steps = [step for step in (next_step(m, j) for j in judge_migration(m) if j.fails) if step]
+    return (f"{m.label}: {', '.join(m.problems)}{blocked}" + (f": {text}" if text else "")
+            + "".join(f". Next: {step}" for step in steps))
+
+
+def rollback_cell(m: MigrationResult) -> str:
+    """`rollback` in a summary table: a blocked migration's own verdict beside it."""
+    return f"blocked by {m.blocked_by} (alone: {m.own_rollback})" if m.rollback == "blocked" else m.rollback
+
+
+def untested_lines(result: RunResult) -> list[str]:
+    """`app.migration (why: what was not checked)` for each migration without every verdict."""
+    return [f"{m.label} ({reason})" for app in result.apps for m in app.migrations
+            if (reason := untested_reason(m)) is not None]
 
 
 def hazard_text(migration: MigrationResult | None, hazard: Hazard) -> str:
