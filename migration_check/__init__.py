@@ -20,7 +20,7 @@ in pyproject.toml):
 - `inside_django/`: the code that runs inside the project's Django process (imports nothing else
   of the tool);
 - `results`, `errors`, `log`, `timing`: what was found, how a run ends early, output, where the
-  time goes.
+  time goes; `verdict_table`: which verdicts fail the run, and the words for them.
 
 The names in `__all__` are the public API (used by scripts/verify_backup.py and the
 benchmarks); everything else may change. They are imported on first use, so the code that

@@ -2,11 +2,11 @@
 
 Owns: `Finding` (one entry of a migration's `details`), `Hazard` and `LockHold` (what was
 observed on the server while a migration was applied, see hazards.py), `CheckResult`,
-`MigrationResult` (the verdicts of CONTRACT.md, and which of them fail the run), `AppResult`,
+`MigrationResult` (the verdicts of CONTRACT.md; which of them fail the run is verdict_table's), `AppResult`,
 `Selection` (what --since and --shard chose) and `RunResult`. Reports read these and never
 recompute a verdict.
 
-Uses: timing (the Phase type).
+Uses: timing (the Phase type), verdict_table (which verdicts fail, and their words).
 """
 
 from __future__ import annotations
