@@ -21,7 +21,8 @@ in pyproject.toml):
 - `inside_django/`: the code that runs inside the project's Django process (imports nothing else
   of the tool);
 - `results`, `verdicts`, `errors`, `log`, `timing`: what was found, the vocabulary of each
-  verdict, how a run ends early, output, where the time goes.
+  verdict, how a run ends early, output, where the time goes; `verdict_table`: which verdicts
+  fail the run, and the words for them.
 
 The names in `__all__` are the public API (used by scripts/verify_backup.py and the
 benchmarks); everything else may change. They are imported on first use, so the code that

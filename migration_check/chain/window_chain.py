@@ -18,6 +18,10 @@ what each proof does there: `proofs.protocol`):
     after_reapply   schema round trip, post-release rows survived the rollback
     after_steps     proofs that need a scratch database of their own (`OwnDatabases`)
 
+A migration with an operation that has no reverse (named before the run, `window.mark_irreversible`)
+is applied and observed like any other (apply, compat, deploy safety), then stays applied: there
+is no rollback to test, and the newer migrations are tested on top of it.
+
 Each finding belongs to the one migration applied and rolled back at that moment. A step that
 leaves the database unusable (a re-apply that fails, a rollback that times out or leaves the
 migration half reversed) ends that database, not the run: the newer migrations are tested on a
@@ -213,6 +217,9 @@ class WindowChain:
             return broken
         for proof in proofs:
             proof.after_apply(test)
+        if result.rollback == Rollback.IRREVERSIBLE:  # named before the run: no rollback to test
+            self.log_irreversible(result)
+            return None
         test.applied = ObservedState(columns=self.db.columns())
         for proof in proofs:
             proof.before_rollback(test)
@@ -259,7 +266,8 @@ class WindowChain:
         result.apply = verdict.status
         if verdict.status == StepOutcome.PASSED:
             return None
-        result.error = verdict.error
+        # An irreversible migration's error already names its operation: keep both.
+        result.error = f"{verdict.error}; {result.error}" if result.error else verdict.error
         if verdict.broken:
             return verdict.broken
         self.db.empty_tables()
@@ -363,6 +371,12 @@ class WindowChain:
         if left:
             return f"after `migrate`, still unapplied: {', '.join(left)}"
         return None
+
+    def log_irreversible(self, result: MigrationResult) -> None:
+        """An irreversible migration stays applied: the newer ones are tested on top of it."""
+        acknowledged = " (acknowledged)" if result.compat_acknowledged else ""
+        self.log.info(f"{result.label}: apply {result.apply}, compat {result.compat}{acknowledged}; "
+                      "irreversible, not rolled back")
 
     def log_verdict(self, result: MigrationResult) -> None:
         note = f"schema {result.schema}, data {result.data}" + (" (acknowledged)" if result.acknowledged else "")

@@ -1,6 +1,6 @@
 """The console summary printed at the end of a run: a table of the verdicts, what the data
 proof did not cover, the deploy hazards (warnings), how long locks were held with --volume, then
-what failed."""
+what failed, and which migrations did not get every verdict, with why."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from ..log import Log
 from ..proofs.deploy_safety.hazards import sql_mode
 from ..results import RunResult
 from ..verdicts import Data, FindingKind, HazardSource, Rollback
-from .problems import failure_lines, window_note
+from .problems import failure_lines, untested_lines, window_note
 
 STATEMENT_WIDTH = 160
 
@@ -46,7 +46,8 @@ def print_summary(result: RunResult, log: Log) -> None:
     for app in result.apps:
         for m in app.migrations:
             seconds = sum(v for v in m.durations.values() if v)
-            rollback = m.rollback + ("*" if m.acknowledged and m.rollback == Rollback.IRREVERSIBLE else "")
+            rollback = f"blocked (alone: {m.own_rollback})" if m.rollback == Rollback.BLOCKED else m.rollback
+            rollback += "*" if m.acknowledged and m.own_rollback == Rollback.IRREVERSIBLE else ""
             data = m.data + ("*" if m.acknowledged and m.data == Data.LOST else "")
             compat = m.compat + ("*" if m.compat_acknowledged else "")
             rows.append((m.label, m.apply, rollback, m.reapply, m.schema, data, compat,
@@ -62,14 +63,33 @@ def print_summary(result: RunResult, log: Log) -> None:
         log.info(note)
     print_coverage(result, log)
     print_hazards(result, log)
+    print_closing_lines(result, log)
+
+
+UNTESTED_SHOWN = 10
+
+
+def print_closing_lines(result: RunResult, log: Log) -> None:
+    """FAILED and the list of problems, or OK; then how many migrations got every verdict, and
+    the others named with why (nothing untested is silent)."""
     problems = failure_lines(result)
+    migrations = [m for app in result.apps for m in app.migrations]
+    untested = untested_lines(result)
+    complete = "every verdict" if not untested else f"{len(migrations) - len(untested)} with every verdict"
+    counted = f"{len(migrations)} migration(s), {complete}"
     log.info("")
     if problems:
         log.info(f"FAILED: {len(problems)} problem(s)")
         for _, _, message in problems:
             log.info(f"  - {message}")
+        log.info(counted)
     else:
-        log.info(f"OK: all checks passed in {result.duration_s:.1f}s ({result.processes} manage.py processes)")
+        log.info(f"OK: all checks passed: {counted}, in {result.duration_s:.1f}s "
+                 f"({result.processes} manage.py processes)")
+    if untested:
+        shown = ", ".join(untested[:UNTESTED_SHOWN])
+        more = f", and {len(untested) - UNTESTED_SHOWN} more" if len(untested) > UNTESTED_SHOWN else ""
+        log.info(f"{len(untested)} migration(s) not fully tested: {shown}{more}")
 
 
 COVERAGE_LINES = 20

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from .. import rules
 from ..results import Hazard, MigrationResult, RunResult
-from ..verdicts import CheckStatus, HazardSource
+from ..verdict_table import judge_migration, next_step, untested_reason
+from ..verdicts import CheckStatus, HazardSource, Rollback
 
 # MigrationResult.problems -> the rule id of each (a docs page each, rules.py).
 PROBLEM_RULES = {"apply failed": rules.APPLY_FAILED, "rollback failed": rules.ROLLBACK_FAILED,
@@ -40,12 +41,7 @@ def failure_lines(result: RunResult) -> list[tuple[str | None, int | None, str]]
     for app in result.apps:
         if app.error:
             lines.append((None, None, f"{app.app}: {app.error}"))
-        for m in app.migrations:
-            if m.problems:
-                first = next((f.message for f in m.problem_details), None)
-                text = m.error or first or ""
-                lines.append((m.file, m.line, f"{m.label}: {', '.join(m.problems)}" + (f": {text}" if text else "")
-                              + f" {see(*migration_rules(m))}"))
+        lines += [(m.file, m.line, migration_line(m)) for m in app.migrations if m.problems]
     if result.fail_on_hazards:
         lines += hazard_lines(result)
     return lines
@@ -60,6 +56,27 @@ def migration_rules(migration: MigrationResult) -> list[str]:
     """The rule ids of a migration's problems, in the order of `problems`, each once."""
     found = [PROBLEM_RULES.get(problem, problem.replace(" ", "-")) for problem in migration.problems]
     return list(dict.fromkeys(found))
+
+
+def migration_line(m: MigrationResult) -> str:
+    """`app.migration: apply failed, data lost: the error or first finding. Next: what to do`."""
+    first = next((f.message for f in m.problem_details), None)
+    text = m.error or first or ""
+    blocked = f" (its rollback is also blocked by {m.blocked_by})" if m.blocked_by else ""
+    steps = [step for step in (next_step(m, j) for j in judge_migration(m) if j.fails) if step]
+    return (f"{m.label}: {', '.join(m.problems)}{blocked}" + (f": {text}" if text else "")
+            + "".join(f". Next: {step}" for step in steps) + f" {see(*migration_rules(m))}")
+
+
+def rollback_cell(m: MigrationResult) -> str:
+    """`rollback` in a summary table: a blocked migration's own verdict beside it."""
+    return f"blocked by {m.blocked_by} (alone: {m.own_rollback})" if m.rollback == Rollback.BLOCKED else m.rollback
+
+
+def untested_lines(result: RunResult) -> list[str]:
+    """`app.migration (why: what was not checked)` for each migration without every verdict."""
+    return [f"{m.label} ({reason})" for app in result.apps for m in app.migrations
+            if (reason := untested_reason(m)) is not None]
 
 
 def hazard_text(migration: MigrationResult | None, hazard: Hazard) -> str:

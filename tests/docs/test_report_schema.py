@@ -31,7 +31,8 @@ def report() -> dict:
                                 lock_holds=[LockHold("t", "AccessExclusiveLock", 0.12, None)],
                                 durations={"rollback": 0.3, "reapply": 0.2})
     blocked = MigrationResult("a", "0001_initial", file="a/migrations/0001_initial.py", line=1, rollback="blocked")
-    result = RunResult(checks=[CheckResult("forward", "passed", 1.0), CheckResult("check_deploy", "failed", 0.5, "E001")],
+    checks = [CheckResult("forward", "passed", 1.0), CheckResult("check_deploy", "failed", 0.5, "E001")]
+    result = RunResult(checks=checks,
                        apps=[AppResult("a", [migration, blocked])], duration_s=3.0, server_version="15.10",
                        ephemeral=True, processes=4, observation="observed",
                        run_hazards=[Hazard(rules.ACCESS_EXCLUSIVE_WITHOUT_LOCK_TIMEOUT, "t", "AccessExclusiveLock",

@@ -17,7 +17,7 @@ import pytest
 
 from tests.report_schema import assert_report_valid
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[3]
 PIP = ["-m", "pip", "--disable-pip-version-check", "--quiet"]
 SETTINGS_TAIL = '''
 import dj_database_url
