@@ -31,9 +31,11 @@ lint: venv
 benchmark: venv
 	$(VENV_PY) benchmarks/run.py $(ARGS)
 
-# The one-file build for teams that copy the tool: dist/test_migrations.pyz (stdlib zipapp).
-dist:
-	python3 scripts/build_pyz.py
+# The distribution: dist/django_migration_check-*.whl (pip install it) and the one-file build
+# for teams that copy the tool, dist/test_migrations.pyz (stdlib zipapp).
+dist: venv
+	$(VENV_PY) -m pip wheel --quiet --no-deps --no-build-isolation --wheel-dir dist .
+	$(VENV_PY) scripts/build_pyz.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache dist

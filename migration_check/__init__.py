@@ -8,9 +8,10 @@ in pyproject.toml):
 - `reports/`: the console, JSON, JUnit and GitHub reports (and the shards' reports merged);
 - `chain/`: how a migration is exercised: a chain's scratch database, the steps of each
   migration's test, the path through the migrations a squash replaces;
-- `proofs/`: one unit per proof: `round_trip` (apply, rollback, re-apply), `schema`, `data/`
-  (seeding, literals, fingerprints, coverage, post-release rows), `compat/` (the previous
-  release's queries), `deploy_safety/` (locks, hazards, squawk, --volume);
+- `proofs/`: one unit per proof (`protocol.Proof`, listed in `registry.PROOFS`, called by the
+  chain at each moment of a migration's test): `schema`, `data/` (seeding, literals,
+  fingerprints, coverage, post-release rows), `compat/` (the previous release's queries),
+  `deploy_safety/` (locks, hazards, squawk, --volume); `round_trip` judges the chain's steps;
 - `project/`: what the project has and what to test (discovery, selection, windows, the
   project-wide checks);
 - `cleanup/`: the watchdog and the sweep of what killed runs left;
@@ -20,7 +21,8 @@ in pyproject.toml):
 - `inside_django/`: the code that runs inside the project's Django process (imports nothing else
   of the tool);
 - `results`, `verdicts`, `errors`, `log`, `timing`: what was found, the vocabulary of each
-  verdict, how a run ends early, output, where the time goes.
+  verdict, how a run ends early, output, where the time goes; `verdict_table`: which verdicts
+  fail the run, and the words for them.
 
 The names in `__all__` are the public API (used by scripts/verify_backup.py and the
 benchmarks); everything else may change. They are imported on first use, so the code that

@@ -11,11 +11,14 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import NoReturn
 
-from .config import DEFAULT_DEPTH, DEFAULT_SETTINGS, DEFAULT_STEP_TIMEOUT_S, Config, MigrationKey
+from .config import DEFAULT_DEPTH, DEFAULT_STEP_TIMEOUT_S, Config, MigrationKey
 from .errors import Interrupted, UsageError
 from .log import Log, error_line
 from .processes.steps import ISOLATIONS, default_isolation
+from .project.defaults import check_settings_exist, find_settings
+from .project.pyproject import KEYS, config_tokens, read_table
 from .project.selection import parse_revision, parse_shard
 from .reports import print_summary, write_reports
 from .reports.merge import merge_reports
@@ -26,36 +29,39 @@ EXIT_MIGRATION_PROBLEM = 1
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 
-PROG = "test_migrations"
+PROG = "test_migrations"  # the prefix of every error line (the contract's `test_migrations: error:`)
+COMMAND = "migration-check"  # the installed console script
+
 
 def default_manage() -> Path:
-    """`manage.py` in the repository root (the folder that holds this package), or, when the
-    package runs from a one-file build (`test_migrations.pyz`), in the current folder."""
-    package_home = Path(__file__).resolve().parent.parent
-    return (package_home if package_home.is_dir() else Path.cwd()) / "manage.py"
+    """The `manage.py` a run drives when --manage is not given: the one in the current folder."""
+    return Path.cwd() / "manage.py"
 
 
 EXAMPLES = """\
 examples:
-  python scripts/test_migrations.py --verbose
+  migration-check --verbose
       every project app, newest 5 migrations each, on a throwaway PostgreSQL cluster
       (or on the server in $DATABASE_URL / .env, in scratch databases only)
-  python scripts/test_migrations.py --app upstream --depth all
+  migration-check --app shop --depth all
       the whole history of one app
-  python scripts/test_migrations.py --database-url postgres://postgres:pw@localhost:5432/postgres \\
+  migration-check --database-url postgres://postgres:pw@localhost:5432/postgres \\
       --junit-xml reports/junit.xml --report-json reports/migrations.json
       CI: reports for the build server
-  python scripts/test_migrations.py --allow-data-loss upstream.0018_remove_invoice_paid_on
+  migration-check --allow-data-loss shop.0007_remove_order_note
       accept a known destructive migration (or put the line
       "# test_migrations: allow-data-loss" in the migration file)
-  python scripts/test_migrations.py --allow-breaking upstream.0022_tag_slug
+  migration-check --allow-breaking shop.0008_product_slug
       accept a migration whose schema breaks the previous release during the deploy (or put
       the line "# test_migrations: allow-breaking-change" in the migration file)
-  python scripts/test_migrations.py --since origin/main
+  migration-check --since origin/main
       a pull request: only the migrations added or modified since origin/main
-  python scripts/test_migrations.py --shard 2/4 --report-json reports/shard-2.json
-  python scripts/test_migrations.py --merge-reports reports/shard-*.json --junit-xml reports/junit.xml
+  migration-check --shard 2/4 --report-json reports/shard-2.json
+  migration-check --merge-reports reports/shard-*.json --junit-xml reports/junit.xml
       a big project over four jobs, then one summary
+
+configuration: [tool.migration_check] in the pyproject.toml beside manage.py sets the same options
+(apps, depth, step-timeout, jobs, allow-data-loss, fail-on-hazards, ...); options given here win.
 
 exit status: 0 all passed, 1 a migration problem was found, 2 usage or configuration error,
 130 interrupted (scratch databases and servers are removed in every case)
@@ -113,9 +119,9 @@ def parse_migration_key(value: str) -> MigrationKey:
     return (app, name)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(prog: str = COMMAND) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="test_migrations.py",
+        prog=prog,
         description=(
             "Apply every migration from scratch on a scratch PostgreSQL database, run the deploy "
             "checks, then roll back and re-apply each app's newest migrations one at a time, "
@@ -135,11 +141,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def add_selection_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--manage", type=Path, default=default_manage(), metavar="PATH",
-                        help="the manage.py to drive (default: manage.py in the repository root)")
+    parser.add_argument("--manage", type=Path, metavar="PATH",
+                        help="the manage.py to drive (default: manage.py in the current folder)")
     parser.add_argument("--settings", metavar="MODULE",
-                        default=os.environ.get("DJANGO_SETTINGS_MODULE") or DEFAULT_SETTINGS,
-                        help="Django settings module (default: $DJANGO_SETTINGS_MODULE, else %(default)s)")
+                        help="Django settings module (default: $DJANGO_SETTINGS_MODULE, else the module "
+                             "manage.py sets with os.environ.setdefault)")
     parser.add_argument("--app", dest="apps", action="append", default=[], metavar="LABEL",
                         help="app whose migrations are rolled back and re-applied (repeatable; "
                              "default: every app with migrations inside the project folder)")
@@ -180,8 +186,8 @@ def add_proof_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--step-timeout", type=parse_positive_seconds, default=DEFAULT_STEP_TIMEOUT_S,
                         metavar="SECONDS", help="kill a manage.py step that runs longer (default: %(default)g)")
     parser.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1), metavar="N",
-                        help="apps, or runs of one app's window, tested in parallel on databases of their own "
-                             "(default: %(default)s)")
+                        help="apps, or segments of one app's window, tested in parallel on databases of their own "
+                             "(default: 2, at most the number of CPUs)")
     parser.add_argument("--isolation", choices=ISOLATIONS, default=default_isolation(),
                         help="how each manage.py step runs: fork (a child forked from a step server that "
                              "started Django once for its database) or process (a fresh manage.py process "
@@ -222,11 +228,61 @@ def add_output_options(parser: argparse.ArgumentParser) -> None:
     parser.set_defaults(verbosity=1)
 
 
-def config_from_args(args: argparse.Namespace) -> Config:
-    """Validate what argparse cannot (files that must exist)."""
-    manage = args.manage.expanduser().resolve()
+def explicit_options(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> set[str]:
+    """The dests the command line itself set (defaults suppressed for one more parse)."""
+    saved = [(action, action.default) for action in parser._actions]
+    saved_defaults = dict(parser._defaults)
+    try:
+        for action, _ in saved:
+            action.default = argparse.SUPPRESS
+        parser._defaults.clear()
+        return set(vars(parser.parse_args(argv)))
+    finally:
+        for action, default in saved:
+            action.default = default
+        parser._defaults.update(saved_defaults)
+
+
+def apply_project_config(args: argparse.Namespace, explicit: set[str], pyproject: Path) -> None:
+    """Fill the options the command line did not give from `[tool.migration_check]` of
+    `pyproject`, each value validated by the option's own argparse type."""
+    tokens = config_tokens(read_table(pyproject), pyproject)
+    if not tokens:
+        return
+    parser = build_parser()
+
+    def refuse(message: str) -> NoReturn:
+        raise UsageError(f"{pyproject} [tool.migration_check]: {message}")
+
+    parser.error = refuse  # type: ignore[method-assign]  # a bad value is one line naming the file
+    configured = parser.parse_args([token for key_tokens in tokens.values() for token in key_tokens])
+    for key in tokens:
+        dest = parser._option_string_actions[KEYS[key][0]].dest
+        if dest not in explicit:
+            setattr(args, dest, getattr(configured, dest))
+
+
+def resolve_project(args: argparse.Namespace, explicit: set[str], manage_default: Path | None,
+                    environ: dict[str, str]) -> argparse.Namespace:
+    """--manage (else `manage_default`, else ./manage.py), the project's pyproject.toml options,
+    and the settings module (found, and checked to exist) before anything is started."""
+    manage = (args.manage or manage_default or default_manage()).expanduser().resolve()
     if not manage.is_file():
         raise UsageError(f"manage.py not found at {manage} (pass --manage PATH/TO/manage.py)")
+    args.manage = manage
+    apply_project_config(args, explicit, manage.parent / "pyproject.toml")
+    args.settings = find_settings(args.settings, environ, manage)
+    check_settings_exist(args.settings, manage.parent)
+    return args
+
+
+def config_from_args(args: argparse.Namespace) -> Config:
+    """Validate what argparse cannot (files that must exist)."""
+    manage = (args.manage or default_manage()).expanduser().resolve()
+    if not manage.is_file():
+        raise UsageError(f"manage.py not found at {manage} (pass --manage PATH/TO/manage.py)")
+    if args.settings is None:
+        args.settings = find_settings(None, os.environ, manage)
     if args.jobs < 1:
         raise UsageError("--jobs must be at least 1")
     if args.isolation == "fork" and not hasattr(os, "fork"):
@@ -262,15 +318,20 @@ def config_from_args(args: argparse.Namespace) -> Config:
     )
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run the migration tests as `scripts/test_migrations.py` does; returns the exit status."""
-    args = build_parser().parse_args(argv)
+def main(argv: Sequence[str] | None = None, *, prog: str = COMMAND, manage_default: Path | None = None) -> int:
+    """Run the migration tests (`migration-check`, `scripts/test_migrations.py` with its
+    repository-root `manage_default`); returns the exit status."""
+    parser = build_parser(prog)
+    args = parser.parse_args(argv)
     log = Log(args.verbosity)
     try:
         if args.merge_reports:
+            manage = args.manage or manage_default or default_manage()
             ok = merge_reports(args.merge_reports, args.report_json, args.junit_xml,
-                               args.manage.expanduser().resolve().parent, log, dict(os.environ))
+                               manage.expanduser().resolve().parent, log, dict(os.environ))
             return EXIT_OK if ok else EXIT_MIGRATION_PROBLEM
+        resolve_project(args, explicit_options(parser, argv), manage_default, dict(os.environ))
+        log = Log(args.verbosity)
         config = config_from_args(args)
         result = run_project(config, log, dict(os.environ))
         print_summary(result, log)

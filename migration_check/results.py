@@ -2,17 +2,18 @@
 
 Owns: `Finding` (one entry of a migration's `details`), `Hazard` and `LockHold` (what was
 observed on the server while a migration was applied, see hazards.py), `CheckResult`,
-`MigrationResult` (the verdicts of CONTRACT.md, and which of them fail the run), `AppResult`,
+`MigrationResult` (the verdicts of CONTRACT.md; which of them fail the run is verdict_table's), `AppResult`,
 `Selection` (what --since and --shard chose) and `RunResult`. Reports read these and never
 recompute a verdict.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import KW_ONLY, dataclass, field
 from pathlib import Path
 
 from .timing import Phase
+from .verdict_table import FINDING_KINDS, judge_migration, own_rollback, problem_words
 from .verdicts import (
     CheckStatus,
     Compat,
@@ -30,14 +31,19 @@ from .verdicts import (
 
 @dataclass(frozen=True)
 class Finding:
-    """One entry of a migration's `details` (its kind says whether it can fail the run)."""
+    """One entry of a migration's `details`: kind is schema, data_lost, compat, coverage or info;
+    `rule` the stable id of a finding (rules.py, a docs page each), None for information."""
 
     kind: FindingKind
     message: str
     extra: dict[str, object] = field(default_factory=dict)
+    rule: str | None = None
 
     def to_json(self) -> dict[str, object]:
-        return {"kind": self.kind, "message": self.message, **self.extra}
+        data: dict[str, object] = {"kind": self.kind, "message": self.message, **self.extra}
+        if self.rule is not None:
+            data["rule"] = self.rule
+        return data
 
 
 @dataclass(frozen=True)
@@ -88,10 +94,12 @@ class CheckResult:
 
 @dataclass
 class MigrationResult:
-    """The verdicts for one migration of a window (values as in CONTRACT.md)."""
+    """The verdicts for one migration of a window (values as in CONTRACT.md). Built as
+    `MigrationResult(app, name, file=..., ...)`: everything after the name by keyword."""
 
     app: str
     name: str
+    _: KW_ONLY
     file: str | None
     line: int | None = None
     apply: StepOutcome = StepOutcome.NOT_RUN  # applying it over pre-release data
@@ -116,6 +124,11 @@ class MigrationResult:
     hazards: list[Hazard] | None = None
     lock_holds: list[LockHold] = field(default_factory=list)
     exclusive_without_timeout: list[str] = field(default_factory=list)  # for the run-wide hazard
+    # When `rollback` is "blocked": the nearest newer migration of the window that cannot be
+    # rolled back, and this migration's own rollback verdict (passed | failed | irreversible),
+    # tested on a database that never applied it (window.mark_blocked).
+    blocked_by: str | None = None
+    rollback_alone: Rollback | None = None
     # The retry proof (proofs/retry.py): a non-atomic migration cut off part-way and run again
     # ends where a clean apply does (passed | failed | not_checked), and whether a failure was
     # accepted on purpose.
@@ -135,33 +148,20 @@ class MigrationResult:
         return self.statements or []
 
     @property
+    def own_rollback(self) -> Rollback:
+        """`rollback_alone` when blocked, else `rollback` (JSON `rollback_alone`)."""
+        return own_rollback(self)
+
+    @property
     def problems(self) -> list[str]:
-        """What makes this migration fail the run (empty when it passes or is acknowledged)."""
-        found = []
-        if self.apply == StepOutcome.FAILED:
-            found.append("apply failed")
-        if self.rollback in (Rollback.FAILED, Rollback.NOT_RUN) or (
-                self.rollback == Rollback.IRREVERSIBLE and not self.acknowledged):
-            found.append(f"rollback {self.rollback}")
-        if self.reapply == StepOutcome.FAILED:
-            found.append("re-apply failed")
-        if self.schema == Schema.DIFFERS:
-            found.append("schema differs")
-        if self.data == Data.LOST and not self.acknowledged:
-            found.append("data lost")
-        if self.compat == Compat.BREAKS_OLD_CODE and not self.compat_acknowledged:
-            found.append("breaks the new code (post-deploy)"
-                         if self.compat_direction == CompatDirection.NEW_CODE_ON_OLD_SCHEMA else "breaks old code")
-        return found
+        """What makes this migration fail the run (empty when it passes or is acknowledged):
+        the words of verdict_table, the one place that says which verdicts fail."""
+        return problem_words(self)
 
     @property
     def problem_details(self) -> list[Finding]:
         """The findings behind `problems` (none of an acknowledged verdict)."""
-        failing = {FindingKind.SCHEMA: self.schema == Schema.DIFFERS,
-                   FindingKind.DATA_LOST: self.data == Data.LOST and not self.acknowledged,
-                   FindingKind.COMPAT: self.compat == Compat.BREAKS_OLD_CODE and not self.compat_acknowledged,
-                   FindingKind.RETRY: self.retry == Retry.FAILED and not self.retry_acknowledged}
-        kinds = {kind for kind, fails in failing.items() if fails}
+        kinds = {FINDING_KINDS[j.step] for j in judge_migration(self) if j.fails and j.step in FINDING_KINDS}
         return [finding for finding in self.details if finding.kind in kinds]
 
 
@@ -186,8 +186,10 @@ class Selection:
     shards: list[tuple[int, int]] = field(default_factory=list)
 
 
-@dataclass
+@dataclass(kw_only=True)
 class RunResult:
+    """Everything a run found, and how it ran (the reports' one input). Built by keyword."""
+
     checks: list[CheckResult]
     apps: list[AppResult]
     duration_s: float

@@ -105,8 +105,8 @@ def app_windows(project: Project, windows: dict[str, list[MigrationInfo]], confi
 
 def chains_of(windows: list[AppWindow], context: ChainContext, jobs: int,
               open_replaced: OpenReplacedPath | None = None) -> list[tuple[AppWindow, WindowChain]]:
-    """The chains that test the windows: with fewer apps than jobs, a window is split into runs
-    tested side by side; each squash's replaced migrations get a chain of their own."""
+    """The chains that test the windows: with fewer apps than jobs, a window is split into
+    segments tested side by side; each squash's replaced migrations get a chain of their own."""
     parts = max(1, jobs // max(len(windows), 1))
     chains = []
     for window in windows:
@@ -114,9 +114,9 @@ def chains_of(windows: list[AppWindow], context: ChainContext, jobs: int,
         for result in window.irreversible():
             context.log.info(f"{result.label}: irreversible: {result.error}"
                              + (" (acknowledged)" if result.acknowledged else ""))
-        runs = window.split(tested, parts)
-        chains += [(window, WindowChain(context, window, run, restore=index == len(runs) - 1))
-                   for index, run in enumerate(runs)]
+        segments = window.split(tested, parts)
+        chains += [(window, WindowChain(context, window, segment, restore=index == len(segments) - 1))
+                   for index, segment in enumerate(segments)]
         if open_replaced is not None:
             chains += [(window, chain) for chain in replaced_path_chains(window, tested, context, open_replaced)]
     return chains
@@ -130,11 +130,15 @@ def deploy_safety(config: Config, server: Server, log: Log) -> tuple[DeploySafet
     if note and status == Observation.NOT_CHECKED:
         log.info(note)
     observe = status == Observation.OBSERVED
-    return DeploySafety(observe, find_squawk() if observe else None, server.version, config.volume), status, note
+    safety = DeploySafety(observe=observe, squawk=find_squawk() if observe else None, server_version=server.version,
+                          volume=config.volume)
+    return safety, status, note
 
 
-def test_everything(config: Config, log: Log, runner: StepRunner, server: Server,
-                    changes: GitChanges | None = None) -> RunResult:
+def check_project(config: Config, log: Log, runner: StepRunner, server: Server,
+                  changes: GitChanges | None = None) -> RunResult:
+    """Discover the project, choose what to test, and test it: the project checks and every
+    app's window, side by side."""
     started = time.monotonic()
     project, head_url = discover(runner, server)
     selected, skipped = select_apps(project, config.apps, config.project_dir)
@@ -145,8 +149,9 @@ def test_everything(config: Config, log: Log, runner: StepRunner, server: Server
         log.info(line)
     windows = app_windows(project, choice.windows, config, log)
     safety, observation, observation_note = deploy_safety(config, server, log)
-    context = ChainContext(config, project, log,
-                           lambda purpose: ScratchDatabase(server, runner, project, purpose, safety.observe), safety)
+    context = ChainContext(config=config, project=project, log=log, safety=safety,
+                           open_database=lambda purpose: ScratchDatabase(server, runner, project, purpose,
+                                                                         safety.observe))
 
     def open_replaced(purpose: str, squash: MigrationInfo) -> ReplacedPathDatabase:
         return ReplacedPathDatabase(server, runner, project, purpose, squash, safety.observe)
@@ -157,7 +162,7 @@ def test_everything(config: Config, log: Log, runner: StepRunner, server: Server
         project_checks = runs_project_checks(config)
         forward = pool.submit(run_forward_checks, runner, head_url, log) if project_checks else None
         deploy = pool.submit(run_check_deploy, runner, head_url, log) if project_checks else None
-        chains: list[tuple[AppWindow, Future[str | None]]] = [(window, pool.submit(chain.run))
+        chains: list[tuple[AppWindow, Future[str | None]]] = [(window, pool.submit(chain.check))
                                                   for window, chain in chains_of(windows, context, config.jobs,
                                                                                  open_replaced)]
         checks: list[CheckResult] = []
@@ -171,11 +176,14 @@ def test_everything(config: Config, log: Log, runner: StepRunner, server: Server
         raise
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
-    return RunResult(checks, apps, time.monotonic() - started, server.version, server.ephemeral,
-                     runner.started, skipped, config.project_dir, runner.times.phases(), observation,
-                     observation_note, lock_timeout_hazard([m for a in apps for m in reversed(a.migrations)]),
-                     safety.squawk.version if safety.squawk else None, config.volume, config.fail_on_hazards,
-                     selection=choice.selection, steps=runner.steps, isolation=runner.isolation)
+    return RunResult(checks=checks, apps=apps, duration_s=time.monotonic() - started,
+                     server_version=server.version, ephemeral=server.ephemeral, processes=runner.started,
+                     skipped_apps=skipped, project_dir=config.project_dir, timings=runner.times.phases(),
+                     observation=observation, observation_note=observation_note,
+                     run_hazards=lock_timeout_hazard([m for a in apps for m in reversed(a.migrations)]),
+                     squawk=safety.squawk.version if safety.squawk else None, volume=config.volume,
+                     fail_on_hazards=config.fail_on_hazards, selection=choice.selection, steps=runner.steps,
+                     isolation=runner.isolation)
 
 
 def collect(windows: list[AppWindow], chains: list[tuple[AppWindow, Future[str | None]]]) -> list[AppResult]:
@@ -217,6 +225,6 @@ def run_project(config: Config, log: Log, environ: dict[str, str]) -> RunResult:
                 with postgres_server(config.database_url, environ, config.project_dir, log, watch) as server:
                     if not server.ephemeral:
                         drop_abandoned_scratch(server, log)
-                    return test_everything(config, log, runner, server, changes)
+                    return check_project(config, log, runner, server, changes)
         finally:
             runner.kill_all()

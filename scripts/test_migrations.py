@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """Prove that a Django project's migrations deploy and roll back safely on PostgreSQL.
 
-The command CI and developers run: `python scripts/test_migrations.py --verbose`. The tool is
-the `migration_check` package beside this folder; README.md ("Migration tests") documents the
-options, exit codes and reports, ../shared/CONTRACT.md is the interface contract.
+The command CI and developers run here: `python scripts/test_migrations.py --verbose`, the same
+as the installed `migration-check` except that it drives the `manage.py` of this repository's
+root by default. The tool is the `migration_check` package beside this folder; docs/cli.md
+lists the options, docs/report.md is the report's contract.
 """
 
 import sys
@@ -13,5 +14,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from migration_check import main  # noqa: E402 - importable once the repository root is on sys.path
 
+REPOSITORY_MANAGE = Path(__file__).resolve().parent.parent / "manage.py"
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(prog="test_migrations.py", manage_default=REPOSITORY_MANAGE))

@@ -86,7 +86,7 @@ def open_path(open_replaced: OpenReplacedPath, squash: MigrationInfo, purpose: s
 def replaced_path_chains(window: AppWindow, tested: Sequence[MigrationInfo], context: ChainContext,
                          open_replaced: OpenReplacedPath) -> list[WindowChain]:
     """For each squash among `tested`: its replaced migrations added to the window's results,
-    and the chain that tests them (those newer than an irreversible one)."""
+    and the chain that tests them (all of them: an irreversible one is applied and stays applied)."""
     chains: list[WindowChain] = []
     for squash in tested:
         replaced = context.project.replaced_by(squash)

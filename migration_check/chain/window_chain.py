@@ -1,19 +1,26 @@
-"""A chain: one run of an app's window, tested migration by migration on a database of its own.
+"""A chain: one segment of an app's window, tested migration by migration on a database of its own.
 
-The database is built forward from scratch to the state just before the run's oldest migration
-(a state reached by rolling back would already carry whatever a faulty reverse leaves behind).
-Then, oldest first, each migration M goes through the same steps:
+The database is built forward from scratch to the state just before the segment's oldest
+migration (a state reached by rolling back would already carry whatever a faulty reverse leaves
+behind). Then, oldest first, each migration M goes through the same steps, the round trip, and
+at each moment the chain calls the registered proofs (`proofs.registry.PROOFS`; the moments and
+what each proof does there: `proofs.protocol`):
 
-    observe (schema, columns; seed pre-release rows, fingerprint them)
-    apply     `migrate APP M` over that data          -> verdicts.judge_apply
-              (the compat check runs around it         -> compat_check.CompatCheck)
-              (watched on the server: locks, rewrites -> deploy_safety.record_apply)
-    observe   (schema, columns; seed post-release rows)
-    roll back `migrate APP PREVIOUS`                  -> verdicts.judge_rollback
-              (siblings Django took along are put back -> verdicts.judge_sibling_reapply)
-    judge     schema == before, pre-release rows intact -> schema.diff_schema, verdicts.judge_data
-    re-apply  `migrate APP M`                          -> verdicts.judge_reapply, schema round trip
-              post-release rows survived the rollback   -> post_release.judge_post_release
+    before_apply    the schema snapshot, pre-release rows seeded and fingerprinted, compat
+    apply     `migrate APP M` over that data          -> round_trip.judge_apply
+                    around_apply: deploy safety watches it (locks, rewrites, --volume)
+    after_apply     compat on the new schema
+    before_rollback the schema snapshot, post-release rows seeded
+    roll back `migrate APP PREVIOUS`                  -> round_trip.judge_rollback
+              (siblings Django took along are put back -> round_trip.judge_sibling_reapply)
+    after_rollback  schema == before, pre-release rows intact
+    re-apply  `migrate APP M`                          -> round_trip.judge_reapply
+    after_reapply   schema round trip, post-release rows survived the rollback
+    after_steps     proofs that need a scratch database of their own (`OwnDatabases`)
+
+A migration with an operation that has no reverse (named before the run, `window.mark_irreversible`)
+is applied and observed like any other (apply, compat, deploy safety), then stays applied: there
+is no rollback to test, and the newer migrations are tested on top of it.
 
 Each finding belongs to the one migration applied and rolled back at that moment. A step that
 leaves the database unusable (a re-apply that fails, a rollback that times out or leaves the
@@ -21,26 +28,24 @@ migration half reversed) ends that database, not the run: the newer migrations a
 fresh database built forward past the one that broke (`rebuild_past`), because the forward path
 through it works. Only when applying a migration fails is nothing newer tested.
 
-Owns: `WindowChain` (the order of the steps, and writing verdicts into the window's results) and
-the `ChainDatabase` protocol it works through (`scratch.ScratchDatabase` in a run, a fake in the
-unit tests).
-
-Uses: config, coverage, data, discovery, post_release, results, schema (diff), seeding (profiles),
-verdicts, window, log, deploy_safety (the observation of each apply), compat_check (the compat
-check around it).
+Owns: `WindowChain` (the order of the steps, the round-trip verdicts written into the window's
+results, and the moments at which the proofs are called), the `ChainDatabase` protocol it works
+through (`scratch.ScratchDatabase` in a run, a fake in the unit tests) and `OwnDatabases`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from ..config import MARKER_ALLOW_DATA_LOSS, MARKER_ALLOW_UNSAFE_RETRY, Config, MigrationKey
+from ..config import Config, MigrationKey
 from ..errors import Interrupted, UsageError
-from ..inside_django.protocol import PrepareResponse, TableDescription, WindowMigration
+from ..inside_django.protocol import PrepareResponse, WindowMigration
 from ..log import Log
+from ..postgres.catalog import Columns
 from ..processes.steps import StepResult
 from ..project.discovery import (
     MigrationInfo,
@@ -51,83 +56,58 @@ from ..project.discovery import (
     previous_in_app,
 )
 from ..project.window import AppWindow
-from ..proofs.compat.proof import CompatCheck
-from ..proofs.compat.statements import Lookup, Outcome, Resolved, Statement
-from ..proofs.data.coverage import coverage_findings
-from ..proofs.data.fingerprints import Fingerprint, changed_cells, dropped_and_restored
-from ..proofs.data.post_release import compared_columns, judge_post_release, post_release_scope
-from ..proofs.data.seeding import POST_RELEASE_PROFILES, PRE_RELEASE_PROFILES, Choices, SeedReport
-from ..proofs.deploy_safety.hazards import Event
-from ..proofs.deploy_safety.proof import DeploySafety, record_apply
-from ..proofs.deploy_safety.volume import VolumeFill
+from ..proofs.data.fingerprints import dropped_and_restored
+from ..proofs.deploy_safety.proof import DeploySafety
+from ..proofs.protocol import (
+    ApplyStep,
+    MigrationTest,
+    ObservedState,
+    Proof,
+    ProofDatabase,
+    ScratchUnavailable,
+)
+from ..proofs.registry import PROOFS
 from ..proofs.round_trip import (
     StepVerdict,
     judge_apply,
-    judge_data,
     judge_reapply,
     judge_rollback,
     judge_sibling_reapply,
 )
-from ..proofs.schema import SchemaSnapshot, diff_schema
+from ..proofs.schema import diff_schema
 from ..results import Finding, MigrationResult
-from ..verdicts import CheckStatus, Data, FindingKind, Retry, Rollback, Schema, StepOutcome
-from .retry_runner import RetryPlan, RetryRunner
+from ..verdicts import CheckStatus, FindingKind, Rollback, StepOutcome
 
-Columns = dict[str, set[str]]
 NO_META: WindowMigration = {"tables_before": {}, "tables_after": {}, "effects": []}
 
 
-class ChainDatabase(Protocol):
-    """What a chain needs of its database (see scratch.ScratchDatabase)."""
+class ChainDatabase(ProofDatabase, Protocol):
+    """What a chain needs of its database (see scratch.ScratchDatabase): what the proofs may do
+    with it, and building, emptying and closing it."""
 
     def build(self, app: str, targets: Sequence[MigrationKey], window: Sequence[str],
               ) -> tuple[StepResult, PrepareResponse | None]: ...
-    def migrate(self, app: str | None = None, target: str | None = None) -> StepResult: ...
-    def applied(self) -> set[MigrationKey]: ...
-    def schema(self) -> SchemaSnapshot: ...
-    def columns(self) -> Columns: ...
-    def fingerprint(self, ignore_columns: dict[str, set[str]]) -> Fingerprint: ...
-    def seed(self, tables: Sequence[str], profiles: Sequence[str], round_token: int | None = None,
-             choices: Choices | None = None) -> SeedReport: ...
     def empty_tables(self) -> None: ...
-    def compat_resolve(self, lookups: Sequence[Lookup]) -> Resolved: ...
-    def compat_run(self, statements: Sequence[Statement]) -> list[Outcome]: ...
     def end_stray_sessions(self) -> None: ...
-    def begin_observation(self, tables: Sequence[str], volume: int | None) -> VolumeFill | None: ...
-    def end_observation(self, fill: VolumeFill | None) -> tuple[list[Event] | None, list[str]]: ...
     def close(self) -> None: ...
 
 
-@dataclass
+@dataclass(kw_only=True)
 class ChainContext:
-    """What every chain of a run shares: the configuration, the project, the console, and how
-    to get a fresh database (named after its purpose)."""
+    """What every chain of a run shares: the configuration, the project, the console, how
+    to get a fresh database (named after its purpose), deploy safety's settings, and the proofs
+    each migration gets (the registered ones; a unit test may add its own)."""
 
     config: Config
     project: Project
     log: Log
     open_database: Callable[[str], ChainDatabase]
     safety: DeploySafety = field(default_factory=DeploySafety)
-
-
-@dataclass
-class ObservedState:
-    """What was recorded of a database state: schema snapshot, data fingerprint (None when that
-    proof is off, or the data had to go), the columns of every table, and what the seeding did."""
-
-    schema: SchemaSnapshot | None
-    data: Fingerprint | None
-    columns: Columns
-    seeded: SeedReport | None = None
-
-
-def auto_now_columns(tables: dict[str, TableDescription]) -> dict[str, set[str]]:
-    """Columns Django fills on every save: a data migration that re-saves rows changes them."""
-    return {table: set(info.get("auto_now", [])) for table, info in tables.items()}
+    proofs: Sequence[type[Proof]] = PROOFS
 
 
 class WindowChain:
-    """Tests a run of one app's migrations; see the module docstring for the steps."""
+    """Tests a segment of one app's window; see the module docstring for the steps."""
 
     def __init__(self, context: ChainContext, window: AppWindow, tested: list[MigrationInfo], restore: bool) -> None:
         self.context = context
@@ -140,10 +120,10 @@ class WindowChain:
         self.metadata: PrepareResponse = {}
         self.database: ChainDatabase | None = None
 
-    def run(self) -> str | None:
-        """Test the run; returns a problem with the app as a whole, if any."""
+    def check(self) -> str | None:
+        """Test the segment; returns a problem with the app as a whole, if any."""
         try:
-            return self.test_chain()
+            return self.check_segment()
         except (Interrupted, KeyboardInterrupt, UsageError):  # the run ends (e.g. a step server died)
             raise
         except Exception as unexpected:  # a bug here must not hide the other apps' results
@@ -153,7 +133,7 @@ class WindowChain:
             if self.database is not None:
                 self.database.close()
 
-    def test_chain(self) -> str | None:
+    def check_segment(self) -> str | None:
         """Build the base state, then test each migration oldest first. Returns an app error."""
         failure = self.build_before(self.tested)
         if failure:
@@ -162,7 +142,7 @@ class WindowChain:
                 self.results[migration.name].error = message
             return message
         for position, migration in enumerate(self.tested):
-            broken = self.test_migration(migration)
+            broken = self.check_migration(migration)
             newer = self.tested[position + 1 :]
             if broken and not newer:
                 return None
@@ -212,67 +192,59 @@ class WindowChain:
 
     # -- one migration --------------------------------------------------------------------------
 
-    def test_migration(self, migration: MigrationInfo) -> str | None:
-        """Apply, roll back and re-apply one migration; returns why the chain broke, if it did."""
+    def check_migration(self, migration: MigrationInfo) -> str | None:
+        """Apply, roll back and re-apply one migration, its proofs called at each moment; returns
+        why the chain broke, if it did."""
         result = self.results[migration.name]
-        meta = self.metadata.get(migration.name, NO_META)
         broken = self.apply_missing_dependencies(migration, result)
         if broken:
             return broken
-        before = self.observe(result, meta["tables_before"], PRE_RELEASE_PROFILES, "pre-release", True,
-                              self.round_token(migration, 0))
-        compat = CompatCheck(self.config, self.db, migration, meta, result)
-        compat.before_apply()
-        broken = self.apply(migration, result, before)
+        test = MigrationTest(config=self.config, project=self.context.project, safety=self.context.safety,
+                             migration=migration, meta=self.metadata.get(migration.name, NO_META), result=result,
+                             database=self.db, before=ObservedState(columns=self.db.columns()))
+        proofs = [make() for make in self.context.proofs]
+        broken = self.round_trip(test, proofs)
+        self.after_steps(test, proofs)
+        return broken
+
+    def round_trip(self, test: MigrationTest, proofs: Sequence[Proof]) -> str | None:
+        """The steps of one migration on the chain's database, with the proofs' moments."""
+        migration, result = test.migration, test.result
+        for proof in proofs:
+            proof.before_apply(test)
+        broken = self.apply(test, proofs)
         if broken:
             return broken
-        compat.after_apply()
-        self.prove_retry(migration, meta, result)
-        applied = self.observe(result, meta["tables_after"], POST_RELEASE_PROFILES, "post-release", True,
-                               self.round_token(migration, 1))
-        broken, collateral_columns = self.roll_back(migration, result, before.columns)
-        broken = broken or self.half_reversed(migration, result, applied)
+        for proof in proofs:
+            proof.after_apply(test)
+        if result.rollback == Rollback.IRREVERSIBLE:  # named before the run: no rollback to test
+            self.log_irreversible(result)
+            return None
+        test.applied = ObservedState(columns=self.db.columns())
+        for proof in proofs:
+            proof.before_rollback(test)
+        broken, test.collateral_columns = self.roll_back(migration, result, test.before.columns)
+        broken = broken or self.half_reversed(migration, result, test.applied)
         if broken or result.rollback != Rollback.PASSED or result.reapply == StepOutcome.FAILED:
             return broken
-        rolled_back = self.judge_rolled_back(migration, result, meta, before, applied, collateral_columns)
-        broken = self.reapply(migration, result, applied)
+        for proof in proofs:
+            proof.after_rollback(test)
+        broken = self.reapply(migration, result)
         if not broken:
-            self.judge_post_release(migration, result, before, applied, rolled_back, collateral_columns)
+            for proof in proofs:
+                proof.after_reapply(test)
             self.log_verdict(result)
         return broken
 
-    def prove_retry(self, migration: MigrationInfo, meta: WindowMigration, result: MigrationResult) -> None:
-        """The retry proof (proofs/retry.py), on databases of its own: a non-atomic migration
-        cut off part-way and run again must end where a clean apply does. An atomic migration
-        is rolled back whole by PostgreSQL when cut off, so its retry starts clean."""
-        if not self.config.check_retry:
-            return
-        result.retry_acknowledged = (migration.key in self.config.allow_unsafe_retry
-                                     or migration.marker_present(MARKER_ALLOW_UNSAFE_RETRY))
-        if migration.atomic:
-            result.retry = Retry.PASSED
-            return
-        plan = RetryPlan(migration, self.base_targets([migration]), meta, self.round_token(migration, 0))
-        RetryRunner(self.context.open_database, self.log).prove(plan, result)  # type: ignore[arg-type]
-
-    def round_token(self, migration: MigrationInfo, moment: int) -> int:
-        """Seeding rounds are numbered by migration and moment (0 before it, 1 after), so the
-        rows a migration is tested with do not depend on how --jobs split the window."""
-        return self.context.project.position(migration.key) * 2 + moment
-
-    def observe(self, result: MigrationResult, tables: dict[str, TableDescription], profiles: Sequence[str],
-                moment: str, fingerprint_after: bool, round_token: int | None = None) -> ObservedState:
-        """Snapshot the schema and the columns, and seed rows into `tables` (then fingerprint
-        every table when `fingerprint_after`: pre-release data)."""
-        state = ObservedState(self.db.schema() if self.config.check_schema else None, None, self.db.columns())
-        if self.config.check_data:
-            choices = {table: info.get("choices", {}) for table, info in tables.items()}
-            report = self.db.seed(sorted(tables), profiles, round_token, choices)
-            result.details.extend(skipped_rows(report, moment))
-            state.seeded = report
-            if fingerprint_after:
-                state.data = self.db.fingerprint(auto_now_columns(tables))
-        return state
+    def after_steps(self, test: MigrationTest, proofs: Sequence[Proof]) -> None:
+        """The proofs' last moment, with scratch databases of their own; one that cannot be built
+        is information (the proof's verdict stays not_checked), not the chain's failure."""
+        own = OwnDatabases(self)
+        for proof in proofs:
+            try:
+                proof.after_steps(test, own)
+            except ScratchUnavailable as problem:
+                test.result.details.append(Finding(FindingKind.INFO, f"{proof.name}: {problem}"))
 
     def step(self, migration: MigrationInfo, target: str, what: str) -> StepResult:
         outcome = self.db.migrate(self.app, target)
@@ -282,40 +254,28 @@ class WindowChain:
             self.db.end_stray_sessions()
         return outcome
 
-    def apply(self, migration: MigrationInfo, result: MigrationResult, before: ObservedState) -> str | None:
-        """`migrate APP M` over the pre-release data; when it fails, empty the tables and retry,
-        so the rest of the window is still tested."""
-        tables = sorted(self.metadata.get(migration.name, NO_META)["tables_before"])
-        fill = self.db.begin_observation(tables, self.context.safety.volume)
-        verdict = judge_apply(self.step(migration, migration.name, "apply"), migration)
-        if verdict.status != StepOutcome.PASSED and fill is not None and fill.keys and not verdict.broken:
-            verdict = self.apply_without_volume(migration, result, fill, verdict)
-            fill = None
+    def apply(self, test: MigrationTest, proofs: Sequence[Proof]) -> str | None:
+        """`migrate APP M` over the pre-release data, wrapped by the proofs; when it fails, empty
+        the tables and retry, so the rest of the window is still tested."""
+        migration, result = test.migration, test.result
+
+        def step(note: str = "") -> StepVerdict:
+            return judge_apply(self.step(migration, migration.name, f"apply {note}".strip()), migration)
+
+        verdict = apply_through(proofs, test, step)
         result.apply = verdict.status
         if verdict.status == StepOutcome.PASSED:
-            events, cleanup = self.db.end_observation(fill)
-            if events is not None:
-                record_apply(result, events, set(before.columns), self.context.safety, fill, cleanup)
             return None
-        result.error = verdict.error
+        # An irreversible migration's error already names its operation: keep both.
+        result.error = f"{verdict.error}; {result.error}" if result.error else verdict.error
         if verdict.broken:
             return verdict.broken
         self.db.empty_tables()
         if not self.step(migration, migration.name, "apply without data").ok:
             return f"{migration.name} could not be applied"
-        before.data = None  # the pre-release data had to go
-        before.columns = self.db.columns()
+        test.before.data = None  # the pre-release data had to go
+        test.before.columns = self.db.columns()
         return None
-
-    def apply_without_volume(self, migration: MigrationInfo, result: MigrationResult, fill: VolumeFill,
-                             failed: StepVerdict) -> StepVerdict:
-        """The --volume rows are made up: when the apply fails over them, delete them and apply
-        over the seeded rows alone, as without --volume."""
-        self.db.end_observation(fill)
-        result.details.append(Finding(FindingKind.INFO, f"--volume: over {fill.rows} more rows per table the apply "
-                                      f"failed ({failed.error}); applied again without them"))
-        self.db.begin_observation([], None)
-        return judge_apply(self.step(migration, migration.name, "apply without the volume rows"), migration)
 
     def roll_back(self, migration: MigrationInfo, result: MigrationResult,
                   columns_before: Columns) -> tuple[str | None, frozenset[tuple[str, str | None]]]:
@@ -344,48 +304,6 @@ class WindowChain:
                                       f"{self.app} {target}` also rolled back {names}, re-applied before comparing"))
         return None, frozenset(dropped_and_restored(columns_before, columns_rolled_back, self.db.columns()))
 
-    def judge_rolled_back(self, migration: MigrationInfo, result: MigrationResult, meta: WindowMigration,
-                          before: ObservedState, applied: ObservedState,
-                          collateral_columns: frozenset[tuple[str, str | None]]) -> Fingerprint | None:
-        """The schema must equal the one before the migration, the pre-release rows must hold.
-        Returns the fingerprint after the rollback (for the post-release rows)."""
-        if before.schema is not None:
-            findings = diff_schema(before.schema, self.db.schema(), f"after rolling back {migration.name}")
-            result.details.extend(findings)
-            result.schema = Schema.DIFFERS if findings else Schema.IDENTICAL
-        if before.data is None:
-            return None
-        after = self.db.fingerprint(auto_now_columns(meta["tables_before"]))
-        verdict = judge_data(migration, meta, before.data, after, before.columns, applied.columns,
-                             collateral_columns)
-        result.details.extend(verdict.findings)
-        result.details.extend(coverage_findings(meta["tables_before"], before.data, before.seeded or SeedReport(),
-                                                auto_now_columns(meta["tables_before"])))
-        self.set_data_verdict(migration, result, verdict.data)
-        return after
-
-    def set_data_verdict(self, migration: MigrationInfo, result: MigrationResult, data: Data) -> None:
-        """`data` (preserved or lost), never turning a loss found earlier back into preserved."""
-        result.data = Data.LOST if Data.LOST in (result.data, data) else data
-        if result.data == Data.LOST and (migration.key in self.config.allow_data_loss
-                                      or migration.marker_present(MARKER_ALLOW_DATA_LOSS)):
-            result.acknowledged = True
-
-    def judge_post_release(self, migration: MigrationInfo, result: MigrationResult, before: ObservedState,
-                           applied: ObservedState, rolled_back: Fingerprint | None,
-                           collateral_columns: frozenset[tuple[str, str | None]]) -> None:
-        """Rows written after the release must survive its rollback (see post_release)."""
-        if before.data is None or applied.data is None or rolled_back is None or applied.seeded is None:
-            return
-        scope = post_release_scope(applied.seeded.keys, before.data, applied.data, before.columns, collateral_columns)
-        changed = changed_cells(applied.data, rolled_back, scope.keys, compared_columns(scope))
-        reapplied = changed_cells(applied.data, self.db.fingerprint({}), scope.keys, scope.compared) \
-            if changed else None
-        verdict = judge_post_release(migration, scope, changed, reapplied)
-        result.details.extend(verdict.findings)
-        if verdict.lost:
-            self.set_data_verdict(migration, result, Data.LOST)
-
     def half_reversed(self, migration: MigrationInfo, result: MigrationResult, applied: ObservedState) -> str | None:
         """A migration with `atomic = False` reverses operation by operation, each committed: when
         its rollback fails, the operations reversed before the failure stay reversed and the
@@ -402,8 +320,8 @@ class WindowChain:
                         f"reversed, the database is left half reversed ({findings[0].message})")
         return f"the failed rollback of {migration.name} (atomic = False) left it half reversed"
 
-    def reapply(self, migration: MigrationInfo, result: MigrationResult, applied: ObservedState) -> str | None:
-        """`migrate APP M` again, with the data present: the schema must be the one after applying."""
+    def reapply(self, migration: MigrationInfo, result: MigrationResult) -> str | None:
+        """`migrate APP M` again, with the data present (the proofs judge what it brought back)."""
         step = self.step(migration, migration.name, "reapply")
         result.durations["reapply"] = round(step.duration_s, 2)
         verdict = judge_reapply(step, migration)
@@ -411,11 +329,6 @@ class WindowChain:
         if verdict.status != StepOutcome.PASSED:
             result.error = verdict.error
             return verdict.broken
-        if applied.schema is not None:
-            findings = diff_schema(applied.schema, self.db.schema(), f"after re-applying {migration.name} (round trip)")
-            result.details.extend(findings)
-            if findings:
-                result.schema = Schema.DIFFERS
         return None
 
     # -- other apps' migrations -----------------------------------------------------------------
@@ -459,16 +372,64 @@ class WindowChain:
             return f"after `migrate`, still unapplied: {', '.join(left)}"
         return None
 
+    def log_irreversible(self, result: MigrationResult) -> None:
+        """An irreversible migration stays applied: the newer ones are tested on top of it."""
+        acknowledged = " (acknowledged)" if result.compat_acknowledged else ""
+        self.log.info(f"{result.label}: apply {result.apply}, compat {result.compat}{acknowledged}; "
+                      "irreversible, not rolled back")
+
     def log_verdict(self, result: MigrationResult) -> None:
         note = f"schema {result.schema}, data {result.data}" + (" (acknowledged)" if result.acknowledged else "")
         note += f", compat {result.compat}" + (" (acknowledged)" if result.compat_acknowledged else "")
         self.log.info(f"{result.label}: {note}")
         for finding in result.details:
             if finding.kind != FindingKind.INFO or self.log.verbosity >= 2:
-                self.log.info(f"    {finding.kind}: {finding.message}")
+                rule = f" [{finding.rule}]" if finding.rule else ""
+                self.log.info(f"    {finding.kind}{rule}: {finding.message}")
 
 
-def skipped_rows(report: SeedReport, moment: str) -> list[Finding]:
-    return [Finding(FindingKind.INFO, f"{moment} seeding skipped {len(reasons)} row(s) of {table}: {reasons[0]}",
-                    {"table": table})
-            for table, reasons in sorted(report.skipped.items())]
+
+def apply_through(proofs: Sequence[Proof], test: MigrationTest, step: ApplyStep) -> StepVerdict:
+    """`step` wrapped by every proof's `around_apply`, the first proof outermost."""
+    apply = step
+    for proof in reversed(proofs):
+        apply = wrapped(proof, test, apply)
+    return apply()
+
+
+def wrapped(proof: Proof, test: MigrationTest, inner: ApplyStep) -> ApplyStep:
+    """`inner` as `proof` wraps it; a note given to the wrapper (a retry's) reaches the step."""
+    def apply(note: str = "") -> StepVerdict:
+        return proof.around_apply(test, NotedStep(inner, note))
+    return apply
+
+
+@dataclass(frozen=True)
+class NotedStep:
+    """`inner` with a default note: the one the outer wrapper was called with."""
+
+    inner: ApplyStep
+    note: str
+
+    def __call__(self, note: str = "") -> StepVerdict:
+        return self.inner(note or self.note)
+
+
+class OwnDatabases:
+    """Scratch databases for a proof's own use, built the way the chain builds its own (the
+    replaced-path chain's path included); see `proofs.protocol.ScratchDatabases`."""
+
+    def __init__(self, chain: WindowChain) -> None:
+        self.chain = chain
+
+    @contextlib.contextmanager
+    def before(self, migration: MigrationInfo, purpose: str) -> Iterator[ProofDatabase]:
+        database = self.chain.context.open_database(purpose)
+        try:
+            step, response = database.build(self.chain.app, self.chain.base_targets([migration]), [migration.name])
+            if response is None:
+                raise ScratchUnavailable(f"could not build a database in the state before {migration.name} "
+                                         f"({purpose}): {step.error_summary()}")
+            yield database
+        finally:
+            database.close()

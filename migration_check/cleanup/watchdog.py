@@ -34,6 +34,7 @@ from typing import Any, TextIO
 from ..inside_django.protocol import package_home
 from ..log import Log
 from ..postgres.cluster import EphemeralCluster
+from ..postgres.driver import load_driver
 from ..postgres.server import SCRATCH_PREFIX, quote_ident
 from ..processes.identity import ProcessId, kill_group
 from ..processes.resources import NO_WATCH, ResourceWatch
@@ -234,12 +235,11 @@ class Tracked:
 
 
 def connect(link: ServerLink) -> Any:
-    import psycopg2
-
+    driver = load_driver()
     try:
-        connection = psycopg2.connect(**link.connect)
-    except psycopg2.OperationalError:
-        connection = psycopg2.connect(**{**link.connect, "dbname": "postgres"})
+        connection = driver.connect(**link.connect)
+    except driver.OperationalError:
+        connection = driver.connect(**{**link.connect, "dbname": "postgres"})
     connection.autocommit = True
     return connection
 

@@ -3,7 +3,7 @@
 Owns: which schemas and objects count as the project's (`USER_SCHEMAS`, `NOT_FROM_EXTENSION`; the
 tool's own `OBSERVER_SCHEMA`, where locks.py records what a migration did, never counts),
 the description of a table's columns, primary key and foreign keys (`read_tables`), the list of
-user tables, the column inventory, and what `django_migrations` records.
+user tables, the column inventory (`Columns`), and what `django_migrations` records.
 
 Takes an open psycopg2 connection; never writes.
 """
@@ -19,6 +19,7 @@ from typing import Any
 from ..config import MigrationKey
 
 Connection = Any  # a psycopg2 connection
+Columns = dict[str, set[str]]  # table -> column names (the column inventory of a database)
 
 # The schema in which locks.py keeps its event triggers' functions and records (scratch databases
 # only): not the project's, so never snapshotted, fingerprinted, seeded or emptied.
@@ -138,7 +139,7 @@ def user_tables(connection: Connection, partitions: bool = True) -> list[str]:
         return sorted(row[0] for row in cursor.fetchall())
 
 
-def column_inventory(connection: Connection) -> dict[str, set[str]]:
+def column_inventory(connection: Connection) -> Columns:
     """Table -> column names, to tell which ones a migration created."""
     return {name: {c.name for c in meta.columns}
             for name, meta in read_tables(connection, user_tables(connection)).items()}

@@ -7,7 +7,7 @@ on its administrative session and for its whole life, an advisory lock derived f
 that every one of its scratch database names carries (`run_lock_key`): while a run lives its
 lock is held, so a scratch database whose lock nobody holds belongs to a run that is gone.
 
-psycopg2 is imported when a server is opened.
+psycopg2 or psycopg 3 (postgres/driver.py) is loaded when a server is opened.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from ..log import Log, mask_url
 from ..processes.resources import NO_WATCH, ResourceWatch
 from .address import ServerAddress, resolve_server_url
 from .cluster import EphemeralCluster, find_postgres_bindir
+from .driver import load_driver
 
 SCRATCH_PREFIX = "tm_scratch_"
 # The first key of every run's advisory lock ("tm_s"); the second is the run id (8 hex digits).
@@ -40,15 +41,8 @@ Connection = Any  # a psycopg2 connection (psycopg2 ships no type information)
 
 
 def import_psycopg2() -> Any:
-    try:
-        import psycopg2
-        import psycopg2.errors
-    except ImportError:
-        raise UsageError(
-            "psycopg2 is not installed in this Python; install it (pip install psycopg2-binary) "
-            "or run the script with the project's virtualenv Python"
-        ) from None
-    return psycopg2
+    """The driver (psycopg2, else psycopg 3), with psycopg2's names (driver.py)."""
+    return load_driver()
 
 
 def describe_connection_error(error: Exception, address: ServerAddress) -> str:
@@ -93,7 +87,7 @@ class Server:
         self.address = address
         self.ephemeral = ephemeral
         self.watch = watch
-        self.psycopg2 = import_psycopg2()
+        self.psycopg2 = import_psycopg2()  # the driver, under psycopg2's names (driver.py)
         self.scratch: set[str] = set()
         self._numbers = itertools.count()
         self._lock = threading.Lock()

@@ -3,7 +3,7 @@
 Owns: the project model built from the probe's answer (`Project`, `MigrationInfo`), parsing of
 `showmigrations --plan`, the choice of apps and of each app's window, the graph arithmetic that
 decides which migrations a database is built with (`dependency_closure`, `dependents_closure`,
-`forward_targets`), the splitting of a window into runs tested side by side, and how recorded
+`forward_targets`), the splitting of a window into segments tested side by side, and how recorded
 migrations read once squashes are taken into account.
 
 Pure: no database, no process.
@@ -222,19 +222,19 @@ def window_of(migrations: Sequence[MigrationInfo], depth: int | None) -> list[Mi
 
 
 def split_window(tested: list[MigrationInfo], parts: int) -> list[list[MigrationInfo]]:
-    """Consecutive runs of at least two migrations, for chains that run side by side.
+    """Consecutive segments of at least two migrations, for chains that run side by side.
 
-    Each extra chain costs one process (building its database), so a run is never shorter
+    Each extra chain costs one process (building its database), so a segment is never shorter
     than two migrations.
     """
     parts = max(1, min(parts, len(tested) // 2))
     size, extra = divmod(len(tested), parts)
-    runs, start = [], 0
+    segments, start = [], 0
     for index in range(parts):
         end = start + size + (1 if index < extra else 0)
-        runs.append(tested[start:end])
+        segments.append(tested[start:end])
         start = end
-    return [run for run in runs if run]
+    return [segment for segment in segments if segment]
 
 
 def reachable(keys: Iterable[MigrationKey], edges: Mapping[MigrationKey, Sequence[MigrationKey]]) -> set[MigrationKey]:

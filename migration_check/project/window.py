@@ -2,9 +2,9 @@
 after anything runs.
 
 Owns: `AppWindow`, which holds the window's `MigrationResult`s, names irreversible operations
-before anything runs (`mark_irreversible`), splits what can be tested into runs for chains side
-by side, and marks older migrations `blocked` behind one that cannot be rolled back
-(`mark_blocked`). The migrations themselves are tested by `chain.WindowChain`.
+before anything runs (`mark_irreversible`), splits the window into segments for chains side by
+side, and marks older migrations `blocked` behind one that cannot be rolled back (`mark_blocked`),
+keeping the verdicts of their own tests. The migrations themselves are tested by `chain.WindowChain`.
 
 Pure: no database, no process.
 """
@@ -15,9 +15,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ..config import MARKER_ALLOW_IRREVERSIBLE, MigrationKey
-from ..results import AppResult, Finding, MigrationResult
-from ..verdicts import FindingKind, Rollback
-from .discovery import MigrationInfo, split_window
+from ..results import AppResult, MigrationResult
+from ..verdicts import Rollback
+from .discovery import MigrationInfo, OperationInfo, split_window
 
 
 def relative_file(path: Path | None, project_dir: Path) -> str | None:
@@ -31,19 +31,13 @@ def relative_file(path: Path | None, project_dir: Path) -> str | None:
 
 def initial_result(migration: MigrationInfo, project_dir: Path) -> MigrationResult:
     first_line = next((op.line for op in migration.operations if op.line), 1 if migration.file else None)
-    return MigrationResult(migration.app, migration.name, relative_file(migration.file, project_dir), first_line)
+    return MigrationResult(migration.app, migration.name, file=relative_file(migration.file, project_dir),
+                           line=first_line)
 
 
-def found_before_blocked(result: MigrationResult) -> list[Finding]:
-    """The findings of a migration's own test, kept when it turns out to be blocked, headed by
-    the verdicts it had (tested before the newer migration's rollback failed)."""
-    if result.rollback in (Rollback.NOT_RUN, Rollback.BLOCKED):
-        return list(result.details)
-    verdicts = (f"apply {result.apply}, rollback {result.rollback}, re-apply {result.reapply}, "
-                f"schema {result.schema}, data {result.data}")
-    note = Finding(FindingKind.INFO, f"tested before it was known to be blocked: {verdicts}"
-                   + (f" ({result.error})" if result.error else ""))
-    return [note, *result.details]
+def block(result: MigrationResult, blocker: str) -> None:
+    """`result` cannot be reached by a rollback in production: `blocker` stands in the way."""
+    result.rollback_alone, result.rollback, result.blocked_by = result.own_rollback, Rollback.BLOCKED, blocker
 
 
 class AppWindow:
@@ -68,24 +62,28 @@ class AppWindow:
 
     def mark_irreversible(self, allow_irreversible: frozenset[MigrationKey],
                           migrations: list[MigrationInfo] | None = None) -> list[MigrationInfo]:
-        """Name the newest migration (of the window, or of `migrations`) with an operation that
-        has no reverse; return the newer ones, which are all that can be tested (the rest are
-        blocked behind it)."""
+        """Name every migration (of the window, or of `migrations`) with an operation that has
+        no reverse; return the migrations to test, which are all of them: an irreversible one
+        is still applied (apply, compat, deploy safety), and the older ones behind it are still
+        deployed, so each gets the verdicts of its own test (see `mark_blocked`)."""
         window = self.window if migrations is None else migrations
-        for index in range(len(window) - 1, -1, -1):
-            migration = window[index]
+        for migration in window:
             blockers = [op for op in migration.operations if not op.reversible]
             if blockers:
-                result = self.results[migration.name]
-                result.rollback = Rollback.IRREVERSIBLE
-                where = f"{result.file}:{blockers[0].line}" if result.file and blockers[0].line else result.file
-                result.line = blockers[0].line or result.line
-                names = "; ".join(f"{op.type} ({op.description})" for op in blockers)
-                result.error = f"{names} has no reverse operation, at {where}"
-                result.acknowledged = (migration.key in allow_irreversible
-                                       or migration.marker_present(MARKER_ALLOW_IRREVERSIBLE))
-                return window[index + 1 :]
+                self.name_irreversible(migration, blockers, allow_irreversible)
         return list(window)
+
+    def name_irreversible(self, migration: MigrationInfo, blockers: list[OperationInfo],
+                          allow_irreversible: frozenset[MigrationKey]) -> None:
+        result = self.results[migration.name]
+        result.rollback = Rollback.IRREVERSIBLE
+        where = f"{result.file}:{blockers[0].line}" if result.file and blockers[0].line else result.file
+        result.line = blockers[0].line or result.line
+        names = "; ".join(f"{op.type} ({op.description})" for op in blockers)
+        result.error = f"{names} has no reverse operation, at {where}"
+        # Acknowledging it accepts its own verdict only: never another migration's.
+        result.acknowledged = (migration.key in allow_irreversible
+                               or migration.marker_present(MARKER_ALLOW_IRREVERSIBLE))
 
     def irreversible(self) -> list[MigrationResult]:
         return [r for r in self.results.values() if r.rollback == Rollback.IRREVERSIBLE]
@@ -95,18 +93,19 @@ class AppWindow:
         return split_window(tested, parts)
 
     def mark_blocked(self) -> None:
-        """Older migrations behind one that cannot be rolled back are not reached in production.
-        What their own test found before that was known stays in their details."""
-        blocker: str | None = None
+        """In production, an older migration cannot be rolled back past a newer one whose
+        rollback fails or that is irreversible: it is `rollback: blocked`, `blocked_by` the
+        nearest such newer one. Every verdict of its own test stays (it is still deployed);
+        its own rollback verdict moves to `rollback_alone`."""
+        blocker = None
         for migration in reversed(self.ordered()):
             result = self.results[migration.name]
             if blocker is not None and blocker in self.replaced and migration in self.replaced[blocker]:
                 continue  # a squash's rollback does not stand in the way of the path through the replaced ones
+            own = result.own_rollback
             if blocker is not None:
-                self.results[migration.name] = MigrationResult(
-                    self.app, migration.name, result.file, result.line, rollback=Rollback.BLOCKED,
-                    error=f"not reached: {blocker} cannot be rolled back", details=found_before_blocked(result))
-            elif result.rollback in (Rollback.IRREVERSIBLE, Rollback.FAILED):
+                block(result, blocker)
+            if own in (Rollback.IRREVERSIBLE, Rollback.FAILED):
                 blocker = migration.name
 
     def result(self, errors: Sequence[str | None]) -> AppResult:

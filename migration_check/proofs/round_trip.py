@@ -12,15 +12,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from .. import rules
 from ..config import MigrationKey
 from ..inside_django.protocol import OperationEffect, WindowMigration
+from ..postgres.catalog import Columns
 from ..processes.steps import StepResult
 from ..project.discovery import MigrationInfo
 from ..results import Finding
 from ..verdicts import Data, FindingKind, StepOutcome
 from .data.fingerprints import Fingerprint, compare_fingerprints
 
-Columns = dict[str, set[str]]  # table -> column names
 Loss = tuple[str, str | None, int, str]  # table, column (None: whole rows), rows, example key
 
 
@@ -111,7 +112,7 @@ def loss_finding(loss: Loss, migration: MigrationInfo, cause: OperationEffect | 
         message += f"; destroyed by the forward operation {cause['type']} ({cause['description']})"
     return Finding(FindingKind.DATA_LOST, message, {
         "table": table, "column": column, "rows": count, "example_pk": example,
-        "operation": f"{cause['type']}: {cause['description']}" if cause else None})
+        "operation": f"{cause['type']}: {cause['description']}" if cause else None}, rules.DATA_LOST)
 
 
 def created_by(migration: MigrationInfo, columns_before: Columns, columns_applied: Columns) -> list[Finding]:

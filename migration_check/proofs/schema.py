@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from .. import rules
 from ..postgres.catalog import NOT_FROM_EXTENSION, USER_SCHEMAS
 from ..results import Finding
 from ..verdicts import FindingKind
@@ -203,6 +204,18 @@ def part_of_whole_table(key: str, attributes: dict[str, str], expected: SchemaSn
     return False
 
 
+def only_validated(before: dict[str, str] | None, after: dict[str, str] | None) -> bool:
+    """A constraint that was NOT VALID and is now validated, nothing else changed: what rolling back
+    a ValidateConstraint leaves. PostgreSQL cannot un-validate a constraint, and a validated one
+    only says that every old row was checked (new writes were checked either way), so a rollback
+    is not faulted for it. The retry proof's comparisons still tell the two apart."""
+    if before is None or after is None or before.keys() != after.keys():
+        return False
+    was, now = before.get("definition", ""), after.get("definition", "")
+    return was.endswith(" NOT VALID") and was.removesuffix(" NOT VALID") == now and all(
+        before[k] == after[k] for k in before if k != "definition")
+
+
 def diff_schema(expected: SchemaSnapshot, actual: SchemaSnapshot, moment: str) -> list[Finding]:
     """Differences between two snapshots, one finding per object attribute, named for a reader.
 
@@ -213,6 +226,8 @@ def diff_schema(expected: SchemaSnapshot, actual: SchemaSnapshot, moment: str) -
         before, after = expected.get(key), actual.get(key)
         # The key is in one snapshot at least; `or {}` only tells the type checker so.
         if before == after or part_of_whole_table(key, before or after or {}, expected, actual):
+            continue
+        if moment.startswith("after rolling back") and only_validated(before, after):
             continue
         if before is None:
             message = f"{key} still exists {moment}" if moment.startswith("after rolling back") \
@@ -233,5 +248,5 @@ def diff_schema(expected: SchemaSnapshot, actual: SchemaSnapshot, moment: str) -
                     was_shown, now_shown = describe_change(was, now)
                     parts.append(f"{attribute} is {now_shown}, expected {was_shown}")
             message = f"{key}: {'; '.join(parts)} {moment}"
-        findings.append(Finding(FindingKind.SCHEMA, message, {"object": key}))
+        findings.append(Finding(FindingKind.SCHEMA, message, {"object": key}, rules.SCHEMA_DIFFERS))
     return findings

@@ -1,14 +1,15 @@
 """The console summary printed at the end of a run: a table of the verdicts, what the data
 proof did not cover, the deploy hazards (warnings), how long locks were held with --volume, then
-what failed."""
+what failed, and which migrations did not get every verdict, with why."""
 
 from __future__ import annotations
 
+from .. import rules
 from ..log import Log
 from ..proofs.deploy_safety.hazards import sql_mode
 from ..results import RunResult
-from ..verdicts import Data, FindingKind, Rollback
-from .problems import failure_lines, window_note
+from ..verdicts import Data, FindingKind, HazardSource, Retry, Rollback
+from .problems import failure_lines, untested_lines, window_note
 
 STATEMENT_WIDTH = 160
 
@@ -30,6 +31,7 @@ def print_hazards(result: RunResult, log: Log) -> None:
             log.info(f"  - {where}: {hazard.rule} ({hazard.source}): {hazard.message}")
             log.info(f"      statement: {shown}")
             log.info(f"      fix: {hazard.fix}")
+            log.info(f"      docs: {rules.docs_page(hazard.rule, hazard.source == HazardSource.SQUAWK)}")
     holds = [(m, hold) for app in result.apps for m in app.migrations for hold in m.lock_holds]
     if result.volume and holds:
         log.info("")
@@ -40,34 +42,56 @@ def print_hazards(result: RunResult, log: Log) -> None:
 
 
 def print_summary(result: RunResult, log: Log) -> None:
-    rows = [("migration", "apply", "rollback", "re-apply", "schema", "data", "compat", "time")]
+    rows = [("migration", "apply", "rollback", "re-apply", "schema", "data", "compat", "retry", "time")]
     for app in result.apps:
         for m in app.migrations:
             seconds = sum(v for v in m.durations.values() if v)
-            rollback = m.rollback + ("*" if m.acknowledged and m.rollback == Rollback.IRREVERSIBLE else "")
+            rollback = f"blocked (alone: {m.own_rollback})" if m.rollback == Rollback.BLOCKED else m.rollback
+            rollback += "*" if m.acknowledged and m.own_rollback == Rollback.IRREVERSIBLE else ""
             data = m.data + ("*" if m.acknowledged and m.data == Data.LOST else "")
             compat = m.compat + ("*" if m.compat_acknowledged else "")
-            rows.append((m.label, m.apply, rollback, m.reapply, m.schema, data, compat,
+            retry = m.retry + ("*" if m.retry_acknowledged and m.retry == Retry.FAILED else "")
+            rows.append((m.label, m.apply, rollback, m.reapply, m.schema, data, compat, retry,
                          f"{seconds:.1f}s" if seconds else "-"))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     log.info("")
     for row in rows:
         log.info("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
-    if any(m.acknowledged or m.compat_acknowledged for app in result.apps for m in app.migrations):
+    if any(m.acknowledged or m.compat_acknowledged or m.retry_acknowledged
+           for app in result.apps for m in app.migrations):
         log.info("(* acknowledged on purpose)")
     note = window_note(result)
     if note:
         log.info(note)
     print_coverage(result, log)
     print_hazards(result, log)
+    print_closing_lines(result, log)
+
+
+UNTESTED_SHOWN = 10
+
+
+def print_closing_lines(result: RunResult, log: Log) -> None:
+    """FAILED and the list of problems, or OK; then how many migrations got every verdict, and
+    the others named with why (nothing untested is silent)."""
     problems = failure_lines(result)
+    migrations = [m for app in result.apps for m in app.migrations]
+    untested = untested_lines(result)
+    complete = "every verdict" if not untested else f"{len(migrations) - len(untested)} with every verdict"
+    counted = f"{len(migrations)} migration(s), {complete}"
     log.info("")
     if problems:
         log.info(f"FAILED: {len(problems)} problem(s)")
         for _, _, message in problems:
             log.info(f"  - {message}")
+        log.info(counted)
     else:
-        log.info(f"OK: all checks passed in {result.duration_s:.1f}s ({result.processes} manage.py processes)")
+        log.info(f"OK: all checks passed: {counted}, in {result.duration_s:.1f}s "
+                 f"({result.processes} manage.py processes)")
+    if untested:
+        shown = ", ".join(untested[:UNTESTED_SHOWN])
+        more = f", and {len(untested) - UNTESTED_SHOWN} more" if len(untested) > UNTESTED_SHOWN else ""
+        log.info(f"{len(untested)} migration(s) not fully tested: {shown}{more}")
 
 
 COVERAGE_LINES = 20
@@ -90,7 +114,8 @@ def print_coverage(result: RunResult, log: Log) -> None:
     if not gaps:
         return
     log.info("")
-    log.info(f"Not covered by the data proof ({len(gaps)}): a 'preserved' says nothing about these")
+    log.info(f"Not covered by the data proof ({len(gaps)}): a 'preserved' says nothing about these "
+             f"[{rules.DATA_NOT_COVERED}: {rules.docs_page(rules.DATA_NOT_COVERED)}]")
     for (app, message), names in list(gaps.items())[:COVERAGE_LINES]:
         which = ", ".join(names) if len(names) <= 3 else f"{len(names)} migrations, {names[0]} .. {names[-1]}"
         log.info(f"  - {app}: {message} ({which})")

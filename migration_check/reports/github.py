@@ -8,7 +8,7 @@ from pathlib import Path
 
 from ..results import RunResult
 from ..verdicts import FindingKind
-from .problems import failure_lines, hazard_lines, window_note
+from .problems import failure_lines, hazard_lines, rollback_cell, untested_lines, window_note
 
 
 def github_annotations(result: RunResult, limit: int = 10, root: Path | None = None) -> list[str]:
@@ -42,16 +42,19 @@ def markdown_summary(result: RunResult) -> str:
              "| check | status | detail |", "| --- | --- | --- |"]
     for check in result.checks:
         lines.append(f"| {check.name} | {check.status} | {(check.detail or '').replace('|', '/')[:300]} |")
-    lines += ["", "| migration | rollback | re-apply | schema | data | compat | notes |",
-              "| --- | --- | --- | --- | --- | --- | --- |"]
+    lines += ["", "| migration | apply | rollback | re-apply | schema | data | compat | retry | notes |",
+              "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for app in result.apps:
         for m in app.migrations:
             notes = "; ".join([*([m.error] if m.error else []),
                                *(f.message for f in m.details if f.kind != FindingKind.INFO)])
             ack = " (acknowledged)" if m.acknowledged else ""
             compat = m.compat + (" (acknowledged)" if m.compat_acknowledged else "")
-            lines.append(f"| `{m.label}` | {m.rollback}{ack} | {m.reapply} | {m.schema} | {m.data} | {compat} | "
-                         f"{notes.replace('|', '/')[:500]} |")
+            lines.append(f"| `{m.label}` | {m.apply} | {rollback_cell(m)}{ack} | {m.reapply} | {m.schema} | "
+                         f"{m.data} | {compat} | {m.retry} | {notes.replace('|', '/')[:500]} |")
+    untested = untested_lines(result)
+    if untested:
+        lines += ["", f"{len(untested)} migration(s) not fully tested: {', '.join(untested)}"]
     hazards = hazard_lines(result)
     if hazards:
         lines += ["", f"### Deploy hazards: {len(hazards)}", ""] + [f"- {message}" for _, _, message in hazards]

@@ -21,7 +21,7 @@ def observed_fields(m: MigrationResult) -> dict[str, object]:
 
 def report_json(result: RunResult) -> dict[str, object]:
     """The JSON report of CONTRACT.md (schema 1), plus additions: line, acknowledged,
-    processes, steps, isolation, compat."""
+    processes, steps, isolation, compat, blocked_by and rollback_alone."""
     return {
         "schema": REPORT_SCHEMA_VERSION,
         "ok": result.ok,
@@ -36,7 +36,8 @@ def report_json(result: RunResult) -> dict[str, object]:
                 "migrations": [
                     {
                         "name": m.name, "file": m.file, "line": m.line, "apply": m.apply,
-                        "rollback": m.rollback, "reapply": m.reapply, "schema": m.schema, "data": m.data,
+                        "rollback": m.rollback, "blocked_by": m.blocked_by, "rollback_alone": m.own_rollback,
+                        "reapply": m.reapply, "schema": m.schema, "data": m.data,
                         "acknowledged": m.acknowledged, "error": m.error,
                         "compat": m.compat, "compat_direction": m.compat_direction,
                         "compat_acknowledged": m.compat_acknowledged,

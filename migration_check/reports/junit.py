@@ -1,16 +1,47 @@
-"""JUnit XML: one test case per check and per migration step (rollback, reapply, schema, data,
-compat), and one per deploy hazard (passing, its text in system-out; a failure with --fail-on-hazards)."""
+"""JUnit XML: one test case per check and per migration step (apply, rollback, reapply, schema,
+data, compat; classname `app.migration`), and one per deploy hazard (passing, its text in
+system-out; a failure with --fail-on-hazards). Whether a step's case fails, is skipped or passes
+is read from the verdict table, never decided here."""
 
 from __future__ import annotations
 
 from xml.etree import ElementTree
 
-from ..results import RunResult
-from ..verdicts import CheckStatus, Compat, Data, FindingKind, Rollback, Schema, StepOutcome
+from ..results import MigrationResult, RunResult
+from ..verdict_table import (
+    ACKNOWLEDGED,
+    BLOCKED,
+    FAILED,
+    FINDING_KINDS,
+    NOT_TESTED,
+    Judgement,
+    judge_migration,
+    next_step,
+    untested_reason,
+)
+from ..verdicts import CheckStatus
+
+
+def case_texts(m: MigrationResult, judgement: Judgement) -> tuple[str | None, str | None, str | None]:
+    """(failure, skipped, system-out) of one step's test case, from the verdict table: the
+    error or the findings behind the verdict, and the next step."""
+    kind = FINDING_KINDS.get(judgement.step)
+    findings = "\n".join(f.message for f in m.details if f.kind == kind) if kind else ""
+    text = "\n".join(part for part in (judgement.words, findings or m.error or "") if part)
+    if judgement.outcome == FAILED:
+        step = next_step(m, judgement)
+        return text + (f"\nNext: {step}" if step else ""), None, None
+    if judgement.outcome == BLOCKED:
+        return None, f"blocked by {m.blocked_by}: its own rollback passed on a database that never applied it", None
+    if judgement.outcome == NOT_TESTED:
+        return None, untested_reason(m) or judgement.words, None
+    if judgement.outcome == ACKNOWLEDGED:
+        return None, None, f"acknowledged: {text}"
+    return None, None, None
 
 
 def junit_xml(result: RunResult) -> ElementTree.ElementTree:
-    """One test case per check and per migration step (rollback, reapply, schema, data, compat)."""
+    """One test case per check and per migration step (apply, rollback, reapply, schema, data, compat)."""
     suite = ElementTree.Element("testsuite", name="test_migrations", time=f"{result.duration_s:.2f}")
     cases = 0
     failures = 0
@@ -35,24 +66,11 @@ def junit_xml(result: RunResult) -> ElementTree.ElementTree:
         if app.error:
             add(app.app, "app", None, app.error)
         for m in app.migrations:
-            rollback_bad = m.rollback in (Rollback.FAILED, Rollback.NOT_RUN) or (
-                m.rollback == Rollback.IRREVERSIBLE and not m.acknowledged)
-            add(f"{app.app}.{m.name}", "rollback", m.durations.get("rollback"),
-                m.error if rollback_bad else None,
-                m.error if m.rollback in (Rollback.BLOCKED, Rollback.IRREVERSIBLE) and not rollback_bad else None)
-            add(f"{app.app}.{m.name}", "reapply", m.durations.get("reapply"),
-                m.error if m.reapply == StepOutcome.FAILED else None,
-                "not run" if m.reapply == StepOutcome.NOT_RUN else None)
-            schema_text = "\n".join(f.message for f in m.details if f.kind == FindingKind.SCHEMA)
-            add(f"{app.app}.{m.name}", "schema", None, schema_text if m.schema == Schema.DIFFERS else None,
-                "not checked" if m.schema == Schema.NOT_CHECKED else None)
-            data_text = "\n".join(f.message for f in m.details if f.kind == FindingKind.DATA_LOST)
-            add(f"{app.app}.{m.name}", "data", None, data_text if m.data == Data.LOST and not m.acknowledged else None,
-                "not checked" if m.data == Data.NOT_CHECKED else None)
-            compat_text = "\n".join(f.message for f in m.details if f.kind == FindingKind.COMPAT)
-            add(f"{app.app}.{m.name}", "compat", None,
-                compat_text if m.compat == Compat.BREAKS_OLD_CODE and not m.compat_acknowledged else None,
-                "not checked" if m.compat == Compat.NOT_CHECKED else None)
+            for judgement in judge_migration(m):
+                failure, skip, note = case_texts(m, judgement)
+                add(m.label, judgement.step, m.durations.get(judgement.step), failure, skip)
+                if note:
+                    ElementTree.SubElement(suite[-1], "system-out").text = note
     for owner, hazard in result.hazards():
         text = f"{hazard.message}\nstatement: {hazard.statement}\nfix: {hazard.fix}"
         add(owner.label if owner else "hazards", f"hazard {hazard.rule} {hazard.table or ''}".rstrip(), None,

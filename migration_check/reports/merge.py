@@ -161,7 +161,7 @@ def hazard_from_json(data: dict[str, Any]) -> Hazard:
 
 def migration_from_json(app: str, data: dict[str, Any]) -> MigrationResult:
     details = [Finding(as_verdict(FindingKind, d.get("kind", FindingKind.INFO)), d.get("message", ""),
-                       {k: v for k, v in d.items() if k not in ("kind", "message")})
+                       {k: v for k, v in d.items() if k not in ("kind", "message", "rule")}, d.get("rule"))
                for d in data.get("details") or [] if isinstance(d, dict)]
     durations = {k: v for k, v in (data.get("duration_s") or {}).items() if isinstance(v, int | float)}
     objects: dict[str, Any] = {"app": app, "details": details, "durations": durations,
@@ -190,9 +190,10 @@ def result_from_json(report: Report, project_dir: Path | None) -> RunResult:
                       app.get("error")) for app in report["apps"]]
     database = report.get("database") or {}
     observation = report.get("observation") or {}
-    return RunResult(checks, apps, float(report.get("duration_s") or 0.0), str(database.get("server_version", "?")),
-                     bool(database.get("ephemeral")), int(report.get("processes") or 0),
-                     list(report.get("skipped_apps") or []), project_dir,
+    return RunResult(checks=checks, apps=apps, duration_s=float(report.get("duration_s") or 0.0),
+                     server_version=str(database.get("server_version", "?")),
+                     ephemeral=bool(database.get("ephemeral")), processes=int(report.get("processes") or 0),
+                     skipped_apps=list(report.get("skipped_apps") or []), project_dir=project_dir,
                      observation=as_verdict(Observation, observation.get("status", Observation.OFF)),
                      observation_note=observation.get("reason"),
                      run_hazards=[hazard_from_json(hazard) for hazard in report.get("hazards") or []],

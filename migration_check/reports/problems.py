@@ -5,8 +5,18 @@ left nothing to roll back."""
 
 from __future__ import annotations
 
+from .. import rules
 from ..results import Hazard, MigrationResult, RunResult
-from ..verdicts import CheckStatus
+from ..verdict_table import judge_migration, next_step, untested_reason
+from ..verdicts import CheckStatus, HazardSource, Rollback
+
+# MigrationResult.problems -> the rule id of each (a docs page each, rules.py).
+PROBLEM_RULES = {"apply failed": rules.APPLY_FAILED, "rollback failed": rules.ROLLBACK_FAILED,
+                 "rollback not_run": rules.ROLLBACK_FAILED, "rollback irreversible": rules.IRREVERSIBLE,
+                 "re-apply failed": rules.REAPPLY_FAILED, "schema differs": rules.SCHEMA_DIFFERS,
+                 "data lost": rules.DATA_LOST, "breaks old code": rules.BREAKS_OLD_CODE,
+                 "breaks the new code (post-deploy)": rules.BREAKS_NEW_CODE,
+                 "retry after a cut-off apply fails": rules.RETRY_NOT_IDEMPOTENT}
 
 
 def window_note(result: RunResult) -> str | None:
@@ -27,23 +37,53 @@ def failure_lines(result: RunResult) -> list[tuple[str | None, int | None, str]]
     lines: list[tuple[str | None, int | None, str]] = []
     for check in result.checks:
         if check.status == CheckStatus.FAILED:
-            lines.append((None, None, f"{check.name} failed: {check.detail}"))
+            rule = rules.CHECK_RULES.get(check.name)
+            lines.append((None, None, f"{check.name} failed: {check.detail}" + (f" {see(rule)}" if rule else "")))
     for app in result.apps:
         if app.error:
             lines.append((None, None, f"{app.app}: {app.error}"))
-        for m in app.migrations:
-            if m.problems:
-                first = next((f.message for f in m.problem_details), None)
-                text = m.error or first or ""
-                lines.append((m.file, m.line, f"{m.label}: {', '.join(m.problems)}" + (f": {text}" if text else "")))
+        lines += [(m.file, m.line, migration_line(m)) for m in app.migrations if m.problems]
     if result.fail_on_hazards:
         lines += hazard_lines(result)
     return lines
 
 
+def see(*rule_ids: str, from_squawk: bool = False) -> str:
+    """`[rule-id: docs page, ...]`: what a reader follows to learn what the finding means."""
+    return "[" + ", ".join(f"{rule}: {rules.docs_page(rule, from_squawk)}" for rule in rule_ids) + "]"
+
+
+def migration_rules(migration: MigrationResult) -> list[str]:
+    """The rule ids of a migration's problems, in the order of `problems`, each once."""
+    found = [PROBLEM_RULES.get(problem, problem.replace(" ", "-")) for problem in migration.problems]
+    return list(dict.fromkeys(found))
+
+
+def migration_line(m: MigrationResult) -> str:
+    """`app.migration: apply failed, data lost: the error or first finding. Next: what to do`."""
+    first = next((f.message for f in m.problem_details), None)
+    text = m.error or first or ""
+    blocked = f" (its rollback is also blocked by {m.blocked_by})" if m.blocked_by else ""
+    steps = [step for step in (next_step(m, j) for j in judge_migration(m) if j.fails) if step]
+    return (f"{m.label}: {', '.join(m.problems)}{blocked}" + (f": {text}" if text else "")
+            + "".join(f". Next: {step}" for step in steps) + f" {see(*migration_rules(m))}")
+
+
+def rollback_cell(m: MigrationResult) -> str:
+    """`rollback` in a summary table: a blocked migration's own verdict beside it."""
+    return f"blocked by {m.blocked_by} (alone: {m.own_rollback})" if m.rollback == Rollback.BLOCKED else m.rollback
+
+
+def untested_lines(result: RunResult) -> list[str]:
+    """`app.migration (why: what was not checked)` for each migration without every verdict."""
+    return [f"{m.label} ({reason})" for app in result.apps for m in app.migrations
+            if (reason := untested_reason(m)) is not None]
+
+
 def hazard_text(migration: MigrationResult | None, hazard: Hazard) -> str:
     where = migration.label if migration is not None else "run"
-    return f"{where}: {hazard.rule} ({hazard.source}): {hazard.message}. Fix: {hazard.fix}"
+    return (f"{where}: {hazard.rule} ({hazard.source}): {hazard.message}. Fix: {hazard.fix} "
+            f"{see(hazard.rule, from_squawk=hazard.source == HazardSource.SQUAWK)}")
 
 
 def hazard_lines(result: RunResult) -> list[tuple[str | None, int | None, str]]:

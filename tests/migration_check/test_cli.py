@@ -21,24 +21,24 @@ def test_help_has_examples_and_exit_codes(capsys):
         build_parser().parse_args(["--help"])
     assert raised.value.code == 0
     out = capsys.readouterr().out
-    assert out.startswith("usage: test_migrations.py ")
-    assert "examples:\n  python scripts/test_migrations.py --verbose\n" in out
-    assert "python scripts/test_migrations.py --app upstream --depth all" in out
+    assert out.startswith("usage: migration-check ")
+    assert "examples:\n  migration-check --verbose\n" in out
+    assert "migration-check --app shop --depth all" in out
+    assert "hello_world" not in out and "upstream" not in out  # no host-project default or example
     assert "exit status: 0 all passed, 1 a migration problem was found, 2 usage or configuration error," in out
     for option in ("--manage", "--settings", "--app", "--depth", "--database-url", "--report-json", "--junit-xml",
                    "--allow-data-loss", "--allow-irreversible", "--step-timeout", "--verbose"):
         assert option in out
 
 
-def test_defaults(monkeypatch):
+def test_defaults(monkeypatch, tmp_path):
     monkeypatch.delenv("DJANGO_SETTINGS_MODULE", raising=False)
     args = build_parser().parse_args([])
     assert (args.depth, args.apps, args.database_url, args.verbosity, args.step_timeout) == (5, [], None, 1, 600.0)
-    assert args.settings == "hello_world.settings"
-    assert args.manage == default_manage() == REPO_ROOT / "manage.py"
+    assert args.settings is None and args.manage is None  # found later, from the project
+    monkeypatch.chdir(tmp_path)
+    assert default_manage() == tmp_path / "manage.py"
     assert args.check_schema is True and args.check_data is True
-    monkeypatch.setenv("DJANGO_SETTINGS_MODULE", "other.settings")
-    assert build_parser().parse_args([]).settings == "other.settings"
 
 
 @pytest.mark.parametrize(("argv", "field", "value"), [
@@ -76,8 +76,8 @@ def test_bad_options_exit_2_with_usage(capsys, argv, message):
         main(argv)
     assert raised.value.code == 2
     err = capsys.readouterr().err
-    assert err.startswith("usage: test_migrations.py ")
-    assert err.rstrip().splitlines()[-1] == f"test_migrations.py: error: {message}"
+    assert err.startswith("usage: migration-check ")
+    assert err.rstrip().splitlines()[-1] == f"migration-check: error: {message}"
 
 
 def test_main_missing_manage_py(tmp_path, capsys):
@@ -146,7 +146,7 @@ def test_github_step_summary(github_run):
     assert lines[4:9] == ["| check | status | detail |", "| --- | --- | --- |", "| forward | passed |  |",
                           lines[7], "| missing_migrations | passed |  |"]
     assert lines[7].startswith("| check_deploy | passed | 4 warning(s): ?: (security.W001)")
-    assert lines[10:] == ["| migration | rollback | re-apply | schema | data | compat | notes |",
-                          "| --- | --- | --- | --- | --- | --- | --- |",
-                          "| `shop.0002_second` | passed | passed | identical | preserved | compatible |  |"]
+    assert lines[10:] == ["| migration | apply | rollback | re-apply | schema | data | compat | notes |",
+                          "| --- | --- | --- | --- | --- | --- | --- | --- |",
+                          "| `shop.0002_second` | passed | passed | passed | identical | preserved | compatible |  |"]
     assert all(secret not in summary.read_text() for secret in account.secrets())

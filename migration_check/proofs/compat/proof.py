@@ -1,9 +1,9 @@
 """The compat check of one migration, in step with the chain (see `compat` for what it proves).
 
 The statements run twice, from the chain's own connection, at two moments the chain has
-anyway (so the check adds no `manage.py` process): just before `apply`, on the schema before
-the migration over the pre-release rows, and just after it, on the schema after it over the
-same rows. Which of the two is the baseline depends on the direction:
+anyway (its hooks `before_apply` and `after_apply`, so the check adds no `manage.py` process):
+just before `apply`, on the schema before the migration over the pre-release rows, and just
+after it, on the schema after it over the same rows. Which of the two is the baseline depends on the direction:
 
     previous release (the default):  its models run where they belong before `apply`, and
                                      are checked after it
@@ -15,27 +15,20 @@ The statements are built (and the rows they refer to found) before `apply`. `not
 when the check is off (`--no-compat`, or `--no-data`: no pre-release rows to run over), or
 when the migration could not be applied over the pre-release data.
 
-Owns: `CompatCheck` (when to run what, and writing `compat`, `compat_direction`,
-`compat_acknowledged` and the findings into the migration's result).
+Owns: `CompatCheck`, the proof (see `protocol`): when to run what, and writing `compat`,
+`compat_direction`, `compat_acknowledged` and the findings into the migration's result.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Protocol
-
-from ...config import MARKER_ALLOW_BREAKING, Config
-from ...inside_django.protocol import WindowMigration
-from ...project.discovery import MigrationInfo
-from ...results import MigrationResult
+from ...config import MARKER_ALLOW_BREAKING
 from ...verdicts import Compat, StepOutcome
+from ..protocol import MigrationTest, Proof
 from .statements import (
     OLD_ON_NEW,
-    Lookup,
+    CompatPlan,
     Outcome,
     Probe,
-    Resolved,
-    Statement,
     build_probes,
     compat_plan,
     judge_compat,
@@ -44,44 +37,40 @@ from .statements import (
 )
 
 
-class CompatDatabase(Protocol):
-    """What the check needs of the chain's database (see scratch.ScratchDatabase)."""
+class CompatCheck(Proof):
+    """The previous release's code keeps serving requests while and after `migrate` runs: its
+    queries must still work on the new schema (or, for a post-deploy migration, the new code's
+    on the old one), or the deploy itself is an outage. One migration's check: statements run in
+    `before_apply`, again in `after_apply`, and are judged."""
 
-    def compat_resolve(self, lookups: Sequence[Lookup]) -> Resolved: ...
-    def compat_run(self, statements: Sequence[Statement]) -> list[Outcome]: ...
+    name = "compat"
 
-
-class CompatCheck:
-    """One migration's check: the chain calls `before_apply`, then `after_apply`."""
-
-    def __init__(self, config: Config, database: CompatDatabase, migration: MigrationInfo, meta: WindowMigration,
-                 result: MigrationResult) -> None:
-        self.config = config
-        self.database = database
-        self.migration = migration
-        self.result = result
-        self.plan = compat_plan(meta) if config.check_compat and config.check_data else None
+    def __init__(self) -> None:
+        self.plan: CompatPlan | None = None
         self.probes: list[Probe] = []
         self.before: list[Outcome] | None = None
 
-    def before_apply(self) -> None:
+    def before_apply(self, test: MigrationTest) -> None:
         """Build the statements and run them on the schema before the migration."""
+        config = test.config
+        self.plan = compat_plan(test.meta) if config.check_compat and config.check_data else None
         if self.plan is None:
             return
-        self.probes = build_probes(self.plan.models, self.database.compat_resolve(lookups_for(self.plan.models)))
-        self.before = self.database.compat_run(statements_of(self.probes))
+        self.probes = build_probes(self.plan.models, test.database.compat_resolve(lookups_for(self.plan.models)))
+        self.before = test.database.compat_run(statements_of(self.probes))
 
-    def after_apply(self) -> None:
+    def after_apply(self, test: MigrationTest) -> None:
         """Run them on the schema after it, and judge; only when it was applied over the data."""
-        if self.plan is None or self.before is None or self.result.apply != StepOutcome.PASSED:
+        result, migration = test.result, test.migration
+        if self.plan is None or self.before is None or result.apply != StepOutcome.PASSED:
             return
-        after = self.database.compat_run(statements_of(self.probes))
+        after = test.database.compat_run(statements_of(self.probes))
         baseline, tested = (self.before, after) if self.plan.direction == OLD_ON_NEW else (after, self.before)
-        operations = [op.type for op in self.migration.operations]
-        verdict = judge_compat(self.plan, self.probes, baseline, tested, self.migration.name, operations)
-        self.result.compat = verdict.status
-        self.result.compat_direction = self.plan.direction
-        self.result.details.extend(verdict.findings)
+        operations = [op.type for op in migration.operations]
+        verdict = judge_compat(self.plan, self.probes, baseline, tested, migration.name, operations)
+        result.compat = verdict.status
+        result.compat_direction = self.plan.direction
+        result.details.extend(verdict.findings)
         if verdict.status == Compat.BREAKS_OLD_CODE:
-            self.result.compat_acknowledged = (self.migration.key in self.config.allow_breaking
-                                               or self.migration.marker_present(MARKER_ALLOW_BREAKING))
+            result.compat_acknowledged = (migration.key in test.config.allow_breaking
+                                          or migration.marker_present(MARKER_ALLOW_BREAKING))

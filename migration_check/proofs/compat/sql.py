@@ -28,9 +28,9 @@ SETTINGS = ("SET LOCAL statement_timeout = '10s'", "SET LOCAL lock_timeout = '5s
 
 
 def psycopg2_error() -> type[Exception]:
-    import psycopg2
+    from ...postgres.driver import load_driver
 
-    return psycopg2.Error
+    return load_driver().Error
 
 
 def error_of(error: Exception) -> StatementError:

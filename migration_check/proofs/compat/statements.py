@@ -30,6 +30,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from ... import rules
 from ...inside_django.protocol import FieldDescription, ModelDescription, WindowMigration
 from ...postgres.server import quote_ident
 from ...results import Finding
@@ -381,7 +382,8 @@ def failure_finding(plan: CompatPlan, probe: Probe, statement: Statement, error:
     message = f"{who}: {probe.action} {probe.table}: {error.message}; statement: {shown}; safe pattern: {pattern}"
     return Finding(FindingKind.COMPAT, message, {
         "direction": plan.direction, "model": probe.model, "table": probe.table, "action": probe.action,
-        "statement": shown, "error": error.message, "sqlstate": error.code, "pattern": pattern})
+        "statement": shown, "error": error.message, "sqlstate": error.code, "pattern": pattern},
+        rules.BREAKS_OLD_CODE if plan.direction == OLD_ON_NEW else rules.BREAKS_NEW_CODE)
 
 
 def unchecked_finding(plan: CompatPlan, probe: Probe, baseline: Sequence[Outcome], migration: str) -> Finding:

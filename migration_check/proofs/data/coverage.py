@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from ... import rules
 from ...results import Finding
 from ...verdicts import FindingKind
 from .fingerprints import Fingerprint, TableFingerprint, value_hash
@@ -47,20 +48,22 @@ def coverage_findings(tables: Iterable[str], before: Fingerprint, report: SeedRe
         if found is None:
             findings.append(Finding(FindingKind.COVERAGE,
                                     f"table {table}: not found in the database, its data is not compared",
-                                    {"table": table, "column": None}))
+                                    {"table": table, "column": None}, rules.DATA_NOT_COVERED))
             continue
         name, fingerprint = found
         if not fingerprint.rows:
             reasons = report.skipped.get(name, [])
             why = f"every seeded row was rejected ({reasons[-1]})" if reasons else "no row could be seeded"
             findings.append(Finding(FindingKind.COVERAGE, f"table {name}: no pre-release rows, {why}",
-                                    {"table": name, "column": None}))
+                                    {"table": name, "column": None}, rules.DATA_NOT_COVERED))
             continue
         for column in fingerprint.columns:
             if all(values.get(column) == NULL_HASH for values in fingerprint.rows.values()):
                 findings.append(Finding(FindingKind.COVERAGE, f"column {name}.{column}: not covered, "
-                                        f"{column_gap(name, column, report)}", {"table": name, "column": column}))
+                                        f"{column_gap(name, column, report)}", {"table": name, "column": column},
+                                        rules.DATA_NOT_COVERED))
         for column in sorted(ignored.get(table, set())):
-            findings.append(Finding(FindingKind.COVERAGE, f"column {name}.{column}: not compared, Django sets it on "
-                                    "every save (auto_now)", {"table": name, "column": column}))
+            findings.append(Finding(FindingKind.COVERAGE, f"column {name}.{column}: not compared, Django sets it "
+                                    "on every save (auto_now)", {"table": name, "column": column},
+                                    rules.DATA_NOT_COVERED))
     return findings

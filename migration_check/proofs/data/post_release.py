@@ -23,12 +23,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from ... import rules
+from ...postgres.catalog import Columns
 from ...project.discovery import MigrationInfo
 from ...results import Finding
 from ...verdicts import FindingKind
 from .fingerprints import Cell, Fingerprint
-
-Columns = dict[str, set[str]]
 
 
 @dataclass(frozen=True)
@@ -92,7 +92,7 @@ def judge_post_release(migration: MigrationInfo, scope: PostReleaseScope, rolled
     for (table, column), keys in group(lost).items():
         findings.append(Finding(FindingKind.DATA_LOST, loss_message(table, column, keys, migration), {
             "table": table, "column": column, "rows": len(keys), "example_pk": keys[0], "operation": None,
-            "rows_written": "post-release"}))
+            "rows_written": "post-release"}, rules.POST_RELEASE_DATA_LOST))
     for (table, column), keys in group(adapted).items():
         findings.append(Finding(FindingKind.INFO, f"column {table}.{column}: {len(keys)} post-release value(s) "
                                 f"changed by the rollback; {migration.name} changes the column's definition and the "

@@ -314,6 +314,6 @@ class Seeder:
 
     @staticmethod
     def _psycopg2_error() -> type[Exception]:
-        import psycopg2
+        from ...postgres.driver import load_driver
 
-        return psycopg2.Error
+        return load_driver().Error

@@ -19,6 +19,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from ... import rules
 from ...results import Hazard, LockHold, MigrationResult
 from ...verdicts import HazardSource
 
@@ -45,14 +46,14 @@ class Rule:
 
 
 RULES = {rule.id: rule for rule in (
-    Rule("table-rewrite",
+    Rule(rules.TABLE_REWRITE,
          "{table} was rewritten ({reason}) while {mode} was held: every query on it waits until the whole "
          "table is copied",
          "Avoid the rewrite: AddField a new nullable field of the new type, backfill it in batches (RunPython in "
          "a migration with atomic = False), switch the code to it and RemoveField the old one in a later release; "
          "or pick a change PostgreSQL makes in place (varchar to text, a longer max_length, more digits at "
          "the same decimal_places)."),
-    Rule("index-without-concurrently",
+    Rule(rules.INDEX_WITHOUT_CONCURRENTLY,
          "an index on {table} was built without CONCURRENTLY while {mode} was held: writes to the table wait "
          "for the whole build",
          "Build it with AddIndexConcurrently (django.contrib.postgres.operations) in a migration with "
@@ -60,31 +61,33 @@ RULES = {rule.id: rule for rule in (
          "reverse_sql=migrations.RunSQL.noop): a build that is cut off (lock_timeout, a killed deploy) leaves "
          "an INVALID index that makes the retry fail ('already exists'; IF NOT EXISTS keeps it INVALID). "
          "For a ForeignKey, declare it with db_index=False and add that index the same way."),
-    Rule("unique-index-under-lock",
+    Rule(rules.UNIQUE_INDEX_UNDER_LOCK,
          "a unique or primary key constraint on {table} built its index while {mode} was held",
          "Build the unique index first with RunSQL('CREATE UNIQUE INDEX CONCURRENTLY ...') in a migration "
          "with atomic = False, then attach it with ALTER TABLE ... ADD CONSTRAINT ... UNIQUE USING INDEX "
          "(state_operations carrying the Django constraint)."),
-    Rule("foreign-key-validation",
+    Rule(rules.FOREIGN_KEY_VALIDATION,
          "a foreign key on {table} was validated against every existing row while {mode} was held",
          "Add the foreign key NOT VALID (RunSQL 'ALTER TABLE ... ADD CONSTRAINT ... FOREIGN KEY ... NOT "
          "VALID' with state_operations), then run VALIDATE CONSTRAINT in a later migration, which scans "
          "under SHARE UPDATE EXCLUSIVE and blocks no writes."),
-    Rule("check-constraint-validation",
+    Rule(rules.CHECK_CONSTRAINT_VALIDATION,
          "a check constraint on {table} was validated against every existing row while {mode} was held",
          "Use AddConstraintNotValid, then ValidateConstraint (both from django.contrib.postgres.operations) in "
-         "a later migration or in one with atomic = False: the validation scans under SHARE UPDATE EXCLUSIVE."),
-    Rule("set-not-null-scan",
+         "a later migration: the validation scans under SHARE UPDATE EXCLUSIVE. Keep them in two atomic "
+         "migrations rather than one with atomic = False, whose retry after a cut-off deploy fails with "
+         "'already exists'."),
+    Rule(rules.SET_NOT_NULL_SCAN,
          "SET NOT NULL scanned every row of {table} while {mode} was held",
-         "First add a CHECK (column IS NOT NULL) with AddConstraintNotValid and ValidateConstraint (atomic = "
-         "False, or earlier migrations), then the AlterField to null=False: PostgreSQL 12+ uses the validated "
-         "check and skips the scan."),
-    Rule("scan-under-lock",
+         "First add a CHECK (column IS NOT NULL) with AddConstraintNotValid in one migration, then "
+         "ValidateConstraint and the AlterField to null=False in a later one: PostgreSQL 12+ uses the validated "
+         "check and skips the scan (two atomic migrations converge when a cut-off deploy is run again)."),
+    Rule(rules.SCAN_UNDER_LOCK,
          "{table} was scanned by the statement while {mode} was held",
          "Split the change so that the scan runs under a weaker lock (NOT VALID, then VALIDATE CONSTRAINT "
          "in a later migration; indexes with DROP INDEX CONCURRENTLY IF EXISTS then AddIndexConcurrently, atomic = "
          "False)."),
-    Rule("access-exclusive-without-lock-timeout",
+    Rule(rules.ACCESS_EXCLUSIVE_WITHOUT_LOCK_TIMEOUT,
          "{count} migration(s) took ACCESS EXCLUSIVE on an existing table with lock_timeout = 0 (first: "
          "{first}): behind one long query the lock request waits, and every query on the table queues "
          "behind it",
@@ -95,10 +98,10 @@ RULES = {rule.id: rule for rule in (
 
 # Which validation an ALTER TABLE that scanned a table was doing, from the statement that ran.
 SCAN_CAUSES = (
-    ("foreign-key-validation", re.compile(r"\bFOREIGN\s+KEY\b|\bREFERENCES\b", re.IGNORECASE)),
-    ("check-constraint-validation", re.compile(r"\bCHECK\s*\(", re.IGNORECASE)),
-    ("set-not-null-scan", re.compile(r"\bSET\s+NOT\s+NULL\b", re.IGNORECASE)),
-    ("unique-index-under-lock", re.compile(r"\bUNIQUE\b|\bPRIMARY\s+KEY\b", re.IGNORECASE)),
+    (rules.FOREIGN_KEY_VALIDATION, re.compile(r"\bFOREIGN\s+KEY\b|\bREFERENCES\b", re.IGNORECASE)),
+    (rules.CHECK_CONSTRAINT_VALIDATION, re.compile(r"\bCHECK\s*\(", re.IGNORECASE)),
+    (rules.SET_NOT_NULL_SCAN, re.compile(r"\bSET\s+NOT\s+NULL\b", re.IGNORECASE)),
+    (rules.UNIQUE_INDEX_UNDER_LOCK, re.compile(r"\bUNIQUE\b|\bPRIMARY\s+KEY\b", re.IGNORECASE)),
 )
 
 
@@ -200,7 +203,7 @@ def rewrite_hazards(events: Sequence[Event], pre_existing: set[str]) -> list[Haz
     found = []
     for event in events:
         if isinstance(event, RewriteEvent) and event.table in pre_existing:
-            found.append(hazard("table-rewrite", event.table, mode_at(events, event), event.statement,
+            found.append(hazard(rules.TABLE_REWRITE, event.table, mode_at(events, event), event.statement,
                                 reason=reason_text(event.reason)))
     return found
 
@@ -213,10 +216,10 @@ def statement_hazards(event: DdlEvent, pre_existing: set[str], rewritten: set[tu
         if table not in pre_existing or mode not in WRITE_BLOCKING:
             continue
         if event.tag == "CREATE INDEX":
-            found.append(hazard("index-without-concurrently", table, mode, event.statement))
+            found.append(hazard(rules.INDEX_WITHOUT_CONCURRENTLY, table, mode, event.statement))
         elif table in event.scanned and (event.txid, event.statement, table) not in rewritten:
             causes = [rule for rule, pattern in SCAN_CAUSES if pattern.search(event.statement)]
-            found += [hazard(rule, table, mode, event.statement) for rule in causes or ["scan-under-lock"]]
+            found += [hazard(rule, table, mode, event.statement) for rule in causes or [rules.SCAN_UNDER_LOCK]]
     return found
 
 
@@ -269,7 +272,7 @@ def lock_timeout_hazard(migrations: Sequence[MigrationResult]) -> list[Hazard]:
         return []
     first = unguarded[0]
     table = first.exclusive_without_timeout[0]
-    rule = RULES["access-exclusive-without-lock-timeout"]
+    rule = RULES[rules.ACCESS_EXCLUSIVE_WITHOUT_LOCK_TIMEOUT]
     statement = next((s for s in first.statement_list if table in s), first.statement_list[0] if first.statement_list
                      else "")
     message = rule.message.format(count=len(unguarded), first=f"{first.label} on {table}")

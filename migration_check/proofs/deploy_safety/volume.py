@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ...postgres.catalog import ColumnMeta, TableMeta, read_tables
+from ...postgres.driver import load_driver
 from ...postgres.server import quote_ident
 from ..data.literals import INTEGER_EDGES, TEXT_TYPES
 
@@ -118,13 +119,13 @@ def fill_table(connection: Connection, meta: TableMeta, rows: int, fill: VolumeF
 def fill_tables(connection: Connection, tables: Sequence[str], rows: int) -> VolumeFill:
     """Add `rows` rows to each of `tables` (that exists); a table that cannot be filled is named
     in `skipped`, never an error."""
-    import psycopg2
+    error_class = load_driver().Error
 
     fill = VolumeFill(rows)
     for table, meta in sorted(read_tables(connection, tables).items()):
         try:
             fill_table(connection, meta, rows, fill)
-        except psycopg2.Error as error:
+        except error_class as error:
             fill.skipped[table] = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
     return fill
 
@@ -132,7 +133,7 @@ def fill_tables(connection: Connection, tables: Sequence[str], rows: int) -> Vol
 def remove_fill(connection: Connection, fill: VolumeFill) -> list[str]:
     """Delete the rows `fill` added; returns the tables where that could not be done, with why
     (the migration renamed or dropped the table or its key)."""
-    import psycopg2
+    error_class = load_driver().Error
 
     problems = []
     for table, (key, existing) in sorted(fill.keys.items()):
@@ -141,6 +142,6 @@ def remove_fill(connection: Connection, fill: VolumeFill) -> list[str]:
                 cursor.execute("SELECT to_regclass(%s) IS NOT NULL", (table,))
                 if cursor.fetchone()[0]:
                     cursor.execute(f"DELETE FROM {table} WHERE {quote_ident(key)}::text <> ALL(%s)", (existing,))
-        except psycopg2.Error as error:
+        except error_class as error:
             problems.append(f"{table}: {str(error).strip().splitlines()[0]}")
     return problems

@@ -37,8 +37,8 @@ def run_chain(project, app, names, database, *flags):
     config = config_from_args(build_parser().parse_args(["--manage", str(REPO_ROOT / "manage.py"), *flags]))
     stream = io.StringIO()
     window = AppWindow(app, [m for m in project.plan if m.app == app and m.name in names], config.project_dir)
-    context = ChainContext(config, project, Log(1, stream), lambda purpose: database)
-    error = WindowChain(context, window, window.mark_irreversible(frozenset()), restore=True).run()
+    context = ChainContext(config=config, project=project, log=Log(1, stream), open_database=lambda purpose: database)
+    error = WindowChain(context, window, window.mark_irreversible(frozenset()), restore=True).check()
     window.result([error])
     return window.results, error, stream.getvalue()
 
@@ -67,8 +67,43 @@ def test_a_rollback_that_fails_blocks_the_older_ones_and_ends_the_chain():
     assert results["0003_note"].rollback == "failed"
     assert results["0003_note"].error == "ProgrammingError: no such column"
     assert results["0003_note"].reapply == "not_run" and results["0003_note"].schema == "not_checked"
-    assert results["0002_price"].rollback == "blocked"
-    assert results["0002_price"].error == "not reached: 0003_note cannot be rolled back"
+    assert (results["0002_price"].rollback, results["0002_price"].blocked_by) == ("blocked", "0003_note")
+    assert verdicts(results["0002_price"]) == ("passed", "blocked", "passed", "identical")  # its own test's
+    assert results["0002_price"].rollback_alone == "passed" and results["0002_price"].error is None
+
+
+IRREVERSIBLE_MIDDLE = project_of(
+    migration("shop", "0001_initial"),
+    migration("shop", "0002_price", ("shop", "0001_initial")),
+    migration("shop", "0003_note", ("shop", "0002_price"), reversible=False),
+    migration("shop", "0004_index", ("shop", "0003_note")),
+)
+
+
+def test_an_irreversible_migration_is_applied_and_stays_applied_and_the_older_ones_are_tested():
+    """Before: 0003 (irreversible) and 0002 were never applied; only 0004 was tested."""
+    database = FakeDatabase(IRREVERSIBLE_MIDDLE)
+    results, error, log = run_chain(IRREVERSIBLE_MIDDLE, "shop", ["0002_price", "0003_note", "0004_index"],
+                                    database)
+    assert error is None
+    assert verdicts(results["0003_note"]) == ("passed", "irreversible", "not_run", "not_checked")
+    assert verdicts(results["0002_price"]) == ("passed", "blocked", "passed", "identical")
+    assert (results["0002_price"].blocked_by, results["0002_price"].rollback_alone) == ("0003_note", "passed")
+    assert verdicts(results["0004_index"]) == ("passed", "passed", "passed", "identical")
+    # 0003 is applied once and never rolled back; 0004 is tested on top of it
+    assert database.calls == [("shop", "0002_price"), ("shop", "0001_initial"), ("shop", "0002_price"),
+                              ("shop", "0003_note"),
+                              ("shop", "0004_index"), ("shop", "0003_note"), ("shop", "0004_index")]
+    assert "shop.0003_note: apply passed, compat not_checked; irreversible, not rolled back" in log
+
+
+def test_an_irreversible_migration_whose_apply_fails_keeps_both_errors():
+    database = FakeDatabase(IRREVERSIBLE_MIDDLE, {("shop", "0003_note", 1): failed_step("DataError: invalid json")})
+    results, _, _ = run_chain(IRREVERSIBLE_MIDDLE, "shop", ["0003_note", "0004_index"], database)
+    assert (results["0003_note"].apply, results["0003_note"].rollback) == ("failed", "irreversible")
+    assert "DataError: invalid json" in results["0003_note"].error
+    assert results["0003_note"].error.endswith("has no reverse operation, at None")
+    assert verdicts(results["0004_index"]) == ("passed", "passed", "passed", "identical")
 
 
 def test_a_reapply_that_fails_does_not_hide_the_newer_ones():

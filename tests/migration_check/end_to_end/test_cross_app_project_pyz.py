@@ -70,16 +70,22 @@ def test_the_archive_holds_the_package_and_a_main(pyz):
 
 
 def test_make_dist_builds_it(tmp_path):
-    """The README's command: `make dist` writes dist/test_migrations.pyz (here in a copy)."""
-    for name in ("Makefile", "scripts", "migration_check"):
+    """`make dist` writes the wheel and dist/test_migrations.pyz (here in a copy, with this
+    test's virtualenv, which has the pinned build backend)."""
+    for name in ("Makefile", "scripts", "migration_check", "pyproject.toml", "README.md", "requirements.txt",
+                 "requirements-dev.txt"):
         source = REPO_ROOT / name
         if source.is_dir():
             shutil.copytree(source, tmp_path / name, ignore=shutil.ignore_patterns("__pycache__"))
         else:
             shutil.copy(source, tmp_path / name)
-    done = subprocess.run(["make", "dist"], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    done = subprocess.run(["make", "dist", f"VENV={sys.prefix}"], cwd=tmp_path, capture_output=True, text=True,
+                          timeout=180)
     assert done.returncode == 0, done.stdout + done.stderr
     assert zipfile.is_zipfile(tmp_path / "dist" / "test_migrations.pyz")
+    wheel = zipfile.ZipFile(tmp_path / "dist" / "django_migration_check-0.1.0-py3-none-any.whl").namelist()
+    assert "migration_check/cli.py" in wheel
+    assert not [name for name in wheel if not name.startswith(("migration_check/", "django_migration_check-"))]
 
 
 @pytest.fixture(scope="module")

@@ -89,13 +89,14 @@ def test_a_failed_reapply_does_not_hide_the_newer_migrations(run):
 
 
 def test_blocked_migrations_keep_their_findings(run):
-    """Old: 0002 blocked with details [] (its data_lost finding was thrown away)."""
+    """Old: 0002 blocked with details [] (its data_lost finding was thrown away); then kept in
+    details only, with data not_checked and no problem."""
     run.assert_verdicts("blocked_findings", "0003_note_text_idx", apply="passed", rollback="failed",
                         **{k: v for k, v in NOT_ROLLED_BACK.items()})
-    blocked = run.assert_verdicts("blocked_findings", "0002_empty_notes_on_rollback", **BLOCKED)
-    assert blocked["error"] == "not reached: 0003_note_text_idx cannot be rolled back"
-    assert blocked["details"][0]["message"] == ("tested before it was known to be blocked: apply passed, rollback "
-                                                "passed, re-apply passed, schema identical, data lost")
+    blocked = run.assert_verdicts("blocked_findings", "0002_empty_notes_on_rollback", **{**BLOCKED, "data": "lost"})
+    assert (blocked["blocked_by"], blocked["error"]) == ("0003_note_text_idx", None)
+    assert "  - blocked_findings.0002_empty_notes_on_rollback: data lost (its rollback is also blocked by " \
+           "0003_note_text_idx)" in run.stdout  # before issue 18 its loss was in details only, not a problem
     assert [(d["table"], d["column"]) for d in kinds(blocked, "data_lost")] == [
         ("blocked_findings_note", "text"), ("blocked_findings_note", "text")]  # pre- and post-release rows
 

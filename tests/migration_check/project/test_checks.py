@@ -2,7 +2,7 @@
 
 The outputs are real: captured from `makemigrations --check --dry-run` on
 missing_migration_project and `check --deploy` on this repository's project (see the `# ` header
-of each file in data/); the end-to-end verdicts are in end_to_end/test_check_projects.py.
+of each file in data/checks/); the end-to-end verdicts are in end_to_end/test_check_projects.py.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from pathlib import Path
 
 from migration_check.project.checks import deploy_warnings, describe_missing_migrations
 
-DATA = Path(__file__).resolve().parent / "data"
+DATA = Path(__file__).resolve().parent / "data" / "checks"  # apart from the showmigrations captures
 
 
 def captured(name: str) -> str:

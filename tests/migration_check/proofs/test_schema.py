@@ -192,7 +192,7 @@ def test_diff_names_each_object(before_and_after):
     assert all(f.kind == "schema" for f in findings)
     assert [f.extra for f in findings][5] == {"object": "index shop_invoice_total_idx"}
     assert findings[5].to_json() == {"kind": "schema", "object": "index shop_invoice_total_idx",
-                                     "message": findings[5].message}
+                                     "message": findings[5].message, "rule": "schema-differs"}
 
 
 def test_diff_names_a_leftover_table_once():
@@ -288,3 +288,19 @@ def test_an_invalid_index_differs_from_the_valid_one(make_db):
     assert [f.message for f in diff_schema(expected, actual, "after re-applying 0002_tag_slug (round trip)")] == [
         "index shop_tag_slug_uniq: validity INVALID (not used by queries) remains "
         "after re-applying 0002_tag_slug (round trip)"]
+
+
+def test_a_constraint_validated_since_is_no_rollback_difference(make_db):
+    """Rolling back ValidateConstraint leaves the constraint validated (PostgreSQL cannot undo a
+    validation): harmless, so not a difference after a rollback; any other moment still sees it."""
+    table = "CREATE TABLE shop_stock (id int PRIMARY KEY, quantity int)"
+    not_valid = "ALTER TABLE shop_stock ADD CONSTRAINT shop_stock_nonneg CHECK (quantity >= 0) NOT VALID"
+    before = snapshot_schema(make_db(table, not_valid))
+    after = snapshot_schema(make_db(table, not_valid, "ALTER TABLE shop_stock VALIDATE CONSTRAINT shop_stock_nonneg"))
+    assert before["constraint shop_stock_nonneg on shop_stock"]["definition"].endswith(" NOT VALID")
+    assert diff_schema(before, after, "after rolling back 0003_validate") == []
+    assert [f.message for f in diff_schema(before, after, "after a retry of 0002_x cut off after statement 1")] == [
+        "constraint shop_stock_nonneg on shop_stock: definition is CHECK ((quantity >= 0)), expected "
+        "CHECK ((quantity >= 0)) NOT VALID after a retry of 0002_x cut off after statement 1"]
+    dropped = snapshot_schema(make_db(table))
+    assert len(diff_schema(before, dropped, "after rolling back 0003_validate")) == 1

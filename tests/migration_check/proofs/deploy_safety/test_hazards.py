@@ -94,7 +94,7 @@ def test_non_atomic_statements_hold_their_locks_separately():
 
 def test_lock_timeout_is_one_hazard_per_run():
     events = [ddl('ALTER TABLE "shop_item" ADD COLUMN x int', {T: "AccessExclusiveLock"})]
-    first, second, guarded = (MigrationResult("shop", name, None) for name in ("0002_a", "0003_b", "0004_c"))
+    first, second, guarded = (MigrationResult("shop", name, file=None) for name in ("0002_a", "0003_b", "0004_c"))
     for result, timeout in ((first, "0"), (second, "0"), (guarded, "5s")):
         verdict = judge_locks([ddl(events[0].statement, events[0].locks, timeout=timeout)], {T})
         result.statements, result.exclusive_without_timeout = verdict.statements, verdict.exclusive_without_timeout

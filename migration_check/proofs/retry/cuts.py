@@ -17,8 +17,7 @@ included) and the data must be the clean apply's.
 
 Owns: which statements are cut (`choose_cuts`, at most MAX_CUTS per migration: a backfill of a
 thousand batches must not cost a thousand databases), `Cut`, what differs (`data_differences`)
-and the verdict (`judge_retry`). Pure: the chain's retry runner (chain/retry_runner.py) does the
-database work.
+and the verdict (`judge_retry`). Pure: `proof.RetryProof` does the database work.
 """
 
 from __future__ import annotations
@@ -26,12 +25,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ..inside_django.protocol import CutRequest, StatementRecord
-from ..results import Finding
-from ..verdicts import FindingKind, Retry
-from .data.fingerprints import Fingerprint, compare_fingerprints
+from ... import rules
+from ...inside_django.protocol import CutRequest, StatementRecord
+from ...results import Finding
+from ...verdicts import FindingKind, Retry
+from ..data.fingerprints import Fingerprint, compare_fingerprints
 
-RULE = "retry-not-idempotent"
 MAX_CUTS = 5
 FIX = ("Make every step safe to run twice: before a CONCURRENTLY build, drop what a cut-off build "
        "left (RunSQL('DROP INDEX CONCURRENTLY IF EXISTS <index>', reverse_sql=migrations.RunSQL.noop) "
@@ -128,5 +127,5 @@ def judge_retry(attempts: Sequence[Attempt]) -> tuple[Retry, list[Finding]]:
         else:
             continue
         findings.append(Finding(FindingKind.RETRY, f"apply {attempt.cut}, then migrate again: {problem}",
-                                {"rule": RULE, "cut": attempt.cut, "fix": FIX}))
+                                {"cut": attempt.cut, "fix": FIX}, rules.RETRY_NOT_IDEMPOTENT))
     return (Retry.FAILED if findings else Retry.PASSED), findings

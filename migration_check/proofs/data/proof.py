@@ -1,0 +1,111 @@
+"""The data proof of one migration, in step with the chain: the release scenario of CONTRACT.md.
+
+Pre-release rows are seeded just before the migration and fingerprinted (`before_apply`);
+post-release rows are seeded after it (`before_rollback`); after the rollback every pre-release
+row and value must be intact (`after_rollback`: `round_trip.judge_data`, and what the seeding
+could not cover, `coverage`), and after the re-apply the post-release rows must have survived
+the round trip (`after_reapply`: `post_release`).
+
+Owns: `DataProof` (see `protocol`), writing `data`, `acknowledged` (a loss accepted on purpose)
+and the findings into the migration's result.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from ...config import MARKER_ALLOW_DATA_LOSS
+from ...inside_django.protocol import TableDescription
+from ...results import Finding
+from ...verdicts import Data, FindingKind
+from ..protocol import MigrationTest, ObservedState, Proof
+from ..round_trip import judge_data
+from .coverage import coverage_findings
+from .fingerprints import Fingerprint, changed_cells
+from .post_release import compared_columns, judge_post_release, post_release_scope
+from .seeding import POST_RELEASE_PROFILES, PRE_RELEASE_PROFILES, SeedReport
+
+
+def auto_now_columns(tables: dict[str, TableDescription]) -> dict[str, set[str]]:
+    """Columns Django fills on every save: a data migration that re-saves rows changes them."""
+    return {table: set(info.get("auto_now", [])) for table, info in tables.items()}
+
+
+def skipped_rows(report: SeedReport, moment: str) -> list[Finding]:
+    return [Finding(FindingKind.INFO, f"{moment} seeding skipped {len(reasons)} row(s) of {table}: {reasons[0]}",
+                    {"table": table})
+            for table, reasons in sorted(report.skipped.items())]
+
+
+def round_token(test: MigrationTest, moment: int) -> int:
+    """Seeding rounds are numbered by migration and moment (0 before it, 1 after), so the
+    rows a migration is tested with do not depend on how --jobs split the window."""
+    return test.project.position(test.migration.key) * 2 + moment
+
+
+class DataProof(Proof):
+    """A rollback is the way back from a bad deploy: it must not lose the rows users wrote before
+    the release, nor those they wrote while it was live."""
+
+    name = "data"
+
+    def __init__(self) -> None:
+        self.rolled_back: Fingerprint | None = None  # the pre-release rows' fingerprint after the rollback
+
+    def before_apply(self, test: MigrationTest) -> None:
+        self.seed(test, test.before, test.meta["tables_before"], PRE_RELEASE_PROFILES, "pre-release", 0)
+
+    def before_rollback(self, test: MigrationTest) -> None:
+        self.seed(test, test.observed_after, test.meta["tables_after"], POST_RELEASE_PROFILES, "post-release", 1)
+
+    @staticmethod
+    def seed(test: MigrationTest, state: ObservedState, tables: dict[str, TableDescription],
+             profiles: Sequence[str], moment: str, round_number: int) -> None:
+        """Seed rows into `tables`, then fingerprint every table."""
+        if not test.config.check_data:
+            return
+        choices = {table: info.get("choices", {}) for table, info in tables.items()}
+        report = test.database.seed(sorted(tables), profiles, round_token(test, round_number), choices)
+        test.result.details.extend(skipped_rows(report, moment))
+        state.seeded = report
+        state.data = test.database.fingerprint(auto_now_columns(tables))
+
+    def after_rollback(self, test: MigrationTest) -> None:
+        """The pre-release rows must hold (keeps the fingerprint after the rollback for the
+        post-release rows)."""
+        before, meta = test.before, test.meta
+        if before.data is None:
+            return
+        after = test.database.fingerprint(auto_now_columns(meta["tables_before"]))
+        verdict = judge_data(test.migration, meta, before.data, after, before.columns, test.observed_after.columns,
+                             test.collateral_columns)
+        test.result.details.extend(verdict.findings)
+        test.result.details.extend(coverage_findings(meta["tables_before"], before.data,
+                                                     before.seeded or SeedReport(),
+                                                     auto_now_columns(meta["tables_before"])))
+        set_data_verdict(test, verdict.data)
+        self.rolled_back = after
+
+    def after_reapply(self, test: MigrationTest) -> None:
+        """Rows written after the release must survive its rollback (see post_release)."""
+        before, applied = test.before, test.observed_after
+        if before.data is None or applied.data is None or self.rolled_back is None or applied.seeded is None:
+            return
+        scope = post_release_scope(applied.seeded.keys, before.data, applied.data, before.columns,
+                                   test.collateral_columns)
+        changed = changed_cells(applied.data, self.rolled_back, scope.keys, compared_columns(scope))
+        reapplied = changed_cells(applied.data, test.database.fingerprint({}), scope.keys, scope.compared) \
+            if changed else None
+        verdict = judge_post_release(test.migration, scope, changed, reapplied)
+        test.result.details.extend(verdict.findings)
+        if verdict.lost:
+            set_data_verdict(test, Data.LOST)
+
+
+def set_data_verdict(test: MigrationTest, data: Data) -> None:
+    """`data` (preserved | lost), never turning a loss found earlier back into preserved."""
+    result, migration = test.result, test.migration
+    result.data = Data.LOST if Data.LOST in (result.data, data) else data
+    if result.data == Data.LOST and (migration.key in test.config.allow_data_loss
+                                  or migration.marker_present(MARKER_ALLOW_DATA_LOSS)):
+        result.acknowledged = True

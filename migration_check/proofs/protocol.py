@@ -1,0 +1,164 @@
+"""The proof protocol: what a proof is, the moments of a migration's test it hooks into, and
+what its hooks are handed. docs/proofs.md is the page for it.
+
+The chain (`chain.window_chain.WindowChain`) exercises every migration M of a window with the
+same steps, the round trip: `migrate APP M` over pre-release rows, `migrate APP PREVIOUS`, `migrate
+APP M` again. The round trip is the skeleton the proofs hang on, so it is the chain's own work
+(verdicts `apply`, `rollback`, `reapply`, judged in `round_trip`). Everything else a migration is
+proved to do is a proof: a class with a `name`, a docstring saying why it matters, and hooks the
+chain calls at these moments, for every proof of `registry.PROOFS`, in that order:
+
+    before_apply     the state just before M (pre-release rows seeded by the data proof)
+    around_apply     wraps `migrate APP M`: the first proof listed is the outermost wrapper
+    after_apply      M applied; skipped when the apply left the chain's database unusable
+    before_rollback  the state after M, before the rollback (post-release rows seeded)
+    after_rollback   the rollback passed (the schema and rows are back before M, or should be)
+    after_reapply    the re-apply passed (the round trip is complete)
+    after_steps      once the steps on the chain's database are over, whatever they found,
+                     with a factory of scratch databases of the proof's own
+
+A proof object lives for one migration's test: the chain makes a fresh one per migration, so
+what a hook keeps on `self` is for the later hooks of the same migration (threads never share
+it). Hooks write verdicts and findings into `test.result`; they never run a step of the chain.
+
+Owns: `Proof`, `MigrationTest` (what the hooks share), `ObservedState`, `ProofDatabase` (what a
+proof may do with a database), `ApplyStep` and `ScratchDatabases` (the hooks' extra arguments)
+and `ScratchUnavailable`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from typing import ClassVar, Protocol
+
+from ..config import Config, MigrationKey
+from ..inside_django.protocol import CutRequest, InterruptedApplyResponse, WindowMigration
+from ..postgres.catalog import Columns
+from ..processes.steps import StepResult
+from ..project.discovery import MigrationInfo, Project
+from ..results import MigrationResult
+from .compat.statements import Lookup, Outcome, Resolved, Statement
+from .data.fingerprints import Fingerprint
+from .data.seeding import Choices, SeedReport
+from .deploy_safety.hazards import Event
+from .deploy_safety.settings import DeploySafety
+from .deploy_safety.volume import VolumeFill
+from .round_trip import StepVerdict
+from .schema import SchemaSnapshot
+
+
+class ProofDatabase(Protocol):
+    """What a proof may do with a database: the chain's (`scratch.ScratchDatabase`), a scratch
+    database of its own, or a fake in the unit tests."""
+
+    def migrate(self, app: str | None = None, target: str | None = None) -> StepResult: ...
+    def applied(self) -> set[MigrationKey]: ...
+    def schema(self) -> SchemaSnapshot: ...
+    def columns(self) -> Columns: ...
+    def fingerprint(self, ignore_columns: dict[str, set[str]]) -> Fingerprint: ...
+    def seed(self, tables: Sequence[str], profiles: Sequence[str], round_token: int | None = None,
+             choices: Choices | None = None) -> SeedReport: ...
+    def compat_resolve(self, lookups: Sequence[Lookup]) -> Resolved: ...
+    def compat_run(self, statements: Sequence[Statement]) -> list[Outcome]: ...
+    def begin_observation(self, tables: Sequence[str], volume: int | None) -> VolumeFill | None: ...
+    def end_observation(self, fill: VolumeFill | None) -> tuple[list[Event] | None, list[str]]: ...
+    def interrupted_apply(self, app: str, name: str, cut: CutRequest | None,
+                          ) -> tuple[StepResult, InterruptedApplyResponse | None]: ...
+
+
+@dataclass(kw_only=True)
+class ObservedState:
+    """What was recorded of a database state: the column inventory (the chain's), the schema
+    snapshot (the schema proof's; None when off), and the data proof's fingerprint (None when
+    off, or when the data had to go) and what its seeding did."""
+
+    columns: Columns
+    schema: SchemaSnapshot | None = None
+    data: Fingerprint | None = None
+    seeded: SeedReport | None = None
+
+
+@dataclass(kw_only=True)
+class MigrationTest:
+    """What the proofs of one migration's test share: the run's configuration, the project, the
+    migration and what `prepare` described of it, its result (where verdicts are written), the
+    chain's database, and the states observed so far. The chain fills `applied` after the apply
+    and `collateral_columns` after the rollback (columns of sibling migrations Django rolled
+    back alongside M and that were put back: not M's to judge)."""
+
+    config: Config
+    project: Project
+    safety: DeploySafety
+    migration: MigrationInfo
+    meta: WindowMigration
+    result: MigrationResult
+    database: ProofDatabase
+    before: ObservedState
+    applied: ObservedState | None = None
+    collateral_columns: frozenset[tuple[str, str | None]] = frozenset()
+
+    @property
+    def observed_after(self) -> ObservedState:
+        """The state after the apply (from `before_rollback` on)."""
+        assert self.applied is not None, "the state after the apply is observed before the rollback"
+        return self.applied
+
+
+class ApplyStep(Protocol):
+    """`migrate APP M` on the chain's database, logged as "apply" (plus `note`), judged. A proof
+    wrapping the apply calls it once, or again after undoing what made it fail, and returns the
+    verdict the migration gets."""
+
+    def __call__(self, note: str = "") -> StepVerdict: ...
+
+
+class ScratchDatabases(Protocol):
+    """Scratch databases for a proof's own use (a uniqueness probe, an interrupted-and-retried
+    apply, a second volume), apart from the chain's database, which the proofs share."""
+
+    def before(self, migration: MigrationInfo, purpose: str) -> AbstractContextManager[ProofDatabase]:
+        """A fresh database built forward to the state just before `migration` (neither it nor
+        anything that depends on it applied), named after `purpose`; dropped when the block
+        ends. Raises `ScratchUnavailable` when it cannot be built."""
+        ...
+
+
+class ScratchUnavailable(Exception):
+    """A proof's scratch database could not be built (the message says why)."""
+
+
+class Proof:
+    """A named unit of proof. Subclasses set `name` (a stable id, the docs' anchor), say in their
+    docstring why the property matters, and override the hooks they need; every hook here does
+    nothing. Hooks are called in the order of the module docstring."""
+
+    name: ClassVar[str]
+
+    def before_apply(self, test: MigrationTest) -> None:
+        """The database is in the state just before the migration (`test.before`)."""
+
+    def around_apply(self, test: MigrationTest, apply: ApplyStep) -> StepVerdict:
+        """Wrap the apply, as a Django middleware wraps `get_response`: do something before
+        (start concurrent sessions, fill tables), call `apply()`, do something after (stop and
+        judge), and return its verdict. Runs whether the apply passes or fails."""
+        return apply()
+
+    def after_apply(self, test: MigrationTest) -> None:
+        """The migration was applied (over the pre-release rows when `test.result.apply` is
+        passed, on emptied tables when it is failed), before anything else touched the data."""
+
+    def before_rollback(self, test: MigrationTest) -> None:
+        """The state after the migration (`test.applied`), before it is rolled back."""
+
+    def after_rollback(self, test: MigrationTest) -> None:
+        """The rollback passed; the database should be back in the state before the migration."""
+
+    def after_reapply(self, test: MigrationTest) -> None:
+        """The re-apply passed: the round trip is complete."""
+
+    def after_steps(self, test: MigrationTest, scratch: ScratchDatabases) -> None:
+        """The migration's steps on the chain's database are over (read `test.result` for what
+        they found). A proof that needs a database of its own at a given state gets one from
+        `scratch`; the chain's database is not to be touched here."""

@@ -1,0 +1,88 @@
+"""The verdict table: which verdicts fail the run, which mean "not tested", and the words, as a
+table of cases (a migration's fields -> its problems, each step's outcome, why it is not fully
+tested). Pure: no database."""
+
+from __future__ import annotations
+
+import pytest
+
+from migration_check.results import MigrationResult
+from migration_check.verdict_table import STEPS, judge_migration, next_step, untested_reason
+
+FULL = {"apply": "passed", "rollback": "passed", "reapply": "passed", "schema": "identical", "data": "preserved",
+        "compat": "compatible"}
+NOT_ROLLED_BACK = {"reapply": "not_run", "schema": "not_checked", "data": "not_checked"}
+
+
+def result(**fields) -> MigrationResult:
+    return MigrationResult("shop", "0002_m", file="shop/migrations/0002_m.py", line=1, **{**FULL, **fields})
+
+
+# fields -> (problems, outcome of each step in STEPS order, untested reason)
+CASES = [
+    ({}, [], "passed passed passed passed passed passed", None),
+    ({"apply": "failed", "data": "not_checked", "compat": "not_checked"}, ["apply failed"],
+     "failed passed passed passed not_tested not_tested",
+     "apply failed over pre-release rows: data, compat not checked"),
+    ({"rollback": "failed", **NOT_ROLLED_BACK}, ["rollback failed"],
+     "passed failed not_tested not_tested not_tested passed", "rollback failed: re-apply, schema, data not checked"),
+    ({"rollback": "irreversible", **NOT_ROLLED_BACK}, ["rollback irreversible"],
+     "passed failed not_tested not_tested not_tested passed", "irreversible: re-apply, schema, data not checked"),
+    ({"rollback": "irreversible", "acknowledged": True, **NOT_ROLLED_BACK}, [],
+     "passed acknowledged not_tested not_tested not_tested passed", "irreversible: re-apply, schema, data not checked"),
+    # blocked: judged by its own rollback; being blocked is not a problem, its own findings are
+    ({"rollback": "blocked", "blocked_by": "0003_m", "rollback_alone": "passed"}, [],
+     "passed blocked passed passed passed passed", None),
+    ({"rollback": "blocked", "blocked_by": "0003_m", "rollback_alone": "failed", **NOT_ROLLED_BACK},
+     ["rollback failed"], "passed failed not_tested not_tested not_tested passed",
+     "rollback failed: re-apply, schema, data not checked"),
+    ({"rollback": "blocked", "blocked_by": "0003_m", "rollback_alone": "passed", "compat": "breaks_old_code"},
+     ["breaks old code"], "passed blocked passed passed passed failed", None),
+    ({"rollback": "blocked", "blocked_by": "0003_m"}, ["rollback not_run"],  # no own verdict: never green
+     "passed failed passed passed passed passed", None),
+    ({"data": "lost"}, ["data lost"], "passed passed passed passed failed passed", None),
+    ({"data": "lost", "acknowledged": True}, [], "passed passed passed passed acknowledged passed", None),
+    ({"compat": "breaks_old_code", "compat_direction": "new_code_on_old_schema"},
+     ["breaks the new code (post-deploy)"], "passed passed passed passed passed failed", None),
+    ({"compat": "breaks_old_code", "compat_acknowledged": True}, [], "passed passed passed passed passed acknowledged",
+     None),
+    ({"schema": "differs", "reapply": "failed"}, ["re-apply failed", "schema differs"],
+     "passed passed failed failed passed passed", None),
+    ({"apply": "not_run", "rollback": "not_run", **NOT_ROLLED_BACK, "compat": "not_checked"}, ["rollback not_run"],
+     "not_tested failed not_tested not_tested not_tested not_tested",
+     "not applied: apply, re-apply, schema, data, compat not checked"),
+    ({"compat": "not_checked"}, [], "passed passed passed passed passed not_tested",
+     "turned off or not applicable: compat not checked"),
+    ({"data": "unheard_of"}, ["data unheard_of"], "passed passed passed passed failed passed", None),
+]
+
+
+@pytest.mark.parametrize(("fields", "problems", "outcomes", "reason"), CASES)
+def test_verdict_table(fields, problems, outcomes, reason):
+    migration = result(**fields)
+    assert migration.problems == problems
+    assert [j.outcome for j in judge_migration(migration)] == outcomes.split()
+    assert [j.step for j in judge_migration(migration)] == list(STEPS)
+    assert untested_reason(migration) == reason
+
+
+def test_a_blocked_migration_is_named_by_its_blocker():
+    migration = result(rollback="blocked", blocked_by="0003_m", rollback_alone="passed")
+    assert judge_migration(migration)[1].words == "rollback blocked by 0003_m"
+    assert migration.own_rollback == "passed"
+
+
+@pytest.mark.parametrize(("fields", "step", "words"), [
+    ({"rollback": "irreversible"}, 1, ["reverse_code=", "RunPython.noop", "data lost",
+                                       "--allow-irreversible shop.0002_m", "# test_migrations: allow-irreversible"]),
+    ({"data": "lost"}, 4, ["--allow-data-loss shop.0002_m", "# test_migrations: allow-data-loss"]),
+    ({"compat": "breaks_old_code"}, 5, ["safe pattern", "--allow-breaking shop.0002_m"]),
+    ({"schema": "differs"}, 3, []),
+])
+def test_each_failing_finding_names_the_next_step(fields, step, words):
+    migration = result(**fields)
+    text = next_step(migration, judge_migration(migration)[step])
+    if not words:
+        assert text is None
+    for word in words:
+        assert word in (text or ""), text
