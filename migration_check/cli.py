@@ -15,17 +15,20 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from .config import DEFAULT_DEPTH, DEFAULT_SETTINGS, DEFAULT_STEP_TIMEOUT_S, Config, MigrationKey
-from .errors import Interrupted, UsageError
-from .log import Log, error_line
+from .errors import InfrastructureFault, Interrupted, UsageError
+from .log import Log, error_line, mask_passwords
+from .postgres.faults import Fault
 from .processes.steps import ISOLATIONS, default_isolation
 from .project.selection import parse_revision, parse_shard
 from .reports import print_summary, write_reports
 from .reports.merge import merge_reports
+from .results import RunResult
 from .run import run_project
 
 EXIT_OK = 0
 EXIT_MIGRATION_PROBLEM = 1
 EXIT_USAGE = 2
+EXIT_FAULT = 3  # the run could not finish: the server failed it (faults.py), not a migration
 EXIT_INTERRUPTED = 130
 
 PROG = "test_migrations"
@@ -60,7 +63,9 @@ examples:
       a big project over four jobs, then one summary
 
 exit status: 0 all passed, 1 a migration problem was found, 2 usage or configuration error,
-130 interrupted (scratch databases and servers are removed in every case)
+3 the run could not finish (the server failed it: stopped, unreachable, sessions ended, no free
+connections; nothing is blamed on a migration), 130 interrupted (scratch databases and servers
+are removed in every case)
 """
 
 
@@ -256,6 +261,22 @@ def config_from_args(args: argparse.Namespace) -> Config:
     )
 
 
+def finish_run(result: RunResult, config: Config, log: Log) -> int:
+    """The summary and the reports of a run that ended; its exit status."""
+    if result.fault is not None:  # what was reached goes into the reports, the fault in one line
+        write_reports(result, config, log, dict(os.environ))
+        return fault_exit(result.fault)
+    print_summary(result, log)
+    write_reports(result, config, log, dict(os.environ))
+    return EXIT_OK if result.ok else EXIT_MIGRATION_PROBLEM
+
+
+def fault_exit(fault: Fault) -> int:
+    """Exit status 3: one line naming the fault and what to check."""
+    print(f"{PROG}: {mask_passwords(fault.line())}", file=sys.stderr)
+    return EXIT_FAULT
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the migration tests as `scripts/test_migrations.py` does; returns the exit status."""
     args = build_parser().parse_args(argv)
@@ -267,9 +288,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             return EXIT_OK if ok else EXIT_MIGRATION_PROBLEM
         config = config_from_args(args)
         result = run_project(config, log, dict(os.environ))
-        print_summary(result, log)
-        write_reports(result, config, log, dict(os.environ))
-        return EXIT_OK if result.ok else EXIT_MIGRATION_PROBLEM
+        return finish_run(result, config, log)
+    except InfrastructureFault as error:  # before any result: one line
+        return fault_exit(error.fault)
     except UsageError as error:
         print(error_line(PROG, str(error)), file=sys.stderr)
         return EXIT_USAGE

@@ -1,4 +1,4 @@
-"""The two ways a run ends early, shared by every module.
+"""The ways a run ends early, shared by every module.
 
 Uses: nothing.
 """
@@ -10,3 +10,12 @@ class UsageError(Exception):
 
 class Interrupted(Exception):
     """Ctrl-C or SIGTERM: stop starting steps; cleanup still runs."""
+
+
+class InfrastructureFault(Exception):
+    """The server failed the run (refused, lost or ended its connections): exit 3 with one line;
+    no migration is judged by it. `fault` is a postgres.faults.Fault."""
+
+    def __init__(self, fault: object) -> None:
+        super().__init__(getattr(fault, "message", str(fault)))
+        self.fault = fault

@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .postgres.faults import Fault
 from .timing import Phase
 
 NOT_CHECKED = "not_checked"
@@ -108,6 +109,7 @@ class MigrationResult:
     hazards: list[Hazard] | str = NOT_CHECKED
     lock_holds: list[LockHold] = field(default_factory=list)
     exclusive_without_timeout: list[str] = field(default_factory=list)  # for the run-wide hazard
+    not_reached: bool = False  # an infrastructure fault ended the run before its test finished
 
     @property
     def label(self) -> str:
@@ -124,6 +126,8 @@ class MigrationResult:
     @property
     def problems(self) -> list[str]:
         """What makes this migration fail the run (empty when it passes or is acknowledged)."""
+        if self.not_reached:
+            return []  # never judged: the run's fault says why
         found = []
         if self.apply == "failed":
             found.append("apply failed")
@@ -193,6 +197,7 @@ class RunResult:
     selection: Selection = field(default_factory=Selection)
     steps: int = 0  # Django commands run (processes counts Python processes started)
     isolation: str = "process"  # how the steps ran: fork | process
+    fault: Fault | None = None  # the infrastructure fault that ended the run (exit status 3)
 
     def hazards(self) -> list[tuple[MigrationResult | None, Hazard]]:
         """Every hazard, the run-wide ones first (they concern many migrations)."""
@@ -201,6 +206,6 @@ class RunResult:
 
     @property
     def ok(self) -> bool:
-        return (all(c.status == "passed" for c in self.checks)
+        return self.fault is None and (all(c.status == "passed" for c in self.checks)
                 and all(a.error is None and not any(m.problems for m in a.migrations) for a in self.apps)
                 and not (self.fail_on_hazards and self.hazards()))

@@ -23,8 +23,9 @@ from .chain.window_chain import ChainContext, WindowChain
 from .cleanup.leftovers import drop_abandoned_scratch, remove_abandoned_clusters
 from .cleanup.watchdog import watchdog
 from .config import Config
-from .errors import UsageError
+from .errors import InfrastructureFault, UsageError
 from .log import Log
+from .postgres.faults import Fault
 from .postgres.server import Server, postgres_server
 from .processes.steps import StepRunner
 from .project.checks import run_check_deploy, run_forward_checks
@@ -155,6 +156,9 @@ def test_everything(config: Config, log: Log, runner: StepRunner, server: Server
         return ReplacedPathDatabase(server, runner, project, purpose, squash, safety.observe)
 
     pool = ThreadPoolExecutor(max_workers=config.jobs + 1)
+    checks: list[CheckResult] = []
+    apps: list[AppResult] = []
+    fault: Fault | None = None
     try:
         # The app windows do not need the head database: they start at once, beside the checks.
         project_checks = runs_project_checks(config)
@@ -163,22 +167,35 @@ def test_everything(config: Config, log: Log, runner: StepRunner, server: Server
         chains: list[tuple[AppWindow, Future]] = [(window, pool.submit(chain.run))
                                                   for window, chain in chains_of(windows, context, config.jobs,
                                                                                  open_replaced)]
-        checks: list[CheckResult] = []
         if forward is not None and deploy is not None:
             forward_check, missing_check = forward.result()
             checks = [forward_check, deploy.result(), missing_check, *choice.checks]
         runner.release(head_url)  # the head database's step server is done with (only the probe, without the checks)
         apps = collect(windows, chains)
+    except InfrastructureFault as error:  # the server failed the run: report what was reached
+        runner.kill_all()
+        fault = error.fault  # type: ignore[assignment]
     except BaseException:
         runner.kill_all()  # threads blocked on children return at once, and start nothing new
         raise
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
+    if fault is not None:
+        apps = [not_reached(window.result([])) for window in windows]
     return RunResult(checks, apps, time.monotonic() - started, server.version, server.ephemeral,
                      runner.started, skipped, config.project_dir, runner.times.phases(), observation,
                      observation_note, lock_timeout_hazard([m for a in apps for m in reversed(a.migrations)]),
                      safety.squawk.version if safety.squawk else None, config.volume, config.fail_on_hazards,
-                     selection=choice.selection, steps=runner.steps, isolation=runner.isolation)
+                     selection=choice.selection, steps=runner.steps, isolation=runner.isolation, fault=fault)
+
+
+def not_reached(app: AppResult) -> AppResult:
+    """After a fault: each migration whose test did not finish is `not_reached`, never failed
+    (what its test found before, an apply that passed, stays)."""
+    for migration in app.migrations:
+        if migration.rollback == "not_run" and migration.apply != "failed" and migration.error is None:
+            migration.not_reached = True
+    return app
 
 
 def collect(windows: list[AppWindow], chains: list[tuple[AppWindow, Future]]) -> list[AppResult]:

@@ -38,9 +38,10 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from ..config import MARKER_ALLOW_DATA_LOSS, Config, MigrationKey
-from ..errors import Interrupted, UsageError
+from ..errors import InfrastructureFault, Interrupted, UsageError
 from ..inside_django.protocol import PrepareResponse, TableDescription, WindowMigration
 from ..log import Log
+from ..postgres.faults import raise_if_fault
 from ..processes.steps import StepResult
 from ..project.discovery import (
     MigrationInfo,
@@ -142,9 +143,10 @@ class WindowChain:
         """Test the run; returns a problem with the app as a whole, if any."""
         try:
             return self.test_chain()
-        except (Interrupted, KeyboardInterrupt, UsageError):  # the run ends (e.g. a step server died)
+        except (Interrupted, KeyboardInterrupt, UsageError, InfrastructureFault):  # the run ends
             raise
         except Exception as unexpected:  # a bug here must not hide the other apps' results
+            raise_if_fault(unexpected)  # the server failed (exit 3), not this code
             self.log.debug(traceback.format_exc())
             return f"internal error while testing {self.app}: {type(unexpected).__name__}: {unexpected}"
         finally:
