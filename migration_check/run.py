@@ -240,3 +240,4 @@ def run_project(config: Config, log: Log, environ: dict[str, str]) -> RunResult:
                     return test_everything(config, log, runner, server, changes)
         finally:
             runner.kill_all()
+            runner.wait_for_children()  # before the watchdog's pipe closes

@@ -385,5 +385,8 @@ def postgres_server(cli_url: str | None, environ: dict[str, str], project_dir: P
         if server is not None:
             server.drop_all_scratch()
             server.close()
+            if server.scratch and log:
+                log.info(f"could not drop {len(server.scratch)} scratch database(s): the server is unreachable; "
+                         "the watchdog drops them once it is back (or a later run does)")
         if cluster is not None:
             cluster.stop()

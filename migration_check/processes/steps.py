@@ -35,6 +35,7 @@ from .resources import NO_WATCH, ResourceWatch
 from .step_server import Finished, StepServers, describe_returncode
 
 ISOLATIONS = ("fork", "process")
+CHILDREN_GONE_S = 10.0  # killed children are reaped by the threads that started them
 
 
 def default_isolation() -> str:
@@ -206,6 +207,10 @@ class StepRunner:
                 timed_out = True
                 self._kill(process)
                 stdout, stderr = process.communicate()
+        except BaseException:  # Ctrl-C while waiting: the child is gone before the watchdog hears so
+            self._kill(process)
+            process.wait()
+            raise
         finally:
             with self._lock:
                 self._running.discard(process)
@@ -275,6 +280,16 @@ class StepRunner:
     @staticmethod
     def _kill(process: subprocess.Popen) -> None:
         kill_pgid(process.pid)  # not reaped yet: the pid is still this child's
+
+    def wait_for_children(self, timeout: float = CHILDREN_GONE_S) -> None:
+        """Wait until every step process is reaped and reported to the watchdog (its pipe is
+        closed after this: a late report would read as a dead watchdog and a leftover)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self._lock:
+                if not self._running:
+                    return
+            time.sleep(0.05)
 
     def kill_all(self) -> None:
         self.cancelled = True
