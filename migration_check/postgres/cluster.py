@@ -130,8 +130,9 @@ class EphemeralCluster:
     """
 
     def __init__(self, bindir: Path, tcp_port: int | None = None, password: str | None = None,
-                 watch: ResourceWatch = NO_WATCH) -> None:
+                 watch: ResourceWatch = NO_WATCH, settings: dict[str, str] | None = None) -> None:
         self.bindir = bindir
+        self.settings = dict(settings or {})  # more server settings (the tests' max_connections)
         self.tcp_port = tcp_port
         self.password = password or secrets.token_urlsafe(24)
         self.watch = watch
@@ -217,8 +218,10 @@ class EphemeralCluster:
             listen = f"-c listen_addresses=127.0.0.1 -p {self.tcp_port}"
         else:
             listen = "-c listen_addresses='' -p 5432"
+        settings = {"max_connections": "200", **self.settings}
         return (f"{listen} -k {folder / 'socket'} -c unix_socket_permissions=0700 -c fsync=off "
-                "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200")
+                "-c synchronous_commit=off -c full_page_writes=off "
+                + " ".join(f"-c {name}={value}" for name, value in settings.items()))
 
     def _initdb(self, folder: Path) -> None:
         password_fd = self._password_pipe()
