@@ -9,14 +9,17 @@ Uses: config, log, errors, run, reports, selection (option types).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import NoReturn
 
 from .config import DEFAULT_DEPTH, DEFAULT_SETTINGS, DEFAULT_STEP_TIMEOUT_S, Config, MigrationKey
 from .errors import InfrastructureFault, Interrupted, UsageError
 from .log import Log, error_line, mask_passwords
+from .postgres.address import ServerAddress, resolve_server_url
 from .postgres.faults import Fault
 from .processes.steps import ISOLATIONS, default_isolation
 from .project.selection import parse_revision, parse_shard
@@ -120,8 +123,15 @@ def parse_migration_key(value: str) -> MigrationKey:
     return (app, name)
 
 
+class OneLineErrorParser(argparse.ArgumentParser):
+    """Bad options end with one line and exit status 2 (not the whole usage), as documented."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineErrorParser(
         prog="test_migrations.py",
         description=(
             "Apply every migration from scratch on a scratch PostgreSQL database, run the deploy "
@@ -261,6 +271,43 @@ def config_from_args(args: argparse.Namespace) -> Config:
     )
 
 
+def check_inputs(config: Config, environ: dict[str, str], log: Log) -> Config:
+    """What can be refused before any work (exit 2, one line): the server URL (given, in the
+    environment or in .env), the report paths; `--jobs` above the CPU count is capped."""
+    url = resolve_server_url(config.database_url, environ, config.project_dir)
+    if url is not None:
+        ServerAddress.from_url(url)
+    check_writable("--report-json", config.report_json)
+    check_writable("--junit-xml", config.junit_xml)
+    return cap_jobs(config, log)
+
+
+def check_writable(option: str, path: Path | None) -> None:
+    """`path` can be written (missing parent folders are made, as pytest does); a file this
+    makes is removed again, so a run that fails leaves no empty report behind."""
+    if path is None:
+        return
+    try:
+        if path.is_dir():
+            raise IsADirectoryError(21, "it is a folder")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        existed = path.exists()
+        with open(path, "a", encoding="utf-8"):
+            pass
+        if not existed:
+            path.unlink()
+    except OSError as error:
+        raise UsageError(f"cannot write {option} {path}: {error.strerror or error}") from None
+
+
+def cap_jobs(config: Config, log: Log) -> Config:
+    cpus = os.cpu_count() or 1
+    if config.jobs <= cpus:
+        return config
+    log.info(f"{PROG}: note: --jobs {config.jobs} is more than the {cpus} CPU(s) here; using --jobs {cpus}")
+    return dataclasses.replace(config, jobs=cpus)
+
+
 def finish_run(result: RunResult, config: Config, log: Log) -> int:
     """The summary and the reports of a run that ended; its exit status."""
     if result.fault is not None:  # what was reached goes into the reports, the fault in one line
@@ -286,7 +333,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             ok = merge_reports(args.merge_reports, args.report_json, args.junit_xml,
                                args.manage.expanduser().resolve().parent, log, dict(os.environ))
             return EXIT_OK if ok else EXIT_MIGRATION_PROBLEM
-        config = config_from_args(args)
+        config = check_inputs(config_from_args(args), dict(os.environ), log)
         result = run_project(config, log, dict(os.environ))
         return finish_run(result, config, log)
     except InfrastructureFault as error:  # before any result: one line
