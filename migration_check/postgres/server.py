@@ -105,6 +105,7 @@ class Server:
         self.watch = watch
         self.psycopg2 = import_psycopg2()
         self.scratch: set[str] = set()
+        self.created: set[str] = set()  # scratch databases known to exist (checked after a reconnection)
         self._numbers = itertools.count()
         self._lock = threading.Lock()
         self.retry_s = retry_window_s(dict(os.environ))
@@ -235,7 +236,7 @@ class Server:
 
     def check_scratch_exists(self, connection: Connection) -> None:
         """After a lost session: every scratch database of the run must still be there."""
-        names = sorted(self.scratch)
+        names = sorted(self.created.copy())  # copy(): atomic, other threads add and remove
         found = {row[0] for row in self._rows_on(connection, "SELECT datname FROM pg_database "
                                                              "WHERE datname = ANY(%s)", (names,))}
         missing = [name for name in names if name not in found]
@@ -298,6 +299,7 @@ class Server:
             self.assert_scratch(template)
             sql += f" TEMPLATE {quote_ident(template)}"
         self.scalar(sql)
+        self.created.add(name)
         return name
 
     def assert_scratch(self, name: str) -> None:
@@ -319,6 +321,7 @@ class Server:
                 time.sleep(delay)
         with self._lock:
             self.scratch.discard(name)
+            self.created.discard(name)
         self.watch.database_dropped(name)
 
     def drop_all_scratch(self) -> None:

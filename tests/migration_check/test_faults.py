@@ -237,3 +237,36 @@ def test_a_run_that_loses_its_lock_sessions_keeps_its_databases_while_another_ru
         assert "Dropped" not in b_out, b_out
         assert (a_code, b_code) == (0, 0), a_out[-3000:] + a_err + b_out[-2000:] + b_err
         assert server.scratch_left() == []
+
+
+def lock_holders(admin: psycopg2.extensions.connection, run_id: str) -> list[int]:
+    with admin.cursor() as cursor:
+        cursor.execute("SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND classid::bigint = %s "
+                       "AND objid::bigint = %s AND granted ORDER BY 1", (RUN_LOCK_CLASS, int(run_id, 16)))
+        return [row[0] for row in cursor.fetchall()]
+
+
+def test_a_lost_admin_session_is_replaced_and_the_lock_taken_again(pg_server_url):
+    from migration_check.postgres.address import ServerAddress
+    from migration_check.postgres.server import Server
+
+    server = Server(ServerAddress.from_url(pg_server_url), ephemeral=False)
+    admin = psycopg2.connect(pg_server_url)
+    admin.autocommit = True
+    try:
+        name = server.create_database("lost")
+        old_pid = server.scalar("SELECT pg_backend_pid()")
+        with admin.cursor() as cursor:
+            cursor.execute("SELECT pg_terminate_backend(%s)", (old_pid,))
+        assert server.scalar("SELECT 1") == 1  # sent again on a new session
+        assert server.scalar("SELECT pg_backend_pid()") != old_pid
+        deadline = time.monotonic() + 10
+        while len(lock_holders(admin, server.run_id)) < 2 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        holders = lock_holders(admin, server.run_id)
+        assert len(holders) == 2 and old_pid not in holders
+        server.drop_database(name)
+    finally:
+        server.drop_all_scratch()
+        server.close()
+        admin.close()
