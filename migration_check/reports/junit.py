@@ -29,6 +29,8 @@ def junit_xml(result: RunResult) -> ElementTree.ElementTree:
             skipped += 1
             ElementTree.SubElement(case, "skipped", message=skip)
 
+    if result.fault is not None:  # the run could not finish (exit 3): an error of the run, not of a migration
+        add("run", "infrastructure", None, result.fault.line())
     for check in result.checks:
         add("checks", check.name, check.duration_s, check.detail if check.status == "failed" else None,
             check.detail if check.status == "skipped" else None)
@@ -36,6 +38,9 @@ def junit_xml(result: RunResult) -> ElementTree.ElementTree:
         if app.error:
             add(app.app, "app", None, app.error)
         for m in app.migrations:
+            if m.not_reached:
+                add(f"{app.app}.{m.name}", "not_reached", None, None, "not reached: the run could not finish")
+                continue
             rollback_bad = m.rollback in ("failed", "not_run") or (m.rollback == "irreversible" and not m.acknowledged)
             add(f"{app.app}.{m.name}", "rollback", m.durations.get("rollback"),
                 m.error if rollback_bad else None,

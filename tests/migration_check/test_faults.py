@@ -15,6 +15,7 @@ import re
 import subprocess
 import time
 from pathlib import Path
+from xml.etree import ElementTree
 
 import psycopg2
 import pytest
@@ -161,7 +162,7 @@ def test_terminated_sessions_end_the_run_with_exit_3(manage, tmp_path, isolation
 def test_a_server_stopped_mid_run_ends_it_with_exit_3_and_nothing_is_left_once_it_is_back(manage, tmp_path):
     with PrivateServer() as server:
         process = start_run(manage, "settings_nap", server.url, "--depth", "1", "--no-compat",
-                            "--report-json", str(tmp_path / "r.json"))
+                            "--report-json", str(tmp_path / "r.json"), "--junit-xml", str(tmp_path / "j.xml"))
         seen = read_until(process, r"manage\.py migrate nap 0002_nap")  # the window: a verdict was due
         time.sleep(1.0)
         server.pg_ctl("-m", "fast", "-w", "stop")
@@ -171,6 +172,9 @@ def test_a_server_stopped_mid_run_ends_it_with_exit_3_and_nothing_is_left_once_i
         assert_fault(returncode, stdout, stderr, ("terminated", "server shutdown", "connection lost",
                                                   "unreachable"))
         assert_not_reached(tmp_path / "r.json")
+        failed = [case.get("classname") for case in ElementTree.parse(tmp_path / "j.xml").iter("testcase")
+                  if case.find("failure") is not None]
+        assert failed == ["run"]  # the fault, never a migration
         deadline = time.monotonic() + 30
         while server.scratch_left() and time.monotonic() < deadline:
             time.sleep(0.5)
