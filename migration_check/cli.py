@@ -290,12 +290,14 @@ def check_writable(option: str, path: Path | None) -> None:
     try:
         if path.is_dir():
             raise IsADirectoryError(21, "it is a folder")
+        if path.exists():  # never opened here: it may be a FIFO or a device a reader waits on
+            if not os.access(path, os.W_OK):
+                raise PermissionError(13, "Permission denied")
+            return
         path.parent.mkdir(parents=True, exist_ok=True)
-        existed = path.exists()
-        with open(path, "a", encoding="utf-8"):
+        with open(path, "x", encoding="utf-8"):
             pass
-        if not existed:
-            path.unlink()
+        path.unlink()
     except OSError as error:
         raise UsageError(f"cannot write {option} {path}: {error.strerror or error}") from None
 
