@@ -7,6 +7,7 @@ one-line error). The run itself is `run.run_project`; reports are written by `re
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import sys
 from collections.abc import Sequence
@@ -14,19 +15,22 @@ from pathlib import Path
 from typing import NoReturn
 
 from .config import DEFAULT_DEPTH, DEFAULT_STEP_TIMEOUT_S, Config, MigrationKey
-from .errors import Interrupted, UsageError
-from .log import Log, error_line
+from .errors import FaultDescription, InfrastructureFault, Interrupted, UsageError
+from .log import Log, error_line, mask_passwords
+from .postgres.address import ServerAddress, resolve_server_url
 from .processes.steps import ISOLATIONS, default_isolation
 from .project.defaults import check_settings_exist, find_settings
 from .project.pyproject import KEYS, config_tokens, read_table
 from .project.selection import parse_revision, parse_shard
 from .reports import print_summary, write_reports
 from .reports.merge import merge_reports
+from .results import RunResult
 from .run import run_project
 
 EXIT_OK = 0
 EXIT_MIGRATION_PROBLEM = 1
 EXIT_USAGE = 2
+EXIT_FAULT = 3  # the run could not finish: the server failed it (faults.py), not a migration
 EXIT_INTERRUPTED = 130
 
 PROG = "test_migrations"  # the prefix of every error line (the contract's `test_migrations: error:`)
@@ -64,7 +68,9 @@ configuration: [tool.migration_check] in the pyproject.toml beside manage.py set
 (apps, depth, step-timeout, jobs, allow-data-loss, fail-on-hazards, ...); options given here win.
 
 exit status: 0 all passed, 1 a migration problem was found, 2 usage or configuration error,
-130 interrupted (scratch databases and servers are removed in every case)
+3 the run could not finish (the server failed it: stopped, unreachable, sessions ended, no free
+connections; nothing is blamed on a migration), 130 interrupted (scratch databases and servers
+are removed in every case)
 """
 
 
@@ -119,8 +125,15 @@ def parse_migration_key(value: str) -> MigrationKey:
     return (app, name)
 
 
+class OneLineErrorParser(argparse.ArgumentParser):
+    """Bad options end with one line and exit status 2 (not the whole usage), as documented."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser(prog: str = COMMAND) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineErrorParser(
         prog=prog,
         description=(
             "Apply every migration from scratch on a scratch PostgreSQL database, run the deploy "
@@ -318,6 +331,61 @@ def config_from_args(args: argparse.Namespace) -> Config:
     )
 
 
+def check_inputs(config: Config, environ: dict[str, str], log: Log) -> Config:
+    """What can be refused before any work (exit 2, one line): the server URL (given, in the
+    environment or in .env), the report paths; `--jobs` above the CPU count is capped."""
+    url = resolve_server_url(config.database_url, environ, config.project_dir)
+    if url is not None:
+        ServerAddress.from_url(url)
+    check_writable("--report-json", config.report_json)
+    check_writable("--junit-xml", config.junit_xml)
+    return cap_jobs(config, log)
+
+
+def check_writable(option: str, path: Path | None) -> None:
+    """`path` can be written (missing parent folders are made, as pytest does); a file this
+    makes is removed again, so a run that fails leaves no empty report behind."""
+    if path is None:
+        return
+    try:
+        if path.is_dir():
+            raise IsADirectoryError(21, "it is a folder")
+        if path.exists():  # never opened here: it may be a FIFO or a device a reader waits on
+            if not os.access(path, os.W_OK):
+                raise PermissionError(13, "Permission denied")
+            return
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "x", encoding="utf-8"):
+            pass
+        path.unlink()
+    except OSError as error:
+        raise UsageError(f"cannot write {option} {path}: {error.strerror or error}") from None
+
+
+def cap_jobs(config: Config, log: Log) -> Config:
+    cpus = os.cpu_count() or 1
+    if config.jobs <= cpus:
+        return config
+    log.info(f"{PROG}: note: --jobs {config.jobs} is more than the {cpus} CPU(s) here; using --jobs {cpus}")
+    return dataclasses.replace(config, jobs=cpus)
+
+
+def finish_run(result: RunResult, config: Config, log: Log) -> int:
+    """The summary and the reports of a run that ended; its exit status."""
+    if result.fault is not None:  # what was reached goes into the reports, the fault in one line
+        write_reports(result, config, log, dict(os.environ))
+        return fault_exit(result.fault)
+    print_summary(result, log)
+    write_reports(result, config, log, dict(os.environ))
+    return EXIT_OK if result.ok else EXIT_MIGRATION_PROBLEM
+
+
+def fault_exit(fault: FaultDescription) -> int:
+    """Exit status 3: one line naming the fault and what to check."""
+    print(f"{PROG}: {mask_passwords(fault.line())}", file=sys.stderr)
+    return EXIT_FAULT
+
+
 def main(argv: Sequence[str] | None = None, *, prog: str = COMMAND, manage_default: Path | None = None) -> int:
     """Run the migration tests (`migration-check`, `scripts/test_migrations.py` with its
     repository-root `manage_default`); returns the exit status."""
@@ -332,11 +400,11 @@ def main(argv: Sequence[str] | None = None, *, prog: str = COMMAND, manage_defau
             return EXIT_OK if ok else EXIT_MIGRATION_PROBLEM
         resolve_project(args, explicit_options(parser, argv), manage_default, dict(os.environ))
         log = Log(args.verbosity)
-        config = config_from_args(args)
+        config = check_inputs(config_from_args(args), dict(os.environ), log)
         result = run_project(config, log, dict(os.environ))
-        print_summary(result, log)
-        write_reports(result, config, log, dict(os.environ))
-        return EXIT_OK if result.ok else EXIT_MIGRATION_PROBLEM
+        return finish_run(result, config, log)
+    except InfrastructureFault as error:  # before any result: one line
+        return fault_exit(error.fault)
     except UsageError as error:
         print(error_line(PROG, str(error)), file=sys.stderr)
         return EXIT_USAGE

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import KW_ONLY, dataclass, field
 from pathlib import Path
 
+from .errors import FaultDescription
 from .timing import Phase
 from .verdict_table import FINDING_KINDS, judge_migration, own_rollback, problem_words
 from .verdicts import (
@@ -129,11 +130,12 @@ class MigrationResult:
     # tested on a database that never applied it (window.mark_blocked).
     blocked_by: str | None = None
     rollback_alone: Rollback | None = None
-    # The retry proof (proofs/retry.py): a non-atomic migration cut off part-way and run again
+    # The retry proof (proofs/retry/): a non-atomic migration cut off part-way and run again
     # ends where a clean apply does (passed | failed | not_checked), and whether a failure was
     # accepted on purpose.
     retry: Retry = Retry.NOT_CHECKED
     retry_acknowledged: bool = False
+    not_reached: bool = False  # an infrastructure fault ended the run before its test finished
 
     @property
     def label(self) -> str:
@@ -156,6 +158,8 @@ class MigrationResult:
     def problems(self) -> list[str]:
         """What makes this migration fail the run (empty when it passes or is acknowledged):
         the words of verdict_table, the one place that says which verdicts fail."""
+        if self.not_reached:
+            return []  # never judged: the run's fault says why
         return problem_words(self)
 
     @property
@@ -210,6 +214,7 @@ class RunResult:
     selection: Selection = field(default_factory=Selection)
     steps: int = 0  # Django commands run (processes counts Python processes started)
     isolation: str = "process"  # how the steps ran: fork | process
+    fault: FaultDescription | None = None  # the infrastructure fault that ended the run (exit status 3)
 
     def hazards(self) -> list[tuple[MigrationResult | None, Hazard]]:
         """Every hazard, the run-wide ones first (they concern many migrations)."""
@@ -218,6 +223,6 @@ class RunResult:
 
     @property
     def ok(self) -> bool:
-        return (all(c.status == CheckStatus.PASSED for c in self.checks)
+        return self.fault is None and (all(c.status == CheckStatus.PASSED for c in self.checks)
                 and all(a.error is None and not any(m.problems for m in a.migrations) for a in self.apps)
                 and not (self.fail_on_hazards and self.hazards()))

@@ -19,7 +19,7 @@ from .chain.window_chain import ChainContext, WindowChain
 from .cleanup.leftovers import drop_abandoned_scratch, remove_abandoned_clusters
 from .cleanup.watchdog import watchdog
 from .config import Config
-from .errors import UsageError
+from .errors import FaultDescription, InfrastructureFault, UsageError
 from .log import Log
 from .postgres.server import Server, postgres_server
 from .processes.steps import StepRunner
@@ -32,7 +32,7 @@ from .proofs.deploy_safety.locks import observation_status
 from .proofs.deploy_safety.proof import DeploySafety
 from .proofs.deploy_safety.squawk import find_squawk
 from .results import AppResult, CheckResult, RunResult
-from .verdicts import Observation
+from .verdicts import Observation, Rollback, StepOutcome
 
 
 def settings_guard(project: Project, expected_database: str, settings: str) -> None:
@@ -157,6 +157,9 @@ def check_project(config: Config, log: Log, runner: StepRunner, server: Server,
         return ReplacedPathDatabase(server, runner, project, purpose, squash, safety.observe)
 
     pool = ThreadPoolExecutor(max_workers=config.jobs + 1)
+    checks: list[CheckResult] = []
+    apps: list[AppResult] = []
+    fault: FaultDescription | None = None
     try:
         # The app windows do not need the head database: they start at once, beside the checks.
         project_checks = runs_project_checks(config)
@@ -165,17 +168,21 @@ def check_project(config: Config, log: Log, runner: StepRunner, server: Server,
         chains: list[tuple[AppWindow, Future[str | None]]] = [(window, pool.submit(chain.check))
                                                   for window, chain in chains_of(windows, context, config.jobs,
                                                                                  open_replaced)]
-        checks: list[CheckResult] = []
         if forward is not None and deploy is not None:
             forward_check, missing_check = forward.result()
             checks = [forward_check, deploy.result(), missing_check, *choice.checks]
         runner.release(head_url)  # the head database's step server is done with (only the probe, without the checks)
         apps = collect(windows, chains)
+    except InfrastructureFault as error:  # the server failed the run: report what was reached
+        runner.kill_all()
+        fault = error.fault
     except BaseException:
         runner.kill_all()  # threads blocked on children return at once, and start nothing new
         raise
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
+    if fault is not None:
+        apps = [not_reached(window.result([])) for window in windows]
     return RunResult(checks=checks, apps=apps, duration_s=time.monotonic() - started,
                      server_version=server.version, ephemeral=server.ephemeral, processes=runner.started,
                      skipped_apps=skipped, project_dir=config.project_dir, timings=runner.times.phases(),
@@ -183,7 +190,16 @@ def check_project(config: Config, log: Log, runner: StepRunner, server: Server,
                      run_hazards=lock_timeout_hazard([m for a in apps for m in reversed(a.migrations)]),
                      squawk=safety.squawk.version if safety.squawk else None, volume=config.volume,
                      fail_on_hazards=config.fail_on_hazards, selection=choice.selection, steps=runner.steps,
-                     isolation=runner.isolation)
+                     isolation=runner.isolation, fault=fault)
+
+
+def not_reached(app: AppResult) -> AppResult:
+    """After a fault: each migration whose test did not finish is `not_reached`, never failed
+    (what its test found before, an apply that passed, stays)."""
+    for migration in app.migrations:
+        if migration.rollback == Rollback.NOT_RUN and migration.apply != StepOutcome.FAILED and migration.error is None:
+            migration.not_reached = True
+    return app
 
 
 def collect(windows: list[AppWindow], chains: list[tuple[AppWindow, Future[str | None]]]) -> list[AppResult]:
@@ -228,3 +244,4 @@ def run_project(config: Config, log: Log, environ: dict[str, str]) -> RunResult:
                     return check_project(config, log, runner, server, changes)
         finally:
             runner.kill_all()
+            runner.wait_for_children()  # before the watchdog's pipe closes

@@ -42,10 +42,11 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from ..config import Config, MigrationKey
-from ..errors import Interrupted, UsageError
+from ..errors import InfrastructureFault, Interrupted, UsageError
 from ..inside_django.protocol import PrepareResponse, WindowMigration
 from ..log import Log
 from ..postgres.catalog import Columns
+from ..postgres.faults import raise_if_fault
 from ..processes.steps import StepResult
 from ..project.discovery import (
     MigrationInfo,
@@ -124,9 +125,10 @@ class WindowChain:
         """Test the segment; returns a problem with the app as a whole, if any."""
         try:
             return self.check_segment()
-        except (Interrupted, KeyboardInterrupt, UsageError):  # the run ends (e.g. a step server died)
+        except (Interrupted, KeyboardInterrupt, UsageError, InfrastructureFault):  # the run ends
             raise
         except Exception as unexpected:  # a bug here must not hide the other apps' results
+            raise_if_fault(unexpected)  # the server failed (exit 3), not this code
             self.log.debug(traceback.format_exc())
             return f"internal error while testing {self.app}: {type(unexpected).__name__}: {unexpected}"
         finally:

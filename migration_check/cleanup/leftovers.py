@@ -5,9 +5,11 @@ either (both killed, a reboot without a clean /tmp), removed when a run starts.
   this user) names a process and a watchdog that are both gone: its server is stopped and the
   folder removed. A folder without a record, or whose owner lives, is never touched.
 - A scratch database (`tm_scratch_<run>_<n>_<purpose>`, owned by the role this run logs in
-  as) is abandoned when the advisory lock of its run is not held (every live run holds it on
-  its administrative session, see `server.run_lock_key`) and nobody is connected to it. Runs
-  side by side each hold their own lock, so they never take each other's databases.
+  as) is abandoned when the advisory lock of its run is not held (every live run holds it in
+  shared mode on two sessions and re-takes it within `server.KEEPALIVE_S` when one is lost,
+  see `server.Server`) and nobody is connected to it, both seen twice, `SWEEP_GRACE_S` apart:
+  a live run that lost both sessions at once has its lock back by then. Runs side by side
+  each hold their own lock, so they never take each other's databases.
 
 Owns: `remove_abandoned_clusters`, `drop_abandoned_scratch` and the pure tests behind them.
 """
@@ -16,11 +18,16 @@ from __future__ import annotations
 
 import contextlib
 import re
+import time
 from pathlib import Path
 
 from ..log import Log
 from ..postgres.cluster import FOLDER_PREFIX, EphemeralCluster, OwnerRecord, candidate_bindirs, cluster_parent
-from ..postgres.server import RUN_LOCK_CLASS, SCRATCH_PREFIX, Server, quote_ident
+from ..postgres.server import KEEPALIVE_S, RUN_LOCK_CLASS, SCRATCH_PREFIX, Server, quote_ident
+
+# How long a scratch database must stay without its run's lock before it is a leftover: the
+# lock-keeping sessions of a live run are checked and replaced every KEEPALIVE_S.
+SWEEP_GRACE_S = 4 * KEEPALIVE_S
 
 SCRATCH_NAME_PATTERN = f"^{SCRATCH_PREFIX}(?P<run>[0-9a-f]{{8}})_[0-9]+_"
 SCRATCH_NAME = re.compile(SCRATCH_NAME_PATTERN)
@@ -88,6 +95,10 @@ def drop_abandoned_scratch(server: Server, log: Log) -> list[str]:
     params = {"pattern": SCRATCH_NAME_PATTERN.replace("?P<run>", ""), "class": RUN_LOCK_CLASS,
               "start": len(SCRATCH_PREFIX) + 1}
     names = [row[0] for row in server.rows(ABANDONED_SCRATCH_SQL, params)]
+    if names:  # a run whose sessions were just lost re-takes its lock meanwhile
+        time.sleep(SWEEP_GRACE_S)
+        still = {row[0] for row in server.rows(ABANDONED_SCRATCH_SQL, params)}
+        names = [name for name in names if name in still]
     dropped = []
     for name in names:
         if run_of(name) is None or run_of(name) == server.run_id:
@@ -96,6 +107,7 @@ def drop_abandoned_scratch(server: Server, log: Log) -> list[str]:
             server.scalar(f"DROP DATABASE IF EXISTS {quote_ident(name)} WITH (FORCE)")
             dropped.append(name)
     if dropped:
-        log.info(f"Dropped {len(dropped)} scratch database(s) left by earlier runs that were killed: "
+        log.info(f"Dropped {len(dropped)} scratch database(s) left by earlier runs that are gone (killed, or "
+                 "ended while the server was unreachable, so that neither they nor their watchdog could drop them): "
                  + ", ".join(dropped))
     return dropped

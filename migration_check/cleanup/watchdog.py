@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import shutil
 import signal
 import subprocess
@@ -31,6 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
+from ..inside_django.faults import backoff_delays, retry_window_s
 from ..inside_django.protocol import package_home
 from ..log import Log
 from ..postgres.cluster import EphemeralCluster
@@ -39,10 +41,17 @@ from ..postgres.server import SCRATCH_PREFIX, quote_ident
 from ..processes.identity import ProcessId, kill_group
 from ..processes.resources import NO_WATCH, ResourceWatch
 
-# After a normal end the watchdog has nothing to do; after a kill it needs a few seconds.
+# After a normal end the watchdog has nothing to do; after a kill it needs a few seconds; after
+# a server outage it waits for the server (SERVER_WAIT_S, shorter in the tests) before it gives up.
 EXIT_TIMEOUT_S = 60.0
 BACKEND_GONE_TIMEOUT_S = 10.0
+SERVER_WAIT_ENV = "TEST_MIGRATIONS_WATCHDOG_WAIT_S"
+SERVER_WAIT_S = 120.0
 PROG = "test_migrations"
+
+
+def server_wait_s(environ: dict[str, str]) -> float:
+    return retry_window_s(environ, SERVER_WAIT_ENV, SERVER_WAIT_S)
 
 
 def watchdog_argv() -> list[str]:
@@ -120,10 +129,12 @@ class WatchdogClient(ResourceWatch):
         """The run cleaned up: say so, close the pipe, and wait for the watchdog to finish
         (it removes whatever the run's own cleanup could not)."""
         self.send("done")
-        with contextlib.suppress(OSError, ValueError):
-            self.stdin.close()
+        with self._lock:
+            self._broken = True  # closed on purpose: a late message is not a dead watchdog
+            with contextlib.suppress(OSError, ValueError):
+                self.stdin.close()
         try:
-            self.process.wait(timeout=EXIT_TIMEOUT_S)
+            self.process.wait(timeout=EXIT_TIMEOUT_S + server_wait_s(dict(os.environ)))
         except subprocess.TimeoutExpired:
             self.log.info(f"{PROG}: warning: the watchdog did not finish within {EXIT_TIMEOUT_S:g}s")
 
@@ -244,6 +255,18 @@ def connect(link: ServerLink) -> Any:
     return connection
 
 
+def connect_waiting(link: ServerLink, wait_s: float) -> Any:
+    """A connection to the run's server, tried with back-off for `wait_s` (a run that ended
+    because the server was unreachable left its databases there: they go once it is back)."""
+    for delay in [0.0, *backoff_delays(wait_s)]:
+        time.sleep(delay)
+        try:
+            return connect(link)
+        except Exception as error:  # noqa: BLE001 - any failure to connect is tried again
+            last = error
+    raise last
+
+
 def end_run_session(cursor: Any, backend: dict[str, Any]) -> None:
     """End the run's administrative session (a CREATE DATABASE it was running is rolled back,
     and its lock released), and wait until it is gone."""
@@ -262,10 +285,12 @@ def drop_run_databases(link: ServerLink, listed: set[str], scan: bool) -> list[s
     """Drop the run's scratch databases: those listed and, after a kill (`scan`), every one
     named with the run's id (its names are unique to it: see server.Server.claim_run_id)."""
     own_prefix = f"{SCRATCH_PREFIX}{link.run_id}_"
+    wait_s = server_wait_s(dict(os.environ))
     try:
-        connection = connect(link)
-    except Exception as error:  # an unreachable server: nothing can be done from here
-        return [f"nothing on the server ({type(error).__name__}: cannot connect)"]
+        connection = connect_waiting(link, wait_s)
+    except Exception as error:  # still unreachable: a later run's sweep drops them
+        return [f"nothing on the server ({type(error).__name__}: cannot connect within {wait_s:g}s; a later "
+                "run drops its scratch databases once the server is back)"]
     try:
         with connection.cursor() as cursor:
             end_run_session(cursor, link.backend)

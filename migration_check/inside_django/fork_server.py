@@ -33,6 +33,7 @@ from django.core.management import execute_from_command_line, get_commands, load
 from django.db import connections
 from django.db.migrations.loader import MigrationLoader
 
+from .faults import fault_line
 from .protocol import STEP_SERVER_FDS_ENV, ServerEvent, StepRequest
 
 # The commands a run's steps use: their modules (and what they import) are loaded once here.
@@ -194,10 +195,19 @@ def run_command(argv: list[str]) -> int:
         signal.signal(signal.SIGINT, signal.SIG_DFL)
         os.kill(os.getpid(), signal.SIGINT)
         return 130
-    except BaseException:
+    except BaseException as error:
         sys.excepthook(*sys.exc_info())
+        say_fault(error)
         return 1
     return 0
+
+
+def say_fault(error: BaseException) -> None:
+    """A connection fault gets a marker line with its SQLSTATE (faults.classify_output reads it):
+    the tool must tell a server that failed the step from a migration that did."""
+    line = fault_line(error)
+    if line is not None:
+        print(line, file=sys.stderr)
 
 
 def exit_status(code: object) -> int:

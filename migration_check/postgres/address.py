@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import UsageError
-from ..log import mask_url
+from ..log import mask_passwords, mask_url
 
 POSTGRES_SCHEMES = ("postgres", "postgresql", "pgsql", "postgis")
 # Connection settings of the URL's query string that psycopg2 (libpq) takes as they are.
@@ -35,7 +35,13 @@ class ServerAddress:
 
     @classmethod
     def from_url(cls, url: str) -> ServerAddress:
-        parts = urllib.parse.urlsplit(url)
+        """Parsed as libpq reads a URL: user and password from the user-info part, else from the
+        query (`?user=`, `?password=`); a URL that cannot be parsed is a UsageError."""
+        try:
+            parts = urllib.parse.urlsplit(url)
+        except ValueError as error:
+            raise UsageError(f"the database URL {mask_passwords(url)} cannot be read: {error} "
+                             "(expected postgres://USER@HOST:PORT/DATABASE, the password after USER:)") from None
         if parts.scheme not in POSTGRES_SCHEMES:
             shown = parts.scheme or url.split(":", 1)[0] or "empty"
             raise UsageError(
@@ -48,11 +54,12 @@ class ServerAddress:
             port = parts.port or int(query.pop("port", 5432))
         except ValueError as error:
             raise UsageError(f"the database URL {mask_url(url)} has a bad port: {error}") from None
+        query_user, query_password = query.pop("user", ""), query.pop("password", None)
         return cls(
             host=host,
             port=port,
-            user=urllib.parse.unquote(parts.username or "") or os.environ.get("USER", "postgres"),
-            password=urllib.parse.unquote(parts.password) if parts.password else None,
+            user=urllib.parse.unquote(parts.username or "") or query_user or os.environ.get("USER", "postgres"),
+            password=urllib.parse.unquote(parts.password) if parts.password else query_password or None,
             dbname=urllib.parse.unquote(parts.path.lstrip("/")) or "postgres",
             options=query,
         )
@@ -90,7 +97,7 @@ def parse_dotenv_value(path: Path, key: str) -> str | None:
     """The value of `key` in a .env file, as python-dotenv would read it: the last assignment
     wins, quotes are removed, an unquoted value ends at " #"; `export` is allowed."""
     value = None
-    for raw in path.read_text(encoding="utf-8", errors="replace").splitlines():
+    for raw in read_utf8(path).splitlines():
         line = raw.strip()
         if line.startswith("export "):
             line = line[len("export "):].lstrip()
@@ -111,11 +118,24 @@ def read_dotenv_value(path: Path, key: str) -> str | None:
     installed (the project reads its .env with it), else the small equivalent above."""
     if not path.is_file():
         return None
+    read_utf8(path)  # python-dotenv reads UTF-8 and fails with a traceback on anything else
     try:
         from dotenv import dotenv_values
     except ImportError:
         return parse_dotenv_value(path, key)
-    return dotenv_values(path).get(key) or None
+    return dotenv_values(path, encoding="utf-8").get(key) or None
+
+
+def read_utf8(path: Path) -> str:
+    """The text of `path` as UTF-8 (as python-dotenv reads .env); one line saying where it is
+    not UTF-8 otherwise."""
+    data = path.read_bytes()
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        line = data[: error.start].count(b"\n") + 1
+        raise UsageError(f"{path} is not UTF-8: byte 0x{data[error.start]:02x} on line {line} cannot be decoded "
+                         "(python-dotenv reads .env as UTF-8); save the file as UTF-8") from None
 
 
 def is_postgres_url(url: str | None) -> bool:

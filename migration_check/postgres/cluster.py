@@ -2,7 +2,11 @@
 
 Owns: finding PostgreSQL server binaries (`find_postgres_bindir`) and `EphemeralCluster`, a
 cluster in a temporary folder on a private Unix socket, removed by `stop()`, also when its
-start fails half-way. Each folder carries an owner record (`OwnerRecord`: the process that made
+start fails half-way. The cluster is private: its folder and socket directory are 0700, the
+socket 0700, and every login needs a password (scram-sha-256) that exists only in the memory
+of the run (handed to initdb through a pipe, to children in DATABASE_URL, to the watchdog
+through its pipe), so another local user gets no session even on a shared machine.
+Each folder carries an owner record (`OwnerRecord`: the process that made
 it, its watchdog, the binaries), so a later run can tell a folder whose owner was killed.
 
 No Django, no psycopg2.
@@ -13,7 +17,9 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import pwd
 import re
+import secrets
 import shutil
 import subprocess
 import tempfile
@@ -28,6 +34,10 @@ from .address import ServerAddress
 PREFERRED_PG_MAJOR = 15
 FOLDER_PREFIX = "tm-pg-"
 OWNER_FILE = "owner.json"
+# Only the user who runs the server may reach its folder and socket (the run itself when it is
+# that user, or root, which runs the server as `postgres`).
+PRIVATE_MODE = 0o700
+SERVER_USER = "postgres"  # initdb and pg_ctl refuse root: as root the cluster runs as this user
 
 
 def bindir_major(bindir: Path) -> int:
@@ -113,16 +123,18 @@ class OwnerRecord:
 class EphemeralCluster:
     """A throwaway PostgreSQL cluster in a temporary folder, removed by `stop()`.
 
-    It listens on a private Unix socket (and on 127.0.0.1:`tcp_port` when asked, with password
-    authentication, which the tests use); durability is off because nothing here must survive.
-    initdb and pg_ctl refuse to run as root, so as root they run as the `postgres` user.
+    It listens on a private Unix socket (and on 127.0.0.1:`tcp_port` when asked, which the tests
+    use); every login needs `password` (a random one unless given), kept in memory only;
+    durability is off because nothing here must survive. initdb and pg_ctl refuse to run as
+    root, so as root they run as the `postgres` user.
     """
 
     def __init__(self, bindir: Path, tcp_port: int | None = None, password: str | None = None,
-                 watch: ResourceWatch = NO_WATCH) -> None:
+                 watch: ResourceWatch = NO_WATCH, settings: dict[str, str] | None = None) -> None:
         self.bindir = bindir
+        self.settings = dict(settings or {})  # more server settings (the tests' max_connections)
         self.tcp_port = tcp_port
-        self.password = password
+        self.password = password or secrets.token_urlsafe(24)
         self.watch = watch
         self.folder: Path | None = None
 
@@ -131,7 +143,7 @@ class EphemeralCluster:
         assert self.folder is not None
         if self.tcp_port:
             return ServerAddress("127.0.0.1", self.tcp_port, "postgres", self.password, "postgres", {})
-        return ServerAddress(str(self.folder / "socket"), 5432, "postgres", None, "postgres", {})
+        return ServerAddress(str(self.folder / "socket"), 5432, "postgres", self.password, "postgres", {})
 
     @property
     def url(self) -> str:
@@ -140,14 +152,16 @@ class EphemeralCluster:
     @staticmethod
     def _as_owner(argv: list[str]) -> list[str]:
         if os.geteuid() == 0:
-            return ["runuser", "-u", "postgres", "--", *argv]
+            return ["runuser", "-u", SERVER_USER, "--", *argv]
         return argv
 
-    def _run(self, argv: list[str], timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    def _run(self, argv: list[str], timeout: float = 120,
+             pass_fds: tuple[int, ...] = ()) -> subprocess.CompletedProcess[str]:
         """Run a server command (initdb, pg_ctl), known to the watchdog while it runs."""
         process = subprocess.Popen(
             self._as_owner(argv), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
             text=True, start_new_session=True,  # a Ctrl-C meant for us must not reach the server first
+            pass_fds=pass_fds,
         )
         self.watch.process_started(process.pid)
         try:
@@ -160,8 +174,8 @@ class EphemeralCluster:
             self.watch.process_ended(process.pid)
         return subprocess.CompletedProcess(argv, process.returncode, stdout, stderr)
 
-    def _run_checked(self, argv: list[str]) -> None:
-        result = self._run(argv)
+    def _run_checked(self, argv: list[str], pass_fds: tuple[int, ...] = ()) -> None:
+        result = self._run(argv, pass_fds=pass_fds)
         if result.returncode != 0:
             last = (result.stderr or result.stdout).strip().splitlines()[-1:] or ["no output"]
             raise UsageError(f"could not start a throwaway PostgreSQL ({Path(argv[0]).name}): {last[0]}")
@@ -173,37 +187,54 @@ class EphemeralCluster:
         # Recorded before anything else happens in it: a folder is never without its owner.
         OwnerRecord(ProcessId.current(), self.watch.identity, self.bindir).write(folder)
         self.watch.cluster_created(folder, self.bindir)
-        (folder / "socket").mkdir()
+        (folder / "socket").mkdir(mode=PRIVATE_MODE)
         if os.geteuid() == 0:
-            shutil.chown(folder, "postgres")
-            shutil.chown(folder / "socket", "postgres")
-        folder.chmod(0o755)
+            shutil.chown(folder, SERVER_USER)
+            shutil.chown(folder / "socket", SERVER_USER)
+        for private in (folder, folder / "socket"):
+            private.chmod(PRIVATE_MODE)
         return folder
 
-    def _initdb_argv(self, folder: Path) -> list[str]:
-        argv = [str(self.bindir / "initdb"), "-D", str(folder / "data"), "-U", "postgres", "--no-sync",
-                "-E", "UTF8", "--locale=C.UTF-8", "--auth-local=trust"]
-        if self.password is None:
-            return [*argv, "--auth-host=trust"]
-        pwfile = folder / "pwfile"
-        pwfile.write_text(self.password + "\n")
-        if os.geteuid() == 0:
-            shutil.chown(pwfile, "postgres")
-        return [*argv, "--auth-host=scram-sha-256", f"--pwfile={pwfile}"]
+    def _password_pipe(self) -> int:
+        """The reading end of a pipe holding the password, for `initdb --pwfile=/dev/fd/N`: the
+        password never lands in a file. As root the server user must be able to open it."""
+        read_end, write_end = os.pipe()
+        try:
+            os.write(write_end, (self.password + "\n").encode())  # far below a pipe's buffer
+        finally:
+            os.close(write_end)
+        if os.geteuid() == 0:  # a pipe belongs to its maker: reopening /dev/fd/N needs its owner
+            server_user = pwd.getpwnam(SERVER_USER)
+            os.fchown(read_end, server_user.pw_uid, server_user.pw_gid)
+        return read_end
+
+    def _initdb_argv(self, folder: Path, password_fd: int) -> list[str]:
+        return [str(self.bindir / "initdb"), "-D", str(folder / "data"), "-U", "postgres", "--no-sync",
+                "-E", "UTF8", "--locale=C.UTF-8", "--auth-local=scram-sha-256", "--auth-host=scram-sha-256",
+                f"--pwfile=/dev/fd/{password_fd}"]
 
     def _server_options(self, folder: Path) -> str:
         if self.tcp_port:
             listen = f"-c listen_addresses=127.0.0.1 -p {self.tcp_port}"
         else:
             listen = "-c listen_addresses='' -p 5432"
-        return (f"{listen} -k {folder / 'socket'} -c fsync=off -c synchronous_commit=off "
-                "-c full_page_writes=off -c max_connections=200")
+        settings = {"max_connections": "200", **self.settings}
+        return (f"{listen} -k {folder / 'socket'} -c unix_socket_permissions=0700 -c fsync=off "
+                "-c synchronous_commit=off -c full_page_writes=off "
+                + " ".join(f"-c {name}={value}" for name, value in settings.items()))
+
+    def _initdb(self, folder: Path) -> None:
+        password_fd = self._password_pipe()
+        try:
+            self._run_checked(self._initdb_argv(folder, password_fd), pass_fds=(password_fd,))
+        finally:
+            os.close(password_fd)
 
     def start(self) -> EphemeralCluster:
         """initdb and start; on any failure, whatever was made (folder, server) is removed."""
         self.folder = self._make_folder()
         try:
-            self._run_checked(self._initdb_argv(self.folder))
+            self._initdb(self.folder)
             self._run_checked([str(self.bindir / "pg_ctl"), "-D", str(self.folder / "data"),
                        "-l", str(self.folder / "server.log"), "-o", self._server_options(self.folder),
                        "-w", "-t", "60", "start"])

@@ -3,9 +3,12 @@
 Owns: `Server` (the administrative connection; creating, connecting to and dropping scratch
 databases, and refusing to touch any other database) and `postgres_server`, which yields a
 Server on the user's server or on a throwaway cluster and always cleans up. Each Server holds,
-on its administrative session and for its whole life, an advisory lock derived from the run id
-that every one of its scratch database names carries (`run_lock_key`): while a run lives its
-lock is held, so a scratch database whose lock nobody holds belongs to a run that is gone.
+for its whole life, an advisory lock derived from the run id that every one of its scratch
+database names carries (`run_lock_key`), in shared mode on two sessions: the administrative one
+and a keeper. A thread pings both and, when one is lost (pg_terminate_backend, a network
+fault), connects again at once and re-takes the lock, while the other still holds it; a run
+that cannot re-take it stops (InfrastructureFault). While a run lives its lock is held, so a
+scratch database whose lock nobody holds belongs to a run that is gone.
 
 psycopg2 or psycopg 3 (postgres/driver.py) is loaded when a server is opened.
 """
@@ -14,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import os
 import re
 import secrets
 import threading
@@ -22,7 +26,8 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from ..errors import UsageError
+from ..errors import InfrastructureFault, UsageError
+from ..inside_django.faults import Fault, backoff_delays, classify_exception, retry_window_s
 from ..log import Log, mask_url
 from ..processes.resources import NO_WATCH, ResourceWatch
 from .address import ServerAddress, resolve_server_url
@@ -36,6 +41,11 @@ RUN_ID_ATTEMPTS = 20
 # DROP DATABASE ... WITH (FORCE), which ends the sessions a killed step left, needs 13.
 MINIMUM_SERVER_VERSION_NUM = 130000
 DROP_RETRY_DELAYS_S = (1.0, 3.0, None)  # seconds before the next attempt; None: the last one
+KEEPALIVE_S = 1.0  # how often the lock-holding sessions are checked (a lost one is replaced at once)
+# The run's own sessions must not be ended for idling (a step can run for minutes), and a dead
+# peer must be noticed: TCP keepalives (libpq parameters) and, from 14 on, idle_session_timeout.
+KEEPALIVE_KWARGS = {"keepalives": 1, "keepalives_idle": 10, "keepalives_interval": 5, "keepalives_count": 3}
+IDLE_SESSION_TIMEOUT_VERSION_NUM = 140000
 
 Connection = Any  # a psycopg2 connection (psycopg2 ships no type information)
 
@@ -89,17 +99,63 @@ class Server:
         self.watch = watch
         self.psycopg2 = import_psycopg2()  # the driver, under psycopg2's names (driver.py)
         self.scratch: set[str] = set()
+        self.created: set[str] = set()  # scratch databases known to exist (checked after a reconnection)
         self._numbers = itertools.count()
         self._lock = threading.Lock()
+        self.retry_s = retry_window_s(dict(os.environ))
+        self.fault: Fault | None = None  # set once the server could not be reached again
+        self.run_id = ""
         self.admin = self.connect_admin(address)
         self.admin.autocommit = True
+        self.admin_dbname = self.admin.info.dbname
         self.server_version = str(self.scalar("SHOW server_version"))
-        require_supported_version(int(str(self.scalar("SHOW server_version_num"))), self.server_version)
+        self.version_num = int(str(self.scalar("SHOW server_version_num")))
+        require_supported_version(self.version_num, self.server_version)
+        self.keep_sessions(self.admin)
         self.run_id = self.claim_run_id()
-        pid, started = self.rows("SELECT pid, backend_start::text FROM pg_stat_activity "
-                                 "WHERE pid = pg_backend_pid()")[0]
-        watch.server_opened(address.connect_kwargs(self.admin.info.dbname), {"pid": pid, "started": started},
-                            self.run_id)
+        self.keeper = self.open_keeper()
+        self._closing = threading.Event()
+        self._keeper_thread = threading.Thread(target=self.keep_alive, daemon=True, name="run-lock-keeper")
+        self._keeper_thread.start()
+        self.tell_watchdog()
+
+    def tell_watchdog(self) -> None:
+        """The watchdog's way to the server and to the administrative session (again after a
+        reconnection: it ends that session before it drops what a killed run left)."""
+        pid, started = self._rows_on(self.admin, "SELECT pid, backend_start::text FROM pg_stat_activity "
+                                                 "WHERE pid = pg_backend_pid()")[0]
+        self.watch.server_opened(self.address.connect_kwargs(self.admin_dbname),
+                                 {"pid": pid, "started": started}, self.run_id)
+
+    @staticmethod
+    def _rows_on(connection: Connection, sql: str,
+                 params: Sequence[object] | Mapping[str, object] = ()) -> list[tuple[Any, ...]]:
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            return cursor.fetchall() if cursor.description else []
+
+    def keep_sessions(self, connection: Connection) -> None:
+        """The server must not end a lock-holding session for idling."""
+        if self.version_num >= IDLE_SESSION_TIMEOUT_VERSION_NUM:
+            self._rows_on(connection, "SET idle_session_timeout = 0")
+        self._rows_on(connection, "SET idle_in_transaction_session_timeout = 0")
+
+    def take_shared_lock(self, connection: Connection) -> bool:
+        return bool(self._rows_on(connection, "SELECT pg_try_advisory_lock_shared(%s::int4, %s::int4)",
+                                  run_lock_key(self.run_id))[0][0])
+
+    def open_keeper(self) -> Connection:
+        """The second session holding the run's lock (see the module docstring)."""
+        keeper = self.psycopg2.connect(**self.admin_kwargs(self.admin_dbname))
+        keeper.autocommit = True
+        self.keep_sessions(keeper)
+        if not self.take_shared_lock(keeper):
+            raise InfrastructureFault(Fault("terminated", f"the run's lock on run id {self.run_id} was taken "
+                                                          "by another session"))
+        return keeper
+
+    def admin_kwargs(self, dbname: str | None = None) -> dict[str, object]:
+        return {**self.address.connect_kwargs(dbname), **KEEPALIVE_KWARGS}
 
     def claim_run_id(self) -> str:
         """A run id whose advisory lock this session now holds and that no database carries yet
@@ -110,6 +166,9 @@ class Server:
                 continue
             if not self.scalar("SELECT count(*) FROM pg_database WHERE starts_with(datname, %s)",
                                (f"{SCRATCH_PREFIX}{run_id}_",)):
+                # Held exclusively only to claim the id: from now on shared, by several sessions.
+                self.scalar("SELECT pg_advisory_lock_shared(%s::int4, %s::int4)", run_lock_key(run_id))
+                self.scalar("SELECT pg_advisory_unlock(%s::int4, %s::int4)", run_lock_key(run_id))
                 return run_id
             self.scalar("SELECT pg_advisory_unlock(%s::int4, %s::int4)", run_lock_key(run_id))
         raise UsageError("could not find a free run id for the scratch databases on this server")
@@ -118,27 +177,94 @@ class Server:
         """Connect to the URL's database, or, when that one does not exist yet (a fresh .env),
         to the `postgres` maintenance database: the tool only needs the server."""
         try:
-            return self.psycopg2.connect(**address.connect_kwargs())
+            return self.psycopg2.connect(**{**address.connect_kwargs(), **KEEPALIVE_KWARGS})
         except self.psycopg2.OperationalError as error:
             if f'database "{address.dbname}" does not exist' not in str(error) or address.dbname == "postgres":
                 raise UsageError(describe_connection_error(error, address)) from None
         try:
-            return self.psycopg2.connect(**address.connect_kwargs("postgres"))
+            return self.psycopg2.connect(**{**address.connect_kwargs("postgres"), **KEEPALIVE_KWARGS})
         except self.psycopg2.Error as error:
             raise UsageError(describe_connection_error(error, address)) from None
 
     def scalar(self, sql: str, params: Sequence[object] = ()) -> object:
         """Run one statement on the administrative connection; the first value it returns."""
-        with self._lock, self.admin.cursor() as cursor:
-            cursor.execute(sql, params)
-            row = cursor.fetchone() if cursor.description else None
-        return row[0] if row else None
+        rows = self.rows(sql, params)
+        return rows[0][0] if rows else None
 
     def rows(self, sql: str, params: Sequence[object] | Mapping[str, object] = ()) -> list[tuple[Any, ...]]:
-        """Run one query on the administrative connection; every row it returns."""
-        with self._lock, self.admin.cursor() as cursor:
-            cursor.execute(sql, params)
-            return cursor.fetchall() if cursor.description else []
+        """Run one query on the administrative connection; every row it returns. A session the
+        server ended or lost is replaced (lock re-taken) and the statement sent again: it never
+        reached a live session. When the server stays unreachable: InfrastructureFault."""
+        with self._lock:
+            try:
+                return self._rows_on(self.admin, sql, params)
+            except self.psycopg2.Error as error:
+                fault = classify_exception(error)
+                if fault is None or not self.run_id:
+                    raise
+                self.admin = self.reconnect(self.admin, fault)
+            return self._rows_on(self.admin, sql, params)
+
+    def reconnect(self, lost: Connection, fault: Fault) -> Connection:
+        """A new session in place of `lost`, holding the run's lock, tried with back-off for
+        `retry_s`; InfrastructureFault when that fails or the run's databases are gone."""
+        if self.fault is not None:  # the server was already found unreachable: do not wait again
+            raise InfrastructureFault(self.fault)
+        with contextlib.suppress(Exception):
+            lost.close()
+        for delay in [0.0, *backoff_delays(self.retry_s)]:
+            time.sleep(delay)
+            try:
+                connection = self.psycopg2.connect(**self.admin_kwargs(self.admin_dbname))
+            except self.psycopg2.Error as error:
+                fault = classify_exception(error) or fault
+                continue
+            connection.autocommit = True
+            self.keep_sessions(connection)
+            if not self.take_shared_lock(connection):
+                connection.close()
+                break
+            self.check_scratch_exists(connection)
+            return connection
+        self.fault = fault
+        raise InfrastructureFault(fault)
+
+    def check_scratch_exists(self, connection: Connection) -> None:
+        """After a lost session: every scratch database of the run must still be there."""
+        names = sorted(self.created.copy())  # copy(): atomic, other threads add and remove
+        found = {row[0] for row in self._rows_on(connection, "SELECT datname FROM pg_database "
+                                                             "WHERE datname = ANY(%s)", (names,))}
+        missing = [name for name in names if name not in found]
+        if missing:
+            self.fault = Fault("terminated", f"the run's scratch database {missing[0]} was dropped while its "
+                                             "session was lost")
+            raise InfrastructureFault(self.fault)
+
+    def keep_alive(self) -> None:
+        """Every KEEPALIVE_S: a lost keeper or idle administrative session is replaced at once
+        (the other one holds the lock meanwhile)."""
+        while not self._closing.wait(KEEPALIVE_S):
+            with contextlib.suppress(InfrastructureFault):
+                self.keeper = self.checked(self.keeper)
+            if self._lock.acquire(blocking=False):  # busy: in use, so it is checked by that use
+                try:
+                    with contextlib.suppress(InfrastructureFault):
+                        admin, self.admin = self.admin, self.checked(self.admin)
+                        if self.admin is not admin:
+                            self.tell_watchdog()
+                finally:
+                    self._lock.release()
+
+    def checked(self, connection: Connection) -> Connection:
+        """`connection` when it answers, else its replacement."""
+        try:
+            self._rows_on(connection, "SELECT 1")
+            return connection
+        except self.psycopg2.Error as error:
+            if self._closing.is_set():
+                return connection
+            fault = classify_exception(error) or Fault("connection_lost", str(error).strip())
+            return self.reconnect(connection, fault)
 
     @property
     def version(self) -> str:
@@ -168,6 +294,7 @@ class Server:
             self.assert_scratch(template)
             sql += f" TEMPLATE {quote_ident(template)}"
         self.scalar(sql)
+        self.created.add(name)
         return name
 
     def assert_scratch(self, name: str) -> None:
@@ -189,6 +316,7 @@ class Server:
                 time.sleep(delay)
         with self._lock:
             self.scratch.discard(name)
+            self.created.discard(name)
         self.watch.database_dropped(name)
 
     def drop_all_scratch(self) -> None:
@@ -216,8 +344,11 @@ class Server:
                     (dbname,))
 
     def close(self) -> None:
-        with contextlib.suppress(Exception):
-            self.admin.close()
+        self._closing.set()
+        self._keeper_thread.join(KEEPALIVE_S * 5)
+        for connection in (self.admin, self.keeper):
+            with contextlib.suppress(Exception):
+                connection.close()
 
 
 def start_throwaway_cluster(log: Log | None, watch: ResourceWatch = NO_WATCH) -> EphemeralCluster:
@@ -252,5 +383,8 @@ def postgres_server(cli_url: str | None, environ: dict[str, str], project_dir: P
         if server is not None:
             server.drop_all_scratch()
             server.close()
+            if server.scratch and log:
+                log.info(f"could not drop {len(server.scratch)} scratch database(s): the server is unreachable; "
+                         "the watchdog drops them once it is back (or a later run does)")
         if cluster is not None:
             cluster.stop()

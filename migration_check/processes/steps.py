@@ -24,7 +24,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import Interrupted
+from ..errors import InfrastructureFault, Interrupted
+from ..inside_django.faults import Fault, backoff_delays, classify_output, is_connect_failure, retry_window_s
 from ..inside_django.protocol import REQUEST_ENV, bootstrap_code, parse_response
 from ..log import Log, mask_url
 from ..timing import PhaseTimes
@@ -33,6 +34,7 @@ from .resources import NO_WATCH, ResourceWatch
 from .step_server import Finished, StepServers, describe_returncode
 
 ISOLATIONS = ("fork", "process")
+CHILDREN_GONE_S = 10.0  # killed children are reaped by the threads that started them
 
 
 def default_isolation() -> str:
@@ -107,6 +109,7 @@ class StepRunner:
         self.step_timeout = step_timeout
         self.log = log
         self.isolation = isolation
+        self.environ = dict(os.environ)  # the bounded wait for a server (faults.retry_window_s)
         self.started = 0
         self.steps = 0
         self.cancelled = False
@@ -134,7 +137,37 @@ class StepRunner:
 
     def run(self, args: Sequence[str], database_url: str, extra_env: dict[str, str] | None = None,
             timeout: float | None = None) -> StepResult:
-        """`manage.py ARGS` on the database at `database_url`; killed after `timeout` seconds."""
+        """`manage.py ARGS` on the database at `database_url`; killed after `timeout` seconds.
+
+        A step that failed because the server refused or lost its connection is no result: one
+        that could not connect at all (nothing of it ran) is tried again with back-off for a
+        bounded time; any other (a `migrate` that lost its connection midway is never run again
+        on that database) raises InfrastructureFault, which ends the run with exit status 3."""
+        delays = iter(backoff_delays(retry_window_s(self.environ)))
+        while True:
+            result = self.run_once(args, database_url, extra_env, timeout)
+            fault = self.fault_of(result)
+            if fault is None:
+                return result
+            delay = next(delays, None) if is_connect_failure(fault) else None
+            if delay is None:
+                self.fail(InfrastructureFault(fault))
+                raise InfrastructureFault(fault)
+            self.log.detail(f"    the server refused the connection ({fault.kind}: {fault.message}); "
+                            f"trying again in {delay:.1f}s")
+            time.sleep(delay)
+            self.raise_if_cancelled()
+
+    @staticmethod
+    def fault_of(result: StepResult) -> Fault | None:
+        """The infrastructure fault that ended a failed step (never its time-out: the tool's own kill)."""
+        if result.ok or result.timed_out:
+            return None
+        return classify_output(result.stderr)
+
+    def run_once(self, args: Sequence[str], database_url: str, extra_env: dict[str, str] | None = None,
+                 timeout: float | None = None) -> StepResult:
+        """One attempt of `run`."""
         self.raise_if_cancelled()
         command = [sys.executable, str(self.manage), *args]
         timeout = timeout or self.step_timeout
@@ -173,6 +206,10 @@ class StepRunner:
                 timed_out = True
                 self._kill(process)
                 stdout, stderr = process.communicate()
+        except BaseException:  # Ctrl-C while waiting: the child is gone before the watchdog hears so
+            self._kill(process)
+            process.wait()
+            raise
         finally:
             with self._lock:
                 self._running.discard(process)
@@ -242,6 +279,16 @@ class StepRunner:
     @staticmethod
     def _kill(process: subprocess.Popen[str]) -> None:
         kill_pgid(process.pid)  # not reaped yet: the pid is still this child's
+
+    def wait_for_children(self, timeout: float = CHILDREN_GONE_S) -> None:
+        """Wait until every step process is reaped and reported to the watchdog (its pipe is
+        closed after this: a late report would read as a dead watchdog and a leftover)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self._lock:
+                if not self._running:
+                    return
+            time.sleep(0.05)
 
     def kill_all(self) -> None:
         self.cancelled = True

@@ -45,6 +45,7 @@ def report_json(result: RunResult) -> dict[str, object]:
                         "details": [finding.to_json() for finding in m.details],
                         "duration_s": {"rollback": m.durations.get("rollback"), "reapply": m.durations.get("reapply")},
                         **observed_fields(m),
+                        "not_reached": m.not_reached,
                     }
                     for m in app.migrations
                 ],
@@ -59,6 +60,7 @@ def report_json(result: RunResult) -> dict[str, object]:
                         "volume": result.volume, "fail_on_hazards": result.fail_on_hazards},
         "hazards": [hazard.to_json() for hazard in result.run_hazards],
         "selection": selection_json(result.selection),
+        "fault": result.fault.to_json() if result.fault is not None else None,
     }
 
 

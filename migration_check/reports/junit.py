@@ -59,6 +59,8 @@ def junit_xml(result: RunResult) -> ElementTree.ElementTree:
             skipped += 1
             ElementTree.SubElement(case, "skipped", message=skip)
 
+    if result.fault is not None:  # the run could not finish (exit 3): an error of the run, not of a migration
+        add("run", "infrastructure", None, result.fault.line())
     for check in result.checks:
         add("checks", check.name, check.duration_s, check.detail if check.status == CheckStatus.FAILED else None,
             check.detail if check.status == CheckStatus.SKIPPED else None)
@@ -66,6 +68,9 @@ def junit_xml(result: RunResult) -> ElementTree.ElementTree:
         if app.error:
             add(app.app, "app", None, app.error)
         for m in app.migrations:
+            if m.not_reached:
+                add(m.label, "not_reached", None, None, "not reached: the run could not finish")
+                continue
             for judgement in judge_migration(m):
                 failure, skip, note = case_texts(m, judgement)
                 add(m.label, judgement.step, m.durations.get(judgement.step), failure, skip)

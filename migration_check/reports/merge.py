@@ -31,6 +31,7 @@ from ..verdicts import (
     FindingKind,
     HazardSource,
     Observation,
+    Retry,
     Rollback,
     Schema,
     StepOutcome,
@@ -45,7 +46,7 @@ SUMMED = ("processes", "steps")
 # The verdict fields of a migration, read back as members of their vocabulary.
 MIGRATION_VERDICTS: dict[str, type[StrEnum]] = {
     "apply": StepOutcome, "rollback": Rollback, "reapply": StepOutcome, "schema": Schema, "data": Data,
-    "compat": Compat, "compat_direction": CompatDirection,
+    "compat": Compat, "compat_direction": CompatDirection, "rollback_alone": Rollback, "retry": Retry,
 }
 
 
@@ -133,11 +134,12 @@ def merge_json(reports: Sequence[Report]) -> Report:
     return merged
 
 
-def from_fields(cls: type, data: dict[str, Any], **given: Any) -> Any:
+def from_fields(cls: type, values: dict[str, Any], /, **given: Any) -> Any:
     """An instance of dataclass `cls` from the report's values of the same names, as they are,
-    and `given` (the fields whose JSON is objects of their own: see the round-trip test)."""
+    and `given` (the fields whose JSON is objects of their own: see the round-trip test).
+    Positional-only: a field may be called anything, `data` included (a migration's verdict)."""
     names = {f.name for f in dataclasses.fields(cls)} - set(given)
-    return cls(**{key: value for key, value in data.items() if key in names}, **given)
+    return cls(**{key: value for key, value in values.items() if key in names}, **given)
 
 
 def as_verdict(vocabulary: type[StrEnum], value: Any) -> Any:

@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from ...postgres.faults import raise_if_fault
 from ...postgres.server import quote_ident
 from .statements import Lookup, Outcome, Resolved, Statement, StatementError
 
@@ -81,6 +82,7 @@ def run_one(cursor: Any, statement: Statement) -> Outcome:
     try:
         cursor.execute(statement.sql, statement.params or None)
     except psycopg2_error() as error:
+        raise_if_fault(error)  # the server failed, not the old code
         return error_of(error)
     finally:
         cursor.execute(f"ROLLBACK TO SAVEPOINT {SAVEPOINT}")

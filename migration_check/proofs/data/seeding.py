@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ...postgres.catalog import ColumnMeta, TableMeta, read_tables
+from ...postgres.faults import raise_if_fault
 from ...postgres.server import quote_ident
 from .fingerprints import row_key
 from .literals import column_literal
@@ -205,6 +206,7 @@ class Seeder:
                     cursor.execute(f"INSERT INTO {meta.name} {columns_sql} RETURNING {returning}", row.values)
                     key = row_key(cursor.fetchone(), len(meta.primary_key) == 1)
             except self._psycopg2_error() as error:
+                raise_if_fault(error)  # the server failed: no row to skip
                 if self._fall_back(forced, self._constraint_columns(error, meta.name)):
                     self.token += 1
                     continue

@@ -22,6 +22,7 @@ from typing import Any
 
 from ...postgres.catalog import ColumnMeta, TableMeta, read_tables
 from ...postgres.driver import load_driver
+from ...postgres.faults import raise_if_fault
 from ...postgres.server import quote_ident
 from ..data.literals import INTEGER_EDGES, TEXT_TYPES
 
@@ -126,6 +127,7 @@ def fill_tables(connection: Connection, tables: Sequence[str], rows: int) -> Vol
         try:
             fill_table(connection, meta, rows, fill)
         except error_class as error:
+            raise_if_fault(error)
             fill.skipped[table] = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
     return fill
 

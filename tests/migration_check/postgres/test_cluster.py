@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
+import stat
 import subprocess
 import tempfile
 from pathlib import Path
@@ -70,3 +72,54 @@ def test_a_started_cluster_is_removed_by_stop():
         assert postgres_processes_in(cluster.made)
     assert not cluster.made.exists()
     assert postgres_processes_in(cluster.made) == []
+
+
+PSQL_TIMEOUT_S = 30
+
+
+def psql_as(os_user: str, cluster: EphemeralCluster, password: str | None = None) -> subprocess.CompletedProcess:
+    """`psql -c 'SELECT 1'` on the cluster's socket as another OS user, never prompting."""
+    argv = [str(cluster.bindir / "psql"), "-w", "-h", str(cluster.folder / "socket"), "-U", "postgres",
+            "-d", "postgres", "-c", "SELECT 1"]
+    env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", **({"PGPASSWORD": password} if password else {})}
+    return subprocess.run(["runuser", "-u", os_user, "--", *argv], capture_output=True, text=True,
+                          stdin=subprocess.DEVNULL, env=env, timeout=PSQL_TIMEOUT_S)
+
+
+@pytest.fixture
+def private_cluster():
+    if os.geteuid() != 0:
+        pytest.skip("connecting as another OS user needs root (runuser)")
+    with RecordingCluster(find_postgres_bindir()) as cluster:
+        yield cluster
+
+
+def test_another_local_user_is_refused(private_cluster):
+    """`nobody` cannot even reach the socket (the folder and socket directory are 0700)."""
+    refused = psql_as("nobody", private_cluster)
+    assert refused.returncode != 0
+    assert "Permission denied" in refused.stderr
+    assert "(1 row)" not in refused.stdout
+
+
+def test_even_the_server_user_needs_the_password(private_cluster):
+    """No `trust` line: the server's own OS user gets in only with the run's password."""
+    without = psql_as("postgres", private_cluster)
+    assert without.returncode != 0 and "no password supplied" in without.stderr
+    wrong = psql_as("postgres", private_cluster, password="not-the-password")
+    assert wrong.returncode != 0 and "password authentication failed" in wrong.stderr
+    right = psql_as("postgres", private_cluster, password=private_cluster.password)
+    assert right.returncode == 0 and "(1 row)" in right.stdout
+    hba = (private_cluster.made / "data" / "pg_hba.conf").read_text()
+    assert [line for line in hba.splitlines() if line.strip() and not line.startswith("#")
+            and line.split()[-1] == "trust"] == []
+
+
+def test_folder_and_socket_are_private_and_the_password_is_in_no_file(private_cluster):
+    folder = private_cluster.made
+    for path in (folder, folder / "socket", folder / "socket" / ".s.PGSQL.5432"):
+        assert stat.S_IMODE(path.stat().st_mode) & 0o077 == 0, path
+    password = private_cluster.password.encode()
+    for path in folder.rglob("*"):
+        if path.is_file() and not path.is_symlink():
+            assert password not in path.read_bytes(), path

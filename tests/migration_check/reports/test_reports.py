@@ -101,7 +101,8 @@ def test_report_json(failing):
         "duration_s": {"rollback": 0.4, "reapply": 0.6},
         "compat": "not_checked", "compat_direction": None, "compat_acknowledged": False,
         "rewrites": "not_checked", "locks": "not_checked", "statements": "not_checked", "hazards": "not_checked",
-        "lock_holds": []}
+        "lock_holds": [], "not_reached": False}
+    assert report["fault"] is None
     assert report["observation"] == {"status": "off", "reason": None, "squawk": None, "volume": None,
                                      "fail_on_hazards": False}
     assert report["hazards"] == []
