@@ -181,6 +181,10 @@ def add_report_options(parser: argparse.ArgumentParser) -> None:
                         metavar="APP.MIGRATION",
                         help="accept a migration whose schema breaks the code running beside it during the deploy "
                              "(compat: breaks_old_code; repeatable)")
+    parser.add_argument("--allow-unsafe-retry", action="append", default=[], type=parse_migration_key,
+                        metavar="APP.MIGRATION",
+                        help="accept a non-atomic migration whose retry after a cut-off attempt does not end "
+                             "where a clean apply does (retry: failed; repeatable)")
 
 
 def add_proof_options(parser: argparse.ArgumentParser) -> None:
@@ -190,6 +194,8 @@ def add_proof_options(parser: argparse.ArgumentParser) -> None:
                         help="do not seed data and check that rollbacks preserve it")
     parser.add_argument("--no-compat", dest="check_compat", action="store_false",
                         help="do not run the previous release's queries on the new schema (the compat check)")
+    parser.add_argument("--no-retry", dest="check_retry", action="store_false",
+                        help="do not cut non-atomic migrations off part-way and run them again (the retry proof)")
     parser.add_argument("--step-timeout", type=parse_positive_seconds, default=DEFAULT_STEP_TIMEOUT_S,
                         metavar="SECONDS", help="kill a manage.py step that runs longer (default: %(default)g)")
     parser.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1), metavar="N",
@@ -320,6 +326,8 @@ def config_from_args(args: argparse.Namespace) -> Config:
         fail_on_hazards=args.fail_on_hazards,
         volume=args.volume,
         isolation=args.isolation,
+        check_retry=args.check_retry,
+        allow_unsafe_retry=frozenset(args.allow_unsafe_retry),
     )
 
 

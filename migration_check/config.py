@@ -20,6 +20,7 @@ MARKER_ALLOW_DATA_LOSS = "test_migrations: allow-data-loss"
 MARKER_ALLOW_IRREVERSIBLE = "test_migrations: allow-irreversible"
 MARKER_ALLOW_BREAKING = "test_migrations: allow-breaking-change"
 MARKER_ALLOW_EDITED = "test_migrations: allow-edited"
+MARKER_ALLOW_UNSAFE_RETRY = "test_migrations: allow-unsafe-retry"
 
 
 @dataclass(frozen=True)
@@ -36,7 +37,8 @@ class Config:
     (--no-locks: off); fail_on_hazards: hazards fail the run instead of warning; volume: rows
     added to each existing table of the app before each apply, to measure how long locks are held;
     check_compat: the compat check (the code beside the schema during the deploy);
-    allow_breaking: accepted `breaks_old_code` verdicts.
+    allow_breaking: accepted `breaks_old_code` verdicts. check_retry: the retry proof (a non-atomic
+    migration cut off part-way, then run again); allow_unsafe_retry: accepted `retry: failed` verdicts.
     since: --since REF (the windows become the migrations added or modified since then); shard:
     --shard I/N as (I, N); allow_edited: migrations accepted although edited after they were merged.
     0-3 as in Django; isolation: how a step runs, `fork` (a child of the database's step
@@ -67,5 +69,7 @@ class Config:
     shard: tuple[int, int] | None = None
     allow_edited: frozenset[MigrationKey] = frozenset()
     isolation: str = "process"
+    check_retry: bool = True
+    allow_unsafe_retry: frozenset[MigrationKey] = frozenset()
 
 

@@ -23,6 +23,7 @@ from .verdicts import (
     FindingKind,
     HazardSource,
     Observation,
+    Retry,
     Rollback,
     Schema,
     StepOutcome,
@@ -129,6 +130,11 @@ class MigrationResult:
     # tested on a database that never applied it (window.mark_blocked).
     blocked_by: str | None = None
     rollback_alone: Rollback | None = None
+    # The retry proof (proofs/retry/): a non-atomic migration cut off part-way and run again
+    # ends where a clean apply does (passed | failed | not_checked), and whether a failure was
+    # accepted on purpose.
+    retry: Retry = Retry.NOT_CHECKED
+    retry_acknowledged: bool = False
     not_reached: bool = False  # an infrastructure fault ended the run before its test finished
 
     @property

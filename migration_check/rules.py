@@ -36,8 +36,9 @@ POST_RELEASE_DATA_LOST = "post-release-data-lost"
 BREAKS_OLD_CODE = "breaks-old-code"
 BREAKS_NEW_CODE = "breaks-new-code"
 DATA_NOT_COVERED = "data-not-covered"
+RETRY_NOT_IDEMPOTENT = "retry-not-idempotent"
 FINDING_RULES = (SCHEMA_DIFFERS, DATA_LOST, POST_RELEASE_DATA_LOST, BREAKS_OLD_CODE, BREAKS_NEW_CODE,
-                 DATA_NOT_COVERED)
+                 DATA_NOT_COVERED, RETRY_NOT_IDEMPOTENT)
 
 # Verdicts of a migration's steps that fail the run (MigrationResult.problems).
 APPLY_FAILED = "apply-failed"

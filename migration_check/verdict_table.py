@@ -30,8 +30,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
-from .config import MARKER_ALLOW_BREAKING, MARKER_ALLOW_DATA_LOSS, MARKER_ALLOW_IRREVERSIBLE
-from .verdicts import Compat, CompatDirection, Data, FindingKind, Rollback, Schema, StepOutcome
+from .config import (
+    MARKER_ALLOW_BREAKING,
+    MARKER_ALLOW_DATA_LOSS,
+    MARKER_ALLOW_IRREVERSIBLE,
+    MARKER_ALLOW_UNSAFE_RETRY,
+)
+from .verdicts import Compat, CompatDirection, Data, FindingKind, Retry, Rollback, Schema, StepOutcome
 
 
 class MigrationResult(Protocol):
@@ -51,6 +56,8 @@ class MigrationResult(Protocol):
     compat_acknowledged: bool
     blocked_by: str | None
     rollback_alone: Rollback | None
+    retry: Retry
+    retry_acknowledged: bool
 
 PASSED = "passed"
 FAILED = "failed"
@@ -59,7 +66,7 @@ BLOCKED = "blocked"
 NOT_TESTED = "not_tested"
 
 # The steps of a migration's test, in the order they run: JUnit's test case names.
-STEPS = ("apply", "rollback", "reapply", "schema", "data", "compat")
+STEPS = ("apply", "rollback", "reapply", "schema", "data", "compat", "retry")
 
 # field -> value -> (outcome, words). A value not in the table fails (a report of a newer
 # version merged by this one: better red than falsely green).
@@ -78,10 +85,13 @@ TABLE: dict[str, dict[str, tuple[str, str]]] = {
              Data.NOT_CHECKED: (NOT_TESTED, "data not checked")},
     "compat": {Compat.COMPATIBLE: (PASSED, "compatible"), Compat.BREAKS_OLD_CODE: (FAILED, "breaks old code"),
                Compat.NOT_CHECKED: (NOT_TESTED, "compat not checked")},
+    "retry": {Retry.PASSED: (PASSED, "retry converges"), Retry.FAILED: (FAILED, "retry after a cut-off apply fails"),
+              Retry.NOT_CHECKED: (NOT_TESTED, "retry not checked")},
 }
 POST_DEPLOY_WORDS = "breaks the new code (post-deploy)"  # compat in the direction new_code_on_old_schema
 # Finding kinds (details) behind a failing field.
-FINDING_KINDS = {"schema": FindingKind.SCHEMA, "data": FindingKind.DATA_LOST, "compat": FindingKind.COMPAT}
+FINDING_KINDS = {"schema": FindingKind.SCHEMA, "data": FindingKind.DATA_LOST, "compat": FindingKind.COMPAT,
+                 "retry": FindingKind.RETRY}
 
 
 @dataclass(frozen=True)
@@ -108,6 +118,8 @@ def acknowledged(m: MigrationResult, step: str, value: str) -> bool:
     """Whether a failing value was accepted on purpose (--allow-* or a marker)."""
     if (step, value) in (("rollback", Rollback.IRREVERSIBLE), ("data", Data.LOST)):
         return m.acknowledged
+    if step == "retry":
+        return value == Retry.FAILED and m.retry_acknowledged
     return step == "compat" and value == Compat.BREAKS_OLD_CODE and m.compat_acknowledged
 
 
@@ -175,4 +187,8 @@ def next_step(m: MigrationResult, judgement: Judgement) -> str | None:
     if judgement.step == "compat" and judgement.value == Compat.BREAKS_OLD_CODE:
         return ("use the safe pattern the finding names, or accept it on purpose: "
                 f"--allow-breaking {label}, or the comment {marker_line(MARKER_ALLOW_BREAKING)}")
+    if judgement.step == "retry" and judgement.value == Retry.FAILED:
+        return ("make every step safe to run twice (the finding names the fix), or, when the deploy is never "
+                f"retried unattended, accept it: --allow-unsafe-retry {label}, or the comment "
+                f"{marker_line(MARKER_ALLOW_UNSAFE_RETRY)} in the migration file")
     return None

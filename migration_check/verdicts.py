@@ -57,6 +57,15 @@ class Compat(StrEnum):
     NOT_CHECKED = "not_checked"
 
 
+class Retry(StrEnum):
+    """`retry`: a non-atomic migration cut off part-way and migrated again ends where a clean
+    apply does (an atomic one passes: PostgreSQL rolls a cut-off attempt back whole)."""
+
+    PASSED = "passed"
+    FAILED = "failed"
+    NOT_CHECKED = "not_checked"
+
+
 class CompatDirection(StrEnum):
     """`compat_direction`: which code ran on which schema (null when not checked)."""
 
@@ -97,6 +106,7 @@ class FindingKind(StrEnum):
     SCHEMA = "schema"
     DATA_LOST = "data_lost"
     COMPAT = "compat"
+    RETRY = "retry"
     COVERAGE = "coverage"
     INFO = "info"
 

@@ -15,7 +15,13 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..config import MigrationKey
-from ..inside_django.protocol import PrepareRequest, PrepareResponse
+from ..inside_django.protocol import (
+    CutRequest,
+    InterruptedApplyRequest,
+    InterruptedApplyResponse,
+    PrepareRequest,
+    PrepareResponse,
+)
 from ..postgres.catalog import column_inventory, recorded_migrations, user_tables
 from ..postgres.server import Server
 from ..processes.steps import StepResult, StepRunner
@@ -64,6 +70,14 @@ class ScratchDatabase:
                 with self.times.measure("lock observer"):
                     self.observer = LockObserver(self.connection)
                     self.observer.install()
+        return step, response  # type: ignore[return-value]
+
+    def interrupted_apply(self, app: str, name: str, cut: CutRequest | None,
+                          ) -> tuple[StepResult, InterruptedApplyResponse | None]:
+        """Apply `app.name` through Django's migrate, cut off at `cut` (None: whole, listing its
+        statements); see inside_django/interrupted_apply.py."""
+        request: InterruptedApplyRequest = {"app": app, "name": name, "cut": cut}
+        step, response = self.runner.run_inside_django("interrupted_apply", request, self.url)
         return step, response  # type: ignore[return-value]
 
     def prepare_request(self, app: str, targets: Sequence[MigrationKey], window: Sequence[str]) -> PrepareRequest:

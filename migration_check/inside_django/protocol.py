@@ -136,6 +136,31 @@ class WindowMigration(TypedDict):
 PrepareResponse = dict[str, WindowMigration]  # migration name -> its description
 
 
+class CutRequest(TypedDict, total=False):
+    """Where `interrupted_apply` cuts an attempt: after statement k ran, or during statement k."""
+
+    after: int
+    during: int
+
+
+class InterruptedApplyRequest(TypedDict):
+    app: str
+    name: str
+    cut: CutRequest | None  # None: apply whole and list the statements
+
+
+class StatementRecord(TypedDict):
+    sql: str  # whitespace folded, cut at 300 characters
+    in_transaction: bool  # ran inside a transaction (rolled back if the attempt stops there)
+    concurrently: bool  # CREATE INDEX / REINDEX ... CONCURRENTLY
+
+
+class InterruptedApplyResponse(TypedDict):
+    statements: list[StatementRecord]
+    cut: str | None  # how the attempt was stopped; None: it ran to the end
+    cut_error: str | None  # the database's message for a cancelled statement
+
+
 class StepRequest(TypedDict):
     """One step for the step server (`fork_server`): run `manage.py ARGS` in a forked child."""
 

@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from typing import ClassVar, Protocol
 
 from ..config import Config, MigrationKey
-from ..inside_django.protocol import WindowMigration
+from ..inside_django.protocol import CutRequest, InterruptedApplyResponse, WindowMigration
 from ..postgres.catalog import Columns
 from ..processes.steps import StepResult
 from ..project.discovery import MigrationInfo, Project
@@ -64,6 +64,8 @@ class ProofDatabase(Protocol):
     def compat_run(self, statements: Sequence[Statement]) -> list[Outcome]: ...
     def begin_observation(self, tables: Sequence[str], volume: int | None) -> VolumeFill | None: ...
     def end_observation(self, fill: VolumeFill | None) -> tuple[list[Event] | None, list[str]]: ...
+    def interrupted_apply(self, app: str, name: str, cut: CutRequest | None,
+                          ) -> tuple[StepResult, InterruptedApplyResponse | None]: ...
 
 
 @dataclass(kw_only=True)

@@ -14,6 +14,7 @@ from .compat.proof import CompatCheck
 from .data.proof import DataProof
 from .deploy_safety.proof import DeploySafetyProof
 from .protocol import Proof
+from .retry.proof import RetryProof
 from .schema_proof import SchemaProof
 
 PROOFS: tuple[type[Proof], ...] = (
@@ -21,4 +22,5 @@ PROOFS: tuple[type[Proof], ...] = (
     DataProof,
     CompatCheck,
     DeploySafetyProof,
+    RetryProof,
 )

@@ -8,7 +8,7 @@ from .. import rules
 from ..log import Log
 from ..proofs.deploy_safety.hazards import sql_mode
 from ..results import RunResult
-from ..verdicts import Data, FindingKind, HazardSource, Rollback
+from ..verdicts import Data, FindingKind, HazardSource, Retry, Rollback
 from .problems import failure_lines, untested_lines, window_note
 
 STATEMENT_WIDTH = 160
@@ -42,7 +42,7 @@ def print_hazards(result: RunResult, log: Log) -> None:
 
 
 def print_summary(result: RunResult, log: Log) -> None:
-    rows = [("migration", "apply", "rollback", "re-apply", "schema", "data", "compat", "time")]
+    rows = [("migration", "apply", "rollback", "re-apply", "schema", "data", "compat", "retry", "time")]
     for app in result.apps:
         for m in app.migrations:
             seconds = sum(v for v in m.durations.values() if v)
@@ -50,13 +50,15 @@ def print_summary(result: RunResult, log: Log) -> None:
             rollback += "*" if m.acknowledged and m.own_rollback == Rollback.IRREVERSIBLE else ""
             data = m.data + ("*" if m.acknowledged and m.data == Data.LOST else "")
             compat = m.compat + ("*" if m.compat_acknowledged else "")
-            rows.append((m.label, m.apply, rollback, m.reapply, m.schema, data, compat,
+            retry = m.retry + ("*" if m.retry_acknowledged and m.retry == Retry.FAILED else "")
+            rows.append((m.label, m.apply, rollback, m.reapply, m.schema, data, compat, retry,
                          f"{seconds:.1f}s" if seconds else "-"))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     log.info("")
     for row in rows:
         log.info("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
-    if any(m.acknowledged or m.compat_acknowledged for app in result.apps for m in app.migrations):
+    if any(m.acknowledged or m.compat_acknowledged or m.retry_acknowledged
+           for app in result.apps for m in app.migrations):
         log.info("(* acknowledged on purpose)")
     note = window_note(result)
     if note:

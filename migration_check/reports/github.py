@@ -42,8 +42,8 @@ def markdown_summary(result: RunResult) -> str:
              "| check | status | detail |", "| --- | --- | --- |"]
     for check in result.checks:
         lines.append(f"| {check.name} | {check.status} | {(check.detail or '').replace('|', '/')[:300]} |")
-    lines += ["", "| migration | apply | rollback | re-apply | schema | data | compat | notes |",
-              "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    lines += ["", "| migration | apply | rollback | re-apply | schema | data | compat | retry | notes |",
+              "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for app in result.apps:
         for m in app.migrations:
             notes = "; ".join([*([m.error] if m.error else []),
@@ -51,7 +51,7 @@ def markdown_summary(result: RunResult) -> str:
             ack = " (acknowledged)" if m.acknowledged else ""
             compat = m.compat + (" (acknowledged)" if m.compat_acknowledged else "")
             lines.append(f"| `{m.label}` | {m.apply} | {rollback_cell(m)}{ack} | {m.reapply} | {m.schema} | "
-                         f"{m.data} | {compat} | {notes.replace('|', '/')[:500]} |")
+                         f"{m.data} | {compat} | {m.retry} | {notes.replace('|', '/')[:500]} |")
     untested = untested_lines(result)
     if untested:
         lines += ["", f"{len(untested)} migration(s) not fully tested: {', '.join(untested)}"]

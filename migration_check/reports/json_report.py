@@ -41,6 +41,7 @@ def report_json(result: RunResult) -> dict[str, object]:
                         "acknowledged": m.acknowledged, "error": m.error,
                         "compat": m.compat, "compat_direction": m.compat_direction,
                         "compat_acknowledged": m.compat_acknowledged,
+                        "retry": m.retry, "retry_acknowledged": m.retry_acknowledged,
                         "details": [finding.to_json() for finding in m.details],
                         "duration_s": {"rollback": m.durations.get("rollback"), "reapply": m.durations.get("reapply")},
                         **observed_fields(m),

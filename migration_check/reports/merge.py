@@ -31,6 +31,7 @@ from ..verdicts import (
     FindingKind,
     HazardSource,
     Observation,
+    Retry,
     Rollback,
     Schema,
     StepOutcome,
@@ -45,7 +46,7 @@ SUMMED = ("processes", "steps")
 # The verdict fields of a migration, read back as members of their vocabulary.
 MIGRATION_VERDICTS: dict[str, type[StrEnum]] = {
     "apply": StepOutcome, "rollback": Rollback, "reapply": StepOutcome, "schema": Schema, "data": Data,
-    "compat": Compat, "compat_direction": CompatDirection, "rollback_alone": Rollback,
+    "compat": Compat, "compat_direction": CompatDirection, "rollback_alone": Rollback, "retry": Retry,
 }
 
 

@@ -15,7 +15,8 @@ PROBLEM_RULES = {"apply failed": rules.APPLY_FAILED, "rollback failed": rules.RO
                  "rollback not_run": rules.ROLLBACK_FAILED, "rollback irreversible": rules.IRREVERSIBLE,
                  "re-apply failed": rules.REAPPLY_FAILED, "schema differs": rules.SCHEMA_DIFFERS,
                  "data lost": rules.DATA_LOST, "breaks old code": rules.BREAKS_OLD_CODE,
-                 "breaks the new code (post-deploy)": rules.BREAKS_NEW_CODE}
+                 "breaks the new code (post-deploy)": rules.BREAKS_NEW_CODE,
+                 "retry after a cut-off apply fails": rules.RETRY_NOT_IDEMPOTENT}
 
 
 def window_note(result: RunResult) -> str | None:

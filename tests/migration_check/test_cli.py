@@ -145,7 +145,8 @@ def test_github_step_summary(github_run):
     assert lines[4:9] == ["| check | status | detail |", "| --- | --- | --- |", "| forward | passed |  |",
                           lines[7], "| missing_migrations | passed |  |"]
     assert lines[7].startswith("| check_deploy | passed | 4 warning(s): ?: (security.W001)")
-    assert lines[10:] == ["| migration | apply | rollback | re-apply | schema | data | compat | notes |",
-                          "| --- | --- | --- | --- | --- | --- | --- | --- |",
-                          "| `shop.0002_second` | passed | passed | passed | identical | preserved | compatible |  |"]
+    assert lines[10:] == ["| migration | apply | rollback | re-apply | schema | data | compat | retry | notes |",
+                          "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+                          "| `shop.0002_second` | passed | passed | passed | identical | preserved | compatible "
+                          "| passed |  |"]
     assert all(secret not in summary.read_text() for secret in account.secrets())

@@ -10,7 +10,7 @@ from migration_check.results import MigrationResult
 from migration_check.verdict_table import STEPS, judge_migration, next_step, untested_reason
 
 FULL = {"apply": "passed", "rollback": "passed", "reapply": "passed", "schema": "identical", "data": "preserved",
-        "compat": "compatible"}
+        "compat": "compatible", "retry": "passed"}
 NOT_ROLLED_BACK = {"reapply": "not_run", "schema": "not_checked", "data": "not_checked"}
 
 
@@ -20,40 +20,50 @@ def result(**fields) -> MigrationResult:
 
 # fields -> (problems, outcome of each step in STEPS order, untested reason)
 CASES = [
-    ({}, [], "passed passed passed passed passed passed", None),
+    ({}, [], "passed passed passed passed passed passed passed", None),
     ({"apply": "failed", "data": "not_checked", "compat": "not_checked"}, ["apply failed"],
-     "failed passed passed passed not_tested not_tested",
+     "failed passed passed passed not_tested not_tested passed",
      "apply failed over pre-release rows: data, compat not checked"),
     ({"rollback": "failed", **NOT_ROLLED_BACK}, ["rollback failed"],
-     "passed failed not_tested not_tested not_tested passed", "rollback failed: re-apply, schema, data not checked"),
+     "passed failed not_tested not_tested not_tested passed passed",
+     "rollback failed: re-apply, schema, data not checked"),
     ({"rollback": "irreversible", **NOT_ROLLED_BACK}, ["rollback irreversible"],
-     "passed failed not_tested not_tested not_tested passed", "irreversible: re-apply, schema, data not checked"),
+     "passed failed not_tested not_tested not_tested passed passed",
+     "irreversible: re-apply, schema, data not checked"),
     ({"rollback": "irreversible", "acknowledged": True, **NOT_ROLLED_BACK}, [],
-     "passed acknowledged not_tested not_tested not_tested passed", "irreversible: re-apply, schema, data not checked"),
+     "passed acknowledged not_tested not_tested not_tested passed passed",
+     "irreversible: re-apply, schema, data not checked"),
     # blocked: judged by its own rollback; being blocked is not a problem, its own findings are
     ({"rollback": "blocked", "blocked_by": "0003_m", "rollback_alone": "passed"}, [],
-     "passed blocked passed passed passed passed", None),
+     "passed blocked passed passed passed passed passed", None),
     ({"rollback": "blocked", "blocked_by": "0003_m", "rollback_alone": "failed", **NOT_ROLLED_BACK},
-     ["rollback failed"], "passed failed not_tested not_tested not_tested passed",
+     ["rollback failed"], "passed failed not_tested not_tested not_tested passed passed",
      "rollback failed: re-apply, schema, data not checked"),
     ({"rollback": "blocked", "blocked_by": "0003_m", "rollback_alone": "passed", "compat": "breaks_old_code"},
-     ["breaks old code"], "passed blocked passed passed passed failed", None),
+     ["breaks old code"], "passed blocked passed passed passed failed passed", None),
     ({"rollback": "blocked", "blocked_by": "0003_m"}, ["rollback not_run"],  # no own verdict: never green
-     "passed failed passed passed passed passed", None),
-    ({"data": "lost"}, ["data lost"], "passed passed passed passed failed passed", None),
-    ({"data": "lost", "acknowledged": True}, [], "passed passed passed passed acknowledged passed", None),
+     "passed failed passed passed passed passed passed", None),
+    ({"data": "lost"}, ["data lost"], "passed passed passed passed failed passed passed", None),
+    ({"data": "lost", "acknowledged": True}, [], "passed passed passed passed acknowledged passed passed", None),
     ({"compat": "breaks_old_code", "compat_direction": "new_code_on_old_schema"},
-     ["breaks the new code (post-deploy)"], "passed passed passed passed passed failed", None),
-    ({"compat": "breaks_old_code", "compat_acknowledged": True}, [], "passed passed passed passed passed acknowledged",
-     None),
+     ["breaks the new code (post-deploy)"], "passed passed passed passed passed failed passed", None),
+    ({"compat": "breaks_old_code", "compat_acknowledged": True}, [],
+     "passed passed passed passed passed acknowledged passed", None),
     ({"schema": "differs", "reapply": "failed"}, ["re-apply failed", "schema differs"],
-     "passed passed failed failed passed passed", None),
+     "passed passed failed failed passed passed passed", None),
     ({"apply": "not_run", "rollback": "not_run", **NOT_ROLLED_BACK, "compat": "not_checked"}, ["rollback not_run"],
-     "not_tested failed not_tested not_tested not_tested not_tested",
+     "not_tested failed not_tested not_tested not_tested not_tested passed",
      "not applied: apply, re-apply, schema, data, compat not checked"),
-    ({"compat": "not_checked"}, [], "passed passed passed passed passed not_tested",
+    ({"compat": "not_checked"}, [], "passed passed passed passed passed not_tested passed",
      "turned off or not applicable: compat not checked"),
-    ({"data": "unheard_of"}, ["data unheard_of"], "passed passed passed passed failed passed", None),
+    ({"data": "unheard_of"}, ["data unheard_of"], "passed passed passed passed failed passed passed", None),
+    # the retry proof: a failed retry is a problem unless acknowledged; not checked is not tested
+    ({"retry": "failed"}, ["retry after a cut-off apply fails"], "passed passed passed passed passed passed failed",
+     None),
+    ({"retry": "failed", "retry_acknowledged": True}, [],
+     "passed passed passed passed passed passed acknowledged", None),
+    ({"retry": "not_checked"}, [], "passed passed passed passed passed passed not_tested",
+     "turned off or not applicable: retry not checked"),
 ]
 
 

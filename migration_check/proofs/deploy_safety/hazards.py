@@ -57,7 +57,10 @@ RULES = {rule.id: rule for rule in (
          "an index on {table} was built without CONCURRENTLY while {mode} was held: writes to the table wait "
          "for the whole build",
          "Build it with AddIndexConcurrently (django.contrib.postgres.operations) in a migration with "
-         "atomic = False; for a ForeignKey, declare it with db_index=False and add that index."),
+         "atomic = False, preceded in that migration by RunSQL('DROP INDEX CONCURRENTLY IF EXISTS <index>', "
+         "reverse_sql=migrations.RunSQL.noop): a build that is cut off (lock_timeout, a killed deploy) leaves "
+         "an INVALID index that makes the retry fail ('already exists'; IF NOT EXISTS keeps it INVALID). "
+         "For a ForeignKey, declare it with db_index=False and add that index the same way."),
     Rule(rules.UNIQUE_INDEX_UNDER_LOCK,
          "a unique or primary key constraint on {table} built its index while {mode} was held",
          "Build the unique index first with RunSQL('CREATE UNIQUE INDEX CONCURRENTLY ...') in a migration "
@@ -71,16 +74,19 @@ RULES = {rule.id: rule for rule in (
     Rule(rules.CHECK_CONSTRAINT_VALIDATION,
          "a check constraint on {table} was validated against every existing row while {mode} was held",
          "Use AddConstraintNotValid, then ValidateConstraint (both from django.contrib.postgres.operations) in "
-         "a later migration or in one with atomic = False: the validation scans under SHARE UPDATE EXCLUSIVE."),
+         "a later migration: the validation scans under SHARE UPDATE EXCLUSIVE. Keep them in two atomic "
+         "migrations rather than one with atomic = False, whose retry after a cut-off deploy fails with "
+         "'already exists'."),
     Rule(rules.SET_NOT_NULL_SCAN,
          "SET NOT NULL scanned every row of {table} while {mode} was held",
-         "First add a CHECK (column IS NOT NULL) with AddConstraintNotValid and ValidateConstraint (atomic = "
-         "False, or earlier migrations), then the AlterField to null=False: PostgreSQL 12+ uses the validated "
-         "check and skips the scan."),
+         "First add a CHECK (column IS NOT NULL) with AddConstraintNotValid in one migration, then "
+         "ValidateConstraint and the AlterField to null=False in a later one: PostgreSQL 12+ uses the validated "
+         "check and skips the scan (two atomic migrations converge when a cut-off deploy is run again)."),
     Rule(rules.SCAN_UNDER_LOCK,
          "{table} was scanned by the statement while {mode} was held",
          "Split the change so that the scan runs under a weaker lock (NOT VALID, then VALIDATE CONSTRAINT "
-         "in a later migration; indexes with AddIndexConcurrently)."),
+         "in a later migration; indexes with DROP INDEX CONCURRENTLY IF EXISTS then AddIndexConcurrently, atomic = "
+         "False)."),
     Rule(rules.ACCESS_EXCLUSIVE_WITHOUT_LOCK_TIMEOUT,
          "{count} migration(s) took ACCESS EXCLUSIVE on an existing table with lock_timeout = 0 (first: "
          "{first}): behind one long query the lock request waits, and every query on the table queues "

@@ -32,10 +32,10 @@ TWINS = {
     "char_to_text": "0002_alter_note_title",
     "concurrent_index": "0002_event_concurrent_index_happened_idx",
     "fk_field_no_index": "0002_book_author",
-    "check_not_valid": "0002_stock_check_not_valid_quantity_nonneg",
-    "not_null_checked": "0002_alter_member_nickname",
+    "check_not_valid": "0003_validate_stock_check_not_valid_quantity_nonneg",
+    "not_null_checked": "0003_alter_member_nickname",
 }
-FIXES = {"table-rewrite": "AddField", "index-without-concurrently": "AddIndexConcurrently",
+FIXES = {"table-rewrite": "AddField", "index-without-concurrently": "DROP INDEX CONCURRENTLY IF EXISTS",
          "check-constraint-validation": "AddConstraintNotValid", "set-not-null-scan": "CHECK (column IS NOT NULL)"}
 
 

@@ -264,3 +264,43 @@ def test_changed_partition_bounds_differ(make_db):
     assert [f.message for f in diff_schema(before, snapshot_schema(connection), "after rolling back 0003_x")] == [
         "table reading_a: partition of is reading FOR VALUES IN ('a', 'z'), expected reading FOR VALUES IN ('a') "
         "after rolling back 0003_x"]
+
+
+def test_an_invalid_index_differs_from_the_valid_one(make_db):
+    """A unique CREATE INDEX CONCURRENTLY over duplicates fails and leaves the index INVALID
+    (PostgreSQL keeps it; a retry with IF NOT EXISTS keeps it so): the snapshot must tell it from
+    the valid index a clean build gives, although both definitions read the same."""
+    valid = make_db("CREATE TABLE shop_tag (id int PRIMARY KEY, slug text)",
+                    "INSERT INTO shop_tag VALUES (1, 'a'), (2, 'b')",
+                    "CREATE UNIQUE INDEX shop_tag_slug_uniq ON shop_tag (slug)")
+    invalid = make_db("CREATE TABLE shop_tag (id int PRIMARY KEY, slug text)",
+                      "INSERT INTO shop_tag VALUES (1, 'a'), (2, 'a')")
+    with pytest.raises(psycopg2.errors.UniqueViolation):
+        run(invalid, "CREATE UNIQUE INDEX CONCURRENTLY shop_tag_slug_uniq ON shop_tag (slug)")
+    run(invalid, "DELETE FROM shop_tag WHERE id = 2",
+        "CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS shop_tag_slug_uniq ON shop_tag (slug)")
+    expected, actual = snapshot_schema(valid), snapshot_schema(invalid)
+    assert expected["index shop_tag_slug_uniq"] == {
+        "definition": "CREATE UNIQUE INDEX shop_tag_slug_uniq ON public.shop_tag USING btree (slug)"}
+    assert actual["index shop_tag_slug_uniq"] == {
+        "definition": "CREATE UNIQUE INDEX shop_tag_slug_uniq ON public.shop_tag USING btree (slug)",
+        "validity": "INVALID (not used by queries)"}
+    assert [f.message for f in diff_schema(expected, actual, "after re-applying 0002_tag_slug (round trip)")] == [
+        "index shop_tag_slug_uniq: validity INVALID (not used by queries) remains "
+        "after re-applying 0002_tag_slug (round trip)"]
+
+
+def test_a_constraint_validated_since_is_no_rollback_difference(make_db):
+    """Rolling back ValidateConstraint leaves the constraint validated (PostgreSQL cannot undo a
+    validation): harmless, so not a difference after a rollback; any other moment still sees it."""
+    table = "CREATE TABLE shop_stock (id int PRIMARY KEY, quantity int)"
+    not_valid = "ALTER TABLE shop_stock ADD CONSTRAINT shop_stock_nonneg CHECK (quantity >= 0) NOT VALID"
+    before = snapshot_schema(make_db(table, not_valid))
+    after = snapshot_schema(make_db(table, not_valid, "ALTER TABLE shop_stock VALIDATE CONSTRAINT shop_stock_nonneg"))
+    assert before["constraint shop_stock_nonneg on shop_stock"]["definition"].endswith(" NOT VALID")
+    assert diff_schema(before, after, "after rolling back 0003_validate") == []
+    assert [f.message for f in diff_schema(before, after, "after a retry of 0002_x cut off after statement 1")] == [
+        "constraint shop_stock_nonneg on shop_stock: definition is CHECK ((quantity >= 0)), expected "
+        "CHECK ((quantity >= 0)) NOT VALID after a retry of 0002_x cut off after statement 1"]
+    dropped = snapshot_schema(make_db(table))
+    assert len(diff_schema(before, dropped, "after rolling back 0003_validate")) == 1

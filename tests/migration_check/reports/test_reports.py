@@ -31,17 +31,20 @@ def failing():
     checks = [CheckResult("forward", "passed", 1.5), CheckResult("check_deploy", "failed", 0.5,
                                                                            "SystemCheckError: x | y"),
               CheckResult("missing_migrations", "skipped", 0.0, "forward migration failed")]
-    trace = MigrationResult("shop", "0003_index", file="shop/migrations/0003_index.py", line=9, apply="passed",
+    trace = MigrationResult("shop", "0003_index", file="shop/migrations/0003_index.py", line=9,
+                            apply="passed", retry="passed",
                                  rollback="passed", reapply="passed", schema="differs", data="preserved",
                                  details=[Finding("schema", "index shop_idx still exists after rolling back "
                                                                  "0003_index", {"object": "index shop_idx"}),
                                           Finding("info", "table shop_x was created by 0003_index")],
                                  durations={"rollback": 0.4, "reapply": 0.6})
-    irreversible = MigrationResult("shop", "0002_fill", file="shop/migrations/0002_fill.py", line=12, apply="passed",
+    irreversible = MigrationResult("shop", "0002_fill", file="shop/migrations/0002_fill.py", line=12,
+                            apply="passed", retry="passed",
                                    rollback="irreversible", compat="compatible",
                                         error="RunPython (Raw Python operation) has no reverse operation,\n"
                                               "at shop/migrations/0002_fill.py:12 | 100% sure")
-    blocked = MigrationResult("shop", "0001_initial", file="shop/migrations/0001_initial.py", line=1, apply="passed",
+    blocked = MigrationResult("shop", "0001_initial", file="shop/migrations/0001_initial.py", line=1,
+                            apply="passed", retry="passed",
                               rollback="blocked", blocked_by="0002_fill", rollback_alone="passed", reapply="passed",
                               schema="identical", data="preserved", compat="compatible")
     apps = [AppResult("shop", [trace, irreversible, blocked])]
@@ -52,12 +55,13 @@ def failing():
 @pytest.fixture
 def passing():
     checks = [CheckResult(name, "passed", 1.0) for name in ("forward", "check_deploy", "missing_migrations")]
-    migration = MigrationResult("shop", "0002_x", file="shop/migrations/0002_x.py", line=8, apply="passed",
+    migration = MigrationResult("shop", "0002_x", file="shop/migrations/0002_x.py", line=8,
+                            apply="passed", retry="passed",
                                      rollback="passed", reapply="passed", schema="identical", data="preserved",
                                      durations={"rollback": 0.5, "reapply": 0.25}, compat="compatible",
                                      compat_direction="old_code_on_new_schema")
     acknowledged = MigrationResult("shop", "0001_initial", file="shop/migrations/0001_initial.py", line=3,
-                                        apply="passed",
+                                        apply="passed", retry="passed",
                                         rollback="passed", reapply="passed", schema="identical", data="lost",
                                         acknowledged=True, compat="breaks_old_code",
                                         compat_direction="old_code_on_new_schema", compat_acknowledged=True,
@@ -100,6 +104,7 @@ def test_report_json(failing):
             {"kind": "info", "message": "table shop_x was created by 0003_index"}],
         "duration_s": {"rollback": 0.4, "reapply": 0.6},
         "compat": "not_checked", "compat_direction": None, "compat_acknowledged": False,
+        "retry": "passed", "retry_acknowledged": False,
         "rewrites": "not_checked", "locks": "not_checked", "statements": "not_checked", "hazards": "not_checked",
         "lock_holds": [], "not_reached": False}
     assert report["fault"] is None
@@ -116,9 +121,10 @@ def test_junit_xml_is_well_formed_with_counts(failing):
     junit_xml(failing).write(buffer, encoding="utf-8", xml_declaration=True)
     root = ElementTree.fromstring(buffer.getvalue())
     assert root.tag == "testsuite"
-    assert (root.get("tests"), root.get("failures"), root.get("errors"), root.get("skipped")) == ("21", "3", "0", "6")
+    assert (root.get("tests"), root.get("failures"), root.get("errors"), root.get("skipped")) == ("24", "3", "0", "6")
+    # a case per check (3) and per migration step (3 x 7)
     cases = root.findall("testcase")
-    assert len(cases) == 21  # 3 checks + 3 migrations x (apply, rollback, reapply, schema, data, compat)
+    assert len(cases) == 24  # 3 checks + 3 migrations x (apply, rollback, reapply, schema, data, compat, retry)
     outcome = {(c.get("classname"), c.get("name")): ("failure" if c.find("failure") is not None else
                                                      "skipped" if c.find("skipped") is not None else "passed")
                for c in cases}
@@ -128,15 +134,15 @@ def test_junit_xml_is_well_formed_with_counts(failing):
         ("shop.0003_index", "apply"): "passed",
         ("shop.0003_index", "rollback"): "passed", ("shop.0003_index", "reapply"): "passed",
         ("shop.0003_index", "schema"): "failure", ("shop.0003_index", "data"): "passed",
-        ("shop.0003_index", "compat"): "skipped",
+        ("shop.0003_index", "compat"): "skipped", ("shop.0003_index", "retry"): "passed",
         ("shop.0002_fill", "apply"): "passed",
         ("shop.0002_fill", "rollback"): "failure", ("shop.0002_fill", "reapply"): "skipped",
         ("shop.0002_fill", "schema"): "skipped", ("shop.0002_fill", "data"): "skipped",
-        ("shop.0002_fill", "compat"): "passed",
+        ("shop.0002_fill", "compat"): "passed", ("shop.0002_fill", "retry"): "passed",
         ("shop.0001_initial", "apply"): "passed",
         ("shop.0001_initial", "rollback"): "skipped", ("shop.0001_initial", "reapply"): "passed",
         ("shop.0001_initial", "schema"): "passed", ("shop.0001_initial", "data"): "passed",
-        ("shop.0001_initial", "compat"): "passed",
+        ("shop.0001_initial", "compat"): "passed", ("shop.0001_initial", "retry"): "passed",
     }
     schema_failure = next(c for c in cases if c.get("classname") == "shop.0003_index" and c.get("name") == "schema")
     assert schema_failure.find("failure").text == ("schema differs\n"
@@ -149,13 +155,13 @@ def test_junit_xml_is_well_formed_with_counts(failing):
 def test_junit_app_error_is_a_failing_case(passing):
     passing.apps[0].error = "restoring the full state failed"
     root = junit_xml(passing).getroot()
-    assert root.get("tests") == "16" and root.get("failures") == "1"
+    assert root.get("tests") == "18" and root.get("failures") == "1"
     assert root.find("testcase[@name='app']/failure").get("message") == "restoring the full state failed"
 
 
 def test_junit_acknowledged_loss_passes(passing):
     root = junit_xml(passing).getroot()
-    assert (root.get("tests"), root.get("failures"), root.get("skipped")) == ("15", "0", "0")
+    assert (root.get("tests"), root.get("failures"), root.get("skipped")) == ("17", "0", "0")
     data = root.find("testcase[@classname='shop.0001_initial'][@name='data']")
     assert data.find("system-out").text == "acknowledged: data lost\ncolumn shop_item.legacy: 3 row(s)"
 
@@ -228,18 +234,19 @@ def test_markdown_summary(failing, passing):
     assert lines[0] == "## Migration tests FAILED"
     assert lines[2] == "PostgreSQL 15.10, 12.3s, 17 manage.py processes"
     assert "| check_deploy | failed | SystemCheckError: x / y |" in lines
-    assert ("| `shop.0003_index` | passed | passed | passed | differs | preserved | not_checked | index shop_idx still "
+    assert ("| `shop.0003_index` | passed | passed | passed | differs | preserved | not_checked | passed | "
+            "index shop_idx still "
             "exists after rolling back 0003_index |") in lines
     assert "table shop_x was created" not in text  # info stays out
     assert text.endswith("\n")
     ok = markdown_summary(passing)
     assert ok.startswith("## Migration tests passed\n")
     assert "| `shop.0001_initial` | passed | blocked by 0002_fill (alone: passed) | passed | identical | " \
-        "preserved | compatible |  |" in lines
+        "preserved | compatible | passed |  |" in lines
     assert ("2 migration(s) not fully tested: shop.0003_index (turned off or not applicable: compat not checked), "
             "shop.0002_fill (irreversible: re-apply, schema, data not checked)") in lines
     assert ("| `shop.0001_initial` | passed | passed (acknowledged) | passed | identical | lost | breaks_old_code "
-            "(acknowledged) | column shop_item.legacy: 3 row(s); the previous release's shop.Item fails |"
+            "(acknowledged) | passed | column shop_item.legacy: 3 row(s); the previous release's shop.Item fails |"
             ) in ok.splitlines()
 
 
@@ -247,9 +254,10 @@ def test_console_summary(failing):
     stream = io.StringIO()
     print_summary(failing, Log(1, stream))
     out = stream.getvalue().splitlines()
-    assert out[1].split() == ["migration", "apply", "rollback", "re-apply", "schema", "data", "compat", "time"]
+    assert out[1].split() == ["migration", "apply", "rollback", "re-apply", "schema", "data", "compat", "retry",
+                            "time"]
     assert out[2].split() == ["shop.0003_index", "passed", "passed", "passed", "differs", "preserved", "not_checked",
-                              "1.0s"]
+                              "passed", "1.0s"]
     assert out[4].split()[:4] == ["shop.0001_initial", "passed", "blocked", "(alone:"]
     assert out[-8:-4] == [
         "", "FAILED: 3 problem(s)",
@@ -268,7 +276,7 @@ def test_console_marks_acknowledged_compat(passing):
     print_summary(passing, Log(1, stream))
     out = stream.getvalue().splitlines()
     assert out[3].split() == ["shop.0001_initial", "passed", "passed", "passed", "identical", "lost*",
-                              "breaks_old_code*", "-"]
+                              "breaks_old_code*", "passed", "-"]
     assert "(* acknowledged on purpose)" in out
 
 
@@ -288,7 +296,7 @@ def test_write_reports_on_github(failing, tmp_path, capsys):
     assert summary.read_text().startswith("earlier step\n## Migration tests FAILED\n")
     assert "Sekr1tPw" not in summary.read_text()
     assert json.loads((tmp_path / "r" / "report.json").read_text())["ok"] is False
-    assert ElementTree.parse(tmp_path / "j" / "junit.xml").getroot().get("tests") == "21"
+    assert ElementTree.parse(tmp_path / "j" / "junit.xml").getroot().get("tests") == "24"
 
 
 def test_console_summary_names_what_the_data_proof_did_not_cover(passing):
