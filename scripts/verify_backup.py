@@ -56,6 +56,8 @@ DEFAULT_STEP_TIMEOUT_S = 600.0
 MAX_ANNOTATIONS = 10  # GitHub shows at most 10 error annotations per step
 MAX_LISTED = 10  # names listed per difference before "... and N more"
 PROG = "verify_backup.py"
+# The host project this script verifies (migration-check's own default is ./manage.py instead).
+REPOSITORY_MANAGE = Path(__file__).resolve().parent.parent / "manage.py"
 
 EXAMPLES = """\
 examples:
@@ -115,7 +117,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="PostgreSQL server to create scratch databases on (default: "
                              "$DATABASE_URL, then DATABASE_URL in .env; a throwaway local cluster "
                              "when none is PostgreSQL)")
-    parser.add_argument("--manage", type=Path, default=tm.default_manage(), metavar="PATH",
+    parser.add_argument("--manage", type=Path, default=REPOSITORY_MANAGE, metavar="PATH",
                         help="the manage.py to drive (default: manage.py in the repository root)")
     parser.add_argument("--settings", metavar="MODULE",
                         default=os.environ.get("DJANGO_SETTINGS_MODULE") or tm.DEFAULT_SETTINGS,
