@@ -57,6 +57,7 @@ from ..proofs.data.coverage import coverage_findings
 from ..proofs.data.fingerprints import Fingerprint, changed_cells, dropped_and_restored
 from ..proofs.data.post_release import compared_columns, judge_post_release, post_release_scope
 from ..proofs.data.seeding import POST_RELEASE_PROFILES, PRE_RELEASE_PROFILES, Choices, SeedReport
+from ..proofs.data.unique_keys import UniqueKeys, relaxed_keys, tightened_keys
 from ..proofs.deploy_safety.hazards import Event
 from ..proofs.deploy_safety.proof import DeploySafety, record_apply
 from ..proofs.deploy_safety.volume import VolumeFill
@@ -70,8 +71,10 @@ from ..proofs.round_trip import (
 )
 from ..proofs.schema import SchemaSnapshot, diff_schema
 from ..results import Finding, MigrationResult
+from .unique_probe import probe_tightened
 
 Columns = dict[str, set[str]]
+UniqueKey = tuple[str, tuple[str, ...]]  # table, the columns of one of its unique keys
 NO_META: WindowMigration = {"tables_before": {}, "tables_after": {}, "effects": []}
 
 
@@ -88,6 +91,9 @@ class ChainDatabase(Protocol):
     def seed(self, tables: Sequence[str], profiles: Sequence[str], round_token: int | None = None,
              choices: Choices | None = None) -> SeedReport: ...
     def empty_tables(self) -> None: ...
+    def unique_keys(self) -> UniqueKeys: ...
+    def repeat_key(self, table: str, key: Sequence[str], report: SeedReport, choices: Choices | None = None,
+                   ) -> str | None: ...
     def compat_resolve(self, lookups: Sequence[Lookup]) -> Resolved: ...
     def compat_run(self, statements: Sequence[Statement]) -> list[Outcome]: ...
     def end_stray_sessions(self) -> None: ...
@@ -219,14 +225,16 @@ class WindowChain:
             return broken
         before = self.observe(result, meta["tables_before"], PRE_RELEASE_PROFILES, "pre-release", True,
                               self.round_token(migration, 0))
+        unique_before = self.db.unique_keys() if self.config.check_data else None
         compat = CompatCheck(self.config, self.db, migration, meta, result)
         compat.before_apply()
         broken = self.apply(migration, result, before)
         if broken:
             return broken
         compat.after_apply()
+        relaxed = self.uniqueness_changes(migration, result, meta, before, unique_before)
         applied = self.observe(result, meta["tables_after"], POST_RELEASE_PROFILES, "post-release", True,
-                               self.round_token(migration, 1))
+                               self.round_token(migration, 1), relaxed)
         broken, collateral_columns = self.roll_back(migration, result, before.columns)
         broken = broken or self.half_reversed(migration, result, applied)
         if broken or result.rollback != "passed" or result.reapply == "failed":
@@ -244,18 +252,49 @@ class WindowChain:
         return self.context.project.position(migration.key) * 2 + moment
 
     def observe(self, result: MigrationResult, tables: dict[str, TableDescription], profiles: Sequence[str],
-                moment: str, fingerprint_after: bool, round_token: int | None = None) -> ObservedState:
-        """Snapshot the schema and the columns, and seed rows into `tables` (then fingerprint
-        every table when `fingerprint_after`: pre-release data)."""
+                moment: str, fingerprint_after: bool, round_token: int | None = None,
+                repeat: Sequence[UniqueKey] = ()) -> ObservedState:
+        """Snapshot the schema and the columns, and seed rows into `tables` (and rows repeating
+        the `repeat` keys), then fingerprint every table when `fingerprint_after`."""
         state = ObservedState(self.db.schema() if self.config.check_schema else None, None, self.db.columns())
         if self.config.check_data:
             choices = {table: info.get("choices", {}) for table, info in tables.items()}
             report = self.db.seed(sorted(tables), profiles, round_token, choices)
+            result.details.extend(self.repeat_relaxed_keys(result, repeat, report, choices))
             result.details.extend(skipped_rows(report, moment))
             state.seeded = report
             if fingerprint_after:
                 state.data = self.db.fingerprint(auto_now_columns(tables))
         return state
+
+    def uniqueness_changes(self, migration: MigrationInfo, result: MigrationResult, meta: WindowMigration,
+                           before: ObservedState, unique_before: UniqueKeys | None) -> list[UniqueKey]:
+        """Compare the unique keys before and after the apply: a key the migration tightened is
+        applied over duplicates on a database of its own (`unique_probe`); the keys it relaxed are
+        returned, for the post-release rows to repeat (see unique_keys)."""
+        if unique_before is None or result.apply != "passed":
+            return []
+        unique_after = self.db.unique_keys()
+        tightened = tightened_keys(unique_before, unique_after, before.columns)
+        if tightened and before.data is not None:
+            probe = probe_tightened(self.context.open_database, self.app, migration, self.base_targets([migration]),
+                                    tightened, meta, self.round_token(migration, 0))
+            result.hazards.extend(probe.hazards)
+            result.details.extend(probe.findings)
+        return relaxed_keys(unique_before, unique_after, self.db.columns())
+
+    def repeat_relaxed_keys(self, result: MigrationResult, keys: Sequence[UniqueKey], report: SeedReport,
+                            choices: Choices) -> list[Finding]:
+        """A post-release row repeating each relaxed key: what users may write after the release."""
+        found = []
+        for table, key in keys:
+            columns = ", ".join(key)
+            row = self.db.repeat_key(table, key, report, choices)
+            what = (f"a post-release row repeats it (primary key {row})" if row is not None
+                    else "no post-release row could repeat it")
+            found.append(Finding("info", f"{result.name} relaxes the unique key ({columns}) of {table}: {what}",
+                                 {"table": table}))
+        return found
 
     def step(self, migration: MigrationInfo, target: str, what: str) -> StepResult:
         outcome = self.db.migrate(self.app, target)
