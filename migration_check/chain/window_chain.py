@@ -55,7 +55,7 @@ from ..proofs.compat.proof import CompatCheck
 from ..proofs.compat.statements import Lookup, Outcome, Resolved, Statement
 from ..proofs.data.coverage import coverage_findings
 from ..proofs.data.fingerprints import Fingerprint, changed_cells, dropped_and_restored
-from ..proofs.data.post_release import compared_columns, judge_post_release, post_release_scope
+from ..proofs.data.post_release import judge_post_release, post_release_scope, rolled_back_changes
 from ..proofs.data.seeding import POST_RELEASE_PROFILES, PRE_RELEASE_PROFILES, Choices, SeedReport
 from ..proofs.data.unique_keys import UniqueKeys, relaxed_keys, tightened_keys
 from ..proofs.deploy_safety.hazards import Event
@@ -400,7 +400,7 @@ class WindowChain:
         if before.data is None or applied.data is None or rolled_back is None or applied.seeded is None:
             return
         scope = post_release_scope(applied.seeded.keys, before.data, applied.data, before.columns, collateral_columns)
-        changed = changed_cells(applied.data, rolled_back, scope.keys, compared_columns(scope))
+        changed = rolled_back_changes(applied.data, rolled_back, scope)
         reapplied = changed_cells(applied.data, self.db.fingerprint({}), scope.keys, scope.compared) \
             if changed else None
         verdict = judge_post_release(migration, scope, changed, reapplied)

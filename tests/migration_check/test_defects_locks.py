@@ -78,10 +78,12 @@ def test_rewrite_names_postgresql_reason_and_access_exclusive(run):
     assert migration["statements"] == ['ALTER TABLE "decimal_scale_rate" ALTER COLUMN "percent" TYPE numeric(6, 3)']
 
 
-def test_add_index_holds_share_lock_and_the_twin_none_on_the_table(run):
+def test_add_index_holds_share_lock_and_the_twin_share_update_exclusive(run):
     assert run[0].migration("plain_index", "0002_event_plain_index_happened_idx")["locks"] == [
         {"table": "plain_index_event", "mode": "ShareLock"}]
-    assert run[0].migration("concurrent_index", "0002_event_concurrent_index_happened_idx")["locks"] == []
+    # CREATE INDEX CONCURRENTLY holds SHARE UPDATE EXCLUSIVE for the whole build: it blocks no writes
+    assert run[0].migration("concurrent_index", "0002_event_concurrent_index_happened_idx")["locks"] == [
+        {"table": "concurrent_index_event", "mode": "ShareUpdateExclusiveLock"}]
 
 
 def test_foreign_key_locks_the_referenced_table(run):
