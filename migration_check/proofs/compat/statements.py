@@ -44,6 +44,7 @@ BREAKS = "breaks_old_code"
 # `<= 100`). The typical and small rows share their token: a small row equal to the typical one
 # is not tried twice.
 Profile = str
+DEFAULTS_ACTION = "INSERT (defaults)"  # a Probe's action: the row the code writes with fields left unset
 PROFILES: tuple[tuple[Profile, int], ...] = (("edge", 0), ("typical", 300), ("small", 300))
 INTEGER_MAX = {"smallint": 32767, "integer": 2147483647, "bigint": 9223372036854775807}
 TEXT_TYPE = re.compile(r"^(?:varchar|character varying|char|character)(?:\((\d+)\))?$")
@@ -102,7 +103,7 @@ class Probe:
 
     model: str
     table: str
-    action: str  # SELECT | INSERT | UPDATE
+    action: str  # SELECT | INSERT | INSERT (defaults) | UPDATE
     candidates: tuple[Statement, ...]
     missing: str | None = None
 
@@ -248,14 +249,17 @@ def select_probe(model: ModelDescription) -> Probe:
 
 
 def insert_statement(model: ModelDescription, profile: Profile, token: int,
-                     resolved: Resolved) -> Statement | NoValue:
+                     resolved: Resolved, defaults: bool = False) -> Statement | NoValue:
+    """The model's INSERT of one row; with `defaults`, the fields that have a default the code
+    writes when it leaves them unset (`FieldDescription.default`) get it."""
     names, placeholders, params = [], [], []
     for index, field in enumerate(f for f in model["fields"] if f["inserted"]):
         names.append(quote_ident(field["column"]))
         if field["db_default"]:  # Django sends DEFAULT for a db_default the code did not set
             placeholders.append("DEFAULT")
             continue
-        value = column_value(model, field, profile, token + index, resolved)
+        value = field["default"][0] if defaults and "default" in field else \
+            column_value(model, field, profile, token + index, resolved)
         if isinstance(value, NoValue):
             return value
         placeholders.append("%s")
@@ -303,12 +307,32 @@ def written_probe(model: ModelDescription, action: str, resolved: Resolved, toke
     return Probe(model["model"], model["table"], action, tuple(candidates), None if candidates else missing)
 
 
+def defaults_probe(model: ModelDescription, resolved: Resolved, token: int) -> list[Probe]:
+    """The INSERT of a row whose fields are left unset wherever the code may leave them (a
+    nullable field without a default writes NULL, one with a default writes it), the other fields
+    set as in `written_probe`: what the previous release writes when its users fill in only what
+    they must. None when no field has such a default."""
+    if not any("default" in field for field in model["fields"] if field["inserted"]):
+        return []
+    candidates: list[Statement] = []
+    missing = None
+    for profile, offset in PROFILES:
+        statement = insert_statement(model, profile, token + offset, resolved, defaults=True)
+        if isinstance(statement, NoValue):
+            missing = statement.reason
+        elif statement not in candidates:
+            candidates.append(statement)
+    return [Probe(model["model"], model["table"], DEFAULTS_ACTION, tuple(candidates),
+                  None if candidates else missing)]
+
+
 def build_probes(models: Sequence[ModelDescription], resolved: Resolved) -> list[Probe]:
-    """SELECT, INSERT and UPDATE of every model, in table order."""
+    """SELECT, INSERT (edge values, then the fields' defaults) and UPDATE of every model, in table order."""
     probes: list[Probe] = []
     for number, model in enumerate(models):
         token = 1000 * (number + 1)
         probes += [select_probe(model), written_probe(model, "INSERT", resolved, token),
+                   *defaults_probe(model, resolved, token + 50),
                    written_probe(model, "UPDATE", resolved, token + 100)]
     return probes
 
@@ -349,6 +373,9 @@ TWO_STEPS = ("split it: first a change the running code tolerates, then the rest
              "is gone")
 POST_NOT_NULL = ("make the column nullable (or give it a db_default) in a migration that runs before the deploy; "
                  "remove it after the deploy")
+OLD_NULL_DEFAULT = ("keep the column nullable until no running code writes NULL into it (the previous release's "
+                    "field is null=True without a default): first change the field's default (or give the column a "
+                    "db_default=) and backfill, then make it NOT NULL a release later")
 POST_MISSING = ("what the new code reads must exist before it is live: create it in a migration that runs before "
                 "the deploy (not after it)")
 
@@ -372,6 +399,8 @@ def safe_pattern(direction: str, code: str | None, operations: Sequence[str]) ->
 def failure_finding(plan: CompatPlan, probe: Probe, statement: Statement, error: StatementError,
                     migration: str, operations: Sequence[str]) -> Finding:
     pattern = safe_pattern(plan.direction, error.code, operations)
+    if probe.action == DEFAULTS_ACTION and error.code == "23502" and plan.direction == OLD_ON_NEW:
+        pattern = OLD_NULL_DEFAULT
     shown = display_statement(statement)
     if plan.direction == OLD_ON_NEW:
         who = f"the previous release's {probe.model} (the state before {migration}) fails on the schema after it"
