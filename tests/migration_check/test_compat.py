@@ -349,3 +349,34 @@ def test_statements_run_isolated_and_leave_nothing(database):
     assert rows(database, "SELECT name FROM shop_tag ORDER BY id") == [("a",), ("b",), ("c",)]
     assert rows(database, "SELECT count(*) FROM shop_line") == [(2,)]
     assert database.get_transaction_status() == psycopg2.extensions.TRANSACTION_STATUS_IDLE
+
+
+# -- the row the previous release writes with its fields left unset -----------------------------
+
+PROFILE = model("shop_profile", field("name", "varchar(50)", max_length=50),
+                field("nickname", "varchar(50)", max_length=50, null=True, default=[None]),
+                field("status", "varchar(10)", max_length=10, default=["active"]))
+
+
+def test_the_fields_defaults_are_an_insert_of_their_own():
+    select, insert, defaults, update = build_probes([PROFILE], {Lookup("shop_profile", ("id",)): ("1",)})
+    assert defaults.action == "INSERT (defaults)" and insert.action == "INSERT"
+    assert defaults.candidates and {c.params[1:] for c in defaults.candidates} == {(None, "active")}
+    assert all(c.params[1] is not None for c in insert.candidates)  # the edge rows set every field
+
+
+def test_a_model_without_defaults_has_no_such_insert():
+    assert [p.action for p in build_probes([TAG], {TAG_ROW: ("1",)})] == ["SELECT", "INSERT", "UPDATE"]
+
+
+def test_null_written_by_default_into_a_column_made_not_null_breaks_old_code():
+    probes = build_probes([PROFILE], {Lookup("shop_profile", ("id",)): ("1",)})
+    statements = statements_of(probes)
+    not_null = StatementError("23502", 'null value in column "nickname" violates not-null constraint')
+    tested = [not_null if s.params and s.params[1] is None else None for s in statements]
+    verdict = judge_compat(CompatPlan(OLD_ON_NEW, [PROFILE], None), probes, [None] * len(statements), tested,
+                           "0002_alter_profile_nickname", ["AlterField"])
+    (finding,) = verdict.findings
+    assert verdict.status == BREAKS and finding.extra["action"] == "INSERT (defaults)"
+    assert finding.extra["statement"].endswith("NULL, 'active') RETURNING \"id\"")
+    assert "null=True without a default" in finding.extra["pattern"]
