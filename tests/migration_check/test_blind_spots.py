@@ -96,3 +96,16 @@ def test_concurrent_build_holds_share_update_exclusive_and_no_hazard(run):
     migration = run.migration("concurrent_build", "0002_event_concurrent_build_happened_idx")
     assert migration["locks"] == [{"table": "concurrent_build_event", "mode": "ShareUpdateExclusiveLock"}]
     assert migration["hazards"] == []
+
+
+def test_a_colliding_one_to_one_row_gets_a_fresh_parent_and_breaks_old_code(run):
+    migration = run.assert_verdicts("one_to_one", "0002_profile_code", compat="breaks_old_code")
+    (finding,) = [d for d in migration["details"] if d["kind"] == "compat"]
+    assert finding["action"] == "INSERT" and finding["sqlstate"] == "23502"
+    assert finding["statement"].startswith('WITH tm_fresh_0 AS (INSERT INTO "one_to_one_account"')
+    assert "not checked" not in detail_text(migration)  # the UPDATE keeps its own account: checked too
+
+
+def test_one_to_one_twin_is_compatible_and_fully_checked(run):
+    migration = run.assert_verdicts("one_to_one_safe", "0002_profile_code", compat="compatible")
+    assert "not checked" not in detail_text(migration)

@@ -156,3 +156,24 @@ def test_relaxed_and_tightened_fail_with_postgresql_s_words(db):
     works(db, "INSERT INTO tightened_member (name, email) VALUES ('c', 'y@example.com'), ('d', 'y@example.com')")
     error = fails(db, "CREATE UNIQUE INDEX proof_email ON tightened_member (email)")
     assert "could not create unique index" in error and "is duplicated" in error
+
+
+# The previous release's INSERT of a profile: every account already has one, so a new account.
+OLD_PROFILE_INSERT = ("WITH account AS (INSERT INTO {app}_account (name) VALUES ('new') RETURNING id) "
+                      "INSERT INTO {app}_profile (bio, account_id) SELECT 'old release', id FROM account")
+
+
+def test_one_to_one_generated_row_collides_and_the_old_insert_breaks(db):
+    db.migrate("one_to_one", "0001")
+    works(db, "INSERT INTO one_to_one_account (name) VALUES ('a')")
+    works(db, "INSERT INTO one_to_one_profile (bio, account_id) SELECT 'a', id FROM one_to_one_account")
+    error = fails(db, "INSERT INTO one_to_one_profile (bio, account_id) SELECT 'b', id FROM one_to_one_account")
+    assert "duplicate key value violates unique constraint" in error  # an existing parent: a collision
+    db.migrate("one_to_one", "0002")
+    assert 'null value in column "code"' in fails(db, OLD_PROFILE_INSERT.format(app="one_to_one"))
+
+
+def test_one_to_one_twin_keeps_the_old_insert_working(db):
+    db.migrate("one_to_one_safe", "0002")
+    works(db, OLD_PROFILE_INSERT.format(app="one_to_one_safe"))
+    assert db.value("SELECT code FROM one_to_one_safe_profile") == "new"

@@ -380,3 +380,29 @@ def test_null_written_by_default_into_a_column_made_not_null_breaks_old_code():
     assert verdict.status == BREAKS and finding.extra["action"] == "INSERT (defaults)"
     assert finding.extra["statement"].endswith("NULL, 'active') RETURNING \"id\"")
     assert "null=True without a default" in finding.extra["pattern"]
+
+
+ACCOUNT = model("shop_account", field("name", "varchar(50)", max_length=50))
+LINKED = model("shop_profile", field("bio", "varchar(50)", max_length=50),
+               field("account_id", "bigint", references=["shop_account", "id"], unique=True))
+LINKED_ROWS = {Lookup("shop_profile", ("id",)): ("7",),
+               Lookup("shop_profile", ("account_id",), (("shop_account", "id"),)): ("3",)}
+
+
+def test_a_row_colliding_on_a_one_to_one_is_tried_last_with_a_fresh_parent():
+    probes = build_probes([ACCOUNT, LINKED], LINKED_ROWS)
+    insert, update = (next(p for p in probes if p.table == "shop_profile" and p.action == action)
+                      for action in ("INSERT", "UPDATE"))
+    assert insert.candidates[0].params[1] == "3"  # the looked-up account first
+    fresh = insert.candidates[-1]
+    assert fresh.sql == ('WITH tm_fresh_0 AS (INSERT INTO "shop_account" ("name") VALUES (%s) RETURNING "id") '
+                         'INSERT INTO "shop_profile" ("bio", "account_id") VALUES (%s, (SELECT "id" FROM tm_fresh_0)) '
+                         'RETURNING "id"')
+    assert len(fresh.params) == 2
+    assert update.candidates[-1].sql == ('UPDATE "shop_profile" SET "bio" = %s, "account_id" = "account_id" '
+                                         'WHERE "id" = %s')
+
+
+def test_no_fresh_parent_from_another_app():
+    _, insert, _ = build_probes([LINKED], LINKED_ROWS)
+    assert all(not c.sql.startswith("WITH") for c in insert.candidates)

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from ...inside_django.protocol import FieldDescription, ModelDescription, WindowMigration
@@ -249,14 +249,19 @@ def select_probe(model: ModelDescription) -> Probe:
 
 
 def insert_statement(model: ModelDescription, profile: Profile, token: int,
-                     resolved: Resolved, defaults: bool = False) -> Statement | NoValue:
+                     resolved: Resolved, defaults: bool = False,
+                     expressions: Mapping[str, str] | None = None) -> Statement | NoValue:
     """The model's INSERT of one row; with `defaults`, the fields that have a default the code
-    writes when it leaves them unset (`FieldDescription.default`) get it."""
+    writes when it leaves them unset (`FieldDescription.default`) get it; `expressions` are SQL
+    written in place of a column's value (a fresh parent row's key)."""
     names, placeholders, params = [], [], []
     for index, field in enumerate(f for f in model["fields"] if f["inserted"]):
         names.append(quote_ident(field["column"]))
         if field["db_default"]:  # Django sends DEFAULT for a db_default the code did not set
             placeholders.append("DEFAULT")
+            continue
+        if expressions and field["column"] in expressions:
+            placeholders.append(expressions[field["column"]])
             continue
         value = field["default"][0] if defaults and "default" in field else \
             column_value(model, field, profile, token + index, resolved)
@@ -271,13 +276,17 @@ def insert_statement(model: ModelDescription, profile: Profile, token: int,
 
 
 def update_statement(model: ModelDescription, profile: Profile, token: int,
-                     resolved: Resolved) -> Statement | NoValue:
-    """Django's `save()` of a loaded row: every concrete non-key column, by primary key."""
+                     resolved: Resolved, kept: frozenset[str] = frozenset()) -> Statement | NoValue:
+    """Django's `save()` of a loaded row: every concrete non-key column, by primary key; the
+    `kept` columns keep the row's own value (as save() writes an unchanged foreign key)."""
     row = resolved.get(row_lookup(model)) if model["primary_key"] else None
     if row is None:
         return NoValue("no existing row to update")
     assignments, params = [], []
     for index, field in enumerate(f for f in model["fields"] if not f["primary_key"] and f["inserted"]):
+        if field["column"] in kept:
+            assignments.append(f"{quote_ident(field['column'])} = {quote_ident(field['column'])}")
+            continue
         value = column_value(model, field, profile, token + index, resolved)
         if isinstance(value, NoValue):
             if not field["db_default"]:
@@ -293,8 +302,62 @@ def update_statement(model: ModelDescription, profile: Profile, token: int,
     return Statement(sql, (*params, row[0]))
 
 
-def written_probe(model: ModelDescription, action: str, resolved: Resolved, token: int) -> Probe:
-    """An INSERT or UPDATE: the edge row, then the fallbacks for when the baseline rejects it."""
+def unique_references(model: ModelDescription) -> list[str]:
+    """Foreign key columns a row cannot share with another row: a one-to-one, or the first
+    foreign key of a unique set (an M2M table's pair)."""
+    references = [f["column"] for f in model["fields"] if f["references"] and f["inserted"]]
+    found = [f["column"] for f in model["fields"] if f["references"] and f["inserted"] and f["unique"]]
+    for unique in model["unique_together"]:
+        first = next((c for c in unique if c in references), None)
+        if first is not None and not set(unique) & set(found):
+            found.append(first)
+    return found
+
+
+def fresh_insert(model: ModelDescription, models: Sequence[ModelDescription], resolved: Resolved,
+                 token: int) -> Statement | None:
+    """The INSERT with a fresh parent row for each of its unique foreign keys, inserted by the same
+    statement (a CTE running the parent model's own INSERT): when every parent row already has its
+    one-to-one child, the generated row would collide with an existing key. None when a parent is
+    not among `models` (another app's table) or no row can be made."""
+    by_table = {m["table"]: m for m in models}
+    ctes, params, expressions = [], [], {}
+    for number, column in enumerate(unique_references(model)):
+        target = next(f["references"] for f in model["fields"] if f["column"] == column)
+        parent = by_table.get(target[0]) if target else None
+        if parent is None or parent["primary_key"] != target[1] or parent is model:
+            return None
+        statement = insert_statement(parent, "typical", token + 10 * number, resolved)
+        if isinstance(statement, NoValue):
+            return None
+        name = f"tm_fresh_{number}"
+        ctes.append(f"{name} AS ({statement.sql})")
+        params += statement.params
+        expressions[column] = f"(SELECT {quote_ident(target[1])} FROM {name})"
+    if not ctes:
+        return None
+    child = insert_statement(model, "typical", token, resolved, expressions=expressions)
+    if isinstance(child, NoValue):
+        return None
+    return Statement(f"WITH {', '.join(ctes)} {child.sql}", (*params, *child.params))
+
+
+def fresh_candidates(model: ModelDescription, action: str, models: Sequence[ModelDescription], resolved: Resolved,
+                     token: int) -> list[Statement]:
+    """The rows tried last, when the generated ones collide with an existing key: an INSERT with
+    fresh parent rows, an UPDATE that keeps the row's own unique foreign keys."""
+    if action == "INSERT":
+        statement = fresh_insert(model, models, resolved, token)
+        return [statement] if statement is not None else []
+    kept = frozenset(unique_references(model))
+    update = update_statement(model, "typical", token, resolved, kept) if kept else None
+    return [update] if isinstance(update, Statement) else []
+
+
+def written_probe(model: ModelDescription, action: str, resolved: Resolved, token: int,
+                  models: Sequence[ModelDescription] = ()) -> Probe:
+    """An INSERT or UPDATE: the edge row, then the fallbacks for when the baseline rejects it
+    (a constraint, then a collision with an existing key: `fresh_candidates`)."""
     build = insert_statement if action == "INSERT" else update_statement
     candidates: list[Statement] = []
     missing = None
@@ -304,6 +367,8 @@ def written_probe(model: ModelDescription, action: str, resolved: Resolved, toke
             missing = statement.reason
         elif statement not in candidates:
             candidates.append(statement)
+    if candidates:
+        candidates += [c for c in fresh_candidates(model, action, models, resolved, token + 600) if c not in candidates]
     return Probe(model["model"], model["table"], action, tuple(candidates), None if candidates else missing)
 
 
@@ -331,9 +396,9 @@ def build_probes(models: Sequence[ModelDescription], resolved: Resolved) -> list
     probes: list[Probe] = []
     for number, model in enumerate(models):
         token = 1000 * (number + 1)
-        probes += [select_probe(model), written_probe(model, "INSERT", resolved, token),
+        probes += [select_probe(model), written_probe(model, "INSERT", resolved, token, models),
                    *defaults_probe(model, resolved, token + 50),
-                   written_probe(model, "UPDATE", resolved, token + 100)]
+                   written_probe(model, "UPDATE", resolved, token + 100, models)]
     return probes
 
 
