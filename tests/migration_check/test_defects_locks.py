@@ -151,3 +151,12 @@ def test_volume_measures_a_lock_that_grows_with_the_rows(run_tool):
     assert many["held_s"] > few["held_s"], (few, many)
     assert "ACCESS EXCLUSIVE on int_to_bigint_counter for" in large.stdout and "at 300,003 rows" in large.stdout
     assert_cleaned_up(large)
+
+
+@pytest.mark.parametrize("app", ["not_null_backfill", "not_null_checked"])
+def test_not_null_under_an_old_nullable_field_breaks_old_code_acknowledged(run, app):
+    """The previous release's Member leaves `nickname` unset: its INSERT writes NULL (the file's
+    marker accepts it; the locks are what this fixture is about)."""
+    migration = run[0].migration(app, "0002_alter_member_nickname")
+    assert migration["compat"] == "breaks_old_code" and migration["compat_acknowledged"] is True
+    assert any(d.get("action") == "INSERT (defaults)" for d in migration["details"] if d["kind"] == "compat")
