@@ -381,7 +381,7 @@ def defaults_probe(model: ModelDescription, resolved: Resolved, token: int) -> l
         return []
     candidates: list[Statement] = []
     missing = None
-    for profile, offset in PROFILES:
+    for profile, offset in PROFILES[1:]:  # the edge values are the INSERT probe's: ordinary ones here
         statement = insert_statement(model, profile, token + offset, resolved, defaults=True)
         if isinstance(statement, NoValue):
             missing = statement.reason

@@ -63,16 +63,17 @@ def implied(key: tuple[str, ...], by: set[tuple[str, ...]]) -> bool:
     return any(set(other) <= set(key) for other in by)
 
 
-def relaxed_keys(before: UniqueKeys, after: UniqueKeys, columns_after: dict[str, set[str]],
+def relaxed_keys(before: UniqueKeys, after: UniqueKeys, columns_after: dict[str, set[str]] | None,
                  ) -> list[tuple[str, tuple[str, ...]]]:
     """(table, key) of before that the schema after lets rows repeat; only keys whose columns all
-    still exist (a key dropped with its column cannot be repeated)."""
+    still exist (a key dropped with its column cannot be repeated; `columns_after` None: not
+    filtered yet, the candidates only)."""
     found = []
     for table, keys in sorted(before.items()):
-        if table not in after or table not in columns_after:
+        if table not in after or (columns_after is not None and table not in columns_after):
             continue
-        found += [(table, key) for key in sorted(keys)
-                  if not implied(key, after[table]) and set(key) <= columns_after[table]]
+        found += [(table, key) for key in sorted(keys) if not implied(key, after[table])
+                  and (columns_after is None or set(key) <= columns_after[table])]
     return found
 
 
