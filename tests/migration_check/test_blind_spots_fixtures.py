@@ -177,3 +177,8 @@ def test_one_to_one_twin_keeps_the_old_insert_working(db):
     db.migrate("one_to_one_safe", "0002")
     works(db, OLD_PROFILE_INSERT.format(app="one_to_one_safe"))
     assert db.value("SELECT code FROM one_to_one_safe_profile") == "new"
+
+
+def test_models_match_migrations(db):
+    done = db.manage("makemigrations", "--check", "--dry-run")
+    assert done.returncode == 0, done.stdout + done.stderr
