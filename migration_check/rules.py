@@ -28,6 +28,9 @@ ACCESS_EXCLUSIVE_WITHOUT_LOCK_TIMEOUT = "access-exclusive-without-lock-timeout"
 HAZARD_RULES = (TABLE_REWRITE, INDEX_WITHOUT_CONCURRENTLY, UNIQUE_INDEX_UNDER_LOCK, FOREIGN_KEY_VALIDATION,
                 CHECK_CONSTRAINT_VALIDATION, SET_NOT_NULL_SCAN, SCAN_UNDER_LOCK,
                 ACCESS_EXCLUSIVE_WITHOUT_LOCK_TIMEOUT)
+# Hazards found by applying a migration on a probe database of its own (proofs/data/unique_probe.py).
+UNIQUE_OVER_DUPLICATES = "unique-over-duplicates"
+PROBE_RULES = (UNIQUE_OVER_DUPLICATES,)
 
 # Findings in a migration's `details` (Finding.rule).
 SCHEMA_DIFFERS = "schema-differs"
@@ -51,7 +54,7 @@ VERDICT_RULES = (APPLY_FAILED, ROLLBACK_FAILED, IRREVERSIBLE, REAPPLY_FAILED)
 CHECK_RULES = {"forward": "forward-failed", "check_deploy": "check-deploy",
                "missing_migrations": "missing-migrations", "edited_migrations": "edited-migration"}
 
-ALL_RULES = (*HAZARD_RULES, *FINDING_RULES, *VERDICT_RULES, *CHECK_RULES.values())
+ALL_RULES = (*HAZARD_RULES, *PROBE_RULES, *FINDING_RULES, *VERDICT_RULES, *CHECK_RULES.values())
 
 
 def docs_page(rule: str, from_squawk: bool = False) -> str:

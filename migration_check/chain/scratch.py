@@ -30,6 +30,7 @@ from ..proofs.compat.sql import resolve, run_rolled_back
 from ..proofs.compat.statements import Lookup, Outcome, Resolved, Statement
 from ..proofs.data.fingerprints import Fingerprint, fingerprint
 from ..proofs.data.seeding import Choices, Seeder, SeedReport
+from ..proofs.data.unique_keys import UniqueKeys, read_unique_keys
 from ..proofs.deploy_safety.hazards import Event
 from ..proofs.deploy_safety.locks import LockObserver
 from ..proofs.deploy_safety.volume import VolumeFill, fill_tables, remove_fill
@@ -110,6 +111,17 @@ class ScratchDatabase:
         assert self.seeder is not None
         with self.times.measure("seeding"):
             return self.seeder.seed(tables, profiles, round_token, choices)
+
+    def unique_keys(self) -> UniqueKeys:
+        with self.times.measure("unique keys"):
+            return read_unique_keys(self.connection)
+
+    def repeat_key(self, table: str, key: Sequence[str], report: SeedReport, choices: Choices | None = None,
+                   ) -> str | None:
+        """A row of `table` repeating the `key` columns of one already there (see Seeder.repeat_key)."""
+        assert self.seeder is not None
+        with self.times.measure("seeding"):
+            return self.seeder.repeat_key(table, key, report, choices)
 
     def compat_resolve(self, lookups: Sequence[Lookup]) -> Resolved:
         with self.times.measure("compat check"):

@@ -11,7 +11,10 @@ object's attributes, by name: neither package is imported here.
 
 from __future__ import annotations
 
+import datetime
+import decimal
 import enum
+import uuid
 from typing import Any
 
 from django.db import connection
@@ -27,6 +30,7 @@ from .protocol import DeployStage, FieldDescription, ModelDescription
 AFTER_DEPLOY_NAMES = frozenset({"after_deploy", "post_deploy", "post_deployment"})
 STAGE_ATTRIBUTES = ("safe", "stage")  # django-safemigrate, django-syzygy
 JSON_SCALARS = (str, int, float, bool)
+DEFAULT_SCALARS = (str, int, float, decimal.Decimal, uuid.UUID, datetime.date, datetime.time)
 
 
 def first_choice(field: Field[Any, Any]) -> str | int | float | bool | None:
@@ -39,12 +43,42 @@ def first_choice(field: Field[Any, Any]) -> str | int | float | bool | None:
     return None
 
 
+def written_default(field: Field[Any, Any]) -> list[str | None] | None:
+    """What the model writes into the column when the code leaves the field unset (`[None]`:
+    NULL), as text; None when that is not known here: no default and NOT NULL (the code must set
+    it), a callable default (made at save time), a database default (DEFAULT is sent), a value
+    that is not a scalar."""
+    if getattr(field, "db_default", NOT_PROVIDED) is not NOT_PROVIDED or field.primary_key:
+        return None
+    if not field.has_default():
+        return [None] if field.null else None
+    value = field.default
+    if value is None:
+        return [None]
+    if isinstance(value, enum.Enum):
+        value = value.value
+    if isinstance(value, bool):
+        return [str(value).lower()]
+    if isinstance(value, DEFAULT_SCALARS):
+        return [value.isoformat() if isinstance(value, datetime.date | datetime.time) else str(value)]
+    return None
+
+
 def describe_field(field: Field[Any, Any], auto_field: Field[Any, Any] | None) -> FieldDescription:
     references = None
     if field.is_relation and field.related_model is not None:  # a foreign key (concrete: never M2M)
         # A concrete relation is a ForeignKey: its related model is a class by now, it has target_field.
         relation: Any = field
         references = [relation.related_model._meta.db_table, relation.target_field.column]
+    described = describe_columns(field, auto_field, references)
+    default = written_default(field)
+    if default is not None:
+        described["default"] = default
+    return described
+
+
+def describe_columns(field: Field[Any, Any], auto_field: Field[Any, Any] | None,
+                     references: list[str] | None) -> FieldDescription:
     return {
         "name": field.name, "column": field.column, "db_type": field.db_type(connection),
         "internal_type": field.get_internal_type(), "null": bool(field.null),

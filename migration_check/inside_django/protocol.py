@@ -103,6 +103,10 @@ class FieldDescription(TypedDict):
     decimal_places: int | None
     choice: str | int | float | bool | None  # a value from the field's choices, if it has any
     references: list[str] | None  # [table, column] a foreign key points at
+    # What the code writes when it leaves the field unset, as text ([None]: NULL, a nullable field
+    # without a default); absent when the code always sets it, the default is made at save time
+    # (a callable) or is a database default.
+    default: NotRequired[list[str | None]]
 
 
 class ModelDescription(TypedDict):

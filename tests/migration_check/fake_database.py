@@ -104,6 +104,12 @@ class FakeDatabase:
     def empty_tables(self) -> None:
         pass
 
+    def unique_keys(self) -> dict[str, set[tuple[str, ...]]]:
+        return {}
+
+    def repeat_key(self, table: str, key: Sequence[str], report: SeedReport, choices: object = None) -> str | None:
+        return None
+
     def end_stray_sessions(self) -> None:
         pass
 

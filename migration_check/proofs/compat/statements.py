@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from ... import rules
@@ -45,6 +45,7 @@ BREAKS = Compat.BREAKS_OLD_CODE
 # `<= 100`). The typical and small rows share their token: a small row equal to the typical one
 # is not tried twice.
 Profile = str
+DEFAULTS_ACTION = "INSERT (defaults)"  # a Probe's action: the row the code writes with fields left unset
 PROFILES: tuple[tuple[Profile, int], ...] = (("edge", 0), ("typical", 300), ("small", 300))
 INTEGER_MAX = {"smallint": 32767, "integer": 2147483647, "bigint": 9223372036854775807}
 TEXT_TYPE = re.compile(r"^(?:varchar|character varying|char|character)(?:\((\d+)\))?$")
@@ -103,7 +104,7 @@ class Probe:
 
     model: str
     table: str
-    action: str  # SELECT | INSERT | UPDATE
+    action: str  # SELECT | INSERT | INSERT (defaults) | UPDATE
     candidates: tuple[Statement, ...]
     missing: str | None = None
 
@@ -249,14 +250,22 @@ def select_probe(model: ModelDescription) -> Probe:
 
 
 def insert_statement(model: ModelDescription, profile: Profile, token: int,
-                     resolved: Resolved) -> Statement | NoValue:
+                     resolved: Resolved, defaults: bool = False,
+                     expressions: Mapping[str, str] | None = None) -> Statement | NoValue:
+    """The model's INSERT of one row; with `defaults`, the fields that have a default the code
+    writes when it leaves them unset (`FieldDescription.default`) get it; `expressions` are SQL
+    written in place of a column's value (a fresh parent row's key)."""
     names, placeholders, params = [], [], []
     for index, field in enumerate(f for f in model["fields"] if f["inserted"]):
         names.append(quote_ident(field["column"]))
         if field["db_default"]:  # Django sends DEFAULT for a db_default the code did not set
             placeholders.append("DEFAULT")
             continue
-        value = column_value(model, field, profile, token + index, resolved)
+        if expressions and field["column"] in expressions:
+            placeholders.append(expressions[field["column"]])
+            continue
+        value = field["default"][0] if defaults and "default" in field else \
+            column_value(model, field, profile, token + index, resolved)
         if isinstance(value, NoValue):
             return value
         placeholders.append("%s")
@@ -268,13 +277,17 @@ def insert_statement(model: ModelDescription, profile: Profile, token: int,
 
 
 def update_statement(model: ModelDescription, profile: Profile, token: int,
-                     resolved: Resolved) -> Statement | NoValue:
-    """Django's `save()` of a loaded row: every concrete non-key column, by primary key."""
+                     resolved: Resolved, kept: frozenset[str] = frozenset()) -> Statement | NoValue:
+    """Django's `save()` of a loaded row: every concrete non-key column, by primary key; the
+    `kept` columns keep the row's own value (as save() writes an unchanged foreign key)."""
     row = resolved.get(row_lookup(model)) if model["primary_key"] else None
     if row is None:
         return NoValue("no existing row to update")
     assignments, params = [], []
     for index, field in enumerate(f for f in model["fields"] if not f["primary_key"] and f["inserted"]):
+        if field["column"] in kept:
+            assignments.append(f"{quote_ident(field['column'])} = {quote_ident(field['column'])}")
+            continue
         value = column_value(model, field, profile, token + index, resolved)
         if isinstance(value, NoValue):
             if not field["db_default"]:
@@ -290,8 +303,64 @@ def update_statement(model: ModelDescription, profile: Profile, token: int,
     return Statement(sql, (*params, row[0]))
 
 
-def written_probe(model: ModelDescription, action: str, resolved: Resolved, token: int) -> Probe:
-    """An INSERT or UPDATE: the edge row, then the fallbacks for when the baseline rejects it."""
+def unique_references(model: ModelDescription) -> list[str]:
+    """Foreign key columns a row cannot share with another row: a one-to-one, or the first
+    foreign key of a unique set (an M2M table's pair)."""
+    references = [f["column"] for f in model["fields"] if f["references"] and f["inserted"]]
+    found = [f["column"] for f in model["fields"] if f["references"] and f["inserted"] and f["unique"]]
+    for unique in model["unique_together"]:
+        first = next((c for c in unique if c in references), None)
+        if first is not None and not set(unique) & set(found):
+            found.append(first)
+    return found
+
+
+def fresh_insert(model: ModelDescription, models: Sequence[ModelDescription], resolved: Resolved,
+                 token: int) -> Statement | None:
+    """The INSERT with a fresh parent row for each of its unique foreign keys, inserted by the same
+    statement (a CTE running the parent model's own INSERT): when every parent row already has its
+    one-to-one child, the generated row would collide with an existing key. None when a parent is
+    not among `models` (another app's table) or no row can be made."""
+    by_table = {m["table"]: m for m in models}
+    ctes: list[str] = []
+    params: list[str | None] = []
+    expressions: dict[str, str] = {}
+    for number, column in enumerate(unique_references(model)):
+        target = next(f["references"] for f in model["fields"] if f["column"] == column)
+        parent = by_table.get(target[0]) if target else None
+        if target is None or parent is None or parent["primary_key"] != target[1] or parent is model:
+            return None
+        statement = insert_statement(parent, "typical", token + 10 * number, resolved)
+        if isinstance(statement, NoValue):
+            return None
+        name = f"tm_fresh_{number}"
+        ctes.append(f"{name} AS ({statement.sql})")
+        params += statement.params
+        expressions[column] = f"(SELECT {quote_ident(target[1])} FROM {name})"
+    if not ctes:
+        return None
+    child = insert_statement(model, "typical", token, resolved, expressions=expressions)
+    if isinstance(child, NoValue):
+        return None
+    return Statement(f"WITH {', '.join(ctes)} {child.sql}", (*params, *child.params))
+
+
+def fresh_candidates(model: ModelDescription, action: str, models: Sequence[ModelDescription], resolved: Resolved,
+                     token: int) -> list[Statement]:
+    """The rows tried last, when the generated ones collide with an existing key: an INSERT with
+    fresh parent rows, an UPDATE that keeps the row's own unique foreign keys."""
+    if action == "INSERT":
+        statement = fresh_insert(model, models, resolved, token)
+        return [statement] if statement is not None else []
+    kept = frozenset(unique_references(model))
+    update = update_statement(model, "typical", token, resolved, kept) if kept else None
+    return [update] if isinstance(update, Statement) else []
+
+
+def written_probe(model: ModelDescription, action: str, resolved: Resolved, token: int,
+                  models: Sequence[ModelDescription] = ()) -> Probe:
+    """An INSERT or UPDATE: the edge row, then the fallbacks for when the baseline rejects it
+    (a constraint, then a collision with an existing key: `fresh_candidates`)."""
     build = insert_statement if action == "INSERT" else update_statement
     candidates: list[Statement] = []
     missing = None
@@ -301,16 +370,38 @@ def written_probe(model: ModelDescription, action: str, resolved: Resolved, toke
             missing = statement.reason
         elif statement not in candidates:
             candidates.append(statement)
+    if candidates:
+        candidates += [c for c in fresh_candidates(model, action, models, resolved, token + 600) if c not in candidates]
     return Probe(model["model"], model["table"], action, tuple(candidates), None if candidates else missing)
 
 
+def defaults_probe(model: ModelDescription, resolved: Resolved, token: int) -> list[Probe]:
+    """The INSERT of a row whose fields are left unset wherever the code may leave them (a
+    nullable field without a default writes NULL, one with a default writes it), the other fields
+    set as in `written_probe`: what the previous release writes when its users fill in only what
+    they must. None when no field has such a default."""
+    if not any("default" in field for field in model["fields"] if field["inserted"]):
+        return []
+    candidates: list[Statement] = []
+    missing = None
+    for profile, offset in PROFILES[1:]:  # the edge values are the INSERT probe's: ordinary ones here
+        statement = insert_statement(model, profile, token + offset, resolved, defaults=True)
+        if isinstance(statement, NoValue):
+            missing = statement.reason
+        elif statement not in candidates:
+            candidates.append(statement)
+    return [Probe(model["model"], model["table"], DEFAULTS_ACTION, tuple(candidates),
+                  None if candidates else missing)]
+
+
 def build_probes(models: Sequence[ModelDescription], resolved: Resolved) -> list[Probe]:
-    """SELECT, INSERT and UPDATE of every model, in table order."""
+    """SELECT, INSERT (edge values, then the fields' defaults) and UPDATE of every model, in table order."""
     probes: list[Probe] = []
     for number, model in enumerate(models):
         token = 1000 * (number + 1)
-        probes += [select_probe(model), written_probe(model, "INSERT", resolved, token),
-                   written_probe(model, "UPDATE", resolved, token + 100)]
+        probes += [select_probe(model), written_probe(model, "INSERT", resolved, token, models),
+                   *defaults_probe(model, resolved, token + 50),
+                   written_probe(model, "UPDATE", resolved, token + 100, models)]
     return probes
 
 
@@ -350,6 +441,9 @@ TWO_STEPS = ("split it: first a change the running code tolerates, then the rest
              "is gone")
 POST_NOT_NULL = ("make the column nullable (or give it a db_default) in a migration that runs before the deploy; "
                  "remove it after the deploy")
+OLD_NULL_DEFAULT = ("keep the column nullable until no running code writes NULL into it (the previous release's "
+                    "field is null=True without a default): first change the field's default (or give the column a "
+                    "db_default=) and backfill, then make it NOT NULL a release later")
 POST_MISSING = ("what the new code reads must exist before it is live: create it in a migration that runs before "
                 "the deploy (not after it)")
 
@@ -373,6 +467,8 @@ def safe_pattern(direction: CompatDirection, code: str | None, operations: Seque
 def failure_finding(plan: CompatPlan, probe: Probe, statement: Statement, error: StatementError,
                     migration: str, operations: Sequence[str]) -> Finding:
     pattern = safe_pattern(plan.direction, error.code, operations)
+    if probe.action == DEFAULTS_ACTION and error.code == "23502" and plan.direction == OLD_ON_NEW:
+        pattern = OLD_NULL_DEFAULT
     shown = display_statement(statement)
     if plan.direction == OLD_ON_NEW:
         who = f"the previous release's {probe.model} (the state before {migration}) fails on the schema after it"

@@ -14,13 +14,18 @@ out. Then:
 - a value in a column whose definition the migration changes (longer, nullable, wider numbers)
   may not fit the old definition, so the rollback has to change it: that is information.
 
-Owns: `PostReleaseScope` (which rows and columns are compared), `post_release_scope` and
-`judge_post_release`. Pure: no database.
+Rows are found again after the rollback by their primary key; where the rollback changed the
+primary key (a migration that moved it from `key` to a new `id`), by the columns that survive it
+(`rolled_back_changes`): looked up by a column the rollback drops, every row would seem deleted.
+
+Owns: `PostReleaseScope` (which rows and columns are compared), `post_release_scope`,
+`rolled_back_changes` and `judge_post_release`. Pure: no database.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import json
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from ... import rules
@@ -28,7 +33,7 @@ from ...postgres.catalog import Columns
 from ...project.discovery import MigrationInfo
 from ...results import Finding
 from ...verdicts import FindingKind
-from .fingerprints import Cell, Fingerprint
+from .fingerprints import Cell, Fingerprint, TableFingerprint, changed_cells
 
 
 @dataclass(frozen=True)
@@ -98,6 +103,54 @@ def judge_post_release(migration: MigrationInfo, scope: PostReleaseScope, rolled
                                 f"changed by the rollback; {migration.name} changes the column's definition and the "
                                 "old one may not hold them", {"table": table, "column": column}))
     return PostReleaseVerdict(bool(lost), findings)
+
+
+def identity_columns(applied: TableFingerprint, rolled_back: TableFingerprint) -> list[str]:
+    """The columns that tell a row apart on both sides of a rollback that changed the table's
+    primary key: the key after the rollback when the rows had it before (a key moved from `key`
+    to a new `id` and back), else every column both sides have."""
+    if set(rolled_back.key_columns) <= set(applied.columns):
+        return list(rolled_back.key_columns)
+    return [column for column in applied.columns if column in rolled_back.columns]
+
+
+def rekeyed(table: TableFingerprint, columns: Sequence[str]) -> tuple[TableFingerprint, dict[str, str]]:
+    """`table` keyed by the hashes of `columns`, and each new key's original key (rows that share
+    those values are counted apart, as rows without a primary key are)."""
+    rows: dict[str, dict[str, str]] = {}
+    originals: dict[str, str] = {}
+    for key, values in table.rows.items():
+        base = json.dumps([values.get(column) for column in columns])
+        new, n = base, 1
+        while new in rows:
+            n += 1
+            new = f"{base}#{n}"
+        rows[new], originals[new] = values, key
+    return TableFingerprint(table.columns, list(columns), rows, table.types), originals
+
+
+def rolled_back_changes(applied: Fingerprint, rolled_back: Fingerprint, scope: PostReleaseScope) -> set[Cell]:
+    """`changed_cells` of the post-release rows from `applied` (after the seeding) to `rolled_back`
+    (after the rollback). Rows are found again by their primary key; where the rollback changed the
+    table's primary key (the migration moved it), by what survives the rollback (`identity_columns`),
+    so a row that is still there is not taken for deleted. Cells keep the keys of `applied`."""
+    columns = compared_columns(scope)
+    changed: set[Cell] = set()
+    for table, keys in scope.keys.items():
+        old, new = applied.get(table), rolled_back.get(table)
+        if old is None or new is None or old.key_columns == new.key_columns:
+            changed |= changed_cells(applied, rolled_back, {table: keys}, columns)
+            continue
+        identity = identity_columns(old, new)
+        if not identity:
+            changed |= changed_cells(applied, rolled_back, {table: keys}, columns)
+            continue
+        old_by_identity, originals = rekeyed(old, identity)
+        new_by_identity, _ = rekeyed(new, identity)
+        wanted = {new_key for new_key, key in originals.items() if key in keys}
+        cells = changed_cells({table: old_by_identity}, {table: new_by_identity}, {table: wanted}, columns)
+        changed |= {(table, column, originals[key]) for _, column, key in cells}
+    return changed
 
 
 def compared_columns(scope: PostReleaseScope) -> Columns:

@@ -6,6 +6,11 @@ row and value must be intact (`after_rollback`: `round_trip.judge_data`, and wha
 could not cover, `coverage`), and after the re-apply the post-release rows must have survived
 the round trip (`after_reapply`: `post_release`).
 
+Unique keys (`unique_keys`): a key the migration relaxes is repeated by a post-release row (what
+users may write after the release, which a rollback restoring the key must cope with); a key it
+tightens is applied over duplicates on a database of the proof's own (`unique_probe`, in
+`after_steps`), since production may hold rows the old schema allowed.
+
 Owns: `DataProof` (see `protocol`), writing `data`, `acknowledged` (a loss accepted on purpose)
 and the findings into the migration's result.
 """
@@ -17,13 +22,15 @@ from collections.abc import Sequence
 from ...config import MARKER_ALLOW_DATA_LOSS
 from ...inside_django.protocol import TableDescription
 from ...results import Finding
-from ...verdicts import Data, FindingKind
-from ..protocol import MigrationTest, ObservedState, Proof
+from ...verdicts import Data, FindingKind, StepOutcome
+from ..protocol import MigrationTest, ObservedState, Proof, ScratchDatabases
 from ..round_trip import judge_data
 from .coverage import coverage_findings
 from .fingerprints import Fingerprint, changed_cells
-from .post_release import compared_columns, judge_post_release, post_release_scope
-from .seeding import POST_RELEASE_PROFILES, PRE_RELEASE_PROFILES, SeedReport
+from .post_release import judge_post_release, post_release_scope, rolled_back_changes
+from .seeding import POST_RELEASE_PROFILES, PRE_RELEASE_PROFILES, Choices, SeedReport
+from .unique_keys import UniqueKeys, relaxed_keys, tightened_keys
+from .unique_probe import UniqueKey, probe_tightened
 
 
 def auto_now_columns(tables: dict[str, TableDescription]) -> dict[str, set[str]]:
@@ -51,21 +58,37 @@ class DataProof(Proof):
 
     def __init__(self) -> None:
         self.rolled_back: Fingerprint | None = None  # the pre-release rows' fingerprint after the rollback
+        self.unique_before: UniqueKeys | None = None  # the unique keys before the migration
+        self.relaxed: list[UniqueKey] = []  # keys it relaxed: post-release rows repeat them
+        self.tightened: list[UniqueKey] = []  # keys it tightened: probed over duplicates
 
     def before_apply(self, test: MigrationTest) -> None:
         self.seed(test, test.before, test.meta["tables_before"], PRE_RELEASE_PROFILES, "pre-release", 0)
+        if test.config.check_data:
+            self.unique_before = test.database.unique_keys()
+
+    def after_apply(self, test: MigrationTest) -> None:
+        """Which unique keys the migration relaxed and tightened (only over the pre-release rows)."""
+        if self.unique_before is None or test.result.apply != StepOutcome.PASSED:
+            return
+        unique_after = test.database.unique_keys()
+        self.tightened = tightened_keys(self.unique_before, unique_after, test.before.columns)
+        if relaxed_keys(self.unique_before, unique_after, None):  # the common case: no column inventory needed
+            self.relaxed = relaxed_keys(self.unique_before, unique_after, test.database.columns())
 
     def before_rollback(self, test: MigrationTest) -> None:
-        self.seed(test, test.observed_after, test.meta["tables_after"], POST_RELEASE_PROFILES, "post-release", 1)
+        self.seed(test, test.observed_after, test.meta["tables_after"], POST_RELEASE_PROFILES, "post-release", 1,
+                  self.relaxed)
 
     @staticmethod
     def seed(test: MigrationTest, state: ObservedState, tables: dict[str, TableDescription],
-             profiles: Sequence[str], moment: str, round_number: int) -> None:
-        """Seed rows into `tables`, then fingerprint every table."""
+             profiles: Sequence[str], moment: str, round_number: int, repeat: Sequence[UniqueKey] = ()) -> None:
+        """Seed rows into `tables` (and rows repeating the `repeat` keys), then fingerprint every table."""
         if not test.config.check_data:
             return
         choices = {table: info.get("choices", {}) for table, info in tables.items()}
         report = test.database.seed(sorted(tables), profiles, round_token(test, round_number), choices)
+        test.result.details.extend(repeat_relaxed_keys(test, repeat, report, choices))
         test.result.details.extend(skipped_rows(report, moment))
         state.seeded = report
         state.data = test.database.fingerprint(auto_now_columns(tables))
@@ -93,13 +116,36 @@ class DataProof(Proof):
             return
         scope = post_release_scope(applied.seeded.keys, before.data, applied.data, before.columns,
                                    test.collateral_columns)
-        changed = changed_cells(applied.data, self.rolled_back, scope.keys, compared_columns(scope))
+        changed = rolled_back_changes(applied.data, self.rolled_back, scope)
         reapplied = changed_cells(applied.data, test.database.fingerprint({}), scope.keys, scope.compared) \
             if changed else None
         verdict = judge_post_release(test.migration, scope, changed, reapplied)
         test.result.details.extend(verdict.findings)
         if verdict.lost:
             set_data_verdict(test, Data.LOST)
+
+    def after_steps(self, test: MigrationTest, scratch: ScratchDatabases) -> None:
+        """A key the migration made unique, applied over pre-release rows that repeat it."""
+        if not self.tightened or test.before.data is None:
+            return
+        with scratch.before(test.migration, f"{test.migration.app}_unique") as database:
+            probe = probe_tightened(test, database, self.tightened, round_token(test, 0))
+        test.result.hazards = [*(test.result.hazards or []), *probe.hazards] if probe.hazards else test.result.hazards
+        test.result.details.extend(probe.findings)
+
+
+def repeat_relaxed_keys(test: MigrationTest, keys: Sequence[UniqueKey], report: SeedReport,
+                        choices: Choices) -> list[Finding]:
+    """A post-release row repeating each relaxed key: what users may write after the release."""
+    found = []
+    for table, key in keys:
+        columns = ", ".join(key)
+        row = test.database.repeat_key(table, key, report, choices)
+        what = (f"a post-release row repeats it (primary key {row})" if row is not None
+                else "no post-release row could repeat it")
+        found.append(Finding(FindingKind.INFO, f"{test.migration.name} relaxes the unique key ({columns}) of "
+                                               f"{table}: {what}", {"table": table}))
+    return found
 
 
 def set_data_verdict(test: MigrationTest, data: Data) -> None:

@@ -185,15 +185,39 @@ class Seeder:
             row = cursor.fetchone()
         return row[0] if row else None
 
+    def repeat_key(self, table: str, key: Sequence[str], report: SeedReport, choices: Choices | None = None,
+                   ) -> str | None:
+        """Insert a row of `table` whose `key` columns repeat those of a row already there (all of
+        them not NULL: NULLs never collide), its other columns ordinary values. Returns the new
+        row's key (also in `report.keys`), or None when the schema allows no such row."""
+        metas = read_tables(self.connection, [table])
+        meta = metas.get(table)
+        if meta is None or not meta.columns:
+            return None
+        columns = ", ".join(f"{quote_ident(column)}::text" for column in key)
+        present = " AND ".join(f"{quote_ident(column)} IS NOT NULL" for column in key)
+        with self.connection.cursor() as cursor:
+            cursor.execute(f"SELECT {columns} FROM {table} WHERE {present} LIMIT 3")
+            sources = cursor.fetchall()
+        table_choices = self._resolve_tables(choices or {}).get(table, {})
+        for source in sources:
+            self.token += 1
+            inserted = report.inserted.get(table, 0)
+            self._insert(meta, "typical", 0, report, table_choices, None, dict(zip(key, source, strict=True)))
+            if report.inserted.get(table, 0) > inserted:
+                return report.keys[table][-1]
+        return None
+
     def _insert(self, meta: TableMeta, profile: str, index: int, report: SeedReport,
-                choices: Mapping[str, Sequence[str]], only: set[str] | None) -> set[str]:
+                choices: Mapping[str, Sequence[str]], only: set[str] | None,
+                pinned: Mapping[str, str] | None = None) -> set[str]:
         """Insert one row (edge values only in `only`'s columns when given); when a check or
         unique constraint rejects it, retry with ordinary values in that constraint's columns,
         then with their smallest values (a range check such as 0..100), so one strict column
         does not cost the whole row. Returns the columns whose edge value is still to be seeded."""
         forced = dict.fromkeys(self._outside(meta, only), "typical")  # column -> the profile it gets
         for _attempt in range(4):
-            row = self._row_values(meta, profile, index, forced, choices, report)
+            row = self._row_values(meta, profile, index, forced, choices, report, pinned or {})
             if isinstance(row, str):
                 report.skipped.setdefault(meta.name, []).append(f"{profile} row: {row}")
                 return set()
@@ -235,15 +259,18 @@ class Seeder:
         return set() if only is None else {c.name for c in meta.columns} - only
 
     def _row_values(self, meta: TableMeta, profile: str, index: int, forced: dict[str, str],
-                    choices: Mapping[str, Sequence[str]], report: SeedReport) -> Row | str:
-        """The row to insert (names, placeholders, values, deferred edges); or why there is none."""
+                    choices: Mapping[str, Sequence[str]], report: SeedReport,
+                    pinned: Mapping[str, str]) -> Row | str:
+        """The row to insert (names, placeholders, values, deferred edges); or why there is none.
+        `pinned` columns get the given values (a key repeated on purpose)."""
         row, taken = Row(), set[str]()
         for position, column in enumerate(meta.columns):
-            if column.generated or (column.identity or (column.has_default and column.name in meta.primary_key)):
+            if column.name not in pinned and (column.generated or column.identity
+                                              or (column.has_default and column.name in meta.primary_key)):
                 continue
             column_profile = forced.get(column.name, profile)
-            literal = self._cell(meta, column, position, column_profile, index, choices.get(column.name), taken,
-                                 row, report)
+            literal = pinned[column.name] if column.name in pinned else self._cell(
+                meta, column, position, column_profile, index, choices.get(column.name), taken, row, report)
             if literal is None and column.not_null:
                 if column.has_default:
                     continue

@@ -30,6 +30,9 @@ LOCK_MODES = ("AccessShareLock", "RowShareLock", "RowExclusiveLock", "ShareUpdat
               "ShareRowExclusiveLock", "ExclusiveLock", "AccessExclusiveLock")
 WRITE_BLOCKING = frozenset(LOCK_MODES[LOCK_MODES.index("ShareLock"):])
 ACCESS_EXCLUSIVE = "AccessExclusiveLock"
+SHARE_UPDATE_EXCLUSIVE = "ShareUpdateExclusiveLock"
+CONCURRENT_TAGS = ("CREATE INDEX", "REINDEX")
+CONCURRENTLY = re.compile(r"\bCONCURRENTLY\b", re.IGNORECASE)
 
 # pg_event_trigger_table_rewrite_reason() bits (src/include/nodes/parsenodes.h, AT_REWRITE_*).
 REWRITE_REASONS = {1: "persistence changed", 2: "a default that must be computed for every row",
@@ -167,6 +170,18 @@ def hazard(rule_id: str, table: str, mode: str, statement: str, **values: object
     rule = RULES[rule_id]
     message = rule.message.format(table=table, mode=sql_mode(mode), **values)
     return Hazard(rule.id, table, mode, statement, message, rule.fix, HazardSource.OBSERVED)
+
+
+def with_concurrent_lock(tag: str, statement: str, locks: dict[str, str], targets: Sequence[str]) -> dict[str, str]:
+    """`locks` with the SHARE UPDATE EXCLUSIVE that CREATE INDEX / REINDEX CONCURRENTLY holds on
+    its table for the whole build: a session lock, released before `ddl_command_end`, where the
+    observer looks, so PostgreSQL's documented lock is added to what was seen."""
+    if tag not in CONCURRENT_TAGS or not CONCURRENTLY.search(statement):
+        return locks
+    added = dict(locks)
+    for table in targets:
+        added[table] = strongest([*filter(None, [locks.get(table)]), SHARE_UPDATE_EXCLUSIVE])
+    return added
 
 
 def ddl_events(events: Sequence[Event]) -> list[DdlEvent]:

@@ -1,11 +1,14 @@
 """Watching a migration on the server: PostgreSQL event triggers in the scratch database.
 
-While a migration is applied, three event triggers that the tool creates in the chain's scratch
+While a migration is applied, four event triggers that the tool creates in the chain's scratch
 database (and nowhere else) record into `tm_observer.event`:
 
 - `table_rewrite`: the table PostgreSQL rewrites and its reason;
 - `ddl_command_start`: the tables' sequential-scan counts (pg_stat_xact_user_tables) before
   the statement, kept in a session setting;
+- `sql_drop`: the locks held on the tables a statement dropped (DeleteModel's DROP TABLE takes
+  ACCESS EXCLUSIVE; at `ddl_command_end` those tables are gone from pg_class), as a record of
+  its own;
 - `ddl_command_end`: the statement (`current_query()`), its start and end, the relation locks
   the migrating backend holds at that moment (pg_locks for pg_backend_pid(); in an atomic
   migration every lock is held until it commits), the tables it scanned (scan counts now
@@ -30,13 +33,13 @@ from typing import Any
 from ...config import Config
 from ...postgres.catalog import OBSERVER_SCHEMA, USER_SCHEMAS
 from ...verdicts import Observation
-from .hazards import DdlEvent, Event, RewriteEvent, strongest
+from .hazards import DdlEvent, Event, RewriteEvent, strongest, with_concurrent_lock
 
 Connection = Any  # a psycopg2 connection
 
 S = OBSERVER_SCHEMA
 SCANS_SETTING = f"{S}.scans"
-EVENT_TRIGGERS = ("tm_observer_rewrite", "tm_observer_ddl_start", "tm_observer_ddl_end")
+EVENT_TRIGGERS = ("tm_observer_rewrite", "tm_observer_ddl_start", "tm_observer_ddl_end", "tm_observer_drop")
 
 # The user tables' sequential scans counted so far by this backend (this transaction's, not
 # yet flushed to the shared statistics), as {"table": count}.
@@ -47,6 +50,15 @@ LOCKS_SQL = f"""coalesce((SELECT jsonb_agg(jsonb_build_array(c.oid::regclass::te
     WHERE l.pid = pg_backend_pid() AND l.locktype = 'relation' AND l.granted AND c.relkind IN ('r', 'p')
       AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
       AND {USER_SCHEMAS}), '[]'::jsonb)"""
+# The locks the migrating backend holds on the tables a command dropped (in `sql_drop`: their
+# pg_class rows are gone, so LOCKS_SQL no longer sees them), named as regclass would name them.
+DROPPED_LOCKS_SQL = f"""coalesce((SELECT jsonb_agg(jsonb_build_array(
+        CASE WHEN d.schema_name = ANY(current_schemas(false)) THEN quote_ident(d.object_name)
+             ELSE quote_ident(d.schema_name) || '.' || quote_ident(d.object_name) END, l.mode))
+    FROM pg_event_trigger_dropped_objects() d JOIN pg_locks l ON l.relation = d.objid
+    WHERE d.object_type = 'table' AND NOT d.is_temporary AND l.pid = pg_backend_pid() AND l.locktype = 'relation'
+      AND l.granted AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+      AND {USER_SCHEMAS.replace("n.nspname", "d.schema_name")}), '[]'::jsonb)"""
 # The tables a command altered or indexed (an index's table, not the index).
 TARGETS_SQL = """coalesce((SELECT jsonb_agg(DISTINCT target) FROM (
     SELECT CASE WHEN d.object_type = 'index'
@@ -82,6 +94,19 @@ BEGIN
             {SCANS_SQL}, {TARGETS_SQL}, current_setting('lock_timeout'));
 EXCEPTION WHEN OTHERS THEN NULL;
 END $$;
+CREATE FUNCTION {S}.on_drop() RETURNS event_trigger LANGUAGE plpgsql AS $$
+DECLARE
+    dropped jsonb := {DROPPED_LOCKS_SQL};
+BEGIN
+    IF dropped <> '[]'::jsonb THEN
+        INSERT INTO {S}.event (kind, txid, tag, statement, started, ended, locks, scans_before, scans_after, targets,
+                               lock_timeout)
+        VALUES ('ddl', txid_current(), tg_tag, current_query(), extract(epoch FROM statement_timestamp()),
+                extract(epoch FROM clock_timestamp()), dropped, '{{}}'::jsonb, '{{}}'::jsonb, '[]'::jsonb,
+                current_setting('lock_timeout'));
+    END IF;
+EXCEPTION WHEN OTHERS THEN NULL;
+END $$;
 CREATE FUNCTION {S}.stamp_commit() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     UPDATE {S}.event SET committed = extract(epoch FROM clock_timestamp()) WHERE id = NEW.id;
@@ -93,6 +118,7 @@ CREATE CONSTRAINT TRIGGER stamp_commit AFTER INSERT ON {S}.event DEFERRABLE INIT
 CREATE EVENT TRIGGER {EVENT_TRIGGERS[0]} ON table_rewrite EXECUTE FUNCTION {S}.on_rewrite();
 CREATE EVENT TRIGGER {EVENT_TRIGGERS[1]} ON ddl_command_start EXECUTE FUNCTION {S}.on_ddl_start();
 CREATE EVENT TRIGGER {EVENT_TRIGGERS[2]} ON ddl_command_end EXECUTE FUNCTION {S}.on_ddl_end();
+CREATE EVENT TRIGGER {EVENT_TRIGGERS[3]} ON sql_drop EXECUTE FUNCTION {S}.on_drop();
 """
 REMOVE_SQL = "".join(f"DROP EVENT TRIGGER IF EXISTS {name};\n" for name in EVENT_TRIGGERS) + \
     f"DROP SCHEMA IF EXISTS {S} CASCADE;\n"
@@ -126,10 +152,11 @@ def event_from_row(row: tuple[Any, ...]) -> Event:
         held.setdefault(table, []).append(mode)
     before, after = as_json(before) or {}, as_json(after) or {}
     scanned = frozenset(table for table, count in after.items() if count > before.get(table, 0))
+    indexed = tuple(as_json(targets) or ())
+    locks = with_concurrent_lock(tag or "", statement or "", {table: strongest(modes) for table, modes in held.items()},
+                                 indexed)
     return DdlEvent(int(txid), tag or "", statement or "", float(started), float(ended),
-                    None if committed is None else float(committed),
-                    {table: strongest(modes) for table, modes in held.items()}, scanned,
-                    tuple(as_json(targets) or ()), timeout or "0")
+                    None if committed is None else float(committed), locks, scanned, indexed, timeout or "0")
 
 
 class LockObserver:

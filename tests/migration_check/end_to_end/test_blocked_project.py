@@ -153,7 +153,7 @@ def test_junit_has_a_failing_apply_case_and_blocked_rollback_cases(run):
 
 def test_github_summary_has_an_apply_column_and_annotations_name_the_same_migrations(run, summary_path):
     summary = summary_path.read_text()
-    assert "| migration | apply | rollback | re-apply | schema | data | compat | notes |" in summary
+    assert "| migration | apply | rollback | re-apply | schema | data | compat | retry | notes |" in summary
     assert ("| `ledger.0002_alter_entry_payload` | failed | blocked by 0005_entry_memo_idx (alone: passed) |"
             in summary)
     annotated = {line.split("::")[2].split(": ", 1)[0] for line in run.stdout.splitlines()

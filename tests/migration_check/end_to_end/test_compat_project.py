@@ -122,7 +122,8 @@ def test_summary_and_problems(run):
     assert "breaking.0006_ticket_code: breaks old code" in run.stdout, run.context()
     assert "staged.0002_remove_item_legacy: data lost, breaks the new code (post-deploy)" in run.stdout
     header = next(line for line in run.stdout.splitlines() if line.startswith("migration "))
-    assert header.split() == ["migration", "apply", "rollback", "re-apply", "schema", "data", "compat", "time"]
+    assert header.split() == ["migration", "apply", "rollback", "re-apply", "schema", "data", "compat", "retry",
+                              "time"]
     assert "safe.0002_remove_note_legacy_code_from_state" not in "".join(
         line for line in run.stdout.splitlines() if line.startswith("  - "))
 

@@ -78,10 +78,12 @@ def test_rewrite_names_postgresql_reason_and_access_exclusive(run):
     assert migration["statements"] == ['ALTER TABLE "decimal_scale_rate" ALTER COLUMN "percent" TYPE numeric(6, 3)']
 
 
-def test_add_index_holds_share_lock_and_the_twin_none_on_the_table(run):
+def test_add_index_holds_share_lock_and_the_twin_share_update_exclusive(run):
     assert run[0].migration("plain_index", "0002_event_plain_index_happened_idx")["locks"] == [
         {"table": "plain_index_event", "mode": "ShareLock"}]
-    assert run[0].migration("concurrent_index", "0002_event_concurrent_index_happened_idx")["locks"] == []
+    # CREATE INDEX CONCURRENTLY holds SHARE UPDATE EXCLUSIVE for the whole build: it blocks no writes
+    assert run[0].migration("concurrent_index", "0002_event_concurrent_index_happened_idx")["locks"] == [
+        {"table": "concurrent_index_event", "mode": "ShareUpdateExclusiveLock"}]
 
 
 def test_foreign_key_locks_the_referenced_table(run):
@@ -149,3 +151,14 @@ def test_volume_measures_a_lock_that_grows_with_the_rows(run_tool):
     assert many["held_s"] > few["held_s"], (few, many)
     assert "ACCESS EXCLUSIVE on int_to_bigint_counter for" in large.stdout and "at 300,003 rows" in large.stdout
     assert_cleaned_up(large)
+
+
+@pytest.mark.parametrize(("app", "name"), [("not_null_backfill", "0002_alter_member_nickname"),
+                                           ("not_null_checked", "0002_member_nickname_present")])
+def test_not_null_under_an_old_nullable_field_breaks_old_code_acknowledged(run, app, name):
+    """The previous release's Member leaves `nickname` unset: its INSERT writes NULL (the file's
+    marker accepts it; the locks are what this fixture is about). In not_null_checked it is the
+    NOT VALID check of 0002 that refuses it first: NOT VALID constraints hold for new rows."""
+    migration = run[0].migration(app, name)
+    assert migration["compat"] == "breaks_old_code" and migration["compat_acknowledged"] is True
+    assert any(d.get("action") == "INSERT (defaults)" for d in migration["details"] if d["kind"] == "compat")

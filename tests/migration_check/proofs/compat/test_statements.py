@@ -348,3 +348,60 @@ def test_statements_run_isolated_and_leave_nothing(database):
     assert rows(database, "SELECT name FROM shop_tag ORDER BY id") == [("a",), ("b",), ("c",)]
     assert rows(database, "SELECT count(*) FROM shop_line") == [(2,)]
     assert database.get_transaction_status() == psycopg2.extensions.TRANSACTION_STATUS_IDLE
+
+
+# -- the row the previous release writes with its fields left unset -----------------------------
+
+PROFILE = model("shop_profile", field("name", "varchar(50)", max_length=50),
+                field("nickname", "varchar(50)", max_length=50, null=True, default=[None]),
+                field("status", "varchar(10)", max_length=10, default=["active"]))
+
+
+def test_the_fields_defaults_are_an_insert_of_their_own():
+    select, insert, defaults, update = build_probes([PROFILE], {Lookup("shop_profile", ("id",)): ("1",)})
+    assert defaults.action == "INSERT (defaults)" and insert.action == "INSERT"
+    assert defaults.candidates and {c.params[1:] for c in defaults.candidates} == {(None, "active")}
+    assert all(c.params[1] is not None for c in insert.candidates)  # the edge rows set every field
+
+
+def test_a_model_without_defaults_has_no_such_insert():
+    assert [p.action for p in build_probes([TAG], {TAG_ROW: ("1",)})] == ["SELECT", "INSERT", "UPDATE"]
+
+
+def test_null_written_by_default_into_a_column_made_not_null_breaks_old_code():
+    probes = build_probes([PROFILE], {Lookup("shop_profile", ("id",)): ("1",)})
+    statements = statements_of(probes)
+    not_null = StatementError("23502", 'null value in column "nickname" violates not-null constraint')
+    tested = [not_null if s.params and s.params[1] is None else None for s in statements]
+    verdict = judge_compat(CompatPlan(OLD_ON_NEW, [PROFILE], None), probes, [None] * len(statements), tested,
+                           "0002_alter_profile_nickname", ["AlterField"])
+    (finding,) = verdict.findings
+    assert verdict.status == BREAKS and finding.extra["action"] == "INSERT (defaults)"
+    assert finding.extra["statement"].endswith("NULL, 'active') RETURNING \"id\"")
+    assert "null=True without a default" in finding.extra["pattern"]
+
+
+ACCOUNT = model("shop_account", field("name", "varchar(50)", max_length=50))
+LINKED = model("shop_profile", field("bio", "varchar(50)", max_length=50),
+               field("account_id", "bigint", references=["shop_account", "id"], unique=True))
+LINKED_ROWS = {Lookup("shop_profile", ("id",)): ("7",),
+               Lookup("shop_profile", ("account_id",), (("shop_account", "id"),)): ("3",)}
+
+
+def test_a_row_colliding_on_a_one_to_one_is_tried_last_with_a_fresh_parent():
+    probes = build_probes([ACCOUNT, LINKED], LINKED_ROWS)
+    insert, update = (next(p for p in probes if p.table == "shop_profile" and p.action == action)
+                      for action in ("INSERT", "UPDATE"))
+    assert insert.candidates[0].params[1] == "3"  # the looked-up account first
+    fresh = insert.candidates[-1]
+    assert fresh.sql == ('WITH tm_fresh_0 AS (INSERT INTO "shop_account" ("name") VALUES (%s) RETURNING "id") '
+                         'INSERT INTO "shop_profile" ("bio", "account_id") VALUES (%s, (SELECT "id" FROM tm_fresh_0)) '
+                         'RETURNING "id"')
+    assert len(fresh.params) == 2
+    assert update.candidates[-1].sql == ('UPDATE "shop_profile" SET "bio" = %s, "account_id" = "account_id" '
+                                         'WHERE "id" = %s')
+
+
+def test_no_fresh_parent_from_another_app():
+    _, insert, _ = build_probes([LINKED], LINKED_ROWS)
+    assert all(not c.sql.startswith("WITH") for c in insert.candidates)

@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 from migration_check.proofs.data.fingerprints import TableFingerprint, changed_cells, value_hash
-from migration_check.proofs.data.post_release import compared_columns, judge_post_release, post_release_scope
+from migration_check.proofs.data.post_release import (
+    compared_columns,
+    judge_post_release,
+    post_release_scope,
+    rolled_back_changes,
+)
 from tests.migration_check.fake_database import migration
 
 MIGRATION = migration("shop", "0002_origin", ("shop", "0001_initial"))
@@ -83,3 +88,40 @@ def test_tables_created_by_the_migration_and_sibling_columns_are_left_out():
                                frozenset({("shop_entry", "title")}))
     assert found.keys == {"shop_entry": {"2", "3"}}
     assert found.compared == {"shop_entry": {"id"}}
+
+
+# A migration that moved the primary key from `key` to a new `id`: after the seeding the rows are
+# keyed by id, after the rollback by key again.
+def keyed(key_columns: list[str], types: dict[str, str], rows: dict[str, dict[str, str]]) -> TableFingerprint:
+    return TableFingerprint(list(types), key_columns, {key: {c: value_hash(v) for c, v in values.items()}
+                                                       for key, values in rows.items()}, types)
+
+
+TOKEN_BEFORE = {"t": keyed(["key"], {"key": "varchar(40) NOT NULL", "label": "varchar(50) NOT NULL"},
+                           {"a": {"key": "a", "label": "first"}})}
+TOKEN_APPLIED = {"t": keyed(["id"], {"key": "varchar(40) NOT NULL", "label": "varchar(50) NOT NULL",
+                                     "id": "bigint NOT NULL"},
+                            {"1": {"key": "a", "label": "first", "id": "1"},
+                             "2": {"key": "b", "label": "later", "id": "2"},
+                             "3": {"key": "c", "label": "newest", "id": "3"}})}
+
+
+def token_changes(rows: dict[str, dict[str, str]]) -> set:
+    found = post_release_scope({"t": ["2", "3"]}, TOKEN_BEFORE, TOKEN_APPLIED, {"t": {"key", "label"}}, frozenset())
+    after = {"t": keyed(["key"], {"key": "varchar(40) NOT NULL", "label": "varchar(50) NOT NULL"}, rows)}
+    return rolled_back_changes(TOKEN_APPLIED, after, found)
+
+
+def test_rows_of_a_moved_primary_key_are_found_by_what_survives_the_rollback():
+    everything = {"a": {"key": "a", "label": "first"}, "b": {"key": "b", "label": "later"},
+                  "c": {"key": "c", "label": "newest"}}
+    assert token_changes(everything) == set()
+    assert changed_cells(TOKEN_APPLIED, {"t": keyed(["key"], {}, everything)}, {"t": {"2", "3"}},
+                         {"t": {"label"}}) == {("t", None, "2"), ("t", None, "3")}  # by the primary key: all gone
+
+
+def test_a_row_really_gone_across_a_moved_primary_key_is_named_by_its_key_before_the_rollback():
+    assert token_changes({"a": {"key": "a", "label": "first"}, "b": {"key": "b", "label": "later"}}) == {
+        ("t", None, "3")}
+    assert token_changes({"a": {"key": "a", "label": "first"}, "b": {"key": "b", "label": "changed"},
+                          "c": {"key": "c", "label": "newest"}}) == {("t", "label", "2")}

@@ -16,7 +16,7 @@ import pytest
 
 from migration_check.proofs.data.fingerprints import changed_cells, compare_fingerprints, fingerprint
 from migration_check.proofs.data.literals import sized_text
-from migration_check.proofs.data.seeding import POST_RELEASE_PROFILES, PRE_RELEASE_PROFILES, Seeder
+from migration_check.proofs.data.seeding import POST_RELEASE_PROFILES, PRE_RELEASE_PROFILES, Seeder, SeedReport
 
 SCHEMA = """
 CREATE TABLE author (id bigserial PRIMARY KEY, name varchar(20) NOT NULL, bio text, born date,
@@ -500,3 +500,19 @@ def test_a_range_check_rejecting_ordinary_values_gets_the_smallest_ones(database
     report = Seeder(connection, spread_edges=True).seed(["line"], PRE_RELEASE_PROFILES, round_token=900)
     assert report.skipped == {} and report.inserted["line"] >= 3
     assert rows(connection, "SELECT count(*) FROM line WHERE note <> ''") >= [(2,)]
+
+
+def test_repeat_key_writes_a_row_repeating_a_key_the_schema_allows_again(copy):
+    run(copy, "ALTER TABLE book_tags DROP CONSTRAINT book_tags_pair")  # the key a migration relaxed
+    report = SeedReport()
+    key = Seeder(copy).repeat_key("book_tags", ("book_id", "tag_id"), report)
+    assert key is not None and report.keys == {"book_tags": [key]}
+    assert rows(copy, "SELECT count(*) FROM (SELECT book_id, tag_id FROM book_tags GROUP BY 1, 2 "
+                      "HAVING count(*) > 1) d") == [(1,)]
+
+
+def test_repeat_key_gives_up_where_the_key_is_still_unique(copy):
+    report = SeedReport()
+    assert Seeder(copy).repeat_key("tag", ("label",), report) is None
+    assert report.keys == {}
+    assert Seeder(copy).repeat_key("keyless", ("label",), report) is not None  # no constraint: a row repeats it

@@ -10,6 +10,7 @@ from migration_check.proofs.deploy_safety.hazards import (
     judge_locks,
     lock_timeout_hazard,
     sql_mode,
+    with_concurrent_lock,
 )
 from migration_check.proofs.deploy_safety.squawk import find_squawk, run_squawk, script_of, squawk_hazards
 from migration_check.results import MigrationResult
@@ -132,3 +133,18 @@ def test_the_real_squawk_with_the_rule_selection():
     # Statement 0 (varchar -> text) gets no changing-column-type: the rewrite is observed instead,
     # and that one rewrites nothing.
     assert {(index, rule) for index, rule, _, _ in findings} == {(1, "require-concurrent-index-deletion")}
+
+
+@pytest.mark.parametrize(("tag", "statement", "expected"), [
+    ("CREATE INDEX", 'CREATE INDEX CONCURRENTLY "e_idx" ON "e" ("day")', {"e": "ShareUpdateExclusiveLock"}),
+    ("REINDEX", 'REINDEX INDEX CONCURRENTLY "e_idx"', {"e": "ShareUpdateExclusiveLock"}),
+    ("CREATE INDEX", 'CREATE INDEX "e_idx" ON "e" ("day")', {}),  # seen as it is: SHARE, while it is held
+    ("ALTER TABLE", 'ALTER TABLE "e" ADD COLUMN "concurrently" integer', {}),
+])
+def test_a_concurrent_build_holds_share_update_exclusive_on_its_table(tag, statement, expected):
+    assert with_concurrent_lock(tag, statement, {}, ("e",)) == expected
+
+
+def test_a_stronger_lock_seen_stays():
+    assert with_concurrent_lock("CREATE INDEX", "CREATE INDEX CONCURRENTLY i ON e (d)", {"e": "AccessExclusiveLock"},
+                                ("e",)) == {"e": "AccessExclusiveLock"}
