@@ -182,6 +182,10 @@ def add_proof_options(parser: argparse.ArgumentParser) -> None:
                         help="how each manage.py step runs: fork (a child forked from a step server that "
                              "started Django once for its database) or process (a fresh manage.py process "
                              "per step) (default: %(default)s)")
+    parser.add_argument("--no-clone", dest="clone", action="store_false",
+                        help="build every chain's database from an empty one instead of cloning the state they "
+                             "all start from (built once per run, CREATE DATABASE ... TEMPLATE); the same "
+                             "migrate commands run either way, so the verdicts are the same")
 
 
 def add_since_and_shard_options(parser: argparse.ArgumentParser) -> None:
@@ -253,6 +257,7 @@ def config_from_args(args: argparse.Namespace) -> Config:
         fail_on_hazards=args.fail_on_hazards,
         volume=args.volume,
         isolation=args.isolation,
+        clone=args.clone,
     )
 
 

@@ -5,7 +5,8 @@ Owns: `run_project` (the watchdog, signals, the server, the step runner, the ord
 handed over), and the fan-out of windows over `--jobs` threads.
 
 Uses: config, errors, log, watchdog, leftovers, server, steps, discovery, selection, checks,
-scratch, chain, squash_path, window, results, locks and squawk (whether this run can observe deploy
+scratch, templates (the base every chain's database is cloned from), chain, squash_path, window,
+results, locks and squawk (whether this run can observe deploy
 hazards), hazards (the run-wide one).
 """
 
@@ -19,6 +20,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 
 from .chain.scratch import ScratchDatabase
 from .chain.squash_path import OpenReplacedPath, ReplacedPathDatabase, replaced_path_chains
+from .chain.templates import Builds, common_base, worth_a_template
 from .chain.window_chain import ChainContext, WindowChain
 from .cleanup.leftovers import drop_abandoned_scratch, remove_abandoned_clusters
 from .cleanup.watchdog import watchdog
@@ -148,11 +150,13 @@ def test_everything(config: Config, log: Log, runner: StepRunner, server: Server
         log.info(line)
     windows = app_windows(project, choice.windows, config, log)
     safety, observation, observation_note = deploy_safety(config, server, log)
+    builds = Builds(server, runner, project, common_base(project, [w.window for w in windows]), config.clone, log)
     context = ChainContext(config, project, log,
-                           lambda purpose: ScratchDatabase(server, runner, project, purpose, safety.observe), safety)
+                           lambda purpose: ScratchDatabase(server, runner, project, purpose, safety.observe, builds),
+                           safety)
 
     def open_replaced(purpose: str, squash: MigrationInfo) -> ReplacedPathDatabase:
-        return ReplacedPathDatabase(server, runner, project, purpose, squash, safety.observe)
+        return ReplacedPathDatabase(server, runner, project, purpose, squash, safety.observe, builds)
 
     pool = ThreadPoolExecutor(max_workers=config.jobs + 1)
     try:
@@ -160,9 +164,10 @@ def test_everything(config: Config, log: Log, runner: StepRunner, server: Server
         project_checks = runs_project_checks(config)
         forward = pool.submit(run_forward_checks, runner, head_url, log) if project_checks else None
         deploy = pool.submit(run_check_deploy, runner, head_url, log) if project_checks else None
-        chains: list[tuple[AppWindow, Future]] = [(window, pool.submit(chain.run))
-                                                  for window, chain in chains_of(windows, context, config.jobs,
-                                                                                 open_replaced)]
+        planned = chains_of(windows, context, config.jobs, open_replaced)
+        if worth_a_template(len(planned)):
+            builds.build_template()  # beside the project checks; every chain clones it
+        chains: list[tuple[AppWindow, Future]] = [(window, pool.submit(chain.run)) for window, chain in planned]
         checks: list[CheckResult] = []
         if forward is not None and deploy is not None:
             forward_check, missing_check = forward.result()
@@ -174,6 +179,7 @@ def test_everything(config: Config, log: Log, runner: StepRunner, server: Server
         raise
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
+        builds.close()
     return RunResult(checks, apps, time.monotonic() - started, server.version, server.ephemeral,
                      runner.started, skipped, config.project_dir, runner.times.phases(), observation,
                      observation_note, lock_timeout_hazard([m for a in apps for m in reversed(a.migrations)]),

@@ -1,0 +1,174 @@
+"""Build once, clone many: the state every chain starts from, built once per run as a template.
+
+Every chain's database is built forward to the state just before the migrations it tests. Those
+states differ, but they all contain one common base: the plan without the windows' migrations
+and what depends on them (`common_base`). That base is built once per run, in a scratch database
+of its own (the template), and each chain's database is then created with
+`CREATE DATABASE ... TEMPLATE` and migrated forward through the difference only (`Route`).
+
+The database a chain gets must be the one building would give, row for row (content types,
+permissions and whatever `post_migrate` handlers or data migrations write, with their serial
+numbers). So the order of `migrate` commands is the same whether or not a template is cloned:
+first the targets of the base, then the targets of the rest (`route`). With `--no-clone` the
+same two stages run in each chain's own `prepare` child, from an empty database; with cloning
+the first stage ran once, in the template's. A state that does not contain the base (none of the
+chains', but a caller may ask for one) is built from scratch as before.
+
+No session may be connected to a database while it is cloned (PostgreSQL refuses, after
+waiting 5 s): the template's step server is stopped and any backend its `prepare` child left is
+ended before the first clone, and the tool never connects to the template itself. The template
+is an ordinary scratch database (SCRATCH_PREFIX, this run's id, purpose `template`; not marked
+`IS_TEMPLATE`, which the owner does not need to clone it and which would make a plain
+`DROP DATABASE` refuse it): the run drops it at the end like any other, and the watchdog and the
+start-up sweep find it by its name after a hard kill.
+
+Owns: `common_base`, `route` and `Route` (pure), `Builds` (the run's template and the route of
+every build), `clone_strategy`.
+
+Uses: config, discovery, log, server, steps, inside_django.protocol (the prepare request).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from ..config import MigrationKey
+from ..inside_django.protocol import PrepareRequest
+from ..log import Log
+from ..postgres.server import Server
+from ..processes.steps import StepRunner
+from ..project.discovery import MigrationInfo, Project, dependency_closure, dependents_closure, forward_targets
+
+# How PostgreSQL 15+ copies the template (`CREATE DATABASE ... STRATEGY`): FILE_COPY copies the
+# files after a checkpoint, WAL_LOG (15's default) copies block by block through the WAL. Chosen
+# by measurement, see docs/performance-cloning.md: FILE_COPY was faster for every template
+# measured (upstream's and a synthetic 1,000-migration one).
+CLONE_STRATEGY = "FILE_COPY"
+STRATEGY_SINCE_VERSION_NUM = 150000  # 13 and 14 know one way only and no STRATEGY option
+TEMPLATE_PURPOSE = "template"
+
+
+@dataclass(frozen=True)
+class Route:
+    """How to reach a state: the database to clone (None: start from an empty one), then the
+    `migrate APP NAME` targets to run on it, in order."""
+
+    template: str | None
+    targets: list[MigrationKey]
+
+
+def common_base(project: Project, windows: Iterable[Sequence[MigrationInfo]]) -> frozenset[MigrationKey]:
+    """What every chain's database starts from: the plan without the windows' migrations and
+    everything that depends on one of them (so it is inside every state a chain is built to,
+    including a blocked migration's own, just before it)."""
+    keys = [m.key for window in windows for m in window]
+    excluded = dependents_closure(keys, project.dependencies())
+    return frozenset(m.key for m in project.plan) - excluded
+
+
+def route(project: Project, base: frozenset[MigrationKey], targets: Sequence[MigrationKey],
+          template: str | None) -> Route:
+    """The build of the state `targets` reach from an empty database, staged through `base`.
+
+    `targets` may end with migrations outside the plan (those a squash replaces): they stay at
+    the end, in their order. When the state does not contain the base, nothing is staged.
+    """
+    in_plan = {m.key for m in project.plan}
+    planned = [t for t in targets if t in in_plan]
+    extra = [t for t in targets if t not in in_plan]
+    state = dependency_closure(planned, project.dependencies())
+    if not base or not base <= state:
+        return Route(None, list(targets))
+    rest = forward_targets(project.plan, state - base) + extra
+    if template is not None:
+        return Route(template, rest)
+    return Route(None, forward_targets(project.plan, base) + rest)
+
+
+def worth_a_template(chains: int) -> bool:
+    """A template pays when more than one database starts from it: for one chain alone, its
+    build would be the same work plus a clone."""
+    return chains >= 2
+
+
+def clone_strategy(server_version_num: int) -> str | None:
+    """The STRATEGY option for this server, None where it has none."""
+    return CLONE_STRATEGY if server_version_num >= STRATEGY_SINCE_VERSION_NUM else None
+
+
+class Builds:
+    """The run's template (built by `build_template`, dropped by `close`) and the route of every
+    chain's build. Safe to use from several threads."""
+
+    def __init__(self, server: Server, runner: StepRunner, project: Project, base: frozenset[MigrationKey],
+                 clone: bool, log: Log) -> None:
+        self.server = server
+        self.runner = runner
+        self.project = project
+        self.base = base
+        self.clone = clone
+        self.log = log
+        self.template: str | None = None
+        self.strategy = clone_strategy(int(str(server.scalar("SHOW server_version_num"))))
+        self._lock = threading.Lock()
+
+    def route(self, targets: Sequence[MigrationKey]) -> Route:
+        with self._lock:
+            template = self.template
+        return route(self.project, self.base, targets, template)
+
+    def build_template(self) -> None:
+        """Build the base once, when cloning is on and there is a base. A template that cannot
+        be built is dropped: the chains then build from scratch, and say why themselves."""
+        if not self.clone or not self.base:
+            return
+        times = self.runner.times
+        with times.measure("CREATE DATABASE"):
+            name = self.server.create_database(TEMPLATE_PURPOSE)
+        url = self.server.url_for(name)
+        targets = forward_targets(self.project.plan, set(self.base))
+        self.log.detail(f"building the template {name}: {len(self.base)} migration(s) every chain starts from")
+        request: PrepareRequest = {"app": "", "targets": [list(t) for t in targets], "window": []}
+        try:
+            step, response = self.runner.run_inside_django("prepare", request, url)
+        finally:
+            # Nobody may be connected while it is cloned: its step server goes now, and a
+            # backend its prepare child left behind (its exit is not waited for) is ended.
+            self.runner.release(url)
+        if response is None:
+            self.log.info(f"building the template failed ({step.error_summary()}); each chain builds its "
+                          "database from scratch")
+            self.drop(name)
+            return
+        self.server.end_sessions(name)
+        with self._lock:
+            self.template = name
+
+    def open(self, purpose: str, targets: Sequence[MigrationKey]) -> tuple[str, list[MigrationKey]]:
+        """A new scratch database for the state `targets` reach from an empty one: its name, and
+        the targets still to migrate to there (a clone of the template needs only the rest).
+        A clone the server refuses is reported, and the database built from scratch instead."""
+        chosen = self.route(targets)
+        if chosen.template is not None:
+            try:
+                with self.runner.times.measure("CREATE DATABASE ... TEMPLATE"):
+                    return self.server.create_database(purpose, chosen.template, self.strategy), chosen.targets
+            except self.server.psycopg2.Error as error:
+                self.log.info(f"cloning the template for {purpose} failed ({str(error).strip()}); "
+                              "its database is built from scratch")
+                chosen = route(self.project, self.base, targets, None)
+        with self.runner.times.measure("CREATE DATABASE"):
+            return self.server.create_database(purpose), chosen.targets
+
+    def drop(self, name: str) -> None:
+        with contextlib.suppress(Exception), self.runner.times.measure("DROP DATABASE"):
+            self.server.drop_database(name)
+
+    def close(self) -> None:
+        with self._lock:
+            name, self.template = self.template, None
+        if name is not None:
+            self.drop(name)
