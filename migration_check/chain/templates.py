@@ -157,7 +157,8 @@ class Builds:
                 with self.runner.times.measure("CREATE DATABASE ... TEMPLATE"):
                     return self.server.create_database(purpose, chosen.template, self.strategy), chosen.targets
             except self.server.psycopg2.Error as error:
-                self.log.info(f"cloning the template for {purpose} failed ({str(error).strip()}); "
+                said = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+                self.log.info(f"cloning the template for {purpose} failed ({said}); "
                               "its database is built from scratch")
                 chosen = route(self.project, self.base, targets, None)
         with self.runner.times.measure("CREATE DATABASE"):
