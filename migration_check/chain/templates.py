@@ -22,7 +22,7 @@ is an ordinary scratch database (SCRATCH_PREFIX, this run's id, purpose `templat
 `DROP DATABASE` refuse it): the run drops it at the end like any other, and the watchdog and the
 start-up sweep find it by its name after a hard kill.
 
-Owns: `common_base`, `route` and `Route` (pure), `Builds` (the run's template and the route of
+Owns: `common_base`, `route` and `Route`, `targets_at` (pure), `Builds` (the run's template and the route of
 every build), `clone_strategy`.
 
 Uses: config, discovery, log, server, steps, inside_django.protocol (the prepare request).
@@ -88,6 +88,19 @@ def route(project: Project, base: frozenset[MigrationKey], targets: Sequence[Mig
     return Route(None, forward_targets(project.plan, base) + rest)
 
 
+def targets_at(project: Project, state: Iterable[MigrationKey]) -> list[MigrationKey]:
+    """What `ScratchDatabase.build` takes to build `state` (a set closed under dependencies): its
+    leaves. A database opened with the run's `Builds` (every chain's) clones the template when
+    `state` contains the base, so a caller needing a database at some state (a blocked
+    migration's own, just before it) gets the clone by building to these targets."""
+    return forward_targets(project.plan, set(state))
+
+
+def first_line(error: Exception) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
 def worth_a_template(chains: int) -> bool:
     """A template pays when more than one database starts from it: for one chain alone, its
     build would be the same work plus a clone."""
@@ -125,9 +138,13 @@ class Builds:
         be built is dropped: the chains then build from scratch, and say why themselves."""
         if not self.clone or not self.base:
             return
-        times = self.runner.times
-        with times.measure("CREATE DATABASE"):
-            name = self.server.create_database(TEMPLATE_PURPOSE)
+        try:
+            with self.runner.times.measure("CREATE DATABASE"):
+                name = self.server.create_database(TEMPLATE_PURPOSE)
+        except self.server.psycopg2.Error as error:
+            self.log.info(f"creating the template failed ({first_line(error)}); each chain builds its database "
+                          "from scratch")
+            return
         url = self.server.url_for(name)
         targets = forward_targets(self.project.plan, set(self.base))
         self.log.detail(f"building the template {name}: {len(self.base)} migration(s) every chain starts from")
@@ -157,8 +174,7 @@ class Builds:
                 with self.runner.times.measure("CREATE DATABASE ... TEMPLATE"):
                     return self.server.create_database(purpose, chosen.template, self.strategy), chosen.targets
             except self.server.psycopg2.Error as error:
-                said = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-                self.log.info(f"cloning the template for {purpose} failed ({said}); "
+                self.log.info(f"cloning the template for {purpose} failed ({first_line(error)}); "
                               "its database is built from scratch")
                 chosen = route(self.project, self.base, targets, None)
         with self.runner.times.measure("CREATE DATABASE"):

@@ -6,7 +6,7 @@ The expected targets are written out by hand from the graphs below.
 
 from __future__ import annotations
 
-from migration_check.chain.templates import Route, clone_strategy, common_base, route, worth_a_template
+from migration_check.chain.templates import Route, clone_strategy, common_base, route, targets_at, worth_a_template
 
 from .fake_database import migration, project_of
 
@@ -67,7 +67,8 @@ def test_targets_outside_the_plan_stay_last_in_their_order():
     """A squash's replaced migrations (no node of the plan) come after the planned targets."""
     targets = [("blog", "0003_tags"), ("shop", "0003_note"), ("shop", "0003a_replaced"), ("shop", "0003b_replaced")]
     assert route(PROJECT, BASE, targets, TEMPLATE) == Route(
-        TEMPLATE, [("shop", "0003_note"), ("blog", "0003_tags"), ("shop", "0003a_replaced"), ("shop", "0003b_replaced")])
+        TEMPLATE, [("shop", "0003_note"), ("blog", "0003_tags"),
+                   ("shop", "0003a_replaced"), ("shop", "0003b_replaced")])
 
 
 def test_an_empty_base_changes_nothing():
@@ -81,3 +82,9 @@ def test_a_template_pays_from_two_chains_on():
 def test_the_copy_strategy_is_named_from_postgresql_15_on():
     assert clone_strategy(140011) is None
     assert clone_strategy(150010) in ("FILE_COPY", "WAL_LOG")
+
+
+def test_the_targets_of_a_state_are_its_leaves_and_route_to_the_clone():
+    state = BASE | {("shop", "0003_note")}
+    assert targets_at(PROJECT, state) == [("blog", "0002_link"), ("shop", "0003_note")]
+    assert route(PROJECT, BASE, targets_at(PROJECT, state), TEMPLATE) == Route(TEMPLATE, [("shop", "0003_note")])
