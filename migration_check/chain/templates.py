@@ -43,10 +43,11 @@ from ..processes.steps import StepRunner
 from ..project.discovery import MigrationInfo, Project, dependency_closure, dependents_closure, forward_targets
 
 # How PostgreSQL 15+ copies the template (`CREATE DATABASE ... STRATEGY`): FILE_COPY copies the
-# files after a checkpoint, WAL_LOG (15's default) copies block by block through the WAL. Chosen
-# by measurement, see docs/performance-cloning.md: FILE_COPY was faster for every template
-# measured (upstream's and a synthetic 1,000-migration one).
-CLONE_STRATEGY = "FILE_COPY"
+# files between two checkpoints, WAL_LOG (15's default) copies block by block through the WAL.
+# Chosen by measurement (docs/performance-cloning.md): on upstream's template and on a synthetic
+# 1,000-migration one the medians were within the noise, WAL_LOG's a little lower; and it forces
+# no checkpoint, which on a server shared with other work slows every session, not just ours.
+CLONE_STRATEGY = "WAL_LOG"
 STRATEGY_SINCE_VERSION_NUM = 150000  # 13 and 14 know one way only and no STRATEGY option
 TEMPLATE_PURPOSE = "template"
 
