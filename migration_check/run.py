@@ -150,7 +150,7 @@ def test_everything(config: Config, log: Log, runner: StepRunner, server: Server
         log.info(line)
     windows = app_windows(project, choice.windows, config, log)
     safety, observation, observation_note = deploy_safety(config, server, log)
-    builds = Builds(server, runner, project, common_base(project, [w.window for w in windows]), config.clone, log)
+    builds = Builds(server, runner, project, common_base(project, [w.window for w in windows]), log)
     context = ChainContext(config, project, log,
                            lambda purpose: ScratchDatabase(server, runner, project, purpose, safety.observe, builds),
                            safety)
@@ -165,7 +165,7 @@ def test_everything(config: Config, log: Log, runner: StepRunner, server: Server
         forward = pool.submit(run_forward_checks, runner, head_url, log) if project_checks else None
         deploy = pool.submit(run_check_deploy, runner, head_url, log) if project_checks else None
         planned = chains_of(windows, context, config.jobs, open_replaced)
-        if worth_a_template(len(planned)):
+        if worth_a_template(len(planned), len(builds.base), config.clone):
             builds.build_template()  # beside the project checks; every chain clones it
         chains: list[tuple[AppWindow, Future]] = [(window, pool.submit(chain.run)) for window, chain in planned]
         checks: list[CheckResult] = []

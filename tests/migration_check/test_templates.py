@@ -75,8 +75,22 @@ def test_an_empty_base_changes_nothing():
     assert route(PROJECT, frozenset(), BEFORE_SHOP_0004, TEMPLATE) == Route(None, BEFORE_SHOP_0004)
 
 
-def test_a_template_pays_from_two_chains_on():
-    assert [worth_a_template(n) for n in (0, 1, 2, 20)] == [False, False, True, True]
+def test_a_template_needs_two_chains_and_a_base():
+    for mode in ("auto", "always"):
+        assert [worth_a_template(n, 900, mode) for n in (0, 1, 2, 20)] == [False, False, True, True]
+        assert worth_a_template(20, 0, mode) is False
+
+
+def test_by_default_a_template_must_save_enough_builds():
+    """upstream's default run: a base of 37 migrations, two chains (one build saved): not worth
+    a step server's start and a clone; 20 apps x 50 migrations at depth 5 (900, 20 chains): worth."""
+    assert worth_a_template(2, 37) is False
+    assert worth_a_template(20, 900) is True
+    assert worth_a_template(2, 37, "always") is True
+
+
+def test_never_means_never():
+    assert worth_a_template(20, 900, "never") is False
 
 
 def test_the_copy_strategy_is_named_from_postgresql_15_on():

@@ -62,11 +62,11 @@ def built_both_ways(server: Server, case: str):
         targets = forward_targets(project.plan, {m.key for m in project.plan} - excluded)
         log = Log(0, io.StringIO())
         base = common_base(project, windows)
-        cloning = Builds(server, runner, project, base, True, log)
+        cloning = Builds(server, runner, project, base, log)
         cloning.build_template()
         assert cloning.template is not None, "the template was not built"
         assert cloning.route(targets).template == cloning.template  # this state is really cloned
-        plain = Builds(server, runner, project, base, False, log)
+        plain = Builds(server, runner, project, base, log)  # no template built: --no-clone
         databases = []
         for builds in (cloning, plain):
             database = ScratchDatabase(server, runner, project, case, builds=builds)

@@ -1,8 +1,8 @@
 """A hard kill (SIGKILL) while the template is built or cloned leaves nothing.
 
 The run works on a project of one app, `slow`, whose window of 4 migrations is tested by two
-chains (--jobs 2), so it builds a template of the state both start from (`slow.0001`) and
-clones it twice. Two moments, each seen on the server, not guessed from timing:
+chains (--jobs 2), so it builds a template of the state both start from (`slow.0001`; small,
+hence --always-clone) and clones it twice. Two moments, each seen on the server, not guessed from timing:
 
 - during the template's build: 0001 sleeps in the server (`SLOW_BASE_SLEEP_S`), and the run is
   killed while that sleep runs in the template database;
@@ -97,7 +97,7 @@ def build_slow_project(root: Path) -> Path:
 
 def slow_argv(manage: Path, account: Account) -> list[str]:
     return [sys.executable, str(TOOL), "--manage", str(manage), "--settings", "slowproj.settings", "-v",
-            "--depth", "4", "--jobs", "2", "--database-url", account.url]
+            "--depth", "4", "--jobs", "2", "--always-clone", "--database-url", account.url]
 
 
 def templates_of(account: Account) -> list[str]:
