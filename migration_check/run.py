@@ -165,7 +165,9 @@ def test_everything(config: Config, log: Log, runner: StepRunner, server: Server
         forward = pool.submit(run_forward_checks, runner, head_url, log) if project_checks else None
         deploy = pool.submit(run_check_deploy, runner, head_url, log) if project_checks else None
         planned = chains_of(windows, context, config.jobs, open_replaced)
-        if worth_a_template(len(planned), len(builds.base), config.clone):
+        template = worth_a_template(len(planned), len(builds.base), config.clone)
+        builds.stage(template or config.clone == "never")
+        if template:
             builds.build_template()  # beside the project checks; every chain clones it
         chains: list[tuple[AppWindow, Future]] = [(window, pool.submit(chain.run)) for window, chain in planned]
         checks: list[CheckResult] = []

@@ -76,7 +76,8 @@ def common_base(project: Project, windows: Iterable[Sequence[MigrationInfo]]) ->
 
 def route(project: Project, base: frozenset[MigrationKey], targets: Sequence[MigrationKey],
           template: str | None) -> Route:
-    """The build of the state `targets` reach from an empty database, staged through `base`.
+    """The build of the state `targets` reach from an empty database, staged through `base`
+    (an empty base: not staged, `targets` as they are).
 
     `targets` may end with migrations outside the plan (those a squash replaces): they stay at
     the end, in their order. When the state does not contain the base, nothing is staged.
@@ -139,6 +140,13 @@ class Builds:
         self.template: str | None = None
         self.strategy = clone_strategy(int(str(server.scalar("SHOW server_version_num"))))
         self._lock = threading.Lock()
+
+    def stage(self, staged: bool) -> None:
+        """Whether builds go through the base first: yes when a template is (or was meant to
+        be) cloned, and with --no-clone, so that both give the same database; otherwise the
+        base is only extra `migrate` commands, and each build goes straight to its targets."""
+        if not staged:
+            self.base = frozenset()
 
     def route(self, targets: Sequence[MigrationKey]) -> Route:
         with self._lock:
