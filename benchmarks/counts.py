@@ -4,10 +4,14 @@ the benchmarks check the report against, written from the design, not taken from
 Steps are the same in both isolations: 5 fixed (the probe `shell -c`, `migrate` on the head
 database, `showmigrations --plan`, `makemigrations --check`, `check --deploy`); per chain 1
 (`shell -c` that builds the chain's database up to the state before its migrations); per tested
-migration 3 (`migrate APP M` over pre-release data, `migrate APP PREVIOUS`, `migrate APP M`).
+migration 3 (`migrate APP M` over pre-release data, `migrate APP PREVIOUS`, `migrate APP M`);
+per run that builds a template 1 (`shell -c` that builds the state every chain's database is
+cloned from): by default when it saves at least TEMPLATE_MIN_SAVED migration builds, i.e.
+(chains - 1) x (migrations below every window) >= 100.
 
 Processes: `--isolation process` starts one per step. `--isolation fork` starts one step server
-per scratch database (the head database, then one per chain) and forks every step from it.
+per scratch database (the head database, the template when there is one, then one per chain) and
+forks every step from it.
 """
 
 from __future__ import annotations
@@ -17,6 +21,9 @@ PER_CHAIN_STEPS = 1
 PER_MIGRATION_STEPS = 3
 FORK_FIXED_PROCESSES = 1  # the head database's step server
 FORK_PER_CHAIN_PROCESSES = 1  # each chain's database's step server
+TEMPLATE_STEPS = 1  # the template's build, in runs of two chains or more
+FORK_TEMPLATE_PROCESSES = 1  # the template's step server, stopped before it is cloned
+TEMPLATE_MIN_SAVED = 100  # migration builds a template must save (the tool's default, --clone auto)
 # Passed explicitly, so that the number of chains (hence steps) does not depend on the CPUs.
 JOBS = 2
 
@@ -33,26 +40,35 @@ def chains_of(tested: int, apps: int) -> int:
     return max(1, min(JOBS // max(apps, 1), tested // 2))
 
 
-def expected_steps(tested_per_app: list[int]) -> int:
+def templates_of(tested_per_app: list[int], base: int) -> int:
+    """1 when the run builds a template of the `base` migrations below every window, else 0."""
+    chains = sum(chains_of(n, len(tested_per_app)) for n in tested_per_app)
+    return 1 if chains >= 2 and base > 0 and (chains - 1) * base >= TEMPLATE_MIN_SAVED else 0
+
+
+def expected_steps(tested_per_app: list[int], base: int) -> int:
     """Django commands of a tool run whose apps are independent and fully reversible.
 
-    5 + sum over apps of (chains + 3 x tested migrations): no app depends on another, so no
-    migrations of other apps are missing before a step and none needs restoring afterwards.
+    5 + the template's build + sum over apps of (chains + 3 x tested migrations): no app depends
+    on another, so no migrations of other apps are missing before a step and none needs
+    restoring afterwards.
     """
-    return FIXED_STEPS + sum(PER_CHAIN_STEPS * chains_of(n, len(tested_per_app)) + PER_MIGRATION_STEPS * n
-                             for n in tested_per_app)
+    return FIXED_STEPS + TEMPLATE_STEPS * templates_of(tested_per_app, base) + sum(
+        PER_CHAIN_STEPS * chains_of(n, len(tested_per_app)) + PER_MIGRATION_STEPS * n for n in tested_per_app)
 
 
-def expected_processes(tested_per_app: list[int], isolation: str) -> int:
+def expected_processes(tested_per_app: list[int], base: int, isolation: str) -> int:
     """Python processes of the same run: one per step, or one step server per database."""
     if isolation == "process":
-        return expected_steps(tested_per_app)
-    return FORK_FIXED_PROCESSES + FORK_PER_CHAIN_PROCESSES * sum(chains_of(n, len(tested_per_app))
-                                                                 for n in tested_per_app)
+        return expected_steps(tested_per_app, base)
+    return FORK_FIXED_PROCESSES + FORK_TEMPLATE_PROCESSES * templates_of(tested_per_app, base) + \
+        FORK_PER_CHAIN_PROCESSES * sum(chains_of(n, len(tested_per_app)) for n in tested_per_app)
 
 
 def formula() -> dict[str, int]:
     """The constants, for the results file (the benchmark test checks them)."""
     return {"fixed_steps": FIXED_STEPS, "per_chain_steps": PER_CHAIN_STEPS,
             "per_migration_steps": PER_MIGRATION_STEPS, "fork_fixed_processes": FORK_FIXED_PROCESSES,
-            "fork_per_chain_processes": FORK_PER_CHAIN_PROCESSES, "jobs": JOBS}
+            "fork_per_chain_processes": FORK_PER_CHAIN_PROCESSES, "template_steps": TEMPLATE_STEPS,
+            "fork_template_processes": FORK_TEMPLATE_PROCESSES, "template_min_saved": TEMPLATE_MIN_SAVED,
+            "jobs": JOBS}

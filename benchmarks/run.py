@@ -58,10 +58,12 @@ from counts import (  # noqa: E402 - next to this file
     FIXED_STEPS,
     JOBS,
     PER_CHAIN_STEPS,
+    TEMPLATE_STEPS,
     chains_of,
     expected_processes,
     expected_steps,
     formula,
+    templates_of,
 )
 from report import ratio, render_markdown, render_text, table, targets  # noqa: E402
 from synthetic import generate_project  # noqa: E402
@@ -163,7 +165,9 @@ class Bench:
 
     # -- the tool -------------------------------------------------------------------------------
 
-    def tool(self, manage: Path, settings: str, depth: str, proofs: bool, isolation: str) -> dict:
+    def tool(self, manage: Path, settings: str, depth: str, proofs: bool, isolation: str, total: int) -> dict:
+        """`total`: the project's migrations; those below every window (the apps are independent)
+        are the base a template would hold."""
         def once() -> dict:
             report_path = self.tmp / f"report-{secrets.token_hex(4)}.json"
             argv = [sys.executable, str(TOOL), "--manage", str(manage), "--settings", settings, "--depth", depth,
@@ -185,13 +189,15 @@ class Bench:
                         or m["schema"] == "differs" or (m["data"] == "lost" and not m["acknowledged"])]
             problems += [f"check {c['name']}: {c['detail']}" for c in report["checks"] if c["status"] != "passed"]
             chains = [chains_of(n, len(tested)) for n in tested]
+            template = templates_of(tested, total - sum(tested))
             return {"wall_s": result["wall_s"], "report_duration_s": report["duration_s"],
                     "isolation": report["isolation"], "processes": report["processes"], "steps": report["steps"],
                     "tested_per_app": tested, "tested_migrations": sum(tested),
-                    "expected_processes": expected_processes(tested, isolation),
-                    "expected_steps": expected_steps(tested), "chains_per_app": chains,
-                    "steps_per_tested_migration": ratio(report["steps"] - FIXED_STEPS - PER_CHAIN_STEPS * sum(chains),
-                                                        sum(tested)),
+                    "expected_processes": expected_processes(tested, total - sum(tested), isolation),
+                    "expected_steps": expected_steps(tested, total - sum(tested)), "chains_per_app": chains,
+                    "template": template,
+                    "steps_per_tested_migration": ratio(report["steps"] - FIXED_STEPS - PER_CHAIN_STEPS * sum(chains)
+                                                        - TEMPLATE_STEPS * template, sum(tested)),
                     "peak_rss_mb": round(result["maxrss_kb"] / 1024, 1), "cpu_s": round(result["cpu_s"], 2),
                     "ok": report["ok"], "problems": problems[:10]}
         return self.repeated(once)
@@ -317,7 +323,8 @@ class Runner:
             self.log(f"    {loop['wall_s']:.1f}s, {loop['processes']} processes")
         for isolation, proofs in TOOL_RUNS:
             label = f"{wid}: tool, --isolation {isolation}, {'all proofs' if proofs else '--no-schema --no-data'}"
-            measured = self.step(label, lambda i=isolation, p=proofs: self.bench.tool(manage, settings, depth, p, i))
+            measured = self.step(label, lambda i=isolation, p=proofs: self.bench.tool(manage, settings, depth, p, i,
+                                                                                      shape["migrations"]))
             if measured is not None:
                 self.record(measured, wid, depth, proofs, shape, floor, loop)
 
@@ -364,11 +371,23 @@ class Runner:
 UPSTREAM_MANAGE, UPSTREAM_SETTINGS = REPO / "manage.py", "hello_world.settings"
 
 
+def planned_migrations(bench: Bench, manage: Path, settings: str) -> int:
+    """How many migrations `showmigrations --plan` lists (contrib apps included)."""
+    db = bench.create_db("plan")
+    try:
+        done = run_checked([sys.executable, str(manage), "showmigrations", "--plan", "--no-color"], cwd=manage.parent,
+                           env=bench.env(settings, db))
+    finally:
+        bench.drop_dbs()
+    return sum(1 for line in done.stdout.splitlines() if line.startswith("["))
+
+
 def synthetic_workload(runner: Runner, apps: int, migrations: int, depth: int, project: Path | None = None) -> str:
     wid = f"synthetic-{apps}x{migrations}-d{depth}"
     manage = project or generate_project(runner.bench.tmp / f"synthetic-{apps}x{migrations}", apps, migrations)
     runner.workload(wid, manage, "benchproj.settings", [f"app{k}" for k in range(1, apps + 1)], str(depth),
-                    {"project": "synthetic", "apps": apps, "migrations_per_app": migrations})
+                    {"project": "synthetic", "apps": apps, "migrations_per_app": migrations,
+                     "migrations": apps * migrations})
     return wid
 
 
@@ -377,7 +396,8 @@ def run_benchmarks(bench: Bench, quick: bool, log) -> dict:
     runner = Runner(bench, log)
     for depth in sizes["upstream_depths"]:
         runner.workload(f"upstream-d{depth}", UPSTREAM_MANAGE, UPSTREAM_SETTINGS, ["upstream"], depth,
-                        {"project": "upstream", "apps": 1})
+                        {"project": "upstream", "apps": 1,
+                         "migrations": planned_migrations(bench, UPSTREAM_MANAGE, UPSTREAM_SETTINGS)})
     runner.results["plain_loop"] = runner.results["plain_loops"].get("upstream-d5")
     history = sizes["growth_history"]
     long_app = generate_project(bench.tmp / f"synthetic-1x{history}", 1, history)
@@ -395,8 +415,9 @@ def run_benchmarks(bench: Bench, quick: bool, log) -> dict:
 def check_counts(results: dict, failures: list[str], log) -> None:
     """Steps and processes are exact (timings are only reported): a count that differs from its
     formula (benchmarks/counts.py) is a failure."""
-    log("deterministic: steps = 5 + sum over apps of (1 x chains + 3 x tested migrations), --jobs 2; "
-        "processes = steps (--isolation process), 1 + chains (--isolation fork)")
+    log("deterministic: steps = 5 + template + sum over apps of (1 x chains + 3 x tested migrations), --jobs 2 "
+        "(template: 1 when (chains - 1) x migrations below the windows >= 100); processes = steps "
+        "(--isolation process), 1 + template + chains (--isolation fork)")
     for m in results["tool"]:
         log(f"deterministic: {m['id']}: {m['steps']} steps (expected {m['expected_steps']}), "
             f"{m['processes']} processes (expected {m['expected_processes']})")

@@ -205,6 +205,16 @@ def add_proof_options(parser: argparse.ArgumentParser) -> None:
                         help="how each manage.py step runs: fork (a child forked from a step server that "
                              "started Django once for its database) or process (a fresh manage.py process "
                              "per step) (default: %(default)s)")
+    cloning = parser.add_mutually_exclusive_group()
+    cloning.add_argument("--no-clone", dest="clone", action="store_const", const="never",
+                         help="build every chain's database from an empty one, never from a clone of the state "
+                              "they all start from (by default that state is built once per run and cloned, "
+                              "CREATE DATABASE ... TEMPLATE, when it saves enough); the same migrate commands run "
+                              "either way, so the verdicts are the same")
+    cloning.add_argument("--always-clone", dest="clone", action="store_const", const="always",
+                         help="clone whenever two chains or more share a state, however small (to compare with "
+                              "--no-clone)")
+    parser.set_defaults(clone="auto")
 
 
 def add_since_and_shard_options(parser: argparse.ArgumentParser) -> None:
@@ -328,6 +338,7 @@ def config_from_args(args: argparse.Namespace) -> Config:
         isolation=args.isolation,
         check_retry=args.check_retry,
         allow_unsafe_retry=frozenset(args.allow_unsafe_retry),
+        clone=args.clone,
     )
 
 

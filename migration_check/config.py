@@ -42,7 +42,9 @@ class Config:
     since: --since REF (the windows become the migrations added or modified since then); shard:
     --shard I/N as (I, N); allow_edited: migrations accepted although edited after they were merged.
     0-3 as in Django; isolation: how a step runs, `fork` (a child of the database's step
-    server) or `process` (a fresh `manage.py` process).
+    server) or `process` (a fresh `manage.py` process). clone: `auto` (chains' databases are clones
+    of a template built once per run when that saves enough), `always` or `never` (--no-clone: each
+    is built from an empty database).
     """
 
     manage: Path
@@ -71,5 +73,6 @@ class Config:
     isolation: str = "process"
     check_retry: bool = True
     allow_unsafe_retry: frozenset[MigrationKey] = frozenset()
+    clone: str = "auto"
 
 

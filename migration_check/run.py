@@ -15,6 +15,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 
 from .chain.scratch import ScratchDatabase
 from .chain.squash_path import OpenReplacedPath, ReplacedPathDatabase, replaced_path_chains
+from .chain.templates import Builds, common_base, worth_a_template
 from .chain.window_chain import ChainContext, WindowChain
 from .cleanup.leftovers import drop_abandoned_scratch, remove_abandoned_clusters
 from .cleanup.watchdog import watchdog
@@ -149,12 +150,13 @@ def check_project(config: Config, log: Log, runner: StepRunner, server: Server,
         log.info(line)
     windows = app_windows(project, choice.windows, config, log)
     safety, observation, observation_note = deploy_safety(config, server, log)
+    builds = Builds(server, runner, project, common_base(project, [w.window for w in windows]), log)
     context = ChainContext(config=config, project=project, log=log, safety=safety,
                            open_database=lambda purpose: ScratchDatabase(server, runner, project, purpose,
-                                                                         safety.observe))
+                                                                         safety.observe, builds))
 
     def open_replaced(purpose: str, squash: MigrationInfo) -> ReplacedPathDatabase:
-        return ReplacedPathDatabase(server, runner, project, purpose, squash, safety.observe)
+        return ReplacedPathDatabase(server, runner, project, purpose, squash, safety.observe, builds)
 
     pool = ThreadPoolExecutor(max_workers=config.jobs + 1)
     checks: list[CheckResult] = []
@@ -165,9 +167,13 @@ def check_project(config: Config, log: Log, runner: StepRunner, server: Server,
         project_checks = runs_project_checks(config)
         forward = pool.submit(run_forward_checks, runner, head_url, log) if project_checks else None
         deploy = pool.submit(run_check_deploy, runner, head_url, log) if project_checks else None
+        planned = chains_of(windows, context, config.jobs, open_replaced)
+        template = worth_a_template(len(planned), len(builds.base), config.clone)
+        builds.stage(template or config.clone == "never")
+        if template:
+            builds.build_template()  # beside the project checks; every chain clones it
         chains: list[tuple[AppWindow, Future[str | None]]] = [(window, pool.submit(chain.check))
-                                                  for window, chain in chains_of(windows, context, config.jobs,
-                                                                                 open_replaced)]
+                                                              for window, chain in planned]
         if forward is not None and deploy is not None:
             forward_check, missing_check = forward.result()
             checks = [forward_check, deploy.result(), missing_check, *choice.checks]
@@ -181,6 +187,7 @@ def check_project(config: Config, log: Log, runner: StepRunner, server: Server,
         raise
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
+        builds.close()
     if fault is not None:
         apps = [not_reached(window.result([])) for window in windows]
     return RunResult(checks=checks, apps=apps, duration_s=time.monotonic() - started,

@@ -35,6 +35,7 @@ from ..proofs.deploy_safety.hazards import Event
 from ..proofs.deploy_safety.locks import LockObserver
 from ..proofs.deploy_safety.volume import VolumeFill, fill_tables, remove_fill
 from ..proofs.schema import SchemaSnapshot, snapshot_schema
+from .templates import Builds
 
 # Steps inside an app's window skip Django's system checks: `check --deploy` runs them once for
 # the project, and repeating them in every step is start-up time for nothing.
@@ -45,22 +46,36 @@ class ScratchDatabase:
     """One scratch database of the run, for one chain of migrations."""
 
     def __init__(self, server: Server, runner: StepRunner, project: Project, purpose: str,
-                 observe: bool = False) -> None:
+                 observe: bool = False, builds: Builds | None = None) -> None:
         self.server = server
         self.runner = runner
         self.project = project
         self.times = runner.times
-        with self.times.measure("CREATE DATABASE"):
-            self.name = server.create_database(purpose)
-        self.url = server.url_for(self.name)
+        self.purpose = purpose
+        # With `builds`, the database is created by `build`: a clone of the run's template
+        # when its state contains the template's (see templates).
+        self.builds = builds
+        self.name = ""
+        self.url = ""
+        if builds is None:
+            self.create()
         self.connection: Any = None
         self.seeder: Seeder | None = None
         self.observe = observe
         self.observer: LockObserver | None = None
 
+    def create(self) -> None:
+        with self.times.measure("CREATE DATABASE"):
+            self.name = self.server.create_database(self.purpose)
+        self.url = self.server.url_for(self.name)
+
     def build(self, app: str, targets: Sequence[MigrationKey], window: Sequence[str],
               ) -> tuple[StepResult, PrepareResponse | None]:
-        """Migrate forward to `targets` and describe each migration of `window` (the prepare child)."""
+        """Migrate forward to `targets` (the state they reach from an empty database) and
+        describe each migration of `window` (the prepare child)."""
+        if self.builds is not None:
+            self.name, targets = self.builds.open(self.purpose, targets)
+            self.url = self.server.url_for(self.name)
         step, response = self.runner.run_inside_django("prepare", self.prepare_request(app, targets, window), self.url)
         if response is not None:
             # Connected the way Django connects (its `options`: the same search_path), so the
@@ -168,5 +183,7 @@ class ScratchDatabase:
             with contextlib.suppress(Exception):
                 self.connection.close()
             self.connection = None
+        if not self.name:  # never created (a build that did not start)
+            return
         with contextlib.suppress(Exception), self.times.measure("DROP DATABASE"):
             self.server.drop_database(self.name)

@@ -30,6 +30,7 @@ from ..project.window import AppWindow
 from ..results import Finding
 from ..verdicts import FindingKind
 from .scratch import ScratchDatabase
+from .templates import Builds
 from .window_chain import ChainContext, ChainDatabase, WindowChain
 
 OpenReplacedPath = Callable[[str, MigrationInfo], ChainDatabase]
@@ -39,8 +40,8 @@ class ReplacedPathDatabase(ScratchDatabase):
     """A chain's database on the path through `squash`'s replaced migrations."""
 
     def __init__(self, server: Server, runner: StepRunner, project: Project, purpose: str,
-                 squash: MigrationInfo, observe: bool = False) -> None:
-        super().__init__(server, runner, project, purpose, observe)
+                 squash: MigrationInfo, observe: bool = False, builds: Builds | None = None) -> None:
+        super().__init__(server, runner, project, purpose, observe, builds)
         self.squash = squash
 
     def prepare_request(self, app: str, targets: Sequence[MigrationKey], window: Sequence[str]) -> PrepareRequest:

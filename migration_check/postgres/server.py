@@ -283,8 +283,9 @@ class Server:
         name = f"{SCRATCH_PREFIX}{self.run_id}_{next(self._numbers)}_{purpose}"[:63]
         return re.sub(r"[^a-z0-9_]", "_", name.lower())
 
-    def create_database(self, purpose: str, template: str | None = None) -> str:
-        """Create a scratch database (optionally a copy of another scratch one) and return its name."""
+    def create_database(self, purpose: str, template: str | None = None, strategy: str | None = None) -> str:
+        """Create a scratch database (optionally a copy of another scratch one, copied with
+        `strategy`, PostgreSQL 15's FILE_COPY or WAL_LOG) and return its name."""
         with self._lock:
             name = self.new_database_name(purpose)
             self.scratch.add(name)
@@ -293,6 +294,8 @@ class Server:
         if template is not None:
             self.assert_scratch(template)
             sql += f" TEMPLATE {quote_ident(template)}"
+            if strategy is not None:
+                sql += f" STRATEGY {strategy}"
         self.scalar(sql)
         self.created.add(name)
         return name

@@ -14,6 +14,7 @@ from __future__ import annotations
 import ast
 import re
 from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -263,7 +264,7 @@ def dependents_closure(keys: Iterable[MigrationKey], deps: Dependencies) -> set[
     return reachable(keys, children)
 
 
-def forward_targets(plan: Sequence[MigrationInfo], wanted: set[MigrationKey]) -> list[MigrationKey]:
+def forward_targets(plan: Sequence[MigrationInfo], wanted: AbstractSet[MigrationKey]) -> list[MigrationKey]:
     """`migrate APP NAME` targets that apply `wanted` (when every dependency outside it is applied).
 
     They are the leaves of `wanted`: members no other member depends on. One per branch, so an

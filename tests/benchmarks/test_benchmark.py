@@ -42,6 +42,8 @@ def test_structure(results):
                                                  "fork_fixed_processes", "fork_per_chain_processes", "jobs")} == {
         "fixed_steps": 5, "per_chain_steps": 1, "per_migration_steps": 3, "fork_fixed_processes": 1,
         "fork_per_chain_processes": 1, "jobs": 2}
+    assert {k: results["formula"][k] for k in ("template_steps", "fork_template_processes", "template_min_saved")} == {
+        "template_steps": 1, "fork_template_processes": 1, "template_min_saved": 100}
     assert set(results["growth"]) == {"migrations/all", "migrations/none", "apps/all", "apps/none"}
     for target in results["targets"]:
         assert {"target", "value", "cpu_value", "limit", "met"} <= set(target)
@@ -76,7 +78,9 @@ def test_loop_targets_for_every_size(results):
 # migrations is split into 2 chains (runs of at least 2 migrations); with 2 apps, each window is
 # one chain. The synthetic apps are independent and reversible: no cross-app migrate, no restore.
 # Processes: one per step with --isolation process; with --isolation fork one step server per
-# database: the head database's and one per chain.
+# database: the head database's and one per chain. No quick size builds a template (by default
+# one must save 100 migration builds: (chains - 1) x migrations below the windows; upstream's
+# two chains over 37 migrations save 37).
 SYNTHETIC = {  # workload: (tested per app, steps, fork processes)
     "synthetic-1x5-d2": ([2], 5 + 1 + 3 * 2, 1 + 1),  # 12 steps
     "synthetic-1x5-d4": ([4], 5 + 2 + 3 * 4, 1 + 2),  # 19: two chains of 2
@@ -102,6 +106,7 @@ def test_step_and_process_counts_are_exact(results, workload, isolation, proofs)
     # the benchmark's own formulas agree
     assert (m["expected_steps"], m["expected_processes"]) == (m["steps"], m["processes"])
     assert m["steps_per_tested_migration"] == 3
+    assert m["template"] == 0
 
 
 @pytest.mark.parametrize("workload", sorted(PLAIN_LOOP))

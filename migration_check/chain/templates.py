@@ -1,0 +1,211 @@
+"""Build once, clone many: the state every chain starts from, built once per run as a template.
+
+Every chain's database is built forward to the state just before the migrations it tests. Those
+states differ, but they all contain one common base: the plan without the windows' migrations
+and what depends on them (`common_base`). That base is built once per run, in a scratch database
+of its own (the template), and each chain's database is then created with
+`CREATE DATABASE ... TEMPLATE` and migrated forward through the difference only (`Route`).
+
+The database a chain gets must be the one building would give, row for row (content types,
+permissions and whatever `post_migrate` handlers or data migrations write, with their serial
+numbers). So the order of `migrate` commands is the same whether or not a template is cloned:
+first the targets of the base, then the targets of the rest (`route`). With `--no-clone` the
+same two stages run in each chain's own `prepare` child, from an empty database; with cloning
+the first stage ran once, in the template's. A state that does not contain the base (none of the
+chains', but a caller may ask for one) is built from scratch as before.
+
+No session may be connected to a database while it is cloned (PostgreSQL refuses, after
+waiting 5 s): the template's step server is stopped and any backend its `prepare` child left is
+ended before the first clone, and the tool never connects to the template itself. The template
+is an ordinary scratch database (SCRATCH_PREFIX, this run's id, purpose `template`; not marked
+`IS_TEMPLATE`, which the owner does not need to clone it and which would make a plain
+`DROP DATABASE` refuse it): the run drops it at the end like any other, and the watchdog and the
+start-up sweep find it by its name after a hard kill.
+
+Owns: `common_base`, `route` and `Route`, `targets_at` (pure), `Builds` (the run's template and the route of
+every build), `clone_strategy`.
+
+Uses: config, discovery, log, server, steps, inside_django.protocol (the prepare request).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from ..config import MigrationKey
+from ..inside_django.protocol import PrepareRequest
+from ..log import Log
+from ..postgres.server import Server
+from ..processes.steps import StepRunner
+from ..project.discovery import MigrationInfo, Project, dependency_closure, dependents_closure, forward_targets
+
+# How PostgreSQL 15+ copies the template (`CREATE DATABASE ... STRATEGY`): FILE_COPY copies the
+# files between two checkpoints, WAL_LOG (15's default) copies block by block through the WAL.
+# Chosen by measurement (docs/performance-cloning.md): on upstream's template and on a synthetic
+# 1,000-migration one they were equal within the noise (about 0.34 s and 1.0 s a clone); WAL_LOG
+# forces no checkpoint, which on a server shared with other work slows every session, not ours only.
+CLONE_STRATEGY = "WAL_LOG"
+STRATEGY_SINCE_VERSION_NUM = 150000  # 13 and 14 know one way only and no STRATEGY option
+TEMPLATE_PURPOSE = "template"
+# In `auto` mode, the fewest migration builds a template must save (see worth_a_template):
+# upstream's base (37 migrations, 2 chains) does not pay: measured 12 % slower with a template
+# than without (docs/performance-cloning.md); 20 x 50 at depth 5 (900, 20 chains) took 0.58x.
+MIN_SAVED_MIGRATIONS = 100
+
+
+@dataclass(frozen=True)
+class Route:
+    """How to reach a state: the database to clone (None: start from an empty one), then the
+    `migrate APP NAME` targets to run on it, in order."""
+
+    template: str | None
+    targets: list[MigrationKey]
+
+
+def common_base(project: Project, windows: Iterable[Sequence[MigrationInfo]]) -> frozenset[MigrationKey]:
+    """What every chain's database starts from: the plan without the windows' migrations and
+    everything that depends on one of them (so it is inside every state a chain is built to,
+    including a blocked migration's own, just before it)."""
+    keys = [m.key for window in windows for m in window]
+    excluded = dependents_closure(keys, project.dependencies())
+    return frozenset(m.key for m in project.plan) - excluded
+
+
+def route(project: Project, base: frozenset[MigrationKey], targets: Sequence[MigrationKey],
+          template: str | None) -> Route:
+    """The build of the state `targets` reach from an empty database, staged through `base`
+    (an empty base: not staged, `targets` as they are).
+
+    `targets` may end with migrations outside the plan (those a squash replaces): they stay at
+    the end, in their order. When the state does not contain the base, nothing is staged.
+    """
+    in_plan = {m.key for m in project.plan}
+    planned = [t for t in targets if t in in_plan]
+    extra = [t for t in targets if t not in in_plan]
+    state = dependency_closure(planned, project.dependencies())
+    if not base or not base <= state:
+        return Route(None, list(targets))
+    rest = forward_targets(project.plan, state - base) + extra
+    if template is not None:
+        return Route(template, rest)
+    return Route(None, forward_targets(project.plan, base) + rest)
+
+
+def targets_at(project: Project, state: Iterable[MigrationKey]) -> list[MigrationKey]:
+    """What `ScratchDatabase.build` takes to build `state` (a set closed under dependencies): its
+    leaves. A database opened with the run's `Builds` (every chain's) clones the template when
+    `state` contains the base, so a caller needing a database at some state (a blocked
+    migration's own, just before it) gets the clone by building to these targets."""
+    return forward_targets(project.plan, set(state))
+
+
+def first_line(error: Exception) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
+def worth_a_template(chains: int, base: int, mode: str = "auto") -> bool:
+    """Whether to build a template of a base of `base` migrations for `chains` chains.
+
+    `never`: no. Otherwise there must be a base and two chains (for one, its build would be the
+    same work plus a clone); `auto` also wants the builds it saves (every chain but one builds
+    the base no more) to outweigh what it adds on the run's critical path (a step server's
+    start, the build itself before any chain starts, a clone per chain): measured on this
+    project, about MIN_SAVED_MIGRATIONS migrations' worth.
+    """
+    if mode == "never" or chains < 2 or base == 0:
+        return False
+    return mode == "always" or (chains - 1) * base >= MIN_SAVED_MIGRATIONS
+
+
+def clone_strategy(server_version_num: int) -> str | None:
+    """The STRATEGY option for this server, None where it has none."""
+    return CLONE_STRATEGY if server_version_num >= STRATEGY_SINCE_VERSION_NUM else None
+
+
+class Builds:
+    """The run's template (built by `build_template`, dropped by `close`) and the route of every
+    chain's build. Safe to use from several threads."""
+
+    def __init__(self, server: Server, runner: StepRunner, project: Project, base: frozenset[MigrationKey],
+                 log: Log) -> None:
+        self.server = server
+        self.runner = runner
+        self.project = project
+        self.base = base
+        self.log = log
+        self.template: str | None = None
+        self.strategy = clone_strategy(int(str(server.scalar("SHOW server_version_num"))))
+        self._lock = threading.Lock()
+
+    def stage(self, staged: bool) -> None:
+        """Whether builds go through the base first: yes when a template is (or was meant to
+        be) cloned, and with --no-clone, so that both give the same database; otherwise the
+        base is only extra `migrate` commands, and each build goes straight to its targets."""
+        if not staged:
+            self.base = frozenset()
+
+    def route(self, targets: Sequence[MigrationKey]) -> Route:
+        with self._lock:
+            template = self.template
+        return route(self.project, self.base, targets, template)
+
+    def build_template(self) -> None:
+        """Build the base once (see `worth_a_template` for when). A template that cannot be
+        built is dropped: the chains then build from scratch, and say why themselves."""
+        if not self.base:
+            return
+        try:
+            with self.runner.times.measure("CREATE DATABASE"):
+                name = self.server.create_database(TEMPLATE_PURPOSE)
+        except self.server.psycopg2.Error as error:
+            self.log.info(f"creating the template failed ({first_line(error)}); each chain builds its database "
+                          "from scratch")
+            return
+        url = self.server.url_for(name)
+        targets = forward_targets(self.project.plan, set(self.base))
+        self.log.detail(f"building the template {name}: {len(self.base)} migration(s) every chain starts from")
+        request: PrepareRequest = {"app": "", "targets": [list(t) for t in targets], "window": []}
+        try:
+            step, response = self.runner.run_inside_django("prepare", request, url)
+        finally:
+            # Nobody may be connected while it is cloned: its step server goes now, and a
+            # backend its prepare child left behind (its exit is not waited for) is ended.
+            self.runner.release(url)
+        if response is None:
+            self.log.info(f"building the template failed ({step.error_summary()}); each chain builds its "
+                          "database from scratch")
+            self.drop(name)
+            return
+        self.server.end_sessions(name)
+        with self._lock:
+            self.template = name
+
+    def open(self, purpose: str, targets: Sequence[MigrationKey]) -> tuple[str, list[MigrationKey]]:
+        """A new scratch database for the state `targets` reach from an empty one: its name, and
+        the targets still to migrate to there (a clone of the template needs only the rest).
+        A clone the server refuses is reported, and the database built from scratch instead."""
+        chosen = self.route(targets)
+        if chosen.template is not None:
+            try:
+                with self.runner.times.measure("CREATE DATABASE ... TEMPLATE"):
+                    return self.server.create_database(purpose, chosen.template, self.strategy), chosen.targets
+            except self.server.psycopg2.Error as error:
+                self.log.info(f"cloning the template for {purpose} failed ({first_line(error)}); "
+                              "its database is built from scratch")
+                chosen = route(self.project, self.base, targets, None)
+        with self.runner.times.measure("CREATE DATABASE"):
+            return self.server.create_database(purpose), chosen.targets
+
+    def drop(self, name: str) -> None:
+        with contextlib.suppress(Exception), self.runner.times.measure("DROP DATABASE"):
+            self.server.drop_database(name)
+
+    def close(self) -> None:
+        with self._lock:
+            name, self.template = self.template, None
+        if name is not None:
+            self.drop(name)

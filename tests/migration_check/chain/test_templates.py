@@ -1,0 +1,103 @@
+"""The pure side of build once, clone many (chain/templates.py): which state every chain starts
+from, and the `migrate` targets each build runs, staged through it, with and without a clone.
+
+The expected targets are written out by hand from the graphs below.
+"""
+
+from __future__ import annotations
+
+from migration_check.chain.templates import Route, clone_strategy, common_base, route, targets_at, worth_a_template
+from tests.migration_check.fake_database import migration, project_of
+
+# shop: 0001 -> 0002 -> 0003 -> 0004; blog: 0001 -> 0002 -> 0003, blog.0002 needs shop.0002.
+PROJECT = project_of(
+    migration("shop", "0001_initial"),
+    migration("shop", "0002_price", ("shop", "0001_initial")),
+    migration("blog", "0001_initial"),
+    migration("blog", "0002_link", ("blog", "0001_initial"), ("shop", "0002_price")),
+    migration("shop", "0003_note", ("shop", "0002_price")),
+    migration("blog", "0003_tags", ("blog", "0002_link")),
+    migration("shop", "0004_index", ("shop", "0003_note")),
+)
+SHOP = {m.name: m for m in PROJECT.plan if m.app == "shop"}
+BLOG = {m.name: m for m in PROJECT.plan if m.app == "blog"}
+TEMPLATE = "tm_scratch_0000abcd_1_template"
+
+
+def test_the_base_leaves_out_every_window_and_what_depends_on_it():
+    base = common_base(PROJECT, [[SHOP["0003_note"], SHOP["0004_index"]], [BLOG["0003_tags"]]])
+    assert base == {("shop", "0001_initial"), ("shop", "0002_price"), ("blog", "0001_initial"),
+                    ("blog", "0002_link")}
+
+
+def test_a_window_another_app_depends_on_takes_that_app_out_too():
+    # blog.0002 needs shop.0002: testing shop.0002 means no database starts with blog.0002 applied
+    base = common_base(PROJECT, [[SHOP["0002_price"]]])
+    assert base == {("shop", "0001_initial"), ("blog", "0001_initial")}
+
+
+BASE = frozenset({("shop", "0001_initial"), ("shop", "0002_price"), ("blog", "0001_initial"), ("blog", "0002_link")})
+# The state before shop.0004: everything but it.
+BEFORE_SHOP_0004 = [("blog", "0003_tags"), ("shop", "0003_note")]
+
+
+def test_a_clone_migrates_only_what_the_template_lacks():
+    assert route(PROJECT, BASE, BEFORE_SHOP_0004, TEMPLATE) == Route(
+        TEMPLATE, [("shop", "0003_note"), ("blog", "0003_tags")])
+
+
+def test_without_a_template_the_same_commands_run_from_an_empty_database():
+    """--no-clone: the base's targets first (its one leaf: blog.0002 needs shop.0002), then
+    exactly what a clone runs."""
+    assert route(PROJECT, BASE, BEFORE_SHOP_0004, None) == Route(
+        None, [("blog", "0002_link"), ("shop", "0003_note"), ("blog", "0003_tags")])
+
+
+def test_a_state_equal_to_the_base_needs_no_migrate_after_the_clone():
+    assert route(PROJECT, BASE, [("shop", "0002_price"), ("blog", "0002_link")], TEMPLATE) == Route(TEMPLATE, [])
+
+
+def test_a_state_without_the_whole_base_is_built_from_scratch_as_asked():
+    targets = [("shop", "0002_price"), ("blog", "0001_initial")]  # blog.0002 is in the base, not here
+    assert route(PROJECT, BASE, targets, TEMPLATE) == Route(None, targets)
+
+
+def test_targets_outside_the_plan_stay_last_in_their_order():
+    """A squash's replaced migrations (no node of the plan) come after the planned targets."""
+    targets = [("blog", "0003_tags"), ("shop", "0003_note"), ("shop", "0003a_replaced"), ("shop", "0003b_replaced")]
+    assert route(PROJECT, BASE, targets, TEMPLATE) == Route(
+        TEMPLATE, [("shop", "0003_note"), ("blog", "0003_tags"),
+                   ("shop", "0003a_replaced"), ("shop", "0003b_replaced")])
+
+
+def test_an_empty_base_changes_nothing():
+    assert route(PROJECT, frozenset(), BEFORE_SHOP_0004, TEMPLATE) == Route(None, BEFORE_SHOP_0004)
+
+
+def test_a_template_needs_two_chains_and_a_base():
+    for mode in ("auto", "always"):
+        assert [worth_a_template(n, 900, mode) for n in (0, 1, 2, 20)] == [False, False, True, True]
+        assert worth_a_template(20, 0, mode) is False
+
+
+def test_by_default_a_template_must_save_enough_builds():
+    """upstream's default run: a base of 37 migrations, two chains (one build saved): not worth
+    a step server's start and a clone; 20 apps x 50 migrations at depth 5 (900, 20 chains): worth."""
+    assert worth_a_template(2, 37) is False
+    assert worth_a_template(20, 900) is True
+    assert worth_a_template(2, 37, "always") is True
+
+
+def test_never_means_never():
+    assert worth_a_template(20, 900, "never") is False
+
+
+def test_the_copy_strategy_is_named_from_postgresql_15_on():
+    assert clone_strategy(140011) is None
+    assert clone_strategy(150010) in ("FILE_COPY", "WAL_LOG")
+
+
+def test_the_targets_of_a_state_are_its_leaves_and_route_to_the_clone():
+    state = BASE | {("shop", "0003_note")}
+    assert targets_at(PROJECT, state) == [("blog", "0002_link"), ("shop", "0003_note")]
+    assert route(PROJECT, BASE, targets_at(PROJECT, state), TEMPLATE) == Route(TEMPLATE, [("shop", "0003_note")])

@@ -1,0 +1,68 @@
+"""End to end: the same verdicts with and without cloning (`--no-clone`), on the fixture projects.
+
+Each configuration below is a fixture project the end-to-end tests run (and upstream), with
+windows that leave a state below every chain, and two chains or more: so a template is built and
+cloned (otherwise there is nothing to compare). It runs
+twice side by side, with `--always-clone` (these bases are too small for the default to clone)
+and with `--no-clone`, in fork isolation, and the two reports must
+agree on everything but timings: exit status, checks, every migration's every field (verdicts,
+errors, details: the seeded rows named in them too). The cloning run must have built its
+template: one Django command more than the run without (the template's `prepare`).
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from tests.migration_check.conftest import REPO_ROOT, ToolRun, assert_cleaned_up, verdict_view
+
+pytestmark = pytest.mark.slow
+
+# name: (fixture project, its arguments, run_tool options). The fixture apps are short (2 to 8
+# migrations): with the end-to-end tests' default depth every migration is in a window and no
+# state is below all of them, so no template is built. These windows leave the 0001s (or more)
+# below them; the defects sit in the newest migrations, so they are still found.
+CONFIGURATIONS = {
+    "defects": ("defects_project", ("--depth", "1"), {}),
+    "clean": ("clean_project", ("--depth", "2"), {}),
+    "cross_app": ("cross_app_project", ("--depth", "1"), {}),
+    "compat": ("compat_project", ("--depth", "3"), {}),
+    "hygiene": ("hygiene_project", ("--depth", "2"), {}),
+    "acknowledged": ("acknowledged_project", ("--depth", "1"), {}),
+    "apply": ("apply_project", ("--depth", "1"), {}),
+    "crash": ("crash_project", ("--depth", "1"), {}),
+    "locks": ("locks_project", ("--depth", "1"), {}),
+    "upstream": ("upstream", ("--depth", "5"), {"manage": REPO_ROOT / "manage.py", "settings": "hello_world.settings"}),
+}
+
+
+@pytest.fixture(scope="module", params=sorted(CONFIGURATIONS))
+def runs(request, run_tool) -> dict[str, ToolRun]:
+    project, arguments, options = CONFIGURATIONS[request.param]
+    variants = {"clone": ("--always-clone",), "no_clone": ("--no-clone",)}
+    with ThreadPoolExecutor(len(variants)) as pool:
+        futures = {name: pool.submit(run_tool, project, *arguments, *extra, "--isolation", "fork", **options)
+                   for name, extra in variants.items()}
+        return {name: future.result() for name, future in futures.items()}
+
+
+def test_the_same_verdicts_with_and_without_cloning(runs):
+    cloned, built = verdict_view(runs["clone"]), verdict_view(runs["no_clone"])
+    assert runs["clone"].report is not None, runs["clone"].context()
+    for key in cloned:
+        assert cloned[key] == built[key], (
+            f"{key} differs between cloning and --no-clone\n--- cloned\n{cloned[key]}\n--- --no-clone\n"
+            f"{built[key]}" + runs["clone"].context() + runs["no_clone"].context())
+
+
+def test_the_cloning_run_built_its_template(runs):
+    steps = {name: run.require_report()["steps"] for name, run in runs.items()}
+    assert steps["clone"] == steps["no_clone"] + 1, steps
+
+
+def test_both_leave_nothing(runs):
+    for run in runs.values():
+        assert_cleaned_up(run)
+
