@@ -1,11 +1,13 @@
-"""The offline workflow linters, run on both workflow files.
+"""The offline workflow linters, run on both workflow files and on the action (action.yml).
 
-- check-jsonschema with the GitHub workflow schema (structure: keys, types, event names);
+- check-jsonschema with the GitHub workflow schema (structure: keys, types, event names), and
+  the action with the GitHub action schema (inputs, composite steps and their `shell:`);
 - zizmor --offline (security: permissions, template injection, unpinned actions, persisted
   credentials), in its default persona and in the pedantic one, where the only findings are the
-  `postgres:15` service images, each suppressed with a comment that says why;
-- shellcheck on every `run:` block, as bash (the runner's default shell), with `${{ }}`
-  expressions replaced by a plain word as the runner would.
+  `postgres:15` service images and the `uses: ./` of this repository's own action, each
+  suppressed with a comment that says why;
+- shellcheck on every `run:` block of the workflows and of the action, as bash (the runner's
+  default shell), with `${{ }}` expressions replaced by a plain word as the runner would.
 """
 
 from __future__ import annotations
@@ -19,14 +21,21 @@ from pathlib import Path
 import pytest
 
 from tests.workflows.workflow_files import (
+    ACTION,
     WORKFLOW_FILES,
     WORKFLOWS_DIR,
+    action_run_blocks,
     run_blocks,
     substitute_expressions,
 )
 
 BIN = Path(sys.executable).parent
-ALL_RUN_BLOCKS = [block for path in WORKFLOW_FILES for block in run_blocks(path)]
+ALL_RUN_BLOCKS = [block for path in WORKFLOW_FILES for block in run_blocks(path)] + list(action_run_blocks())
+# Each zizmor suppression in the workflows, and the reason written beside it.
+JUSTIFIED_IGNORES = {
+    r"\s*image: postgres:15 # zizmor: ignore\[unpinned-images\].*": "follows 15.x patch releases",
+    r"\s*uses: \./ # zizmor: ignore\[self-repository\]": "the action under test is the one of this",
+}
 
 
 def tool(name: str) -> str:
@@ -50,24 +59,39 @@ def test_workflows_match_the_github_workflow_schema():
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+def test_action_matches_the_github_action_schema():
+    result = run([tool("check-jsonschema"), "--builtin-schema", "vendor.github-actions", str(ACTION)])
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_action_schema_check_would_catch_a_broken_action(tmp_path):
+    """Not vacuous: a composite `run:` step without its required `shell:` is refused."""
+    broken = tmp_path / "action.yml"
+    broken.write_text(ACTION.read_text().replace("      shell: bash\n", "", 1))
+    result = run([tool("check-jsonschema"), "--builtin-schema", "vendor.github-actions", str(broken)])
+    assert result.returncode != 0, result.stdout
+
+
 def test_zizmor_finds_nothing():
-    result = run([tool("zizmor"), "--offline", "--no-progress", "--color", "never", str(WORKFLOWS_DIR)])
+    result = run([tool("zizmor"), "--offline", "--no-progress", "--color", "never", str(WORKFLOWS_DIR),
+                  str(ACTION)])
     assert result.returncode == 0, result.stdout + result.stderr
     assert "No findings to report" in result.stdout, result.stdout
 
 
 def test_zizmor_pedantic_findings_are_only_the_justified_suppressions():
     result = run([tool("zizmor"), "--offline", "--no-progress", "--color", "never", "--persona", "pedantic",
-                  str(WORKFLOWS_DIR)])
+                  str(WORKFLOWS_DIR), str(ACTION)])
     assert result.returncode == 0, result.stdout + result.stderr
-    ignores = [(path.name, line) for path in WORKFLOW_FILES
+    ignores = [(path.name, line) for path in (*WORKFLOW_FILES, ACTION)
                for line in path.read_text().splitlines() if "zizmor: ignore" in line]
     assert ignores, "expected the postgres:15 images to carry their suppression"
     for name, line in ignores:
-        assert re.fullmatch(r"\s*image: postgres:15 # zizmor: ignore\[unpinned-images\].*", line), (
+        assert any(re.fullmatch(pattern, line) for pattern in JUSTIFIED_IGNORES), (
             f"{name}: unexpected zizmor suppression: {line.strip()}")
-    # The reason for the floating tag is written next to it.
-    assert "follows 15.x patch releases" in WORKFLOW_FILES[0].read_text()
+    # The reason for each suppression is written next to it.
+    for reason in JUSTIFIED_IGNORES.values():
+        assert reason in WORKFLOW_FILES[0].read_text(), reason
     assert f"({len(ignores)} ignored)" in result.stdout, result.stdout
 
 

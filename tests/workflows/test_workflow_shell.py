@@ -10,11 +10,9 @@ service containers are swapped for the test server's.
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import subprocess
-import sys
 import urllib.parse
 from pathlib import Path
 from xml.etree import ElementTree
@@ -24,23 +22,13 @@ import pytest
 from migration_check.postgres.address import read_dotenv_value
 from tests.migration_check.project.test_selection import index_migration
 from tests.pg_plugin import existing_databases
-from tests.workflows.workflow_files import CI, MIGRATION_TESTS, REPO_ROOT, find_step
+from tests.workflows.workflow_files import CI, MIGRATION_TESTS, REPO_ROOT, find_step, run_action, run_bash
 
 SERVICE_URL = "postgres://postgres:postgres@localhost:5432/migration_test_db"
 BACKUP_SERVICE_URL = "postgres://postgres:postgres@localhost:5432/postgres"
-# What the runner's bash gets: the venv's python first on PATH (setup-python's role).
-PATH = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
+PULL_REQUEST_EXPRESSION = (
+    "${{ github.event_name == 'pull_request' && format('--since=origin/{0}', github.base_ref) || '' }}")
 PROJECT_FILES = ("manage.py", "hello_world", "upstream", "scripts", "migration_check", ".env.example")
-
-
-def run_bash(script: str, cwd: Path, env: dict[str, str] | None = None,
-             timeout: float = 120) -> subprocess.CompletedProcess:
-    environment = {key: value for key, value in os.environ.items()
-                   if key not in ("DATABASE_URL", "GITHUB_ACTIONS", "GITHUB_STEP_SUMMARY")}
-    environment.update({"PATH": PATH, **(env or {})})
-    return subprocess.run(["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", script],
-                          cwd=cwd, env=environment, capture_output=True, text=True,
-                          timeout=timeout)
 
 
 def env_block() -> str:
@@ -185,16 +173,32 @@ def copy_of_the_project(target: Path, pg_server_url: str) -> None:
     env_file.write_text(env_file.read_text().replace(SERVICE_URL, pg_server_url))
 
 
-def migration_test_block() -> str:
-    return find_step(MIGRATION_TESTS, "migration-tests", "Test the migrations")["run"]
+def migration_test_step(event: str, base_ref: str = "") -> dict[str, str]:
+    """The `with:` of the job's action step, its one expression evaluated for `event` as GitHub
+    would (tests/workflows/test_action.py pins the expression's text)."""
+    given = dict(find_step(MIGRATION_TESTS, "migration-tests", "Test the migrations")["with"])
+    since = f"--since=origin/{base_ref}" if event == "pull_request" else ""
+    given["args"] = given["args"].replace(PULL_REQUEST_EXPRESSION, since)
+    assert "${{" not in given["args"], given["args"]
+    return given
+
+
+def run_migration_test_step(workspace: Path, pg_server_url: str, event: str, base_ref: str = ""):
+    """The action step of migration-tests.yml, run with the test server for the service's URL."""
+    given = migration_test_step(event, base_ref)
+    assert given["database-url"] == SERVICE_URL
+    given["database-url"] = pg_server_url
+    return run_action(workspace, given, timeout=1200)
 
 
 @pytest.mark.slow
 def test_migration_tests_steps_run_clean_on_a_copy_of_the_project(tmp_path, pg_server_url):
-    """The `.env` block then the exact test command, as the job runs them on a push."""
+    """The `.env` block then the action step (action.yml's run steps with the job's inputs), as
+    the job runs them on a push: the copy's own migration_check is importable, nothing is installed."""
     copy_of_the_project(tmp_path, pg_server_url)
-    result = run_bash(migration_test_block(), tmp_path, env={"EVENT_NAME": "push", "BASE_REF": ""}, timeout=1200)
+    result = run_migration_test_step(tmp_path, pg_server_url, "push")
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
+    assert "migration-check is already importable" in result.stdout
     report = json.loads((tmp_path / "reports" / "migrations.json").read_text())
     assert report["ok"] is True
     # The compat check: 0022 breaks the previous release's tag inserts, acknowledged in its file.
@@ -203,11 +207,11 @@ def test_migration_tests_steps_run_clean_on_a_copy_of_the_project(tmp_path, pg_s
     assert set(compat.values()) == {("compatible", False)}, compat
     slug = next(m for m in report["apps"][0]["migrations"] if m["name"] == "0022_tag_slug")
     assert any(d["kind"] == "compat" and 'null value in column "slug"' in d["error"] for d in slug["details"])
-    assert report["database"]["ephemeral"] is False  # it used the server from .env
+    assert report["database"]["ephemeral"] is False  # it used the server of the database-url input
     assert report["database"]["server_version"].startswith("15")
     junit = ElementTree.parse(tmp_path / "reports" / "migrations-junit.xml").getroot()
     assert list(junit.iter("testcase"))
-    # The password of the URL in .env never reaches the log.
+    # The password of the URL (the input and .env) never reaches the log.
     password = urllib.parse.urlsplit(pg_server_url).password
     assert password and password not in result.stdout + result.stderr
 
@@ -222,7 +226,7 @@ def git(cwd: Path, *args: str) -> None:
 
 @pytest.mark.slow
 def test_migration_tests_on_a_pull_request_tests_what_it_adds(tmp_path, pg_server_url):
-    """On pull_request the same block tests only the migration the branch adds since the base
+    """On pull_request the same step tests only the migration the branch adds since the base
     branch, here `origin/main` as a fetch-depth 0 checkout has it."""
     copy_of_the_project(tmp_path, pg_server_url)
     git(tmp_path, "init", "-q", "-b", "main")
@@ -232,8 +236,7 @@ def test_migration_tests_on_a_pull_request_tests_what_it_adds(tmp_path, pg_serve
     (tmp_path / "upstream" / "migrations" / "0025_invoice_sent_at_idx.py").write_text(ADDED_MIGRATION)
     git(tmp_path, "add", "-A")
     git(tmp_path, "commit", "-q", "-m", "a pull request")
-    result = run_bash(migration_test_block(), tmp_path, env={"EVENT_NAME": "pull_request", "BASE_REF": "main"},
-                      timeout=1200)
+    result = run_migration_test_step(tmp_path, pg_server_url, "pull_request", "main")
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
     report = json.loads((tmp_path / "reports" / "migrations.json").read_text())
     assert [(app["app"], [m["name"] for m in app["migrations"]]) for app in report["apps"]] == [

@@ -7,7 +7,9 @@ dependency), in YAML 1.2 mode as GitHub does, so the `on:` key stays the string 
 from __future__ import annotations
 
 import importlib.util
+import os
 import re
+import subprocess
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -20,6 +22,8 @@ WORKFLOWS_DIR = REPO_ROOT / ".github" / "workflows"
 MIGRATION_TESTS = WORKFLOWS_DIR / "migration-tests.yml"
 CI = WORKFLOWS_DIR / "ci.yml"
 WORKFLOW_FILES = (MIGRATION_TESTS, CI)
+# The reusable composite action (`uses: ./` in migration-tests.yml, `uses: owner/repo@ref` elsewhere).
+ACTION = REPO_ROOT / "action.yml"
 
 EXPRESSION = re.compile(r"\$\{\{\s*(.*?)\s*\}\}", re.DOTALL)
 # Contexts GitHub offers in job and step expressions.
@@ -59,6 +63,36 @@ def run_blocks(path: Path) -> Iterator[RunBlock]:
             if "run" in step:
                 yield RunBlock(path.name, job_id, step.get("name", f"#{index}"), step["run"],
                                dict(step.get("env") or {}))
+
+
+def action_run_blocks(path: Path = ACTION) -> Iterator[RunBlock]:
+    """The `run:` steps of a composite action, as RunBlocks of the pseudo-job `runs`."""
+    for index, step in enumerate(load(path)["runs"]["steps"]):
+        if "run" in step:
+            yield RunBlock(path.name, "runs", step.get("name", f"#{index}"), step["run"],
+                           dict(step.get("env") or {}))
+
+
+def action_inputs(path: Path = ACTION) -> dict[str, str]:
+    """Each input of the action with its default ('' when it has none), as the runner fills them."""
+    return {name: str(spec.get("default", "")) for name, spec in load(path)["inputs"].items()}
+
+
+def action_step_value(value: str, inputs: dict[str, str], action_path: Path) -> str:
+    """A step's `env:`/`working-directory:` value with its expressions evaluated as the runner would.
+
+    Only what the action may use is known: `inputs.<name>` and `github.action_path`; anything
+    else is an AssertionError, so a new expression cannot slip past the tests unevaluated."""
+    def evaluate(match: re.Match[str]) -> str:
+        expression = match.group(1)
+        if expression == "github.action_path":
+            return str(action_path)
+        name = expression.removeprefix("inputs.")
+        if name == expression or name not in inputs:
+            raise AssertionError(f"action.yml: unsupported expression ${{{{ {expression} }}}}")
+        return inputs[name]
+
+    return EXPRESSION.sub(evaluate, value)
 
 
 def find_step(path: Path, job_id: str, name: str) -> dict:
@@ -185,3 +219,48 @@ def semantic_problems(workflow: dict) -> list[str]:
                 elif root == "env" and (len(reference) < 2 or reference[1] not in visible_env):
                     problems.append(f"job {job_id}: {expression!r}: no such workflow/job env")
     return problems
+
+
+# ---------------------------------------------------------------------------------------------
+# Running the shell of the workflows and of the action locally
+# ---------------------------------------------------------------------------------------------
+
+# What the runner's bash gets: the venv's python first on PATH (setup-python's role).
+PATH = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
+# Set by GitHub or by the developer's shell; a block must only see what the test gives it.
+RUNNER_VARIABLES = ("DATABASE_URL", "GITHUB_ACTIONS", "GITHUB_STEP_SUMMARY", "GITHUB_WORKSPACE", "PYTHONPATH")
+
+
+def run_bash(script: str, cwd: Path, env: dict[str, str] | None = None,
+             timeout: float = 120) -> subprocess.CompletedProcess:
+    """A `run:` block as the runner runs it: `bash --noprofile --norc -eo pipefail`."""
+    environment = {key: value for key, value in os.environ.items() if key not in RUNNER_VARIABLES}
+    environment.update({"PATH": PATH, **(env or {})})
+    return subprocess.run(["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", script],
+                          cwd=cwd, env=environment, capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def run_action(workspace: Path, given: dict[str, str], env: dict[str, str] | None = None,
+               timeout: float = 120, action_path: Path = REPO_ROOT) -> subprocess.CompletedProcess:
+    """The action's steps as the runner runs a composite action: the inputs (`with:`) over their
+    defaults, each step's `env:` and `working-directory:` evaluated, one bash per step, stopping
+    at the first that fails. Returns the last step's status and every step's output."""
+    inputs = action_inputs()
+    unknown = set(given) - set(inputs)
+    assert not unknown, f"action.yml has no input {sorted(unknown)}"
+    inputs.update(given)
+    stdout, stderr = [], []
+    result = None
+    for step in load(ACTION)["runs"]["steps"]:
+        assert step.get("shell") == "bash", step.get("name")
+        step_env = {key: action_step_value(str(value), inputs, action_path)
+                    for key, value in (step.get("env") or {}).items()}
+        folder = workspace / action_step_value(step.get("working-directory", "."), inputs, action_path)
+        result = run_bash(step["run"], folder, env={**(env or {}), **step_env}, timeout=timeout)
+        stdout.append(result.stdout)
+        stderr.append(result.stderr)
+        if result.returncode != 0:
+            break
+    assert result is not None, "action.yml has no run steps"
+    return subprocess.CompletedProcess(result.args, result.returncode, "".join(stdout), "".join(stderr))
