@@ -14,7 +14,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn
 
-from .config import DEFAULT_DEPTH, DEFAULT_STEP_TIMEOUT_S, Config, MigrationKey
+from .config import (
+    DEFAULT_DEPTH,
+    DEFAULT_STEP_TIMEOUT_S,
+    DEFAULT_TRAFFIC_SESSIONS,
+    DEFAULT_VOLUME_MAX,
+    Config,
+    MigrationKey,
+)
 from .errors import FaultDescription, InfrastructureFault, Interrupted, UsageError
 from .log import Log, error_line, mask_passwords
 from .postgres.address import ServerAddress, resolve_server_url
@@ -22,6 +29,7 @@ from .processes.steps import ISOLATIONS, default_isolation
 from .project.defaults import check_settings_exist, find_settings
 from .project.pyproject import KEYS, config_tokens, read_table
 from .project.selection import parse_revision, parse_shard
+from .proofs.rehearsal.sizes import read_table_sizes
 from .reports import print_summary, write_reports
 from .reports.merge import merge_reports
 from .results import RunResult
@@ -238,6 +246,47 @@ def add_hazard_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--volume", type=parse_row_count, metavar="N",
                         help="before each apply, add N rows to each existing table of the app and report how "
                              "long each write-blocking lock was held")
+    add_rehearsal_options(parser)
+
+
+def add_rehearsal_options(parser: argparse.ArgumentParser) -> None:
+    """The deploy rehearsal (docs/rehearsal.md)."""
+    traffic = parser.add_mutually_exclusive_group()
+    traffic.add_argument("--traffic", dest="traffic", action="store_true", default=None,
+                         help="rehearse each apply on a database of its own while the previous release's queries "
+                              "run (default: on with --volume or --long-query)")
+    traffic.add_argument("--no-traffic", dest="traffic", action="store_false", help="no traffic rehearsal")
+    parser.add_argument("--traffic-sessions", type=parse_sessions, default=DEFAULT_TRAFFIC_SESSIONS, metavar="K",
+                        help="concurrent sessions of the previous release's traffic "
+                             f"(default {DEFAULT_TRAFFIC_SESSIONS})")
+    parser.add_argument("--long-query", type=parse_positive_seconds, metavar="SECONDS",
+                        help="in the rehearsal, hold a read transaction on each table the migration touches for "
+                             "SECONDS from before it starts (a slow request in the lock queue)")
+    parser.add_argument("--table-sizes", type=Path, metavar="FILE",
+                        help="JSON {table: rows} of production (docs/rehearsal.md gives the query): each "
+                             "write-blocking lock is measured at three volumes and estimated at that size")
+    parser.add_argument("--volume-max", type=parse_row_count, default=DEFAULT_VOLUME_MAX, metavar="N",
+                        help="largest number of rows added in a --table-sizes measurement "
+                             f"(default {DEFAULT_VOLUME_MAX:,})")
+    parser.add_argument("--max-blocking", type=parse_positive_seconds, metavar="SECONDS",
+                        help="fail the run for each lock measured or estimated to block writes longer than SECONDS")
+
+
+def parse_sessions(value: str) -> int:
+    """`--traffic-sessions`: 1 to 64 sessions."""
+    try:
+        sessions = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of sessions, got {value!r}") from None
+    if not 1 <= sessions <= 64:
+        raise argparse.ArgumentTypeError(f"expected 1 to 64 sessions, got {value!r}")
+    return sessions
+
+
+def traffic_sessions(args: argparse.Namespace) -> int:
+    """Traffic is on with --traffic, and by default with --volume or --long-query; 0 when off."""
+    on = args.traffic if args.traffic is not None else bool(args.volume or args.long_query)
+    return int(args.traffic_sessions) if on else 0
 
 
 def add_output_options(parser: argparse.ArgumentParser) -> None:
@@ -339,6 +388,11 @@ def config_from_args(args: argparse.Namespace) -> Config:
         check_retry=args.check_retry,
         allow_unsafe_retry=frozenset(args.allow_unsafe_retry),
         clone=args.clone,
+        traffic_sessions=traffic_sessions(args),
+        long_query=args.long_query,
+        table_sizes=read_table_sizes(args.table_sizes) if args.table_sizes else None,
+        volume_max=args.volume_max,
+        max_blocking=args.max_blocking,
     )
 
 

@@ -14,6 +14,8 @@ MigrationKey = tuple[str, str]  # (app_label, migration_name)
 DEFAULT_DEPTH = 5
 DEFAULT_STEP_TIMEOUT_S = 600.0
 DEFAULT_SETTINGS = "hello_world.settings"
+DEFAULT_TRAFFIC_SESSIONS = 4  # the rehearsal's concurrent sessions of the previous release
+DEFAULT_VOLUME_MAX = 20_000  # the largest --table-sizes measurement: about 4 s for a row-by-row backfill
 
 # Markers a migration file may carry to accept a finding on purpose (see README).
 MARKER_ALLOW_DATA_LOSS = "test_migrations: allow-data-loss"
@@ -45,6 +47,9 @@ class Config:
     server) or `process` (a fresh `manage.py` process). clone: `auto` (chains' databases are clones
     of a template built once per run when that saves enough), `always` or `never` (--no-clone: each
     is built from an empty database).
+    The deploy rehearsal (docs/rehearsal.md): traffic_sessions (0: no traffic), long_query
+    (--long-query seconds), table_sizes (--table-sizes {table: rows}), volume_max (the largest
+    volume measured), max_blocking (--max-blocking seconds: longer write-blocking locks fail the run).
     """
 
     manage: Path
@@ -74,5 +79,10 @@ class Config:
     check_retry: bool = True
     allow_unsafe_retry: frozenset[MigrationKey] = frozenset()
     clone: str = "auto"
+    traffic_sessions: int = 0
+    long_query: float | None = None
+    table_sizes: dict[str, int] | None = None
+    volume_max: int = DEFAULT_VOLUME_MAX
+    max_blocking: float | None = None
 
 

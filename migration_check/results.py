@@ -85,6 +85,58 @@ class LockHold:
         return {"table": self.table, "mode": self.mode, "held_s": self.held_s, "rows": self.rows}
 
 
+@dataclass(frozen=True)
+class TrafficStat:
+    """What the previous release's sessions saw on one table, for one kind of query, while the
+    migration applied (proofs/rehearsal/traffic.py): queries run, errors, the longest and the
+    median duration, the median before the migration started, the first error (deadlocks and
+    lock timeouts named)."""
+
+    table: str
+    kind: str
+    queries: int
+    errors: int
+    max_wait_s: float
+    p50_s: float | None
+    baseline_p50_s: float | None
+    first_error: str | None = None
+
+    def to_json(self) -> dict[str, object]:
+        return {"table": self.table, "kind": self.kind, "queries": self.queries, "errors": self.errors,
+                "max_wait_s": self.max_wait_s, "p50_s": self.p50_s, "baseline_p50_s": self.baseline_p50_s,
+                "first_error": self.first_error}
+
+
+@dataclass(frozen=True)
+class Impact:
+    """A write-blocking lock of the migration measured at several volumes (proofs/rehearsal/sizes.py):
+    [(rows, held_s)], the production rows (--table-sizes), the estimate there, and how it was
+    made: `flat` (no rewrite, no scan, no rows written under the lock: the largest hold
+    measured), `fitted` (fixed + per-row cost), `proportional` (the largest hold scaled by rows:
+    the times were too small to fit) or `measured` (no production size given); `cause` what
+    was seen under the lock (rewrite, table scan, rows written, or catalog only)."""
+
+    table: str
+    mode: str
+    measured: tuple[tuple[int, float], ...]
+    production_rows: int | None
+    estimated_held_s: float | None
+    basis: str = "measured"
+    cause: str = ""
+
+    def to_json(self) -> dict[str, object]:
+        return {"table": self.table, "mode": self.mode, "measured": [list(point) for point in self.measured],
+                "production_rows": self.production_rows, "estimated_held_s": self.estimated_held_s,
+                "basis": self.basis, "cause": self.cause}
+
+    @property
+    def blocking_s(self) -> float:
+        """How long writes are expected to wait: the estimate, else the longest hold measured."""
+        if self.estimated_held_s is not None:
+            return self.estimated_held_s
+        return max((held for _, held in self.measured), default=0.0)
+
+
 @dataclass
 class CheckResult:
     name: str
@@ -136,10 +188,20 @@ class MigrationResult:
     retry: Retry = Retry.NOT_CHECKED
     retry_acknowledged: bool = False
     not_reached: bool = False  # an infrastructure fault ended the run before its test finished
+    # The deploy rehearsal (proofs/rehearsal/): the previous release's traffic while it applied,
+    # each write-blocking lock's hold by volume and at production size, and the locks over
+    # --max-blocking, with the numbers (they fail the run, like hazards with --fail-on-hazards).
+    traffic: list[TrafficStat] = field(default_factory=list)
+    impact: list[Impact] = field(default_factory=list)
+    rehearsal_problems: list[str] = field(default_factory=list)
 
     @property
     def label(self) -> str:
         return f"{self.app}.{self.name}"
+
+    def blocking_of(self, table: str | None) -> float:
+        """Seconds the rehearsal measured or estimated a lock on `table` to block writes (0: none)."""
+        return max((impact.blocking_s for impact in self.impact if impact.table == table), default=0.0)
 
     @property
     def hazard_list(self) -> list[Hazard]:
@@ -217,12 +279,18 @@ class RunResult:
     fault: FaultDescription | None = None  # the infrastructure fault that ended the run (exit status 3)
 
     def hazards(self) -> list[tuple[MigrationResult | None, Hazard]]:
-        """Every hazard, the run-wide ones first (they concern many migrations)."""
+        """Every hazard, the run-wide ones first (they concern many migrations), then by how long
+        the rehearsal estimated their lock to block writes (longest first; in order without it)."""
         found: list[tuple[MigrationResult | None, Hazard]] = [(None, h) for h in self.run_hazards]
-        return found + [(m, h) for a in self.apps for m in a.migrations for h in m.hazard_list]
+        per_migration = [(m, h) for a in self.apps for m in a.migrations for h in m.hazard_list]
+        return found + sorted(per_migration, key=lambda pair: -pair[0].blocking_of(pair[1].table))
+
+    def blocking_problems(self) -> list[tuple[MigrationResult, str]]:
+        """Every lock over --max-blocking (the rehearsal's problems): they fail the run."""
+        return [(m, problem) for a in self.apps for m in a.migrations for problem in m.rehearsal_problems]
 
     @property
     def ok(self) -> bool:
         return self.fault is None and (all(c.status == CheckStatus.PASSED for c in self.checks)
                 and all(a.error is None and not any(m.problems for m in a.migrations) for a in self.apps)
-                and not (self.fail_on_hazards and self.hazards()))
+                and not (self.fail_on_hazards and self.hazards()) and not self.blocking_problems())

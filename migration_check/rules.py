@@ -40,15 +40,23 @@ BREAKS_OLD_CODE = "breaks-old-code"
 BREAKS_NEW_CODE = "breaks-new-code"
 DATA_NOT_COVERED = "data-not-covered"
 RETRY_NOT_IDEMPOTENT = "retry-not-idempotent"
+# The deploy rehearsal's findings (proofs/rehearsal/proof.py): information, never a failure.
+REHEARSAL_LOCK_QUEUE = "rehearsal-lock-queue"
+REHEARSAL_LOCK_TIMEOUT = "rehearsal-lock-timeout"
+REHEARSAL_APPLY_FAILED = "rehearsal-apply-failed"
+REHEARSAL_NOT_RUN = "rehearsal-not-run"
 FINDING_RULES = (SCHEMA_DIFFERS, DATA_LOST, POST_RELEASE_DATA_LOST, BREAKS_OLD_CODE, BREAKS_NEW_CODE,
-                 DATA_NOT_COVERED, RETRY_NOT_IDEMPOTENT)
+                 DATA_NOT_COVERED, RETRY_NOT_IDEMPOTENT, REHEARSAL_LOCK_QUEUE, REHEARSAL_LOCK_TIMEOUT,
+                 REHEARSAL_APPLY_FAILED, REHEARSAL_NOT_RUN)
 
 # Verdicts of a migration's steps that fail the run (MigrationResult.problems).
 APPLY_FAILED = "apply-failed"
 ROLLBACK_FAILED = "rollback-failed"
 IRREVERSIBLE = "irreversible"
 REAPPLY_FAILED = "reapply-failed"
-VERDICT_RULES = (APPLY_FAILED, ROLLBACK_FAILED, IRREVERSIBLE, REAPPLY_FAILED)
+# A lock the rehearsal measured or estimated to block writes longer than --max-blocking.
+MAX_BLOCKING_EXCEEDED = "max-blocking-exceeded"
+VERDICT_RULES = (APPLY_FAILED, ROLLBACK_FAILED, IRREVERSIBLE, REAPPLY_FAILED, MAX_BLOCKING_EXCEEDED)
 
 # The project-wide checks (CheckResult.name -> rule id).
 CHECK_RULES = {"forward": "forward-failed", "check_deploy": "check-deploy",

@@ -4,8 +4,9 @@ word: `json.dumps`, f-strings and `str()` write exactly that word, so the report
 
 Owns: `StepOutcome` (apply, reapply), `Rollback`, `Schema`, `Data`, `Compat`, `CompatDirection`,
 `CheckStatus` (checks[].status, and the status of a progress line), `Observation` (whether locks
-were observed), `HazardSource`, `FindingKind` (details[].kind) and `NOT_CHECKED` (what the
-observed fields, rewrites, locks, statements and hazards, say when nothing was observed).
+were observed), `HazardSource`, `FindingKind` (details[].kind), `TrafficKind` (traffic[].kind)
+and `NOT_CHECKED` (what the observed fields, rewrites, locks, statements and hazards, say when
+nothing was observed).
 Which values fail the run is `results.MigrationResult.problems`.
 """
 
@@ -101,14 +102,25 @@ class HazardSource(StrEnum):
 
 
 class FindingKind(StrEnum):
-    """`details[].kind`: what a finding is about (`info` and `coverage` never fail the run)."""
+    """`details[].kind`: what a finding is about (`info`, `coverage` and `rehearsal` never fail the run)."""
 
     SCHEMA = "schema"
     DATA_LOST = "data_lost"
     COMPAT = "compat"
     RETRY = "retry"
+    REHEARSAL = "rehearsal"  # what the deploy rehearsal saw (a lock queue, a lock_timeout); never fails the run
     COVERAGE = "coverage"
     INFO = "info"
+
+
+class TrafficKind(StrEnum):
+    """`traffic[].kind`: the previous release's query the rehearsal ran while the migration applied."""
+
+    SELECT_BY_KEY = "select_by_key"
+    SELECT_BY_FILTER = "select_by_filter"
+    INSERT = "insert"
+    UPDATE = "update"
+    DELETE_INSERTED = "delete_inserted"  # an INSERT ... RETURNING the key, then the DELETE of that row
 
 
 # rewrites, locks, statements and hazards of a migration whose apply was not observed.

@@ -170,6 +170,11 @@ class ScratchDatabase:
             events = self.observer.collect()
             return events, remove_fill(self.connection, fill) if fill is not None else []
 
+    def session(self) -> Any:
+        """Another connection to this database, as the project's code connects (autocommit):
+        a proof's concurrent sessions; the caller closes it."""
+        return self.server.connect(self.name, dict(self.project.connection_options))
+
     def end_stray_sessions(self) -> None:
         """A killed manage.py may leave its query running in the server; end it."""
         with contextlib.suppress(Exception):

@@ -100,6 +100,7 @@ def replaced_path_chains(window: AppWindow, tested: Sequence[MigrationInfo], con
             window.results[migration.name].details.append(Finding(FindingKind.INFO, note))
         testable = window.mark_irreversible(context.config.allow_irreversible, replaced)
         if testable:
-            path = dataclasses.replace(context, open_database=functools.partial(open_path, open_replaced, squash))
+            path = dataclasses.replace(context, open_database=functools.partial(open_path, open_replaced, squash),
+                                       proofs=tuple(proof for proof in context.proofs if proof.replaced_paths))
             chains.append(ReplacedPathChain(path, window, squash, testable))
     return chains

@@ -203,7 +203,7 @@ class WindowChain:
             return broken
         test = MigrationTest(config=self.config, project=self.context.project, safety=self.context.safety,
                              migration=migration, meta=self.metadata.get(migration.name, NO_META), result=result,
-                             database=self.db, before=ObservedState(columns=self.db.columns()))
+                             database=self.db, before=ObservedState(columns=self.db.columns()), log=self.log)
         proofs = [make() for make in self.context.proofs]
         broken = self.round_trip(test, proofs)
         self.after_steps(test, proofs)

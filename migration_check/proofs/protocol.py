@@ -31,10 +31,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import ClassVar, Protocol
+from typing import Any, ClassVar, Protocol
 
 from ..config import Config, MigrationKey
 from ..inside_django.protocol import CutRequest, InterruptedApplyResponse, WindowMigration
+from ..log import Log
 from ..postgres.catalog import Columns
 from ..processes.steps import StepResult
 from ..project.discovery import MigrationInfo, Project
@@ -70,6 +71,10 @@ class ProofDatabase(Protocol):
                    ) -> str | None: ...
     def interrupted_apply(self, app: str, name: str, cut: CutRequest | None,
                           ) -> tuple[StepResult, InterruptedApplyResponse | None]: ...
+    def session(self) -> Any:
+        """A new connection (autocommit) to this database, as the project's code connects: a
+        proof's concurrent sessions (the rehearsal's traffic); the caller closes it."""
+        ...
 
 
 @dataclass(kw_only=True)
@@ -102,6 +107,7 @@ class MigrationTest:
     before: ObservedState
     applied: ObservedState | None = None
     collateral_columns: frozenset[tuple[str, str | None]] = frozenset()
+    log: Log | None = None  # the run's console, for the progress line of a proof's own slow steps
 
     @property
     def observed_after(self) -> ObservedState:
@@ -139,6 +145,9 @@ class Proof:
     nothing. Hooks are called in the order of the module docstring."""
 
     name: ClassVar[str]
+    # False: not run on a squash's replaced path (tested for older databases; a deploy of the
+    # squash never applies those migrations, so what a deploy costs is not theirs to show).
+    replaced_paths: ClassVar[bool] = True
 
     def before_apply(self, test: MigrationTest) -> None:
         """The database is in the state just before the migration (`test.before`)."""

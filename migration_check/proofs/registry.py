@@ -14,6 +14,7 @@ from .compat.proof import CompatCheck
 from .data.proof import DataProof
 from .deploy_safety.proof import DeploySafetyProof
 from .protocol import Proof
+from .rehearsal.proof import RehearsalProof
 from .retry.proof import RetryProof
 from .schema_proof import SchemaProof
 
@@ -23,4 +24,5 @@ PROOFS: tuple[type[Proof], ...] = (
     CompatCheck,
     DeploySafetyProof,
     RetryProof,
+    RehearsalProof,
 )

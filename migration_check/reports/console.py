@@ -10,6 +10,7 @@ from ..proofs.deploy_safety.hazards import sql_mode
 from ..results import RunResult
 from ..verdicts import Data, FindingKind, HazardSource, Retry, Rollback
 from .problems import failure_lines, untested_lines, window_note
+from .rehearsal import print_rehearsal
 
 STATEMENT_WIDTH = 160
 
@@ -65,6 +66,7 @@ def print_summary(result: RunResult, log: Log) -> None:
         log.info(note)
     print_coverage(result, log)
     print_hazards(result, log)
+    print_rehearsal(result, log)
     print_closing_lines(result, log)
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 from ..results import RunResult
 from ..verdicts import FindingKind
 from .problems import failure_lines, hazard_lines, rollback_cell, untested_lines, window_note
+from .rehearsal import rehearsal_markdown
 
 
 def github_annotations(result: RunResult, limit: int = 10, root: Path | None = None) -> list[str]:
@@ -58,4 +59,5 @@ def markdown_summary(result: RunResult) -> str:
     hazards = hazard_lines(result)
     if hazards:
         lines += ["", f"### Deploy hazards: {len(hazards)}", ""] + [f"- {message}" for _, _, message in hazards]
+    lines += rehearsal_markdown(result)
     return "\n".join(lines) + "\n"

@@ -12,11 +12,14 @@ REPORT_SCHEMA_VERSION = 1
 
 def observed_fields(m: MigrationResult) -> dict[str, object]:
     """CONTRACT.md Additions: rewrites, locks, statements, hazards ("not_checked" when not
-    observed), and lock_holds (how long each write-blocking lock was held)."""
+    observed), lock_holds (how long each write-blocking lock was held), and the deploy
+    rehearsal's traffic, impact and rehearsal_problems (--max-blocking)."""
     hazards = [h.to_json() for h in m.hazards] if m.hazards is not None else None
     observed = {"rewrites": m.rewrites, "locks": m.locks, "statements": m.statements, "hazards": hazards}
     return {**{key: NOT_CHECKED if value is None else value for key, value in observed.items()},
-            "lock_holds": [hold.to_json() for hold in m.lock_holds]}
+            "lock_holds": [hold.to_json() for hold in m.lock_holds],
+            "traffic": [stat.to_json() for stat in m.traffic], "impact": [impact.to_json() for impact in m.impact],
+            "rehearsal_problems": list(m.rehearsal_problems)}
 
 
 def report_json(result: RunResult) -> dict[str, object]:

@@ -76,6 +76,8 @@ def junit_xml(result: RunResult) -> ElementTree.ElementTree:
                 add(m.label, judgement.step, m.durations.get(judgement.step), failure, skip)
                 if note:
                     ElementTree.SubElement(suite[-1], "system-out").text = note
+    for m, problem in result.blocking_problems():  # --max-blocking: a failure, like a hazard with --fail-on-hazards
+        add(m.label, "rehearsal max-blocking", None, problem)
     for owner, hazard in result.hazards():
         text = f"{hazard.message}\nstatement: {hazard.statement}\nfix: {hazard.fix}"
         add(owner.label if owner else "hazards", f"hazard {hazard.rule} {hazard.table or ''}".rstrip(), None,

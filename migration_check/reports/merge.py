@@ -22,7 +22,18 @@ from typing import Any
 
 from ..errors import UsageError
 from ..log import Log
-from ..results import AppResult, CheckResult, Finding, Hazard, LockHold, MigrationResult, RunResult, Selection
+from ..results import (
+    AppResult,
+    CheckResult,
+    Finding,
+    Hazard,
+    Impact,
+    LockHold,
+    MigrationResult,
+    RunResult,
+    Selection,
+    TrafficStat,
+)
 from ..verdicts import (
     CheckStatus,
     Compat,
@@ -171,6 +182,11 @@ def migration_from_json(app: str, data: dict[str, Any]) -> MigrationResult:
     objects |= {key: observed(data.get(key)) for key in ("rewrites", "locks", "statements")}
     objects["hazards"] = [hazard_from_json(h) for h in data["hazards"]] if isinstance(data.get("hazards"), list) \
         else None
+    objects["traffic"] = [from_fields(TrafficStat, stat) for stat in data.get("traffic") or []]
+    objects["impact"] = [from_fields(Impact, impact, measured=tuple((int(rows), float(held))
+                                                                    for rows, held in impact["measured"]))
+                         for impact in data.get("impact") or []]
+    objects["rehearsal_problems"] = [str(problem) for problem in data.get("rehearsal_problems") or []]
     objects |= {key: as_verdict(vocabulary, data[key]) for key, vocabulary in MIGRATION_VERDICTS.items()
                 if data.get(key) is not None}
     return from_fields(MigrationResult, data, **objects)

@@ -43,9 +43,16 @@ def failure_lines(result: RunResult) -> list[tuple[str | None, int | None, str]]
         if app.error:
             lines.append((None, None, f"{app.app}: {app.error}"))
         lines += [(m.file, m.line, migration_line(m)) for m in app.migrations if m.problems]
+    lines += blocking_lines(result)
     if result.fail_on_hazards:
         lines += hazard_lines(result)
     return lines
+
+
+def blocking_lines(result: RunResult) -> list[tuple[str | None, int | None, str]]:
+    """(file, line, message) for each lock over --max-blocking (the rehearsal's problems)."""
+    return [(m.file, m.line, f"{m.label}: {problem} {see(rules.MAX_BLOCKING_EXCEEDED)}")
+            for m, problem in result.blocking_problems()]
 
 
 def see(*rule_ids: str, from_squawk: bool = False) -> str:

@@ -150,3 +150,43 @@ def test_github_step_summary(github_run):
                           "| `shop.0002_second` | passed | passed | passed | identical | preserved | compatible "
                           "| passed |  |"]
     assert all(secret not in summary.read_text() for secret in account.secrets())
+
+
+@pytest.mark.parametrize(("argv", "sessions", "long_query"), [
+    ([], 0, None),
+    (["--volume", "100"], 4, None),  # traffic is on by default with --volume
+    (["--volume", "100", "--no-traffic"], 0, None),
+    (["--traffic", "--traffic-sessions", "2"], 2, None),
+    (["--long-query", "1.5"], 4, 1.5),
+])
+def test_rehearsal_options(tmp_path, argv, sessions, long_query):
+    (tmp_path / "manage.py").write_text("")
+    config = config_from_args(build_parser().parse_args(["--manage", str(tmp_path / "manage.py"), *argv]))
+    assert (config.traffic_sessions, config.long_query) == (sessions, long_query)
+    assert (config.table_sizes, config.volume_max, config.max_blocking) == (None, 20_000, None)
+
+
+def test_table_sizes_are_read_and_bad_ones_exit_2(tmp_path, capsys):
+    (tmp_path / "manage.py").write_text("")
+    sizes = tmp_path / "sizes.json"
+    sizes.write_text('{"shop_tag": 2000000}')
+    argv = ["--manage", str(tmp_path / "manage.py"), "--table-sizes", str(sizes), "--max-blocking", "1"]
+    config = config_from_args(build_parser().parse_args(argv))
+    assert (config.table_sizes, config.max_blocking) == ({"shop_tag": 2_000_000}, 1.0)
+    sizes.write_text('{"shop_tag": "lots"}')
+    assert main(argv) == 2
+    assert capsys.readouterr().err == (f"test_migrations: error: --table-sizes: {sizes}: rows of 'shop_tag' must be "
+                                       "a number >= 0, got 'lots'\n")
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["--traffic-sessions", "0"], "argument --traffic-sessions: expected 1 to 64 sessions, got '0'"),
+    (["--traffic", "--no-traffic"], "argument --no-traffic: not allowed with argument --traffic"),
+    (["--max-blocking", "-2"], "argument --max-blocking: expected a positive number of seconds, got '-2'"),
+])
+def test_bad_rehearsal_options_exit_2(capsys, argv, message):
+    with pytest.raises(SystemExit) as raised:
+        main(argv)
+    assert raised.value.code == 2
+    assert capsys.readouterr().err.rstrip().splitlines()[-1] == (f"migration-check: error: {message} "
+                                                                 "(see migration-check --help)")

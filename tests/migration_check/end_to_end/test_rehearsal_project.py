@@ -1,0 +1,137 @@
+"""End to end: the deploy rehearsal on rehearsal_project (each case shown real, without the
+tool, in fixture_sanity/test_rehearsal_project.py).
+
+Three runs, as a superuser (the lock observation needs event triggers): one with the whole
+rehearsal (--volume, traffic, --long-query, --table-sizes, --max-blocking), one with the same
+--volume and no rehearsal (the verdicts must not change), and one of the `flat` app with the
+settings that set a lock_timeout. `--no-retry` in each: the retry proof has its own fixture
+(its verdict on `index_concurrently`, a bare AddIndexConcurrently, is `failed`, which is not
+this test's subject), and it keeps the runs short. Timing assertions compare cases with each other (orderings
+and classes), never with absolute times, so that a loaded machine does not decide them.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.migration_check.conftest import ToolRun, assert_cleaned_up
+
+pytestmark = pytest.mark.slow
+
+VOLUME = "600"
+PRODUCTION = 2_000_000
+TABLES = ("rewrite_counter", "flat_member", "backfill_tag", "backfill_split_tag", "index_event",
+          "index_concurrently_event")
+VERDICTS = ("apply", "rollback", "reapply", "schema", "data", "compat", "acknowledged", "rewrites", "locks",
+            "statements")
+WRITES = ("insert", "update", "delete_inserted")
+
+
+@pytest.fixture(scope="module")
+def runs(run_tool, tmp_path_factory) -> tuple[ToolRun, ToolRun]:
+    sizes = tmp_path_factory.mktemp("rehearsal-sizes") / "sizes.json"
+    sizes.write_text(json.dumps(dict.fromkeys(TABLES, PRODUCTION)))
+    rehearsed = run_tool("rehearsal_project", "--volume", VOLUME, "--traffic-sessions", "2", "--long-query", "1",
+                         "--table-sizes", str(sizes), "--volume-max", VOLUME, "--max-blocking", "30",
+                         "--no-retry", superuser=True)
+    plain = run_tool("rehearsal_project", "--volume", VOLUME, "--no-traffic", "--no-retry", superuser=True)
+    return rehearsed, plain
+
+
+@pytest.fixture(scope="module")
+def lock_timeout_run(run_tool) -> ToolRun:
+    return run_tool("rehearsal_project", "--app", "flat", "--long-query", "3", "--traffic-sessions", "1",
+                    "--no-retry", settings="rehearsal_project.settings_lock_timeout", superuser=True)
+
+
+def impact(run: ToolRun, app: str, name: str) -> list[dict]:
+    return run.migration(app, name)["impact"]
+
+
+def write_wait(run: ToolRun, app: str, name: str) -> float:
+    traffic = run.migration(app, name)["traffic"]
+    assert {stat["kind"] for stat in traffic} >= set(WRITES), traffic
+    return max(stat["max_wait_s"] for stat in traffic if stat["kind"] in WRITES)
+
+
+def test_runs_clean_up(runs, lock_timeout_run):
+    for run in (*runs, lock_timeout_run):
+        assert_cleaned_up(run)
+        assert run.leftover_backends == [], run.context()
+
+
+def test_rehearsal_changes_no_verdict_and_no_finding(runs):
+    rehearsed, plain = runs
+    for app in rehearsed.require_report()["apps"]:
+        for migration in app["migrations"]:
+            other = plain.migration(app["app"], migration["name"])
+            assert {k: migration[k] for k in VERDICTS} == {k: other[k] for k in VERDICTS}, migration["name"]
+            chain_findings = [d for d in migration["details"] if d["kind"] != "rehearsal"]
+            assert chain_findings == other["details"], migration["name"]
+            assert other["traffic"] == [] and other["impact"] == []
+
+
+def test_only_the_blocking_budget_fails_the_run(runs):
+    rehearsed, plain = runs
+    assert plain.returncode == 0, plain.context()
+    assert rehearsed.returncode == 1, rehearsed.context()
+    # the problem lines only (the list of migrations without every verdict follows them)
+    failed = "\n".join(line for line in rehearsed.stdout.split("FAILED:")[1].splitlines() if line.startswith("  - "))
+    assert "backfill.0002_tag_slug: blocks writes longer than --max-blocking 30 s: ACCESS EXCLUSIVE on " \
+           "backfill_tag (rows written): estimated" in failed, failed
+    assert "at 2,000,000 rows" in failed
+    assert "rewrite.0002_counter_token: blocks writes" in failed
+    for twin in ("flat.0002", "backfill_split.", "index_concurrently."):
+        assert twin not in failed, failed
+
+
+def test_backfill_in_one_transaction_grows_and_the_catalog_change_is_flat(runs):
+    rehearsed, _ = runs
+    (backfill,) = impact(rehearsed, "backfill", "0002_tag_slug")
+    (flat,) = impact(rehearsed, "flat", "0002_member_nickname")
+    (rewrite,) = impact(rehearsed, "rewrite", "0002_counter_token")
+    assert (backfill["basis"], flat["basis"]) == ("fitted", "flat")
+    assert rewrite["basis"] in ("fitted", "proportional")
+    for found in (backfill, flat, rewrite):
+        assert len(found["measured"]) == 3 and found["production_rows"] == PRODUCTION
+        rows = [rows for rows, _ in found["measured"]]
+        assert rows[-1] >= 10 * rows[0]
+    assert flat["estimated_held_s"] == max(held for _, held in flat["measured"])
+    assert backfill["estimated_held_s"] > 100 * max(held for _, held in backfill["measured"])
+    assert rewrite["estimated_held_s"] > flat["estimated_held_s"]
+
+
+def test_split_backfill_holds_no_lock_and_writes_wait_less(runs):
+    rehearsed, _ = runs
+    assert impact(rehearsed, "backfill_split", "0003_fill_tag_slug") == []
+    assert write_wait(rehearsed, "backfill", "0002_tag_slug") > write_wait(rehearsed, "backfill_split",
+                                                                          "0003_fill_tag_slug")
+
+
+def test_index_without_concurrently_blocks_writes_and_concurrently_does_not(runs):
+    rehearsed, _ = runs
+    (plain_index,) = impact(rehearsed, "index", "0002_event_index_happened_idx")
+    assert plain_index["mode"] == "ShareLock"
+    assert impact(rehearsed, "index_concurrently", "0002_event_index_conc_happened_idx") == []
+    hazard = rehearsed.migration("index", "0002_event_index_happened_idx")["hazards"][0]
+    assert "(rehearsal: SHARE on index_event" in hazard["message"]
+
+
+def test_long_query_queues_the_traffic_behind_the_migration(runs):
+    rehearsed, _ = runs
+    found = [d for d in rehearsed.migration("flat", "0002_member_nickname")["details"] if d["kind"] == "rehearsal"]
+    assert [d["rule"] for d in found] == ["rehearsal-lock-queue"], found
+    assert "behind a 1 s read transaction" in found[0]["message"]
+    # the concurrent index build takes no lock that the long read is in the way of
+    concurrently = rehearsed.migration("index_concurrently", "0002_event_index_conc_happened_idx")
+    assert not [d for d in concurrently["details"] if d.get("rule") == "rehearsal-lock-queue"]
+
+
+def test_lock_timeout_in_the_settings_fails_fast_as_a_finding(lock_timeout_run):
+    migration = lock_timeout_run.migration("flat", "0002_member_nickname")
+    assert migration["apply"] == "passed" and lock_timeout_run.returncode == 0, lock_timeout_run.context()
+    found = [d for d in migration["details"] if d["kind"] == "rehearsal"]
+    assert [d["rule"] for d in found] == ["rehearsal-lock-timeout"], found
+    assert "failed fast on the settings' lock_timeout behind a 3 s read transaction" in found[0]["message"]
