@@ -441,6 +441,17 @@ def tail(text: str, lines: int = 20) -> str:
     return "\n".join(text.strip().splitlines()[-lines:])
 
 
+def how_it_ended(program: str, returncode: int) -> str:
+    """A failed command that printed nothing, named (a damaged dump can crash pg_restore itself)."""
+    name = Path(program).name
+    if returncode < 0:
+        try:
+            return f"{name} was killed by {signal.Signals(-returncode).name}"
+        except ValueError:
+            return f"{name} was killed by signal {-returncode}"
+    return f"{name} exited with status {returncode}"
+
+
 def run_step(label: str, argv: list[str], env: dict[str, str], log: tm.Log) -> str:
     """Run one external command; flush a progress line first; raise VerificationFailed on error."""
     log.write(f"{label}...", 1, end="")
@@ -461,7 +472,7 @@ def run_step(label: str, argv: list[str], env: dict[str, str], log: tm.Log) -> s
     if result.returncode != 0:
         log.info(f" FAILED ({elapsed:.1f}s)")
         first = next((line for line in output.splitlines() if "error" in line.lower()),
-                     tail(output, 1) or f"exit status {result.returncode}")
+                     tail(output, 1) or how_it_ended(argv[0], result.returncode))
         log.detail(tail(output))
         raise VerificationFailed(f"{label} failed: {first.strip()}")
     log.info(f" OK ({elapsed:.1f}s)")

@@ -400,3 +400,9 @@ def test_interrupted_run_exits_130_and_drops_its_databases(pg_server_url):
     assert process.returncode == 130, output + errors
     assert "interrupted; scratch databases were removed" in errors
     assert_cleaned_up(pg_server_url, output, expected=1)
+
+
+def test_a_command_that_crashed_silently_is_named_with_its_signal(vb):
+    """A damaged dump can crash pg_restore itself (SIGSEGV, no output): the line names it."""
+    assert vb.how_it_ended("/usr/lib/postgresql/15/bin/pg_restore", -11) == "pg_restore was killed by SIGSEGV"
+    assert vb.how_it_ended("/usr/bin/pg_dump", 1) == "pg_dump exited with status 1"

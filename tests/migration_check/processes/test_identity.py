@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -45,9 +46,17 @@ def test_json_round_trip_and_what_is_refused():
         assert ProcessId.from_json(bad) is None, bad
 
 
+def named_within(folder: Path, seconds: float) -> list[int]:
+    """processes_naming(folder), polled: a child just started (through an interpreter's wrapper,
+    under load) may not show its final command line at once."""
+    deadline = time.monotonic() + seconds
+    while not (found := processes_naming(folder)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return found
+
+
 def test_processes_naming_a_folder_are_found_and_killed(child, tmp_path: Path):
-    # Popen returns once the child has exec'd, so its /proc cmdline already names the folder.
-    assert processes_naming(tmp_path) == [child.pid]
+    assert named_within(tmp_path, 10) == [child.pid]
     assert processes_naming(tmp_path.parent / (tmp_path.name + "-other")) == []
     assert kill_processes_naming(tmp_path) == [child.pid]
     assert child.wait(timeout=10) == -9
