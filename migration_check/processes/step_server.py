@@ -325,8 +325,12 @@ class StepServers:
         self._started = 0  # servers started: numbers their output files
         self.closed = False
 
-    def files(self) -> Path:
+    def files(self) -> Path | None:
+        """The servers' output folder, made on first use; None once closed (close() has removed
+        it: a server starting in a thread after that must not make a new one, nobody would remove it)."""
         with self._lock:
+            if self.closed:
+                return None
             if self._files is None:
                 self._files = Path(tempfile.mkdtemp(prefix="tm-steps-"))
                 self.watch.folder_created(self._files)
@@ -343,9 +347,9 @@ class StepServers:
                 if not server.alive:
                     raise self.died(server, args, url)
                 return server
-            if self.closed:
-                return None
             files = self.files()
+            if files is None:
+                return None
             started = time.monotonic()
             with self._lock:
                 if self.closed:
