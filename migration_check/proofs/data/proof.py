@@ -131,7 +131,8 @@ class DataProof(Proof):
             return
         with scratch.before(test.migration, f"{test.migration.app}_unique") as database:
             probe = probe_tightened(test, database, self.tightened, round_token(test, 0))
-        test.result.hazards = [*(test.result.hazards or []), *probe.hazards] if probe.hazards else test.result.hazards
+        if probe.hazards:
+            test.result.hazards = [*(test.result.hazards or []), *probe.hazards]
         test.result.details.extend(probe.findings)
 
 

@@ -107,7 +107,6 @@ class Attempt:
     """One cut attempt and its retry, as the runner saw them."""
 
     cut: str  # Cut.describe()
-    reached: bool  # the attempt really stopped at the cut
     retry_error: str | None  # the retry's `migrate` failed with this
     schema_findings: list[Finding]  # schema after the retry vs the clean apply's
     data_lines: list[str]  # data_differences(clean, retried)

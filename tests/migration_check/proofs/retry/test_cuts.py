@@ -69,8 +69,8 @@ def test_data_differences_name_changed_values_and_rows_only_the_retry_has():
 
 
 def test_judge_passes_converging_retries_and_fails_each_other_cut():
-    good = Attempt("cut off after statement 1 of 2 (x)", True, None, [], [])
-    failed = Attempt("cancelled during statement 2 of 2 (y)", True, 'ProgrammingError: relation "i" already exists',
+    good = Attempt("cut off after statement 1 of 2 (x)", None, [], [])
+    failed = Attempt("cancelled during statement 2 of 2 (y)", 'ProgrammingError: relation "i" already exists',
                      [], [])
     assert judge_retry([good]) == ("passed", [])
     verdict, findings = judge_retry([good, failed])
