@@ -50,10 +50,14 @@ def impact(run: ToolRun, app: str, name: str) -> list[dict]:
     return run.migration(app, name)["impact"]
 
 
-def write_wait(run: ToolRun, app: str, name: str) -> float:
+def longest_wait(run: ToolRun, app: str, name: str) -> float:
+    """The longest wait of any of the old release's queries on the migration's tables. Not only
+    the writes: each session runs one query at a time, so when every session is queued on a read
+    behind the lock, no write starts inside the window (the CI run that showed it: the in-lock
+    backfill's writes waited 5 ms, the batches' 7 ms, while its reads waited the whole window)."""
     traffic = run.migration(app, name)["traffic"]
     assert {stat["kind"] for stat in traffic} >= set(WRITES), traffic
-    return max(stat["max_wait_s"] for stat in traffic if stat["kind"] in WRITES)
+    return max(stat["max_wait_s"] for stat in traffic)
 
 
 def test_runs_clean_up(runs, lock_timeout_run):
@@ -107,11 +111,13 @@ def test_backfill_in_one_transaction_grows_and_the_catalog_change_is_flat(runs):
     assert rewrite["estimated_held_s"] > flat["estimated_held_s"]
 
 
-def test_split_backfill_holds_no_lock_and_writes_wait_less(runs):
+def test_split_backfill_holds_no_lock_and_the_traffic_waits_less(runs):
     rehearsed, _ = runs
     assert impact(rehearsed, "backfill_split", "0003_fill_tag_slug") == []
-    assert write_wait(rehearsed, "backfill", "0002_tag_slug") > write_wait(rehearsed, "backfill_split",
-                                                                          "0003_fill_tag_slug")
+    # The in-lock backfill queues every query behind the --long-query (1 s) and then its own hold;
+    # the batches take row locks only, which reads never wait for.
+    assert longest_wait(rehearsed, "backfill", "0002_tag_slug") > 5 * longest_wait(rehearsed, "backfill_split",
+                                                                                   "0003_fill_tag_slug")
 
 
 def test_index_without_concurrently_blocks_writes_and_concurrently_does_not(runs):
