@@ -10,6 +10,7 @@ import argparse
 import dataclasses
 import os
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn
@@ -445,6 +446,13 @@ def finish_run(result: RunResult, config: Config, log: Log) -> int:
     return EXIT_OK if result.ok else EXIT_MIGRATION_PROBLEM
 
 
+def unfinished(fault: FaultDescription, duration_s: float) -> RunResult:
+    """The result of a run that a fault ended before it had one (while the server started or the
+    project was probed): nothing was checked, and a CI job reading the report must see why."""
+    return RunResult(checks=[], apps=[], duration_s=duration_s, server_version="", ephemeral=False, processes=0,
+                     fault=fault)
+
+
 def fault_exit(fault: FaultDescription) -> int:
     """Exit status 3: one line naming the fault and what to check."""
     print(f"{PROG}: {mask_passwords(fault.line())}", file=sys.stderr)
@@ -457,6 +465,8 @@ def main(argv: Sequence[str] | None = None, *, prog: str = COMMAND, manage_defau
     parser = build_parser(prog)
     args = parser.parse_args(argv)
     log = Log(args.verbosity)
+    config: Config | None = None
+    started = time.monotonic()
     try:
         if args.merge_reports:
             manage = args.manage or manage_default or default_manage()
@@ -468,7 +478,9 @@ def main(argv: Sequence[str] | None = None, *, prog: str = COMMAND, manage_defau
         config = check_inputs(config_from_args(args), dict(os.environ), log)
         result = run_project(config, log, dict(os.environ))
         return finish_run(result, config, log)
-    except InfrastructureFault as error:  # before any result: one line
+    except InfrastructureFault as error:  # before any result: the reports say so, and one line
+        if config is not None:
+            write_reports(unfinished(error.fault, time.monotonic() - started), config, log, dict(os.environ))
         return fault_exit(error.fault)
     except UsageError as error:
         print(error_line(PROG, str(error)), file=sys.stderr)

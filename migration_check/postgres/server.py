@@ -61,6 +61,8 @@ def describe_connection_error(error: Exception, address: ServerAddress) -> str:
     where = address.host if address.host.startswith("/") else f"{address.host or 'localhost'}:{address.port}"
     if "password authentication failed" in message or "no password supplied" in message:
         hint = "check the user and password in the database URL"
+    elif "too many clients" in message or "remaining connection slots" in message:
+        hint = "the server has no free connection: end idle sessions or raise max_connections, then run again"
     elif "does not exist" in message and "database" in message:
         hint = "the database named in the URL must exist (it is only used to connect)"
     else:
@@ -146,7 +148,13 @@ class Server:
 
     def open_keeper(self) -> Connection:
         """The second session holding the run's lock (see the module docstring)."""
-        keeper = self.psycopg2.connect(**self.admin_kwargs(self.admin_dbname))
+        try:
+            keeper = self.psycopg2.connect(**self.admin_kwargs(self.admin_dbname))
+        except self.psycopg2.Error as error:  # e.g. the first session took the last free slot
+            fault = classify_exception(error)
+            if fault is None:
+                raise UsageError(describe_connection_error(error, self.address)) from None
+            return self.reconnect(None, fault)
         keeper.autocommit = True
         self.keep_sessions(keeper)
         if not self.take_shared_lock(keeper):
@@ -205,13 +213,14 @@ class Server:
                 self.admin = self.reconnect(self.admin, fault)
             return self._rows_on(self.admin, sql, params)
 
-    def reconnect(self, lost: Connection, fault: Fault) -> Connection:
+    def reconnect(self, lost: Connection | None, fault: Fault) -> Connection:
         """A new session in place of `lost`, holding the run's lock, tried with back-off for
         `retry_s`; InfrastructureFault when that fails or the run's databases are gone."""
         if self.fault is not None:  # the server was already found unreachable: do not wait again
             raise InfrastructureFault(self.fault)
-        with contextlib.suppress(Exception):
-            lost.close()
+        if lost is not None:
+            with contextlib.suppress(Exception):
+                lost.close()
         for delay in [0.0, *backoff_delays(self.retry_s)]:
             time.sleep(delay)
             try:

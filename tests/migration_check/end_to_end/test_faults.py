@@ -196,18 +196,46 @@ def fill_connections(server: PrivateServer, leave: int) -> list:
     return held[leave:]
 
 
-def test_no_free_connections_ends_the_run_with_exit_3_after_retrying(manage, tmp_path):
+@pytest.mark.parametrize("free", [2, 1], ids=["after-the-start", "before-any-result"])
+def test_no_free_connections_ends_the_run_with_exit_3_after_retrying(manage, tmp_path, free):
     with PrivateServer(max_connections=12) as server:
-        held = fill_connections(server, leave=2)  # the run's two lock-holding sessions, no more
+        held = fill_connections(server, leave=free)  # 2: the run's two lock-holding sessions; 1: one of them
         try:
-            process = start_run(manage, "settings", server.url, "--depth", "1")
+            process = start_run(manage, "settings", server.url, "--depth", "1", "--report-json",
+                                str(tmp_path / "r.json"), "--junit-xml", str(tmp_path / "j.xml"))
             returncode, stdout, stderr = finish(process, [])
         finally:
             for connection in held:
                 connection.close()
         assert_fault(returncode, stdout, stderr, ("too many connections",))
-        assert "trying again in" in stdout  # the connection was retried before giving up
+        if free == 2:  # a step's connection was retried before giving up (the run's own sessions retry silently)
+            assert "trying again in" in stdout
+        # Wherever the fault came (with one free connection: before the project was probed), the
+        # reports say why and blame no migration.
+        report = json.loads((tmp_path / "r.json").read_text())
+        assert (report["ok"], report["fault"]["kind"]) == (False, "too_many_connections"), report
+        migrations = [m for app in report["apps"] for m in app["migrations"]]
+        assert bool(migrations) == (free == 2), report
+        assert all(m["not_reached"] for m in migrations), migrations
+        failed = [case.get("classname") for case in ElementTree.parse(tmp_path / "j.xml").iter("testcase")
+                  if case.find("failure") is not None]
+        assert failed == ["run"], failed
         assert server.scratch_left() == []
+
+
+def test_a_full_server_at_the_start_is_refused_with_what_to_do(manage, tmp_path):
+    with PrivateServer(max_connections=12) as server:
+        held = fill_connections(server, leave=0)
+        try:
+            returncode, stdout, stderr = finish(start_run(manage, "settings", server.url, "--depth", "1"), [])
+        finally:
+            for connection in held:
+                connection.close()
+    context = f"exit {returncode}\n{stdout}\n{stderr}"
+    assert returncode == 2 and "Traceback" not in stderr, context  # nothing started yet: the URL's server is unusable
+    assert stderr.strip().splitlines()[-1].endswith(
+        "too many clients already (the server has no free connection: end idle sessions or raise "
+        "max_connections, then run again)"), context
 
 
 def test_connections_that_free_up_while_retrying_let_the_run_pass(manage):
