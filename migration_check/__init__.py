@@ -32,6 +32,10 @@ runs inside Django loads none of the rest.
 from __future__ import annotations
 
 import importlib
+import sys
+from pathlib import Path
+
+__version__ = "0.1.0"  # the distribution's version too (pyproject.toml reads it)
 
 # Public name -> the module that defines it.
 PUBLIC = {
@@ -54,6 +58,21 @@ PUBLIC = {
     "RunResult": "results",
 }
 __all__ = sorted(PUBLIC)
+
+
+EXIT_INTERRUPTED_EARLY = 130  # cli.EXIT_INTERRUPTED, which is not imported yet when it is needed
+
+
+def run_command(prog: str = "migration-check", manage_default: Path | None = None) -> int:
+    """The console script, `python -m migration_check` and scripts/test_migrations.py: the
+    command line's import is interruptible too (Ctrl-C while it loads exits 130 with one line,
+    not a KeyboardInterrupt traceback; nothing has been started yet)."""
+    try:
+        from .cli import main
+    except KeyboardInterrupt:
+        print("test_migrations: interrupted before the run started; nothing to remove", file=sys.stderr)
+        return EXIT_INTERRUPTED_EARLY
+    return main(prog=prog, manage_default=manage_default)
 
 
 def __getattr__(name: str) -> object:

@@ -2,6 +2,6 @@
 
 import sys
 
-from migration_check.cli import main
+from migration_check import run_command
 
-sys.exit(main())
+sys.exit(run_command())

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn
 
+from . import __version__
 from .config import (
     DEFAULT_DEPTH,
     DEFAULT_STEP_TIMEOUT_S,
@@ -153,6 +154,7 @@ def build_parser(prog: str = COMMAND) -> argparse.ArgumentParser:
         epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     add_selection_options(parser)
     add_report_options(parser)
     add_proof_options(parser)

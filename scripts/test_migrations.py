@@ -12,9 +12,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from migration_check import main  # noqa: E402 - importable once the repository root is on sys.path
+from migration_check import run_command  # noqa: E402 - importable once the repository root is on sys.path
 
 REPOSITORY_MANAGE = Path(__file__).resolve().parent.parent / "manage.py"
 
 if __name__ == "__main__":
-    sys.exit(main(prog="test_migrations.py", manage_default=REPOSITORY_MANAGE))
+    sys.exit(run_command(prog="test_migrations.py", manage_default=REPOSITORY_MANAGE))
