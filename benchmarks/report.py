@@ -107,6 +107,23 @@ def table(results: dict) -> list[list[str]]:
         rows.append([f"growth x2 {key} ({g['small']} -> {g['large']})", f(g["ratio"], 2, "x"),
                      f"floor {f(g['floor_ratio'], 2, 'x')}", "-", f"{f(g['cpu_ratio'], 2, 'x')}", "-", "-", "-", "-",
                      "-"])
+    return rows + traffic_rows(results.get("traffic"))
+
+
+def traffic_rows(traffic: dict | None) -> list[list[str]]:
+    """The same run with --no-traffic and with --traffic; the second's ratio to the first."""
+    if not traffic:
+        return []
+    rows = []
+    for name, key in (("--no-traffic", "without"), ("--traffic", "with")):
+        m = traffic[key]
+        if m:
+            what = f"{traffic['workload']} tool, fork, --volume {traffic['volume']:,} {name}"
+            if key == "with":
+                what += (f" ({f(traffic['ratio'], 2, 'x')} wall, {f(traffic['cpu_ratio'], 2, 'x')} CPU; "
+                         f"{m['rehearsed_migrations']} migrations rehearsed, {m['traffic_queries']:,} queries)")
+            rows.append([what, f(m["wall_s"], 2), "-", "-", f(m["cpu_s"], 1), "-", "-", "-", f(m["peak_rss_mb"]),
+                         str(m["ok"])])
     return rows
 
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Benchmarks of scripts/test_migrations.py: time, steps and processes, peak memory, growth.
 
-    .venv/bin/python benchmarks/run.py [--quick] [--output PATH] [--summary PATH] [--repeat N]
+    .venv/bin/python benchmarks/run.py [--quick] [--traffic-only] [--output PATH] [--summary PATH] [--repeat N]
 
 (`make benchmark ARGS=--quick`). One throwaway PostgreSQL 15 server for the whole run (the tool's
 own EphemeralCluster), or the server in $DATABASE_URL (only databases named bench_* / tm_scratch_*
@@ -20,7 +20,10 @@ Measured, each a fresh subprocess:
 - the plain loop of each workload: `manage.py migrate`, then per app, for each migration of its
   window, `migrate APP PREVIOUS` and `migrate APP`, exit statuses only;
 - manage.py start-up: `manage.py check` of this project vs a `startproject` one;
-- growth: N vs 2N migrations in one app, and N vs 2N apps.
+- growth: N vs 2N migrations in one app, and N vs 2N apps;
+- the cost of the deploy rehearsal's traffic: the tool on `upstream` (depth 5) with --volume,
+  once with --no-traffic and once with --traffic (its default sessions), the same run otherwise
+  (`--traffic-only` measures only this).
 
 Targets are reported, never asserted. Exit status 0 unless something failed to run or a count
 differs from its formula.
@@ -202,6 +205,29 @@ class Bench:
                     "ok": report["ok"], "problems": problems[:10]}
         return self.repeated(once)
 
+    # -- the rehearsal's traffic ---------------------------------------------------------------
+
+    def traffic(self, manage: Path, settings: str, volume: int, traffic: bool) -> dict:
+        """The tool at depth 5 with --volume, with or without the rehearsal's traffic: what
+        --traffic adds is a clone per migration, the --volume rows filled again, and the apply
+        under K sessions of the previous release's queries."""
+        def once() -> dict:
+            report_path = self.tmp / f"report-{secrets.token_hex(4)}.json"
+            argv = [sys.executable, str(TOOL), "--manage", str(manage), "--settings", settings,
+                    "--database-url", self.server.url_for("postgres"), "--report-json", str(report_path), "-q",
+                    "--jobs", str(JOBS), "--volume", str(volume), "--traffic" if traffic else "--no-traffic"]
+            result = measure(argv, manage.parent, self.env(settings))
+            if result["returncode"] not in (0, 1) or not report_path.is_file():
+                raise Failure(f"the tool exited {result['returncode']} on {manage}: {result['stderr'][-800:]}")
+            report = json.loads(report_path.read_text())
+            stats = [stat for app in report["apps"] for m in app["migrations"] for stat in m.get("traffic") or []]
+            rehearsed = sum(1 for app in report["apps"] for m in app["migrations"] if m.get("traffic"))
+            return {"wall_s": result["wall_s"], "cpu_s": round(result["cpu_s"], 2),
+                    "peak_rss_mb": round(result["maxrss_kb"] / 1024, 1), "ok": report["ok"],
+                    "migrations": sum(len(app["migrations"]) for app in report["apps"]),
+                    "rehearsed_migrations": rehearsed, "traffic_queries": sum(stat["queries"] for stat in stats)}
+        return self.repeated(once)
+
     # -- the floor: one process, Django's MigrationExecutor --------------------------------------
 
     def floor(self, manage: Path, settings: str, apps: list[str], depth: int | None) -> dict:
@@ -280,9 +306,11 @@ def plan(quick: bool) -> dict:
     app's 0001 below it (see the README: a single app tested down to zero crashes the tool)."""
     if quick:
         return {"upstream_depths": ["5"], "growth_depths": (2, 4), "growth_history": 5, "growth_apps": (1, 2),
-                "apps_migrations": 3, "apps_depth": 2, "startup_repeat": 3, "large": None}
+                "apps_migrations": 3, "apps_depth": 2, "startup_repeat": 3, "large": None,
+                "traffic_volume": 1_000}
     return {"upstream_depths": ["5", "all"], "growth_depths": (5, 10), "growth_history": 11, "growth_apps": (2, 4),
-            "apps_migrations": 4, "apps_depth": 3, "startup_repeat": 5, "large": (20, 50, 5)}
+            "apps_migrations": 4, "apps_depth": 3, "startup_repeat": 5, "large": (20, 50, 5),
+            "traffic_volume": 20_000}  # the issue's figures: 0022's backfill holds its lock ~4 s there
 
 
 # What each workload is measured with: (isolation, all proofs). Fork is the default; process the
@@ -297,7 +325,7 @@ class Runner:
         self.bench = bench
         self.log = log
         self.results: dict = {"tool": [], "floors": {}, "plain_loops": {}, "plain_loop": None, "startup": {},
-                              "growth": {}}
+                              "growth": {}, "traffic": None}
 
     def step(self, label: str, fn):
         self.log(f"  {label} ...")
@@ -340,6 +368,22 @@ class Runner:
         self.results["tool"].append(measured)
         self.log(f"    {measured['wall_s']:.1f}s, {measured['steps']} steps, {measured['processes']} processes, "
                  f"{measured['ratio_to_floor']}x floor, {measured['ratio_to_loop']}x loop, ok={measured['ok']}")
+
+    def traffic(self, volume: int) -> None:
+        """`upstream` at depth 5 with --volume, without and with the rehearsal's traffic."""
+        runs = {name: self.step(f"upstream-d5 --volume {volume:,} --{name.replace('_', '-')}",
+                                lambda on=on: self.bench.traffic(UPSTREAM_MANAGE, UPSTREAM_SETTINGS, volume, on))
+                for name, on in (("no_traffic", False), ("traffic", True))}
+        without, with_traffic = runs["no_traffic"], runs["traffic"]
+        self.results["traffic"] = {
+            "workload": "upstream-d5", "volume": volume, "without": without, "with": with_traffic,
+            "ratio": ratio(with_traffic["wall_s"], without["wall_s"]) if without and with_traffic else None,
+            "cpu_ratio": ratio(with_traffic["cpu_s"], without["cpu_s"]) if without and with_traffic else None}
+        for name, measured in runs.items():
+            if measured:
+                self.log(f"    --{name.replace('_', '-')}: {measured['wall_s']:.1f}s, {measured['cpu_s']} CPU s, "
+                         f"{measured['rehearsed_migrations']} migration(s) rehearsed, "
+                         f"{measured['traffic_queries']} queries")
 
     def figure(self, wid: str, key: str, isolation: str = "fork", proofs: str = "all") -> float | None:
         return next((m[key] for m in self.results["tool"] if m["id"] == f"{wid}/{isolation}/{proofs}"), None)
@@ -391,9 +435,12 @@ def synthetic_workload(runner: Runner, apps: int, migrations: int, depth: int, p
     return wid
 
 
-def run_benchmarks(bench: Bench, quick: bool, log) -> dict:
+def run_benchmarks(bench: Bench, quick: bool, log, traffic_only: bool = False) -> dict:
     sizes = plan(quick)
     runner = Runner(bench, log)
+    if traffic_only:
+        runner.traffic(sizes["traffic_volume"])
+        return runner.results
     for depth in sizes["upstream_depths"]:
         runner.workload(f"upstream-d{depth}", UPSTREAM_MANAGE, UPSTREAM_SETTINGS, ["upstream"], depth,
                         {"project": "upstream", "apps": 1,
@@ -409,6 +456,7 @@ def run_benchmarks(bench: Bench, quick: bool, log) -> dict:
     runner.startup(long_app, sizes["startup_repeat"])
     runner.growth("migrations", *by_migrations)
     runner.growth("apps", *by_apps)
+    runner.traffic(sizes["traffic_volume"])
     return runner.results
 
 
@@ -429,6 +477,8 @@ def check_counts(results: dict, failures: list[str], log) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="smaller sizes, upstream default depth only (CI)")
+    parser.add_argument("--traffic-only", action="store_true",
+                        help="measure only the cost of --traffic (upstream, depth 5, with --volume)")
     parser.add_argument("--repeat", type=int, default=None, help="runs per measurement, median kept (default 1)")
     parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT, help="JSON results (default: %(default)s)")
     parser.add_argument("--summary", type=Path, help="append a Markdown table to this file ($GITHUB_STEP_SUMMARY)")
@@ -467,7 +517,7 @@ def main(argv: list[str] | None = None) -> int:
                             "load_average": [round(x, 2) for x in os.getloadavg()]},
                 "formula": {**formula(), "tool_splits_windows": True}}
         bench = Bench(server, tmp, repeat, log)
-        results = run_benchmarks(bench, args.quick, log)
+        results = run_benchmarks(bench, args.quick, log, args.traffic_only)
         check_counts(results, bench.failures, log)
         target_rows = targets(results)
         rows = table(results)

@@ -16,6 +16,7 @@ from .errors import FaultDescription
 from .timing import Phase
 from .verdict_table import FINDING_KINDS, judge_migration, own_rollback, problem_words
 from .verdicts import (
+    Blocking,
     CheckStatus,
     Compat,
     CompatDirection,
@@ -189,11 +190,15 @@ class MigrationResult:
     retry_acknowledged: bool = False
     not_reached: bool = False  # an infrastructure fault ended the run before its test finished
     # The deploy rehearsal (proofs/rehearsal/): the previous release's traffic while it applied,
-    # each write-blocking lock's hold by volume and at production size, and the locks over
-    # --max-blocking, with the numbers (they fail the run, like hazards with --fail-on-hazards).
+    # each write-blocking lock's hold by volume and at production size, the verdict against
+    # --max-blocking (`exceeds` fails the run: verdict_table), and the locks over it, with the numbers.
     traffic: list[TrafficStat] = field(default_factory=list)
     impact: list[Impact] = field(default_factory=list)
+    blocking: Blocking = Blocking.OFF
     rehearsal_problems: list[str] = field(default_factory=list)
+    # The data proof's fingerprints, as digests (moment -> sha256 of every row's hashes): what a
+    # run compares to show that something else (the rehearsal) left the chain's rows alone.
+    data_fingerprints: dict[str, str] = field(default_factory=dict)
 
     @property
     def label(self) -> str:
@@ -285,12 +290,8 @@ class RunResult:
         per_migration = [(m, h) for a in self.apps for m in a.migrations for h in m.hazard_list]
         return found + sorted(per_migration, key=lambda pair: -pair[0].blocking_of(pair[1].table))
 
-    def blocking_problems(self) -> list[tuple[MigrationResult, str]]:
-        """Every lock over --max-blocking (the rehearsal's problems): they fail the run."""
-        return [(m, problem) for a in self.apps for m in a.migrations for problem in m.rehearsal_problems]
-
     @property
     def ok(self) -> bool:
         return self.fault is None and (all(c.status == CheckStatus.PASSED for c in self.checks)
                 and all(a.error is None and not any(m.problems for m in a.migrations) for a in self.apps)
-                and not (self.fail_on_hazards and self.hazards()) and not self.blocking_problems())
+                and not (self.fail_on_hazards and self.hazards()))

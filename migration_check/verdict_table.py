@@ -15,20 +15,26 @@ Outcomes of one step's verdict:
 | `blocked` | no | skipped ("blocked by …") | the rollback passed alone, but production cannot reach it |
 | `not_tested` | no | skipped (why) | no verdict: an earlier step of the same migration did not let it run |
 
+`blocking` (the deploy rehearsal against --max-blocking) is judged only when the run asked for
+it: without --max-blocking its value is `off` and it has no judgement at all (no JUnit case, not
+"not tested"). `judge_blocking` is the pure function that gives its value, from the rehearsal's
+estimates and the limit; `over_limit` says which estimates fail.
+
 A `rollback: blocked` migration is judged by `rollback_alone`, its own rollback tested on a
 database that never applied `blocked_by`: when that failed or is irreversible, it is a problem
 like any other. Every other field of a blocked migration is the verdict of its own test.
 
-Owns: `TABLE`, `Judgement`, `judge_migration`, `problem_words`, `untested_reason` and
-`next_step` (what to do about a failing verdict).
+Owns: `TABLE`, `Judgement`, `judge_migration`, `problem_words`, `untested_reason`, `next_step`
+(what to do about a failing verdict), `over_limit` and `judge_blocking`.
 
 Reads `MigrationResult` fields only, through a protocol (results.py imports this module).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from .config import (
     MARKER_ALLOW_BREAKING,
@@ -36,7 +42,7 @@ from .config import (
     MARKER_ALLOW_IRREVERSIBLE,
     MARKER_ALLOW_UNSAFE_RETRY,
 )
-from .verdicts import Compat, CompatDirection, Data, FindingKind, Retry, Rollback, Schema, StepOutcome
+from .verdicts import Blocking, Compat, CompatDirection, Data, FindingKind, Retry, Rollback, Schema, StepOutcome
 
 
 class MigrationResult(Protocol):
@@ -58,6 +64,7 @@ class MigrationResult(Protocol):
     rollback_alone: Rollback | None
     retry: Retry
     retry_acknowledged: bool
+    blocking: Blocking
 
 PASSED = "passed"
 FAILED = "failed"
@@ -67,6 +74,8 @@ NOT_TESTED = "not_tested"
 
 # The steps of a migration's test, in the order they run: JUnit's test case names.
 STEPS = ("apply", "rollback", "reapply", "schema", "data", "compat", "retry")
+# Steps judged only when the run asked for them, after STEPS: step -> the value that means "not asked".
+OPTIONAL_STEPS = {"blocking": Blocking.OFF}
 
 # field -> value -> (outcome, words). A value not in the table fails (a report of a newer
 # version merged by this one: better red than falsely green).
@@ -87,6 +96,10 @@ TABLE: dict[str, dict[str, tuple[str, str]]] = {
                Compat.NOT_CHECKED: (NOT_TESTED, "compat not checked")},
     "retry": {Retry.PASSED: (PASSED, "retry converges"), Retry.FAILED: (FAILED, "retry after a cut-off apply fails"),
               Retry.NOT_CHECKED: (NOT_TESTED, "retry not checked")},
+    # with --max-blocking: the locks over it are in `rehearsal_problems`, one line each, with the numbers
+    "blocking": {Blocking.WITHIN: (PASSED, "blocks writes within --max-blocking"),
+                 Blocking.EXCEEDS: (FAILED, "blocks writes longer than --max-blocking"),
+                 Blocking.NOT_CHECKED: (NOT_TESTED, "blocking not checked")},
 }
 POST_DEPLOY_WORDS = "breaks the new code (post-deploy)"  # compat in the direction new_code_on_old_schema
 # Finding kinds (details) behind a failing field.
@@ -137,8 +150,9 @@ def judge_step(m: MigrationResult, step: str) -> Judgement:
 
 
 def judge_migration(m: MigrationResult) -> list[Judgement]:
-    """Every step's verdict of `m`, in the order of STEPS."""
-    return [judge_step(m, step) for step in STEPS]
+    """Every step's verdict of `m`, in the order of STEPS, then the optional steps the run asked for."""
+    optional = [step for step, off in OPTIONAL_STEPS.items() if getattr(m, step) != off]
+    return [judge_step(m, step) for step in (*STEPS, *optional)]
 
 
 def problem_words(m: MigrationResult) -> list[str]:
@@ -161,6 +175,8 @@ def untested_reason(m: MigrationResult) -> str | None:
         cause = causes[rollback]
     elif m.apply == StepOutcome.FAILED:
         cause = "apply failed over pre-release rows"
+    elif missing == ["blocking"]:
+        cause = "the rehearsal gave no figures"
     else:
         cause = "turned off or not applicable"
     return f"{cause}: {', '.join(missing).replace('reapply', 're-apply')} not checked"
@@ -191,4 +207,32 @@ def next_step(m: MigrationResult, judgement: Judgement) -> str | None:
         return ("make every step safe to run twice (the finding names the fix), or, when the deploy is never "
                 f"retried unattended, accept it: --allow-unsafe-retry {label}, or the comment "
                 f"{marker_line(MARKER_ALLOW_UNSAFE_RETRY)} in the migration file")
+    if judgement.step == "blocking" and judgement.value == Blocking.EXCEEDS:
+        return ("hold no write-blocking lock while rows are written or scanned: split a backfill into a "
+                "migration of its own with atomic = False, in batches; build indexes CONCURRENTLY; avoid "
+                "rewrites (docs/rules/max-blocking-exceeded.md). Or raise --max-blocking")
     return None
+
+
+class Estimate(Protocol):
+    """What `over_limit` reads of a rehearsal's estimate (results.Impact)."""
+
+    @property
+    def blocking_s(self) -> float: ...
+
+
+EstimateT = TypeVar("EstimateT", bound=Estimate)
+
+
+def over_limit(estimates: Iterable[EstimateT], limit_s: float | None) -> list[EstimateT]:
+    """The estimates measured or estimated to block writes longer than --max-blocking (none without it)."""
+    if limit_s is None:
+        return []
+    return [estimate for estimate in estimates if estimate.blocking_s > limit_s]
+
+
+def judge_blocking(estimates: Iterable[Estimate], limit_s: float | None) -> Blocking:
+    """`blocking` of a rehearsed migration: `off` without --max-blocking, else whether a lock is over it."""
+    if limit_s is None:
+        return Blocking.OFF
+    return Blocking.EXCEEDS if over_limit(estimates, limit_s) else Blocking.WITHIN

@@ -2,7 +2,8 @@
 the type checker knows, never a bare string. A member is a `str` whose value is the contract's
 word: `json.dumps`, f-strings and `str()` write exactly that word, so the reports do not change.
 
-Owns: `StepOutcome` (apply, reapply), `Rollback`, `Schema`, `Data`, `Compat`, `CompatDirection`,
+Owns: `StepOutcome` (apply, reapply), `Rollback`, `Schema`, `Data`, `Compat`, `Retry`, `Blocking`,
+`CompatDirection`,
 `CheckStatus` (checks[].status, and the status of a progress line), `Observation` (whether locks
 were observed), `HazardSource`, `FindingKind` (details[].kind), `TrafficKind` (traffic[].kind)
 and `NOT_CHECKED` (what the observed fields, rewrites, locks, statements and hazards, say when
@@ -65,6 +66,16 @@ class Retry(StrEnum):
     PASSED = "passed"
     FAILED = "failed"
     NOT_CHECKED = "not_checked"
+
+
+class Blocking(StrEnum):
+    """`blocking`: the deploy rehearsal's write-blocking locks against --max-blocking (the
+    figures are in `impact`, the locks over the limit, with their numbers, in `rehearsal_problems`)."""
+
+    WITHIN = "within"  # no lock measured or estimated to block writes longer than the limit
+    EXCEEDS = "exceeds"  # at least one lock longer than the limit
+    NOT_CHECKED = "not_checked"  # --max-blocking was given, but the rehearsal gave this migration no figures
+    OFF = "off"  # no --max-blocking: the figures are information, there is nothing to judge
 
 
 class CompatDirection(StrEnum):

@@ -12,14 +12,16 @@ REPORT_SCHEMA_VERSION = 1
 
 def observed_fields(m: MigrationResult) -> dict[str, object]:
     """CONTRACT.md Additions: rewrites, locks, statements, hazards ("not_checked" when not
-    observed), lock_holds (how long each write-blocking lock was held), and the deploy
-    rehearsal's traffic, impact and rehearsal_problems (--max-blocking)."""
+    observed), lock_holds (how long each write-blocking lock was held), the deploy rehearsal's
+    traffic, impact, blocking (the verdict against --max-blocking) and rehearsal_problems, and
+    the data proof's fingerprint digests."""
     hazards = [h.to_json() for h in m.hazards] if m.hazards is not None else None
     observed = {"rewrites": m.rewrites, "locks": m.locks, "statements": m.statements, "hazards": hazards}
     return {**{key: NOT_CHECKED if value is None else value for key, value in observed.items()},
             "lock_holds": [hold.to_json() for hold in m.lock_holds],
             "traffic": [stat.to_json() for stat in m.traffic], "impact": [impact.to_json() for impact in m.impact],
-            "rehearsal_problems": list(m.rehearsal_problems)}
+            "blocking": m.blocking, "rehearsal_problems": list(m.rehearsal_problems),
+            "data_fingerprints": dict(m.data_fingerprints)}
 
 
 def report_json(result: RunResult) -> dict[str, object]:

@@ -1,5 +1,6 @@
 """JUnit XML: one test case per check and per migration step (apply, rollback, reapply, schema,
-data, compat; classname `app.migration`), and one per deploy hazard (passing, its text in
+data, compat, retry, and blocking with --max-blocking; classname `app.migration`), and one per
+deploy hazard (passing, its text in
 system-out; a failure with --fail-on-hazards). Whether a step's case fails, is skipped or passes
 is read from the verdict table, never decided here."""
 
@@ -27,6 +28,8 @@ def case_texts(m: MigrationResult, judgement: Judgement) -> tuple[str | None, st
     error or the findings behind the verdict, and the next step."""
     kind = FINDING_KINDS.get(judgement.step)
     findings = "\n".join(f.message for f in m.details if f.kind == kind) if kind else ""
+    if judgement.step == "blocking":  # the locks over --max-blocking, with their numbers
+        findings = "\n".join(m.rehearsal_problems)
     text = "\n".join(part for part in (judgement.words, findings or m.error or "") if part)
     if judgement.outcome == FAILED:
         step = next_step(m, judgement)
@@ -76,8 +79,6 @@ def junit_xml(result: RunResult) -> ElementTree.ElementTree:
                 add(m.label, judgement.step, m.durations.get(judgement.step), failure, skip)
                 if note:
                     ElementTree.SubElement(suite[-1], "system-out").text = note
-    for m, problem in result.blocking_problems():  # --max-blocking: a failure, like a hazard with --fail-on-hazards
-        add(m.label, "rehearsal max-blocking", None, problem)
     for owner, hazard in result.hazards():
         text = f"{hazard.message}\nstatement: {hazard.statement}\nfix: {hazard.fix}"
         add(owner.label if owner else "hazards", f"hazard {hazard.rule} {hazard.table or ''}".rstrip(), None,

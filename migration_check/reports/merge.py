@@ -35,6 +35,7 @@ from ..results import (
     TrafficStat,
 )
 from ..verdicts import (
+    Blocking,
     CheckStatus,
     Compat,
     CompatDirection,
@@ -58,6 +59,7 @@ SUMMED = ("processes", "steps")
 MIGRATION_VERDICTS: dict[str, type[StrEnum]] = {
     "apply": StepOutcome, "rollback": Rollback, "reapply": StepOutcome, "schema": Schema, "data": Data,
     "compat": Compat, "compat_direction": CompatDirection, "rollback_alone": Rollback, "retry": Retry,
+    "blocking": Blocking,
 }
 
 
@@ -187,6 +189,9 @@ def migration_from_json(app: str, data: dict[str, Any]) -> MigrationResult:
                                                                     for rows, held in impact["measured"]))
                          for impact in data.get("impact") or []]
     objects["rehearsal_problems"] = [str(problem) for problem in data.get("rehearsal_problems") or []]
+    if "blocking" not in data and objects["rehearsal_problems"]:  # a report from before `blocking`: still failed
+        objects["blocking"] = Blocking.EXCEEDS
+    objects["data_fingerprints"] = {str(k): str(v) for k, v in (data.get("data_fingerprints") or {}).items()}
     objects |= {key: as_verdict(vocabulary, data[key]) for key, vocabulary in MIGRATION_VERDICTS.items()
                 if data.get(key) is not None}
     return from_fields(MigrationResult, data, **objects)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from .. import rules
 from ..results import Hazard, MigrationResult, RunResult
-from ..verdict_table import judge_migration, next_step, untested_reason
+from ..verdict_table import Judgement, judge_migration, next_step, untested_reason
 from ..verdicts import CheckStatus, HazardSource, Rollback
 
 # MigrationResult.problems -> the rule id of each (a docs page each, rules.py).
@@ -16,7 +16,10 @@ PROBLEM_RULES = {"apply failed": rules.APPLY_FAILED, "rollback failed": rules.RO
                  "re-apply failed": rules.REAPPLY_FAILED, "schema differs": rules.SCHEMA_DIFFERS,
                  "data lost": rules.DATA_LOST, "breaks old code": rules.BREAKS_OLD_CODE,
                  "breaks the new code (post-deploy)": rules.BREAKS_NEW_CODE,
-                 "retry after a cut-off apply fails": rules.RETRY_NOT_IDEMPOTENT}
+                 "retry after a cut-off apply fails": rules.RETRY_NOT_IDEMPOTENT,
+                 "blocks writes longer than --max-blocking": rules.MAX_BLOCKING_EXCEEDED}
+# The step whose failure is printed one line per lock over the limit, with the numbers.
+BLOCKING = "blocking"
 
 
 def window_note(result: RunResult) -> str | None:
@@ -42,17 +45,27 @@ def failure_lines(result: RunResult) -> list[tuple[str | None, int | None, str]]
     for app in result.apps:
         if app.error:
             lines.append((None, None, f"{app.app}: {app.error}"))
-        lines += [(m.file, m.line, migration_line(m)) for m in app.migrations if m.problems]
-    lines += blocking_lines(result)
+        for m in app.migrations:
+            lines += migration_lines(m)
     if result.fail_on_hazards:
         lines += hazard_lines(result)
     return lines
 
 
-def blocking_lines(result: RunResult) -> list[tuple[str | None, int | None, str]]:
-    """(file, line, message) for each lock over --max-blocking (the rehearsal's problems)."""
-    return [(m.file, m.line, f"{m.label}: {problem} {see(rules.MAX_BLOCKING_EXCEEDED)}")
-            for m, problem in result.blocking_problems()]
+def migration_lines(m: MigrationResult) -> list[tuple[str | None, int | None, str]]:
+    """(file, line, message) for what fails in `m`, as the verdict table judged it: one line for
+    the chain's failing verdicts, then, when `blocking` fails, one per lock over --max-blocking
+    with its numbers (the rehearsal's problems)."""
+    if not m.problems:
+        return []
+    failing = [j for j in judge_migration(m) if j.fails]
+    chain = [j for j in failing if j.step != BLOCKING]
+    lines = [(m.file, m.line, migration_line(m, chain))] if chain else []
+    for judgement in failing:
+        if judgement.step == BLOCKING:
+            lines += [(m.file, m.line, f"{m.label}: {problem} {see(rules.MAX_BLOCKING_EXCEEDED)}")
+                      for problem in m.rehearsal_problems or [judgement.words]]
+    return lines
 
 
 def see(*rule_ids: str, from_squawk: bool = False) -> str:
@@ -60,20 +73,20 @@ def see(*rule_ids: str, from_squawk: bool = False) -> str:
     return "[" + ", ".join(f"{rule}: {rules.docs_page(rule, from_squawk)}" for rule in rule_ids) + "]"
 
 
-def migration_rules(migration: MigrationResult) -> list[str]:
-    """The rule ids of a migration's problems, in the order of `problems`, each once."""
-    found = [PROBLEM_RULES.get(problem, problem.replace(" ", "-")) for problem in migration.problems]
+def migration_rules(failing: list[Judgement]) -> list[str]:
+    """The rule ids of failing verdicts, in their order, each once."""
+    found = [PROBLEM_RULES.get(j.words, j.words.replace(" ", "-")) for j in failing]
     return list(dict.fromkeys(found))
 
 
-def migration_line(m: MigrationResult) -> str:
+def migration_line(m: MigrationResult, failing: list[Judgement]) -> str:
     """`app.migration: apply failed, data lost: the error or first finding. Next: what to do`."""
     first = next((f.message for f in m.problem_details), None)
     text = m.error or first or ""
     blocked = f" (its rollback is also blocked by {m.blocked_by})" if m.blocked_by else ""
-    steps = [step for step in (next_step(m, j) for j in judge_migration(m) if j.fails) if step]
-    return (f"{m.label}: {', '.join(m.problems)}{blocked}" + (f": {text}" if text else "")
-            + "".join(f". Next: {step}" for step in steps) + f" {see(*migration_rules(m))}")
+    steps = [step for step in (next_step(m, j) for j in failing) if step]
+    return (f"{m.label}: {', '.join(j.words for j in failing)}{blocked}" + (f": {text}" if text else "")
+            + "".join(f". Next: {step}" for step in steps) + f" {see(*migration_rules(failing))}")
 
 
 def rollback_cell(m: MigrationResult) -> str:

@@ -113,3 +113,14 @@ def test_step_and_process_counts_are_exact(results, workload, isolation, proofs)
 def test_plain_loop_process_counts(results, workload):
     assert results["plain_loops"][workload]["processes"] == PLAIN_LOOP[workload]
     assert results["plain_loop"] == results["plain_loops"]["upstream-d5"]
+
+
+def test_the_cost_of_traffic_is_measured(results):
+    """upstream at depth 5 with --volume: the same run with --no-traffic and with --traffic."""
+    traffic = results["traffic"]
+    assert (traffic["workload"], traffic["volume"]) == ("upstream-d5", 1_000)
+    assert traffic["without"]["rehearsed_migrations"] == 0 and traffic["without"]["traffic_queries"] == 0
+    assert traffic["with"]["rehearsed_migrations"] == traffic["with"]["migrations"] == 5
+    assert traffic["with"]["traffic_queries"] > 0
+    assert traffic["ratio"] == round(traffic["with"]["wall_s"] / traffic["without"]["wall_s"], 2)
+    assert "--volume 1,000 --traffic (" in results["_summary"]

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from migration_check.results import MigrationResult
-from migration_check.verdict_table import STEPS, judge_migration, next_step, untested_reason
+from migration_check.results import Impact, MigrationResult
+from migration_check.verdict_table import STEPS, judge_blocking, judge_migration, next_step, over_limit, untested_reason
 
 FULL = {"apply": "passed", "rollback": "passed", "reapply": "passed", "schema": "identical", "data": "preserved",
         "compat": "compatible", "retry": "passed"}
@@ -96,3 +96,36 @@ def test_each_failing_finding_names_the_next_step(fields, step, words):
         assert text is None
     for word in words:
         assert word in (text or ""), text
+
+
+# --max-blocking: `blocking` is judged after STEPS, only when the run asked for it (not `off`).
+@pytest.mark.parametrize(("blocking", "problems", "outcome", "reason"), [
+    ("within", [], "passed", None),
+    ("exceeds", ["blocks writes longer than --max-blocking"], "failed", None),
+    ("not_checked", [], "not_tested", "the rehearsal gave no figures: blocking not checked"),
+    ("off", [], None, None),
+])
+def test_blocking_verdict(blocking, problems, outcome, reason):
+    migration = result(blocking=blocking)
+    assert migration.problems == problems
+    judged = {j.step: j.outcome for j in judge_migration(migration)}
+    assert judged.get("blocking") == outcome and list(judged)[:len(STEPS)] == list(STEPS)
+    assert untested_reason(migration) == reason
+
+
+def impact(estimated: float | None, *measured: float) -> Impact:
+    return Impact("shop_tag", "AccessExclusiveLock", tuple((100 * (i + 1), held) for i, held in enumerate(measured)),
+                  1_000_000 if estimated is not None else None, estimated, "fitted")
+
+
+@pytest.mark.parametrize(("impacts", "limit", "verdict", "over"), [
+    ([impact(390.0, 0.4, 3.9)], 1.0, "exceeds", [0]),
+    ([impact(0.5, 0.2, 0.4), impact(2.0, 0.1, 0.2)], 1.0, "exceeds", [1]),  # the estimate, not the measured holds
+    ([impact(None, 0.2, 1.5)], 1.0, "exceeds", [0]),  # no production size: the longest hold measured
+    ([impact(1.0, 0.2, 1.0)], 1.0, "within", []),  # at the limit is within it
+    ([], 1.0, "within", []),
+    ([impact(390.0, 0.4, 3.9)], None, "off", []),
+])
+def test_judge_blocking(impacts, limit, verdict, over):
+    assert judge_blocking(impacts, limit) == verdict
+    assert over_limit(impacts, limit) == [impacts[i] for i in over]

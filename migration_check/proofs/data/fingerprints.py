@@ -2,9 +2,10 @@
 
 Owns: `fingerprint` (per table and primary key, a hash of each column's value; a partitioned
 table once, through its parent), how a row's key is written (`row_key`: composite keys as JSON,
-so no two rows share one), and the pure comparisons `compare_fingerprints` (pre-release values
+so no two rows share one), the pure comparisons `compare_fingerprints` (pre-release values
 gone or changed), `changed_cells` (the same, cell by cell, for chosen rows) and
-`dropped_and_restored` (columns a sibling rollback took away and put back).
+`dropped_and_restored` (columns a sibling rollback took away and put back), and `digest` (one
+fingerprint as one hash, for the report).
 
 `fingerprint` only reads.
 """
@@ -77,6 +78,14 @@ def fingerprint(connection: Connection, ignore_columns: dict[str, set[str]] | No
             types = {c.name: c.type + (" NOT NULL" if c.not_null else "") for c in meta.columns}
             result[table] = TableFingerprint(columns, key_columns, rows, types)
     return result
+
+
+def digest(found: Fingerprint) -> str:
+    """One fingerprint as one sha256 (tables, columns, their types and every row's hashes, in a
+    canonical order): two runs that left the same rows give the same digest."""
+    canonical = {table: [fp.columns, fp.key_columns, fp.types, sorted(fp.rows.items())]
+                 for table, fp in found.items()}
+    return hashlib.sha256(json.dumps(canonical, sort_keys=True).encode()).hexdigest()
 
 
 def value_hash(value: str | None) -> str:

@@ -11,8 +11,9 @@ users may write after the release, which a rollback restoring the key must cope 
 tightens is applied over duplicates on a database of the proof's own (`unique_probe`, in
 `after_steps`), since production may hold rows the old schema allowed.
 
-Owns: `DataProof` (see `protocol`), writing `data`, `acknowledged` (a loss accepted on purpose)
-and the findings into the migration's result.
+Owns: `DataProof` (see `protocol`), writing `data`, `acknowledged` (a loss accepted on purpose),
+the findings and the fingerprints' digests (`data_fingerprints`: pre_release, post_release,
+rolled_back) into the migration's result.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from ...verdicts import Data, FindingKind, StepOutcome
 from ..protocol import MigrationTest, ObservedState, Proof, ScratchDatabases
 from ..round_trip import judge_data
 from .coverage import coverage_findings
-from .fingerprints import Fingerprint, changed_cells
+from .fingerprints import Fingerprint, changed_cells, digest
 from .post_release import judge_post_release, post_release_scope, rolled_back_changes
 from .seeding import POST_RELEASE_PROFILES, PRE_RELEASE_PROFILES, Choices, SeedReport
 from .unique_keys import UniqueKeys, relaxed_keys, tightened_keys
@@ -93,6 +94,7 @@ class DataProof(Proof):
         test.result.details.extend(skipped_rows(report, moment))
         state.seeded = report
         state.data = test.database.fingerprint(auto_now_columns(tables))
+        test.result.data_fingerprints[moment.replace("-", "_")] = digest(state.data)
 
     def after_rollback(self, test: MigrationTest) -> None:
         """The pre-release rows must hold (keeps the fingerprint after the rollback for the
@@ -109,6 +111,7 @@ class DataProof(Proof):
                                                      auto_now_columns(meta["tables_before"])))
         set_data_verdict(test, verdict.data)
         self.rolled_back = after
+        test.result.data_fingerprints["rolled_back"] = digest(after)
 
     def after_reapply(self, test: MigrationTest) -> None:
         """Rows written after the release must survive its rollback (see post_release)."""

@@ -13,8 +13,10 @@ while:
   migration fails fast instead.
 
 With --table-sizes it then measures M's write-blocking locks at three volumes on fresh
-databases (no traffic) and estimates their hold at production size (sizes.py); --max-blocking
-turns an estimate over the limit into a rehearsal problem of M (it fails the run). What goes
+databases (no traffic) and estimates their hold at production size (sizes.py); with
+--max-blocking it gives M its `blocking` verdict (verdict_table.judge_blocking: `exceeds` fails
+the run) and a line with the numbers per lock over the limit (`rehearsal_problems`); a migration
+the rehearsal gave no figures is `blocking: not_checked`, never `within`. What goes
 wrong in a rehearsal (a lock timeout, a deadlock victim, a database that cannot be built) is a
 `rehearsal` finding in `details`, never a verdict of the chain's.
 
@@ -40,12 +42,13 @@ from ...postgres.server import quote_ident
 from ...processes.steps import StepResult
 from ...project.discovery import MigrationInfo
 from ...results import Finding, Hazard, Impact, MigrationResult
-from ...verdicts import CheckStatus, FindingKind, StepOutcome
+from ...verdict_table import judge_blocking
+from ...verdicts import Blocking, CheckStatus, FindingKind, StepOutcome
 from ..data.seeding import PRE_RELEASE_PROFILES
 from ..deploy_safety.hazards import LOCK_MODES, WRITE_BLOCKING, DdlEvent, Event, RewriteEvent, judge_locks
 from ..protocol import MigrationTest, Proof, ProofDatabase, ScratchDatabases, ScratchUnavailable
 from .queries import traffic_lookups, traffic_queries
-from .sizes import Measurement, blocking_message, figure, impacts, judge_blocking, volumes
+from .sizes import Measurement, blocking_message, blocking_problems, figure, impacts, volumes
 from .traffic import LongQuery, Sample, TrafficSessions, summarize
 
 BASELINE_S = 0.5  # traffic before `migrate` starts: what a query costs when nothing is in its way
@@ -180,8 +183,13 @@ class RehearsalProof(Proof):
     def after_steps(self, test: MigrationTest, scratch: ScratchDatabases) -> None:
         options = RehearsalOptions.of(test.config)
         result = test.result
+        if options.max_blocking_s is not None:
+            result.blocking = Blocking.NOT_CHECKED  # until the rehearsal's figures say otherwise
         # Only over an apply that passed in the chain: a failing apply is the chain's verdict already.
-        if not options.active or result.apply != StepOutcome.PASSED or nothing_to_rehearse(test.migration, result):
+        if not options.active or result.apply != StepOutcome.PASSED:
+            return
+        if nothing_to_rehearse(test.migration, result):  # it locks no existing table: nothing can block
+            result.blocking = judge_blocking([], options.max_blocking_s)
             return
         try:
             Rehearsal(options, test, scratch).rehearse()
@@ -213,27 +221,36 @@ class Rehearsal:
                 return
             result.traffic = summarize(traffic_run.traffic, traffic_run.window)
             result.details.extend(self.traffic_findings(traffic_run))
-        measurements = list(traffic_run.measurements) if traffic_run is not None and options.volume else []
+        # The figures: the traffic run's holds with --volume, or the three volumes of --table-sizes.
+        complete = traffic_run is not None and traffic_run.step.ok and bool(options.volume)
+        measurements = list(traffic_run.measurements) if complete and traffic_run is not None else []
         if options.table_sizes is not None:
-            measurements = self.measure_volumes()
+            complete, measurements = self.measure_volumes()
         result.impact = impacts(measurements, options.table_sizes)
-        result.rehearsal_problems = judge_blocking(result.impact, options.max_blocking_s)
+        result.blocking = judge_blocking(result.impact, options.max_blocking_s)
+        if result.blocking == Blocking.WITHIN and not complete:
+            result.blocking = Blocking.NOT_CHECKED  # a missing figure is not a passed one
+        result.rehearsal_problems = blocking_problems(result.impact, options.max_blocking_s)
         if result.hazards is not None:
             result.hazards = ordered_hazards(result.hazards, result.impact)
         if self.test.log is not None:
             for impact in result.impact[:1]:
                 self.test.log.info(f"{result.label}: rehearsal: {blocking_message(impact)}")
 
-    def measure_volumes(self) -> list[Measurement]:
+    def measure_volumes(self) -> tuple[bool, list[Measurement]]:
+        """The holds at each volume, and whether every volume was measured (an apply that failed
+        or a database that could not be built leaves a gap)."""
         sizes = self.options.table_sizes or {}
         touched = [sizes[t] for t in touched_tables(self.result, self.test.meta) if t in sizes]
         found: list[Measurement] = []
+        complete = True
         for rows in volumes(max(touched) if touched else None, self.options.volume_max):
             run = self.measure(rows, False)
             if run is None:
-                break
+                return False, found
             found += run.measurements
-        return found
+            complete = complete and run.step.ok
+        return complete, found
 
     def measure(self, volume: int | None, with_traffic: bool) -> Run | None:
         """One apply of M on a fresh database before it, with `volume` more rows per table."""

@@ -9,7 +9,8 @@ per-row cost by least squares; when noise makes that per-row cost come out zero 
 largest hold is scaled by rows as if it were all per-row cost (`proportional`, an upper bound).
 
 Owns: `read_table_sizes` (the --table-sizes file), `volumes`, `Measurement`, `fit`,
-`estimate_impact`, `judge_blocking` (--max-blocking) and `blocking_message`.
+`estimate_impact`, `blocking_problems` (the lines of the locks over --max-blocking; which
+ones are over it, and the verdict, are verdict_table's) and `blocking_message`.
 
 Pure apart from reading the file.
 """
@@ -23,6 +24,7 @@ from pathlib import Path
 
 from ...errors import UsageError
 from ...results import Impact
+from ...verdict_table import over_limit
 from ..deploy_safety.hazards import sql_mode
 
 # Three volumes, the largest 12.5 times the smallest: with the few seeded rows on top, the
@@ -146,9 +148,7 @@ def blocking_message(impact: Impact) -> str:
     return f"{what}: held {figure(impact.blocking_s)} (measured {measured})"
 
 
-def judge_blocking(found: Sequence[Impact], limit_s: float | None) -> list[str]:
-    """--max-blocking: one problem per lock measured or estimated to block writes longer."""
-    if limit_s is None:
-        return []
+def blocking_problems(found: Sequence[Impact], limit_s: float | None) -> list[str]:
+    """--max-blocking: one line, with the numbers, per lock the verdict table finds over the limit."""
     return [f"blocks writes longer than --max-blocking {limit_s:g} s: {blocking_message(impact)}"
-            for impact in found if impact.blocking_s > limit_s]
+            for impact in over_limit(found, limit_s)]

@@ -3,11 +3,12 @@ tool, in fixture_sanity/test_rehearsal_project.py).
 
 Three runs, as a superuser (the lock observation needs event triggers): one with the whole
 rehearsal (--volume, traffic, --long-query, --table-sizes, --max-blocking), one with the same
---volume and no rehearsal (the verdicts must not change), and one of the `flat` app with the
-settings that set a lock_timeout. `--no-retry` in each: the retry proof has its own fixture
-(its verdict on `index_concurrently`, a bare AddIndexConcurrently, is `failed`, which is not
-this test's subject), and it keeps the runs short. Timing assertions compare cases with each other (orderings
-and classes), never with absolute times, so that a loaded machine does not decide them.
+--volume and no rehearsal (the verdicts and the data proof's fingerprints must not change), and
+one of the `flat` app with the settings that set a lock_timeout. The plain run keeps the retry
+proof (the non-atomic twins are written to be retried safely); the other two leave it out with
+`--no-retry` to stay short (the retry proof has its own fixture). Timing assertions compare
+cases with each other (orderings and classes), never with absolute times, so that a loaded
+machine does not decide them.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ def runs(run_tool, tmp_path_factory) -> tuple[ToolRun, ToolRun]:
     rehearsed = run_tool("rehearsal_project", "--volume", VOLUME, "--traffic-sessions", "2", "--long-query", "1",
                          "--table-sizes", str(sizes), "--volume-max", VOLUME, "--max-blocking", "30",
                          "--no-retry", superuser=True)
-    plain = run_tool("rehearsal_project", "--volume", VOLUME, "--no-traffic", "--no-retry", superuser=True)
+    plain = run_tool("rehearsal_project", "--volume", VOLUME, "--no-traffic", superuser=True)
     return rehearsed, plain
 
 
@@ -75,6 +76,35 @@ def test_rehearsal_changes_no_verdict_and_no_finding(runs):
             chain_findings = [d for d in migration["details"] if d["kind"] != "rehearsal"]
             assert chain_findings == other["details"], migration["name"]
             assert other["traffic"] == [] and other["impact"] == []
+            assert other["blocking"] == "off" and other["rehearsal_problems"] == []
+
+
+def test_rehearsal_changes_no_data_fingerprint(runs):
+    """The rehearsal works on clones: the rows the data proof fingerprinted on the chain's
+    database (seeded before and after each migration, and after its rollback) are the same
+    with and without it, digest for digest. One digest differs between any two runs, and shows
+    that the comparison sees a change: `rewrite`'s column has a volatile default
+    (gen_random_uuid()), so the rows it filled differ after its apply (post_release) and are
+    gone again after its rollback."""
+    rehearsed, plain = runs
+    compared, differ = 0, []
+    for app in rehearsed.require_report()["apps"]:
+        for migration in app["migrations"]:
+            digests = migration["data_fingerprints"]
+            other = plain.migration(app["app"], migration["name"])["data_fingerprints"]
+            assert set(digests) == set(other) == {"pre_release", "post_release", "rolled_back"}, migration["name"]
+            differ += [f"{app['app']}.{migration['name']} {moment}" for moment in sorted(digests)
+                       if digests[moment] != other[moment]]
+            compared += len(digests)
+    assert differ == ["rewrite.0002_counter_token post_release"], differ
+    assert compared == 3 * sum(len(app["migrations"]) for app in rehearsed.require_report()["apps"])
+
+
+def test_the_non_atomic_twins_are_safe_to_retry(runs):
+    _, plain = runs
+    for app, name in (("index_concurrently", "0002_event_index_conc_happened_idx"),
+                      ("backfill_split", "0003_fill_tag_slug")):
+        assert plain.migration(app, name)["retry"] == "passed", plain.context()
 
 
 def test_only_the_blocking_budget_fails_the_run(runs):
@@ -93,6 +123,10 @@ def test_only_the_blocking_budget_fails_the_run(runs):
         (rewrite, failed)
     for twin in ("flat.0002", "backfill_split.", "index_concurrently."):
         assert twin not in failed, failed
+    # the verdict table's `blocking` says the same as the problem lines
+    assert rehearsed.migration("backfill", "0002_tag_slug")["blocking"] == "exceeds"
+    assert rehearsed.migration("flat", "0002_member_nickname")["blocking"] == "within"
+    assert rehearsed.migration("backfill_split", "0003_fill_tag_slug")["blocking"] == "within"
 
 
 def test_backfill_in_one_transaction_grows_and_the_catalog_change_is_flat(runs):

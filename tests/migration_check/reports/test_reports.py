@@ -106,7 +106,8 @@ def test_report_json(failing):
         "compat": "not_checked", "compat_direction": None, "compat_acknowledged": False,
         "retry": "passed", "retry_acknowledged": False,
         "rewrites": "not_checked", "locks": "not_checked", "statements": "not_checked", "hazards": "not_checked",
-        "lock_holds": [], "traffic": [], "impact": [], "rehearsal_problems": [], "not_reached": False}
+        "lock_holds": [], "traffic": [], "impact": [], "blocking": "off", "rehearsal_problems": [],
+        "data_fingerprints": {}, "not_reached": False}
     assert report["fault"] is None
     assert report["observation"] == {"status": "off", "reason": None, "squawk": None, "volume": None,
                                      "fail_on_hazards": False}

@@ -112,10 +112,11 @@ class BrokenScratch:
         yield
 
 
-def migration_test(locked: MigrationResult, sessions: int = 1) -> MigrationTest:
+def migration_test(locked: MigrationResult, sessions: int = 1, max_blocking: float | None = None,
+                   operation: str = "AddField") -> MigrationTest:
     config = Config(Path("manage.py"), Path("."), "s", (), 5, None, None, None, frozenset(), frozenset(), True, True,
-                    60.0, 1, 0, traffic_sessions=sessions)
-    return MigrationTest(config=config, project=None, safety=DeploySafety(), migration=migration("AddField"),
+                    60.0, 1, 0, traffic_sessions=sessions, max_blocking=max_blocking)
+    return MigrationTest(config=config, project=None, safety=DeploySafety(), migration=migration(operation),
                          meta=META, result=locked, database=None, before=ObservedState(columns={}))
 
 
@@ -138,3 +139,24 @@ def test_not_rehearsed_when_the_apply_failed_or_nothing_was_asked(apply, session
     scratch = BrokenScratch(RuntimeError("never asked"))
     RehearsalProof().after_steps(migration_test(locked, sessions), scratch)
     assert (scratch.asked, locked.details) == ([], [])
+
+
+@pytest.mark.parametrize(("apply", "locks", "operation", "error", "blocking"), [
+    ("passed", [{"table": "shop_tag", "mode": "AccessExclusiveLock"}], "AddField", RuntimeError("boom"),
+     "not_checked"),  # the rehearsal broke: no figures, never `within`
+    ("failed", [{"table": "shop_tag", "mode": "AccessExclusiveLock"}], "AddField", None, "not_checked"),
+    ("passed", [], "CreateModel", None, "within"),  # locks no existing table: nothing can block
+])
+def test_blocking_without_figures(apply, locks, operation, error, blocking):
+    locked = result(locks)
+    locked.apply = apply
+    RehearsalProof().after_steps(migration_test(locked, max_blocking=1.0, operation=operation),
+                                 BrokenScratch(error or RuntimeError("never asked")))
+    assert locked.blocking == blocking
+
+
+def test_blocking_is_off_without_max_blocking():
+    locked = result([])
+    locked.apply = "passed"
+    RehearsalProof().after_steps(migration_test(locked, operation="CreateModel"), BrokenScratch(RuntimeError("x")))
+    assert locked.blocking == "off"

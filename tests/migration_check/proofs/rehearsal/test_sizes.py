@@ -10,10 +10,10 @@ from migration_check.errors import UsageError
 from migration_check.proofs.rehearsal.sizes import (
     Measurement,
     blocking_message,
+    blocking_problems,
     estimate_impact,
     fit,
     impacts,
-    judge_blocking,
     read_table_sizes,
     volumes,
 )
@@ -83,11 +83,11 @@ def test_impacts_longest_first():
 
 def test_max_blocking_names_the_numbers():
     impact = estimate_impact([written(100, 2.0), written(1000, 11.0), written(10_000, 101.0)], 1_000_000)
-    (problem,) = judge_blocking([impact], 1.0)
+    (problem,) = blocking_problems([impact], 1.0)
     assert problem.startswith("blocks writes longer than --max-blocking 1 s: ACCESS EXCLUSIVE on upstream_tag "
                               "(rows written): estimated 10,001 s at 1,000,000 rows, fitted")
     assert "2 s at 100; 11 s at 1,000; 101 s at 10,000" in problem
-    assert judge_blocking([impact], 20_000.0) == [] and judge_blocking([impact], None) == []
+    assert blocking_problems([impact], 20_000.0) == [] and blocking_problems([impact], None) == []
 
 
 def test_blocking_message_without_estimate():
