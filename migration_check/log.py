@@ -92,10 +92,17 @@ class Group:
     done: int = 0
     doing: str = ""  # the step it runs now
     lines: list[str] = field(default_factory=list)  # held until it is printed as a block
+    headed: bool = False  # its heading is printed
 
     def block(self) -> list[str]:
+        """The lines held, under the heading the first time: nothing when nothing is held (a
+        chain that printed nothing, at this verbosity, gets no heading either)."""
         held, self.lines = self.lines, []
-        return [HEADING.format(self.title) + "\n", *held]
+        if not held:
+            return []
+        heading = [] if self.headed else [HEADING.format(self.title) + "\n"]
+        self.headed = True
+        return heading + held
 
 
 class Blocks:
@@ -118,15 +125,13 @@ class Blocks:
     def open(self, group: Group) -> list[str]:
         if self.followed is None:
             self.followed = group
-            return group.block()
-        self.running.append(group)
+        else:
+            self.running.append(group)
         return []
 
     def line(self, group: Group, text: str) -> list[str]:
-        if group is self.followed:
-            return [text]
         group.lines.append(text)
-        return []
+        return group.block() if group is self.followed else []
 
     def close(self, group: Group) -> list[str]:
         if group is not self.followed:

@@ -185,8 +185,8 @@ def check_project(config: Config, log: Log, runner: StepRunner, server: Server,
                                      functools.partial(run_check_deploy, runner, head_url, log))
             template = worth_a_template(len(planned), len(builds.base), config.clone)
             builds.stage(template or config.clone == "never")
-            if template:
-                builds.build_template()  # beside the project checks; every chain clones it
+            if template:  # beside the project checks; every chain clones it
+                in_group(log, "template: the state every chain starts from", 0, builds.build_template)
             chains: list[tuple[AppWindow, Future[str | None]]] = [
                 (window, pool.submit(in_group, log, title, len(chain.tested), chain.check))
                 for (window, chain), title in zip(planned, titles, strict=True)]

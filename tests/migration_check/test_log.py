@@ -145,11 +145,11 @@ def in_thread(work) -> threading.Thread:
 def test_blocks_stream_the_followed_chain_and_hold_the_others_until_it_ends():
     blocks = Blocks()
     a, b, c = Group("a", 1), Group("b", 1), Group("c", 1)
-    assert blocks.open(a) == ["== a ==\n"]  # the first chain is followed: its heading at once
+    assert blocks.open(a) == []  # the first chain is followed: its heading with its first line
     assert blocks.open(b) == []
     assert blocks.open(c) == []
     assert blocks.line(b, "b1\n") == []
-    assert blocks.line(a, "a1\n") == ["a1\n"]
+    assert blocks.line(a, "a1\n") == ["== a ==\n", "a1\n"]
     assert blocks.line(c, "c1\n") == []
     assert blocks.close(c) == []  # ended while a is followed: waits, whole
     assert blocks.line(a, "a2\n") == ["a2\n"]
@@ -157,6 +157,16 @@ def test_blocks_stream_the_followed_chain_and_hold_the_others_until_it_ends():
     assert blocks.line(b, "b2\n") == ["b2\n"]
     assert blocks.close(b) == []
     assert blocks.flush() == []
+
+
+def test_a_chain_that_printed_nothing_gets_no_heading():
+    blocks = Blocks()
+    a, b, c = Group("a", 1), Group("b", 1), Group("c", 1)
+    blocks.open(a), blocks.open(b), blocks.open(c)
+    assert blocks.close(b) == []
+    assert blocks.close(a) == []  # c is followed now, with nothing held yet
+    assert blocks.line(c, "c1\n") == ["== c ==\n", "c1\n"]
+    assert blocks.line(c, "c2\n") == ["c2\n"]
 
 
 def test_blocks_flush_what_is_held_when_the_run_ends_early():
