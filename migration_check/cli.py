@@ -294,8 +294,10 @@ def traffic_sessions(args: argparse.Namespace) -> int:
 
 def add_output_options(parser: argparse.ArgumentParser) -> None:
     output = parser.add_mutually_exclusive_group()
-    output.add_argument("-v", "--verbose", dest="verbosity", action="store_const", const=2,
-                        help="show every command, its duration, and the output of failing steps")
+    # `-v` alone is verbosity 2; `-v N` as in Django's manage.py (`-v 2`, `-v 3`).
+    output.add_argument("-v", "--verbose", dest="verbosity", nargs="?", const=2, type=int, choices=range(4),
+                        metavar="N", help="show every command, its duration, and the output of failing steps "
+                                          "(-v N: that verbosity, as --verbosity)")
     output.add_argument("-q", "--quiet", dest="verbosity", action="store_const", const=0,
                         help="print nothing but errors")
     output.add_argument("--verbosity", dest="verbosity", type=int, choices=range(4),

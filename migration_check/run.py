@@ -8,10 +8,13 @@ handed over), and the fan-out of windows over `--jobs` threads.
 from __future__ import annotations
 
 import contextlib
+import functools
 import signal
 import time
-from collections.abc import Iterator
+from collections import Counter
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from typing import TypeVar
 
 from .chain.scratch import ScratchDatabase
 from .chain.squash_path import OpenReplacedPath, ReplacedPathDatabase, replaced_path_chains
@@ -34,6 +37,8 @@ from .proofs.deploy_safety.proof import DeploySafety
 from .proofs.deploy_safety.squawk import find_squawk
 from .results import AppResult, CheckResult, RunResult
 from .verdicts import Observation, Rollback, StepOutcome
+
+T = TypeVar("T")
 
 
 def settings_guard(project: Project, expected_database: str, settings: str) -> None:
@@ -162,32 +167,44 @@ def check_project(config: Config, log: Log, runner: StepRunner, server: Server,
     checks: list[CheckResult] = []
     apps: list[AppResult] = []
     fault: FaultDescription | None = None
-    try:
-        # The app windows do not need the head database: they start at once, beside the checks.
-        project_checks = runs_project_checks(config)
-        forward = pool.submit(run_forward_checks, runner, head_url, log) if project_checks else None
-        deploy = pool.submit(run_check_deploy, runner, head_url, log) if project_checks else None
-        planned = chains_of(windows, context, config.jobs, open_replaced)
-        template = worth_a_template(len(planned), len(builds.base), config.clone)
-        builds.stage(template or config.clone == "never")
-        if template:
-            builds.build_template()  # beside the project checks; every chain clones it
-        chains: list[tuple[AppWindow, Future[str | None]]] = [(window, pool.submit(chain.check))
-                                                              for window, chain in planned]
-        if forward is not None and deploy is not None:
-            forward_check, missing_check = forward.result()
-            checks = [forward_check, deploy.result(), missing_check, *choice.checks]
-        runner.release(head_url)  # the head database's step server is done with (only the probe, without the checks)
-        apps = collect(windows, chains)
-    except InfrastructureFault as error:  # the server failed the run: report what was reached
-        runner.kill_all()
-        fault = error.fault
-    except BaseException:
-        runner.kill_all()  # threads blocked on children return at once, and start nothing new
-        raise
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
-        builds.close()
+    planned = chains_of(windows, context, config.jobs, open_replaced)
+    titles = chain_titles(planned)
+    # With --jobs 1 the lines stream as they come (what runs beside the one chain is only the
+    # project checks, a few lines); with more, each chain's lines are one block (log.Blocks).
+    # The held lines are written when `parallel` ends: after the pool has stopped, before the
+    # summary or the exit message.
+    with log.parallel(sum(len(chain.tested) for _, chain in planned), grouped=config.jobs > 1):
+        try:
+            # The app windows do not need the head database: they start at once, beside the checks.
+            project_checks = runs_project_checks(config)
+            forward = deploy = None
+            if project_checks:
+                forward = pool.submit(in_group, log, "checks: forward, missing_migrations", 0,
+                                      functools.partial(run_forward_checks, runner, head_url, log))
+                deploy = pool.submit(in_group, log, "checks: check_deploy", 0,
+                                     functools.partial(run_check_deploy, runner, head_url, log))
+            template = worth_a_template(len(planned), len(builds.base), config.clone)
+            builds.stage(template or config.clone == "never")
+            if template:  # beside the project checks; every chain clones it
+                in_group(log, "template: the state every chain starts from", 0, builds.build_template)
+            chains: list[tuple[AppWindow, Future[str | None]]] = [
+                (window, pool.submit(in_group, log, title, len(chain.tested), chain.check))
+                for (window, chain), title in zip(planned, titles, strict=True)]
+            if forward is not None and deploy is not None:
+                forward_check, missing_check = forward.result()
+                checks = [forward_check, deploy.result(), missing_check, *choice.checks]
+            # The head database's step server is done with (only the probe, without the checks).
+            runner.release(head_url)
+            apps = collect(windows, chains)
+        except InfrastructureFault as error:  # the server failed the run: report what was reached
+            runner.kill_all()
+            fault = error.fault
+        except BaseException:
+            runner.kill_all()  # threads blocked on children return at once, and start nothing new
+            raise
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+            builds.close()
     if fault is not None:
         apps = [not_reached(window.result([])) for window in windows]
     return RunResult(checks=checks, apps=apps, duration_s=time.monotonic() - started,
@@ -198,6 +215,23 @@ def check_project(config: Config, log: Log, runner: StepRunner, server: Server,
                      squawk=safety.squawk.version if safety.squawk else None, volume=config.volume,
                      fail_on_hazards=config.fail_on_hazards, selection=choice.selection, steps=runner.steps,
                      isolation=runner.isolation, fault=fault)
+
+
+def chain_titles(planned: list[tuple[AppWindow, WindowChain]]) -> list[str]:
+    """Each chain's heading: its app, and which migrations when the app has several chains."""
+    per_app = Counter(window.app for window, _ in planned)
+    titles = []
+    for window, chain in planned:
+        names = [m.name for m in chain.tested]
+        part = names[0] if len(names) == 1 else f"{names[0]} .. {names[-1]}"
+        titles.append(window.app if per_app[window.app] == 1 or not names else f"{window.app} ({part})")
+    return titles
+
+
+def in_group(log: Log, title: str, migrations: int, work: Callable[[], T]) -> T:
+    """`work` in a pool thread, its lines the group `title` (testing `migrations` migrations)."""
+    with log.group(title, migrations):
+        return work()
 
 
 def not_reached(app: AppResult) -> AppResult:

@@ -145,6 +145,7 @@ class WindowChain:
             return message
         for position, migration in enumerate(self.tested):
             broken = self.check_migration(migration)
+            self.log.migration_done()
             newer = self.tested[position + 1 :]
             if broken and not newer:
                 return None
@@ -243,12 +244,14 @@ class WindowChain:
         is information (the proof's verdict stays not_checked), not the chain's failure."""
         own = OwnDatabases(self)
         for proof in proofs:
+            self.log.doing(f"{test.migration.label} {proof.name}")
             try:
                 proof.after_steps(test, own)
             except ScratchUnavailable as problem:
                 test.result.details.append(Finding(FindingKind.INFO, f"{proof.name}: {problem}"))
 
     def step(self, migration: MigrationInfo, target: str, what: str) -> StepResult:
+        self.log.doing(f"{migration.label} {what}")
         outcome = self.db.migrate(self.app, target)
         self.log.step(f"{migration.label}: {what}", CheckStatus.of(outcome.ok), outcome.duration_s,
                       None if outcome.ok else outcome.error_summary())

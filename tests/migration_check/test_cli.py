@@ -46,6 +46,9 @@ def test_defaults(monkeypatch, tmp_path):
     (["--depth", "ALL"], "depth", None),
     (["--depth", "3"], "depth", 3),
     (["-v"], "verbosity", 2),
+    (["-v", "2"], "verbosity", 2),  # as Django's manage.py takes it
+    (["-v", "3"], "verbosity", 3),
+    (["-v", "--depth", "3"], "verbosity", 2),
     (["-q"], "verbosity", 0),
     (["--verbosity", "3"], "verbosity", 3),
     (["--app", "a", "--app", "b"], "apps", ["a", "b"]),
@@ -69,6 +72,7 @@ def test_options(argv, field, value):
                                      "(e.g. upstream.0018_remove_invoice_paid_on), got '.x'"),
     (["-v", "-q"], "argument -q/--quiet: not allowed with argument -v/--verbose"),
     (["--verbosity", "4"], "argument --verbosity: invalid choice: 4 (choose from 0, 1, 2, 3)"),
+    (["-v", "4"], "argument -v/--verbose: invalid choice: 4 (choose from 0, 1, 2, 3)"),
     (["--bogus"], "unrecognized arguments: --bogus"),
 ])
 def test_bad_options_exit_2_with_one_line(capsys, argv, message):

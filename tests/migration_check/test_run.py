@@ -1,11 +1,14 @@
-"""run.settings_guard: settings whose databases are not the scratch one are refused (pure)."""
+"""run.settings_guard: settings whose databases are not the scratch one are refused (pure); the
+headings of the chains' blocks of lines."""
 
 from __future__ import annotations
+
+from types import SimpleNamespace
 
 import pytest
 
 from migration_check.errors import UsageError
-from migration_check.run import settings_guard
+from migration_check.run import chain_titles, settings_guard
 from tests.migration_check.fake_database import project_of
 
 
@@ -39,3 +42,13 @@ def test_another_alias_pointing_elsewhere_is_refused_naming_it(archive, where):
         "a migration that uses it (RunPython with `using`, a router) would write there, so the tool stops here. "
         "While testing, point every alias at DATABASE_URL")
     assert "\n" not in str(refused.value)
+
+
+def test_a_chains_heading_names_its_part_of_the_window_only_when_the_app_has_several():
+    """With --jobs 2 and one app, its window is split over two chains: two blocks, told apart."""
+    def chain(app, *names):
+        return SimpleNamespace(app=app), SimpleNamespace(tested=[SimpleNamespace(name=name) for name in names])
+
+    planned = [chain("shop", "0001_initial", "0002_item"), chain("shop", "0003_price"),
+               chain("blog", "0001_initial", "0002_post", "0003_tag")]
+    assert chain_titles(planned) == ["shop (0001_initial .. 0002_item)", "shop (0003_price)", "blog"]

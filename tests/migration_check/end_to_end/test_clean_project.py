@@ -48,7 +48,10 @@ CROSS_APP_WINDOWS = {
 
 
 clean_runs, clean = fixtures_in_both_isolations("clean_project", "--depth", "5", name="clean")
-cross_app_runs, cross_app = fixtures_in_both_isolations("cross_app_project", "--depth", "all", name="cross_app")
+# --jobs 2 (the default on two CPUs, named here because the console test below relies on it):
+# alpha and beta are tested side by side, each in a chain of its own.
+cross_app_runs, cross_app = fixtures_in_both_isolations("cross_app_project", "--depth", "all", "--jobs", "2",
+                                                        name="cross_app")
 
 
 def test_same_verdicts_in_both_isolations(clean_runs, cross_app_runs):
@@ -139,3 +142,24 @@ def test_cross_app_rollback_of_alpha_causes_no_false_alarm(cross_app, app):
 
 def test_cross_app_cleanup_and_url_database_untouched(cross_app):
     assert_cleaned_up(cross_app)
+
+
+def test_cross_app_console_keeps_each_apps_lines_together(cross_app):
+    """Issue 21, part 6: with --jobs 2 the two apps' lines used to alternate line by line. Each
+    app's lines now stand under its heading, one block each, and the block holds every line of
+    the app's chain; nothing is rewritten in place in a pipe (no live line: no carriage return)."""
+    assert "\r" not in cross_app.stdout and "\x1b" not in cross_app.stdout
+    lines = cross_app.stdout.splitlines()
+    headings = [index for index, line in enumerate(lines) if line.startswith("== ")]
+    table = next(index for index, line in enumerate(lines) if line.startswith("migration  "))
+    ends = {index: next((later for later in headings if later > index), table) for index in headings}
+    blocks = {lines[index]: lines[index + 1:end] for index, end in ends.items()}
+    assert {"== alpha ==", "== beta =="} <= set(blocks), cross_app.context()
+    for app, other in (("alpha", "beta"), ("beta", "alpha")):
+        block = blocks[f"== {app} =="]
+        # every line the chain wrote (steps start with the label `app.`, notes with `app:`)
+        written = [line for line in lines[headings[0]:table] if line.startswith((f"{app}.", f"{app}:"))]
+        assert written and [line for line in block if line in written] == written, cross_app.context()
+        assert not [line for line in block if line.startswith((f"{other}.", f"{other}:"))], cross_app.context()
+        assert f"{app}.0001_initial: reapply ... OK" in "\n".join(block)
+    assert "manage.py migrate" not in cross_app.stdout  # the commands are for -v (verbosity 2)

@@ -403,6 +403,9 @@ def test_verbose_run_shows_commands_with_the_password_masked(runs):
         assert re.match(rf"  \$ DATABASE_URL=postgres://{run.account.role}:\*\*\*@127\.0\.0\.1:\d+/tm_scratch_",
                         line), line
     assert f"Using PostgreSQL server postgres://{run.account.role}:***@127.0.0.1:" in run.stdout
+    # the step's own command line, as one would type it (issue 21: the commands at verbosity 2)
+    migrate = [line for line in commands if re.search(r"\bmanage\.py migrate shop 000\d_\w+", line)]
+    assert migrate, "\n".join(commands)
 
 
 def test_failure_exits_1_and_cleans_up(runs):
