@@ -136,7 +136,8 @@ def test_sigkill_while_the_template_is_built_leaves_nothing(pg_admin, tmp_path):
     try:
         killed = kill_when(slow_argv(manage, account), child_env(SLOW_BASE_SLEEP_S=str(SLEEP_S)), building,
                            cwd=manage.parent)
-        assert "building the template" in killed.output, killed.context()
+        # (`building` saw the template's own sleep running; with --jobs 2 the template's progress
+        # lines are held while the project checks' block is printed, and a SIGKILL loses them)
         assert_the_run_left_nothing(killed, account)
         assert re.search(r"removed .*scratch database tm_scratch_[0-9a-f]{8}_\d+_template", killed.stderr), (
             killed.context())
