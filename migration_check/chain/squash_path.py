@@ -11,7 +11,8 @@ start that path (none of them is applied yet, so the squash stands in for them),
 
 Owns: `ReplacedPathDatabase` (a scratch database whose steps can reach replaced migrations and
 which reads django_migrations without folding them into the squash), `ReplacedPathChain` (a
-chain over one squash's replaced migrations) and `replaced_path_chains`.
+chain over one squash's replaced migrations) and `replaced_path_chains`. A squash that replaces
+migrations of another app gets no such path (a window is one app's): a note says so.
 """
 
 from __future__ import annotations
@@ -84,6 +85,18 @@ def open_path(open_replaced: OpenReplacedPath, squash: MigrationInfo, purpose: s
     return open_replaced(purpose, squash)
 
 
+def other_apps_replaced(squash: MigrationInfo) -> list[MigrationKey]:
+    """The migrations `squash` replaces in apps other than its own (a hand-written squash that
+    takes over another app's model, as django-two-factor-auth's `phonenumber` plugin does)."""
+    return [key for key in squash.replaces if key[0] != squash.app]
+
+
+def not_tested_note(squash: MigrationInfo, foreign: Sequence[MigrationKey]) -> str:
+    labels = ", ".join(f"{app}.{name}" for app, name in foreign)
+    return (f"the path of a database older than {squash.name} is not tested: the squash replaces migrations of "
+            f"other apps ({labels}), and a window tests the migrations of one app")
+
+
 def replaced_path_chains(window: AppWindow, tested: Sequence[MigrationInfo], context: ChainContext,
                          open_replaced: OpenReplacedPath) -> list[WindowChain]:
     """For each squash among `tested`: its replaced migrations added to the window's results,
@@ -92,6 +105,9 @@ def replaced_path_chains(window: AppWindow, tested: Sequence[MigrationInfo], con
     for squash in tested:
         replaced = context.project.replaced_by(squash)
         if not replaced:
+            continue
+        if foreign := other_apps_replaced(squash):
+            window.results[squash.name].details.append(Finding(FindingKind.INFO, not_tested_note(squash, foreign)))
             continue
         window.add_replaced(squash, replaced)
         note = (f"replaced by {squash.name}: tested on the path of a database older than the squash "

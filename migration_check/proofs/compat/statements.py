@@ -464,10 +464,23 @@ def safe_pattern(direction: CompatDirection, code: str | None, operations: Seque
     return by_code.get(code or "", TWO_STEPS)
 
 
+NULL_COLUMN = re.compile(r'null value in column "((?:[^"]|"")+)"')
+
+
+def null_written(statement: Statement, error: StatementError) -> bool:
+    """Whether the NOT NULL violation is on a column the INSERT names (the NULL the old code's
+    field default writes), not on one it leaves out (a new column without a database default).
+    True when the message does not name the column (a server speaking another language)."""
+    match = NULL_COLUMN.search(error.message)
+    named = statement.sql.partition(" (")[2].partition(") VALUES")[0]  # the column list
+    return match is None or f'"{match.group(1)}"' in named
+
+
 def failure_finding(plan: CompatPlan, probe: Probe, statement: Statement, error: StatementError,
                     migration: str, operations: Sequence[str]) -> Finding:
     pattern = safe_pattern(plan.direction, error.code, operations)
-    if probe.action == DEFAULTS_ACTION and error.code == "23502" and plan.direction == OLD_ON_NEW:
+    if (probe.action == DEFAULTS_ACTION and error.code == "23502" and plan.direction == OLD_ON_NEW
+            and null_written(statement, error)):
         pattern = OLD_NULL_DEFAULT
     shown = display_statement(statement)
     if plan.direction == OLD_ON_NEW:

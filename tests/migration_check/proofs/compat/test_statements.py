@@ -381,6 +381,21 @@ def test_null_written_by_default_into_a_column_made_not_null_breaks_old_code():
     assert "null=True without a default" in finding.extra["pattern"]
 
 
+def test_a_new_column_the_defaults_insert_leaves_out_gets_the_new_column_pattern():
+    """django-admin-interface 0028 (docs/survey-2.md): the old code's INSERT of its defaults fails
+    on a NOT NULL column it does not name; the fix is the new column's, not the old field's."""
+    probes = build_probes([PROFILE], {Lookup("shop_profile", ("id",)): ("1",)})
+    statements = statements_of(probes)
+    not_null = StatementError("23502", 'null value in column "tabs" of relation "shop_profile" violates '
+                                       'not-null constraint')
+    verdict = judge_compat(CompatPlan(OLD_ON_NEW, [PROFILE], None), probes, [None] * len(statements),
+                           [None if s.sql.startswith("SELECT") else not_null for s in statements],
+                           "0002_profile_tabs", ["AddField"])
+    defaults = [f for f in verdict.findings if f.extra["action"] == "INSERT (defaults)"]
+    assert len(defaults) == 1 and '"tabs"' not in defaults[0].extra["statement"]
+    assert defaults[0].extra["pattern"] == NEW_COLUMN
+
+
 ACCOUNT = model("shop_account", field("name", "varchar(50)", max_length=50))
 LINKED = model("shop_profile", field("bio", "varchar(50)", max_length=50),
                field("account_id", "bigint", references=["shop_account", "id"], unique=True))
