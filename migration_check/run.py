@@ -148,8 +148,11 @@ def check_project(config: Config, log: Log, runner: StepRunner, server: Server,
     started = time.monotonic()
     project, head_url = discover(runner, server)
     selected, skipped = select_apps(project, config.apps, config.project_dir)
-    for note in skipped:
-        log.detail(f"skipping {note}; name it with --app to include it")
+    for note in skipped:  # each note starts with the app's label
+        if project.migrations_of(note.split(" ", 1)[0]):
+            log.detail(f"skipping {note}; name it with --app to include it")
+        else:  # a project app with nothing of its own to test: not a choice the user made, so said
+            log.info(f"not testing {note}")
     choice = choose(project, selected, config, changes)
     for line in choice.describe():
         log.info(line)

@@ -205,16 +205,30 @@ def select_apps(project: Project, requested: Sequence[str], project_dir: Path) -
         without = [label for label in requested if not project.apps[label].has_migrations]
         if without:
             raise UsageError(f"app {', '.join(without)} has no migrations to test")
+        for label in requested:
+            if not project.migrations_of(label):
+                raise UsageError(f"app {label} has no migration of its own to test: {replaced_elsewhere(project, label)}")
         return list(requested), []
     selected, skipped = [], []
     for label in labels_with_migrations:
         app = project.apps[label]
-        if is_project_app(app, project_dir):
+        if is_project_app(app, project_dir) and not project.migrations_of(label):
+            skipped.append(f"{label} ({replaced_elsewhere(project, label)})")  # said at the default verbosity
+        elif is_project_app(app, project_dir):
             selected.append(label)
         else:
             where = "Django contrib" if app.name.startswith("django.") else "outside the project"
             skipped.append(f"{label} ({where}: {app.path})")
     return selected, skipped
+
+
+def replaced_elsewhere(project: Project, label: str) -> str:
+    """Why an app with migration files has none in the plan: another app's squashed migration
+    replaces them all (django-two-factor-auth's `two_factor` under its `phonenumber` plugin)."""
+    squashes = [m.label for m in project.plan if m.app != label and any(app == label for app, _ in m.replaces)]
+    if not squashes:
+        return "none of its migrations is in the migration plan"
+    return f"every one is replaced by {', '.join(squashes)}; test {squashes[0].split('.')[0]} instead"
 
 
 def window_of(migrations: Sequence[MigrationInfo], depth: int | None) -> list[MigrationInfo]:

@@ -45,6 +45,23 @@ def test_the_squash_passes_and_says_the_older_path_is_not_tested(run):
                for note in notes), notes
 
 
+def test_the_app_whose_migrations_another_app_replaces_is_said_not_tested(run):
+    # `devices` has migration files, but the plan runs none of them: the run says so (it was
+    # silently left out) and the report lists it with the apps it did not test
+    note = "devices (every one is replaced by phones.0001_squashed_0001_initial; test phones instead)"
+    assert f"not testing {note}" in run.stdout, run.context()
+    assert note in run.require_report()["skipped_apps"]
+
+
+def test_naming_that_app_is_refused_with_what_to_test(run_tool):
+    refused = run_tool("cross_squash_project", "--app", "devices")
+    assert refused.returncode == 2, refused.context()
+    assert refused.stderr.strip().splitlines()[-1] == (
+        "test_migrations: error: app devices has no migration of its own to test: every one is replaced by "
+        "phones.0001_squashed_0001_initial; test phones instead"), refused.context()
+    assert_cleaned_up(refused)
+
+
 @pytest.mark.parametrize("name", WINDOWS["solo"])
 def test_the_twin_squash_and_its_replaced_path_pass(run, name):
     run.assert_verdicts("solo", name, apply="passed", compat="compatible", retry="passed", **PASSED)
