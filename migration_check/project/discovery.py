@@ -207,7 +207,8 @@ def select_apps(project: Project, requested: Sequence[str], project_dir: Path) -
             raise UsageError(f"app {', '.join(without)} has no migrations to test")
         for label in requested:
             if not project.migrations_of(label):
-                raise UsageError(f"app {label} has no migration of its own to test: {replaced_elsewhere(project, label)}")
+                why = replaced_elsewhere(project, label)
+                raise UsageError(f"app {label} has no migration of its own to test: {why}")
         return list(requested), []
     selected, skipped = [], []
     for label in labels_with_migrations:
