@@ -1,9 +1,10 @@
 """wide_keys_project really contains its case, shown without the tool (plain manage.py migrate
-and SQL on databases of their own): `invites.0002` widens `Invitation.id` (AutoField to
-BigAutoField) and, with it, the foreign key `Reminder.invitation_id`; its rollback narrows both
-back to integer, which fails once an id, or the key's identity sequence, has passed integer's
-range; with ids drawn from the sequence (what the tool's post-release rows get) it passes. The
-twin `invites_twin.0002` adds a column and rolls back over any row. test_wide_keys_project.py in
+and SQL on databases of their own): `tokens.0002` widens `Token.id` (AutoField to BigAutoField),
+`invites.0002` widens `Invitation.id` and, with it, the foreign key `Reminder.invitation_id`;
+their rollback narrows them back to integer, which fails once an id, or the key's identity
+sequence, has passed integer's range; with ids drawn from the sequence (what the tool's
+post-release rows get) it passes. Rolled back, the foreign key carries another name. The twin
+`invites_twin.0002` adds a column and rolls back over any row. test_wide_keys_project.py in
 end_to_end/ asserts what the tool says about them.
 """
 
@@ -41,6 +42,22 @@ def test_0002_widens_the_key_and_the_foreign_key_to_it(db):
     assert column_type(db, "invites_reminder", "invitation_id") == "integer"
 
 
+def foreign_keys(db: FixtureDb, table: str) -> list[str]:
+    return [row[0] for row in db.rows("SELECT conname FROM pg_constraint WHERE contype = 'f' "
+                                      "AND conrelid = %s::regclass", (table,))]
+
+
+def test_the_rollback_puts_the_foreign_key_back_under_another_name(db):
+    db.migrate("invites", "0001")
+    db.migrate("invites", "zero")
+    db.migrate("invites", "0001")
+    first = foreign_keys(db, "invites_reminder")
+    db.migrate("invites", "0002")
+    db.migrate("invites", "0001")
+    assert first == ["invites_reminder_invitation_id_a58441ea_fk_invites_i"]
+    assert foreign_keys(db, "invites_reminder") == ["invites_reminder_invitation_id_a58441ea_fk"]
+
+
 def test_the_rollback_passes_over_ids_from_the_sequence(db):
     db.rows("INSERT INTO invites_invitation (email) VALUES ('a@example.com'), ('b@example.com')")
     db.rows("INSERT INTO invites_reminder (invitation_id) SELECT id FROM invites_invitation")
@@ -60,6 +77,16 @@ def test_the_rollback_fails_once_the_sequence_passed_it_even_without_such_a_row(
     db.rows("SELECT setval(pg_get_serial_sequence('invites_invitation', 'id'), %s)", (INTEGER_MAX + 1,))
     stderr = db.migrate_fails("invites", "0001")
     assert "cannot be greater than MAXVALUE (2147483647)" in stderr, stderr[-2000:]
+
+
+def test_the_key_without_foreign_keys_fails_the_same_way(db):
+    assert column_type(db, "tokens_token", "id") == "bigint"
+    db.rows("INSERT INTO tokens_token (key) VALUES ('from the sequence')")
+    db.migrate("tokens", "0001")
+    db.migrate("tokens", "0002")
+    db.rows("INSERT INTO tokens_token (id, key) VALUES (%s, 'late')", (INTEGER_MAX + 1,))
+    stderr = db.migrate_fails("tokens", "0001")
+    assert "integer out of range" in stderr, stderr[-2000:]
 
 
 def test_the_twin_rolls_back_over_its_largest_ids(db):
