@@ -3,8 +3,8 @@
 Pre-release rows are seeded just before the migration and fingerprinted (`before_apply`);
 post-release rows are seeded after it (`before_rollback`); after the rollback every pre-release
 row and value must be intact (`after_rollback`: `round_trip.judge_data`, and what the seeding
-could not cover, `coverage`), and after the re-apply the post-release rows must have survived
-the round trip (`after_reapply`: `post_release`).
+could not cover, `coverage` and `widened_keys`), and after the re-apply the post-release rows
+must have survived the round trip (`after_reapply`: `post_release`).
 
 Unique keys (`unique_keys`): a key the migration relaxes is repeated by a post-release row (what
 users may write after the release, which a rollback restoring the key must cope with); a key it
@@ -33,6 +33,7 @@ from .post_release import judge_post_release, post_release_scope, rolled_back_ch
 from .seeding import POST_RELEASE_PROFILES, PRE_RELEASE_PROFILES, Choices, SeedReport
 from .unique_keys import UniqueKeys, relaxed_keys, tightened_keys
 from .unique_probe import UniqueKey, probe_tightened
+from .widened_keys import widened_key_findings
 
 
 def auto_now_columns(tables: dict[str, TableDescription]) -> dict[str, set[str]]:
@@ -109,6 +110,8 @@ class DataProof(Proof):
         test.result.details.extend(coverage_findings(meta["tables_before"], before.data,
                                                      before.seeded or SeedReport(),
                                                      auto_now_columns(meta["tables_before"])))
+        test.result.details.extend(widened_key_findings(test.migration.name, before.schema,
+                                                        test.observed_after.schema))
         set_data_verdict(test, verdict.data)
         self.rolled_back = after
         test.result.data_fingerprints["rolled_back"] = digest(after)
