@@ -7,6 +7,12 @@ management commands a run uses, the database backend), closes every database con
 checks that no other thread runs: a forked child then starts from a pristine copy of this
 process, with no connection or lock it could share with a sibling.
 
+Before serving it warms up (`warm_up`, skipped with TM_NO_WARMUP=1): it renders Django's
+project state of the whole migration graph once, so that every forked `migrate` starts from
+code Python has already specialised and objects the collector no longer scans (`gc.freeze`).
+Nothing of the rendered state is handed to a child: each `migrate` plans and renders exactly
+as `manage.py migrate` does.
+
 Then it serves requests (JSON lines on a pipe the tool passed in, `protocol.StepRequest`) until
 that pipe closes. For each one it forks a child that puts itself in a process group of its own
 (the tool kills the group on a time-out), points fds 0/1/2 at /dev/null and the request's two
@@ -20,6 +26,7 @@ for its children with SIGCHLD waking its select loop; it starts no thread.
 from __future__ import annotations
 
 import contextlib
+import gc
 import json
 import os
 import selectors
@@ -28,27 +35,60 @@ import sys
 import threading
 import time
 import traceback
+from collections.abc import Mapping
 
 from django.core.management import execute_from_command_line, get_commands, load_command_class
 from django.db import connections
 from django.db.migrations.loader import MigrationLoader
 
 from .faults import fault_line
-from .protocol import STEP_SERVER_FDS_ENV, ServerEvent, StepRequest
+from .protocol import NO_WARMUP_ENV, STEP_SERVER_FDS_ENV, ServerEvent, StepRequest
 
 # The commands a run's steps use: their modules (and what they import) are loaded once here.
 PRELOADED_COMMANDS = ("migrate", "showmigrations", "makemigrations", "check", "shell")
 
 
-def preload() -> int:
-    """Import what each step would import again; returns the number of migrations found."""
+def preload() -> MigrationLoader:
+    """Import what each step would import again; returns the loader (its graph: the disk's)."""
     loader = MigrationLoader(None, ignore_no_migrations=True)  # imports every migration module
     commands = get_commands()
     for name in PRELOADED_COMMANDS:
         if name in commands:
             load_command_class(commands[name], name)
     connections.all()  # the backends' modules and wrappers, without connecting
-    return len(loader.disk_migrations)
+    return loader
+
+
+def warm_up(loader: MigrationLoader, environ: Mapping[str, str]) -> str:
+    """Run once, before any fork, the work every forked `migrate` repeats: rendering historical
+    models (`ProjectState.apps`) over the whole graph. Measured on 20 apps x 50 migrations,
+    rendering is over half of a forked `migrate`'s CPU time; a child of a server that rendered
+    once runs the same Python functions already specialised by the interpreter (3.11+) and
+    Django's lazily imported modules already loaded. Then the server's objects are moved out
+    of the collector's view (`gc.freeze`): a child's collections no longer scan them, nor
+    write to (and so copy) their pages.
+
+    Changes nothing a step does: no database is touched (the loader has no connection), the
+    rendered state is dropped, and every child plans and renders for itself. Returns what was
+    done ("skipped: ..." when off or when Django's API is not the one expected, e.g. a graph
+    that cannot be rendered: then the children take the plain path, and fail as `migrate`
+    would)."""
+    if environ.get(NO_WARMUP_ENV, "") not in ("", "0"):
+        return f"skipped: {NO_WARMUP_ENV} is set"
+    rendered = "rendered"
+    project_state = getattr(loader, "project_state", None)  # Django 1.8+; still feature-detected
+    if not callable(project_state):
+        rendered = "skipped: MigrationLoader.project_state is missing"
+    else:
+        try:
+            state = project_state()
+            rendered = f"rendered {len(state.apps.get_models(include_auto_created=True))} historical models"
+        except Exception as error:  # a graph that cannot be rendered: the steps will say why
+            rendered = f"skipped: rendering failed ({type(error).__name__})"
+    gc.collect()
+    if hasattr(gc, "freeze"):  # Python 3.7+
+        gc.freeze()
+    return rendered
 
 
 def other_threads() -> list[str]:
@@ -223,7 +263,8 @@ def exit_status(code: object) -> int:
 def main() -> None:
     request_fd, event_fd = (int(fd) for fd in os.environ.pop(STEP_SERVER_FDS_ENV).split(","))
     started = time.perf_counter()
-    migrations = preload()
+    loader = preload()
+    warmed = warm_up(loader, os.environ)
     connections.close_all()
     server = Server(request_fd, event_fd)
     threads = other_threads()
@@ -231,5 +272,5 @@ def main() -> None:
         server.send({"event": "refused", "reason": f"threads running after Django started: {', '.join(threads)}"})
         return
     server.send({"event": "ready", "pid": os.getpid(), "seconds": round(time.perf_counter() - started, 3),
-                 "migrations": migrations})
+                 "migrations": len(loader.disk_migrations), "warm_up": warmed})
     server.serve()
