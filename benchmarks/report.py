@@ -133,10 +133,16 @@ def sizes(results: dict) -> list[dict]:
         if not tool:
             continue
         loop_s, floor_s = (loop or {}).get("wall_s"), (floor or {}).get("wall_s")
+        loop_cpu, floor_cpu = (loop or {}).get("cpu_s"), (floor or {}).get("cpu_s")
         out.append({"workload": wid, "size": size_label(tool), "project": tool.get("project"),
                     "tested": tool["tested_migrations"], "migrations": tool.get("migrations"),
                     "loop_s": loop_s, "tool_s": tool["wall_s"], "floor_s": floor_s,
                     "tool_per_loop": ratio(tool["wall_s"], loop_s), "tool_per_floor": ratio(tool["wall_s"], floor_s),
+                    # CPU seconds (the process and its children, not PostgreSQL's): on a loaded
+                    # machine they move far less than wall time
+                    "loop_cpu_s": loop_cpu, "tool_cpu_s": tool["cpu_s"], "floor_cpu_s": floor_cpu,
+                    "cpu_tool_per_loop": ratio(tool["cpu_s"], loop_cpu),
+                    "cpu_tool_per_floor": ratio(tool["cpu_s"], floor_cpu),
                     "peak_rss_mb": tool["peak_rss_mb"]})
     return sorted(out, key=lambda row: (row["project"] != "synthetic", row["tested"], row["workload"]))
 
@@ -160,10 +166,13 @@ def growth_exponents(size_rows: list[dict]) -> dict:
     synthetic = [row for row in size_rows if row["project"] == "synthetic"]
     return {"over": [row["workload"] for row in synthetic],
             **{name: exponent([(row["tested"], row[f"{name}_s"]) for row in synthetic])
-               for name in ("loop", "tool", "floor")}}
+               for name in ("loop", "tool", "floor")},
+            "cpu": {name: exponent([(row["tested"], row[f"{name}_cpu_s"]) for row in synthetic])
+                    for name in ("loop", "tool", "floor")}}
 
 
-SIZE_HEADER = ["size", "tested", "loop", "tool", "floor", "tool/loop", "tool/floor", "peak RSS MB (tool)"]
+SIZE_HEADER = ["size", "tested", "loop", "tool", "floor", "tool/loop", "tool/floor", "CPU tool/loop", "CPU tool/floor",
+               "peak RSS MB (tool)"]
 
 
 def size_rows(size_list: list[dict]) -> list[list[str]]:
@@ -171,13 +180,15 @@ def size_rows(size_list: list[dict]) -> list[list[str]]:
     for row in size_list:
         rows.append([row["size"], str(row["tested"]), f(row["loop_s"], 2, " s"), f(row["tool_s"], 2, " s"),
                      f(row["floor_s"], 2, " s"), f(row["tool_per_loop"], 2), f(row["tool_per_floor"], 1),
-                     f(row["peak_rss_mb"])])
+                     f(row["cpu_tool_per_loop"], 2), f(row["cpu_tool_per_floor"], 1), f(row["peak_rss_mb"])])
     return rows
 
 
 def exponent_line(growth: dict) -> str:
     return (f"growth exponents (time ~ tested^k, least squares over {len(growth['over'])} synthetic sizes): "
-            f"loop {f(growth['loop'], 2)}, tool {f(growth['tool'], 2)}, floor {f(growth['floor'], 2)}")
+            f"loop {f(growth['loop'], 2)}, tool {f(growth['tool'], 2)}, floor {f(growth['floor'], 2)}; "
+            f"by CPU seconds: loop {f(growth['cpu']['loop'], 2)}, tool {f(growth['cpu']['tool'], 2)}, "
+            f"floor {f(growth['cpu']['floor'], 2)}")
 
 
 def render_text(rows: list[list[str]]) -> str:

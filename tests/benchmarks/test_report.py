@@ -47,8 +47,10 @@ def test_the_size_table_row_by_row():
         ("1 x 10 (d5)", 5, 10.0, 2.5, 1.0, 0.25, 2.5, 45.0),
         ("4 x 10 (d5)", 20, 40.0, 20.0, 8.0, 0.5, 2.5, 70.5)]
     # loop 10 -> 40 over tested 5 -> 20: tested^1; tool 2.5 -> 20: tested^1.5; floor 1 -> 8: tested^1.5
+    assert [(r["cpu_tool_per_loop"], r["cpu_tool_per_floor"]) for r in rows] == [(0.25, 2.5), (0.5, 2.5)]
+    # CPU: tool 2.5 -> 20 as above; the loop's and the floor's CPU equal their wall times here
     assert growth_exponents(rows) == {"over": ["synthetic-1x10-d5", "synthetic-4x10-d5"], "loop": 1.0,
-                                      "tool": 1.5, "floor": 1.5}
+                                      "tool": 1.5, "floor": 1.5, "cpu": {"loop": 1.0, "tool": 1.5, "floor": 1.5}}
 
 
 def test_the_summary_starts_with_the_size_table():
@@ -56,8 +58,9 @@ def test_the_summary_starts_with_the_size_table():
                                        "load_average": [1, 1, 1], "load_average_end": [1, 1, 1]}}
     rows = sizes(RESULTS)
     text = render_markdown(table(RESULTS), targets(RESULTS), meta, rows, growth_exponents(rows))
-    assert "| size | tested | loop | tool | floor | tool/loop | tool/floor | peak RSS MB (tool) |" in text
-    assert "| 4 x 10 (d5) | 20 | 40.00 s | 20.00 s | 8.00 s | 0.50 | 2.5 | 70.5 |" in text
+    assert ("| size | tested | loop | tool | floor | tool/loop | tool/floor | CPU tool/loop | CPU tool/floor "
+            "| peak RSS MB (tool) |") in text
+    assert "| 4 x 10 (d5) | 20 | 40.00 s | 20.00 s | 8.00 s | 0.50 | 2.5 | 0.50 | 2.5 | 70.5 |" in text
     assert "loop 1.00, tool 1.50, floor 1.50" in text
     assert text.index("| size |") < text.index("| measurement |")
 
