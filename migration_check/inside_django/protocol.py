@@ -19,8 +19,8 @@ MARKER = "@@test_migrations@@"
 REQUEST_ENV = "TM_REQUEST"
 # The step server's two pipe ends (requests in, events out), as "READ_FD,WRITE_FD".
 STEP_SERVER_FDS_ENV = "TM_STEP_SERVER_FDS"
-# Set to 1 in the tool's environment: the step server skips its warm-up (fork_server.warm_up),
-# so its children take Django's plain path (the tests compare the verdicts both ways).
+# Set to 1 in the tool's environment: the step server skips its warm-up (fork_server.warm_up:
+# gc.freeze before forking), so its children take the plain path (the tests compare both ways).
 NO_WARMUP_ENV = "TM_NO_WARMUP"
 
 
