@@ -1,5 +1,9 @@
 """What benchmarks/run.py prints and writes from its results: the targets, the table, Markdown.
 
+The first table (issue 20's): per size, tested migrations, the plain loop, the tool (fork, all
+proofs), the floor, the ratios and the tool's peak RSS; then growth exponents fitted over the
+synthetic sizes (time ~ tested^k) for each of the three.
+
 Targets (reported, never asserted): the tool (fork isolation, all proofs) at most 0.5x its plain
 loop at every size and at most 3x the one-process floor at the largest size; doubling the tested
 migrations, or the apps, at most doubles the time; manage.py start-up within 1.2x a bare project;
@@ -7,6 +11,8 @@ and the peak memory of the largest process, reported.
 """
 
 from __future__ import annotations
+
+import math
 
 LOOP_LIMIT = 0.5
 FLOOR_LIMIT_LARGE = 3.0
@@ -127,19 +133,105 @@ def traffic_rows(traffic: dict | None) -> list[list[str]]:
     return rows
 
 
+def size_label(m: dict) -> str:
+    """'20 x 50 (d5)' for a synthetic workload, its id otherwise."""
+    if m.get("project") == "synthetic":
+        return f"{m['apps']} x {m['migrations_per_app']} (d{m['depth']})"
+    return m["workload"]
+
+
+def sizes(results: dict) -> list[dict]:
+    """Per workload: tested migrations, the plain loop, the tool (fork, all proofs), the floor,
+    their ratios and the tool's peak RSS (issue 20's table), fewest tested first."""
+    out = []
+    for wid, floor in results.get("floors", {}).items():
+        tool = tool_run(results, wid)
+        loop = results.get("plain_loops", {}).get(wid)
+        if not tool:
+            continue
+        loop_s, floor_s = (loop or {}).get("wall_s"), (floor or {}).get("wall_s")
+        loop_cpu, floor_cpu = (loop or {}).get("cpu_s"), (floor or {}).get("cpu_s")
+        out.append({"workload": wid, "size": size_label(tool), "project": tool.get("project"),
+                    "tested": tool["tested_migrations"], "migrations": tool.get("migrations"),
+                    "loop_s": loop_s, "tool_s": tool["wall_s"], "floor_s": floor_s,
+                    "tool_per_loop": ratio(tool["wall_s"], loop_s), "tool_per_floor": ratio(tool["wall_s"], floor_s),
+                    # CPU seconds (the process and its children, not PostgreSQL's): on a loaded
+                    # machine they move far less than wall time
+                    "loop_cpu_s": loop_cpu, "tool_cpu_s": tool["cpu_s"], "floor_cpu_s": floor_cpu,
+                    "cpu_tool_per_loop": ratio(tool["cpu_s"], loop_cpu),
+                    "cpu_tool_per_floor": ratio(tool["cpu_s"], floor_cpu),
+                    "peak_rss_mb": tool["peak_rss_mb"]})
+    return sorted(out, key=lambda row: (row["project"] != "synthetic", row["tested"], row["workload"]))
+
+
+def exponent(points: list[tuple[float, float]]) -> float | None:
+    """The least-squares slope of log(time) over log(tested): time grows as tested^slope."""
+    points = [(x, y) for x, y in points if x and y]
+    if len({x for x, _ in points}) < 2:
+        return None
+    logs = [(math.log(x), math.log(y)) for x, y in points]
+    mean_x = sum(x for x, _ in logs) / len(logs)
+    mean_y = sum(y for _, y in logs) / len(logs)
+    slope = (sum((x - mean_x) * (y - mean_y) for x, y in logs)
+             / sum((x - mean_x) ** 2 for x, _ in logs))
+    return round(slope, 2)
+
+
+def growth_exponents(size_rows: list[dict]) -> dict:
+    """Over the synthetic workloads (upstream's history is another shape): the exponent of each
+    of loop, tool and floor, and the points it was fitted on."""
+    synthetic = [row for row in size_rows if row["project"] == "synthetic"]
+    return {"over": [row["workload"] for row in synthetic],
+            **{name: exponent([(row["tested"], row[f"{name}_s"]) for row in synthetic])
+               for name in ("loop", "tool", "floor")},
+            "cpu": {name: exponent([(row["tested"], row[f"{name}_cpu_s"]) for row in synthetic])
+                    for name in ("loop", "tool", "floor")}}
+
+
+SIZE_HEADER = ["size", "tested", "loop", "tool", "floor", "tool/loop", "tool/floor", "CPU tool/loop", "CPU tool/floor",
+               "peak RSS MB (tool)"]
+
+
+def size_rows(size_list: list[dict]) -> list[list[str]]:
+    rows = [SIZE_HEADER]
+    for row in size_list:
+        rows.append([row["size"], str(row["tested"]), f(row["loop_s"], 2, " s"), f(row["tool_s"], 2, " s"),
+                     f(row["floor_s"], 2, " s"), f(row["tool_per_loop"], 2), f(row["tool_per_floor"], 1),
+                     f(row["cpu_tool_per_loop"], 2), f(row["cpu_tool_per_floor"], 1), f(row["peak_rss_mb"])])
+    return rows
+
+
+def exponent_line(growth: dict) -> str:
+    return (f"growth exponents (time ~ tested^k, least squares over {len(growth['over'])} synthetic sizes): "
+            f"loop {f(growth['loop'], 2)}, tool {f(growth['tool'], 2)}, floor {f(growth['floor'], 2)}; "
+            f"by CPU seconds: loop {f(growth['cpu']['loop'], 2)}, tool {f(growth['cpu']['tool'], 2)}, "
+            f"floor {f(growth['cpu']['floor'], 2)}")
+
+
 def render_text(rows: list[list[str]]) -> str:
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows)
 
 
-def render_markdown(rows: list[list[str]], target_rows: list[dict], meta: dict) -> str:
+def markdown_table(rows: list[list[str]]) -> list[str]:
+    return ["| " + " | ".join(rows[0]) + " |", "|" + " --- |" * len(rows[0]),
+            *("| " + " | ".join(r) + " |" for r in rows[1:])]
+
+
+def render_markdown(rows: list[list[str]], target_rows: list[dict], meta: dict, size_list: list[dict] | None = None,
+                    growth: dict | None = None) -> str:
     machine = meta["machine"]
     lines = [f"## Migration-test benchmarks{' (quick)' if meta['quick'] else ''}", "",
              f"{machine['cpus']} CPUs, Python {machine['python']}, Django {machine['django']}, "
              f"PostgreSQL {machine['postgres']}, load average {machine['load_average']} at the start, "
              f"{machine.get('load_average_end')} at the end", "",
-             "| " + " | ".join(rows[0]) + " |", "|" + " --- |" * len(rows[0])]
-    lines += ["| " + " | ".join(r) + " |" for r in rows[1:]]
+             "Tool: `--isolation fork`, all proofs; loop: `manage.py migrate` per step, exit statuses only; "
+             "floor: the same migrations in one process through `MigrationExecutor`.", ""]
+    if size_list is not None:
+        lines += [*markdown_table(size_rows(size_list)), ""]
+    if growth is not None:
+        lines += [exponent_line(growth), ""]
+    lines += markdown_table(rows)
     lines += ["", "| target | wall-time ratio | CPU ratio | limit | met (wall) |", "| --- | --- | --- | --- | --- |"]
     lines += [f"| {t['target']} | {t['value']} | {t['cpu_value']} | {t['limit'] if t['limit'] is not None else '-'} "
               f"| {'yes' if t['met'] else 'no'} |" for t in target_rows]

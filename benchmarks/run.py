@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Benchmarks of scripts/test_migrations.py: time, steps and processes, peak memory, growth.
 
-    .venv/bin/python benchmarks/run.py [--quick] [--traffic-only] [--output PATH] [--summary PATH] [--repeat N]
+    .venv/bin/python benchmarks/run.py [--quick] [--size AxM[-dD] ...] [--traffic-only] [--output PATH]
+        [--summary PATH] [--repeat N]
 
 (`make benchmark ARGS=--quick`). One throwaway PostgreSQL 15 server for the whole run (the tool's
 own EphemeralCluster), or the server in $DATABASE_URL (only databases named bench_* / tm_scratch_*
@@ -25,6 +26,8 @@ Measured, each a fresh subprocess:
   once with --no-traffic and once with --traffic (its default sessions), the same run otherwise
   (`--traffic-only` measures only this).
 
+First printed: issue 20's table (size | tested | loop | tool | floor | tool/loop | tool/floor, with
+the tool's peak RSS) and the growth exponents of loop, tool and floor over the synthetic sizes.
 Targets are reported, never asserted. Exit status 0 unless something failed to run or a count
 differs from its formula.
 """
@@ -68,7 +71,17 @@ from counts import (  # noqa: E402 - next to this file
     formula,
     templates_of,
 )
-from report import ratio, render_markdown, render_text, table, targets  # noqa: E402
+from report import (  # noqa: E402
+    exponent_line,
+    growth_exponents,
+    ratio,
+    render_markdown,
+    render_text,
+    size_rows,
+    sizes,
+    table,
+    targets,
+)
 from synthetic import generate_project  # noqa: E402
 
 import migration_check as tm  # noqa: E402 - the tool's package (its public PostgreSQL lifecycle API)
@@ -435,7 +448,19 @@ def synthetic_workload(runner: Runner, apps: int, migrations: int, depth: int, p
     return wid
 
 
-def run_benchmarks(bench: Bench, quick: bool, log, traffic_only: bool = False) -> dict:
+def parse_size(text: str) -> tuple[int, int, int]:
+    """`AxM-dD` (D defaults to 5): A synthetic apps of M migrations, tested at depth D."""
+    match = re.fullmatch(r"(\d+)x(\d+)(?:-d(\d+))?", text)
+    if not match:
+        raise argparse.ArgumentTypeError(f"{text!r} is not AxM or AxM-dD (e.g. 10x20-d5)")
+    apps, migrations, depth = int(match[1]), int(match[2]), int(match[3] or 5)
+    if not (apps >= 1 and migrations >= 2 and 1 <= depth < migrations):
+        raise argparse.ArgumentTypeError(f"{text!r}: need apps >= 1 and 1 <= depth < migrations (0001 stays below)")
+    return apps, migrations, depth
+
+
+def run_benchmarks(bench: Bench, quick: bool, log, extra_sizes: tuple[tuple[int, int, int], ...] = (),
+                   traffic_only: bool = False) -> dict:
     sizes = plan(quick)
     runner = Runner(bench, log)
     if traffic_only:
@@ -451,6 +476,8 @@ def run_benchmarks(bench: Bench, quick: bool, log, traffic_only: bool = False) -
     by_migrations = [synthetic_workload(runner, 1, history, depth, long_app) for depth in sizes["growth_depths"]]
     by_apps = [synthetic_workload(runner, apps, sizes["apps_migrations"], sizes["apps_depth"])
                for apps in sizes["growth_apps"]]
+    for size in extra_sizes:  # --size: synthetic sizes between the quick ones and the large one
+        runner.results["large"] = synthetic_workload(runner, *size)
     if sizes["large"]:
         runner.results["large"] = synthetic_workload(runner, *sizes["large"])
     runner.startup(long_app, sizes["startup_repeat"])
@@ -482,6 +509,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=None, help="runs per measurement, median kept (default 1)")
     parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT, help="JSON results (default: %(default)s)")
     parser.add_argument("--summary", type=Path, help="append a Markdown table to this file ($GITHUB_STEP_SUMMARY)")
+    parser.add_argument("--size", type=parse_size, action="append", default=[], metavar="AxM[-dD]",
+                        help="also measure a synthetic project of A apps x M migrations at depth D (default 5), "
+                             "e.g. --size 10x20; repeatable; the last one is the 'large' size of the targets")
     args = parser.parse_args(argv)
     repeat = max(1, args.repeat or 1)
 
@@ -517,7 +547,9 @@ def main(argv: list[str] | None = None) -> int:
                             "load_average": [round(x, 2) for x in os.getloadavg()]},
                 "formula": {**formula(), "tool_splits_windows": True}}
         bench = Bench(server, tmp, repeat, log)
-        results = run_benchmarks(bench, args.quick, log, args.traffic_only)
+        results = run_benchmarks(bench, args.quick, log, tuple(args.size), args.traffic_only)
+        results["sizes"] = sizes(results)  # none with --traffic-only
+        results["growth_exponents"] = growth_exponents(results["sizes"])
         check_counts(results, bench.failures, log)
         target_rows = targets(results)
         rows = table(results)
@@ -527,6 +559,9 @@ def main(argv: list[str] | None = None) -> int:
         args.output.parent.mkdir(parents=True, exist_ok=True)
         args.output.write_text(json.dumps(document, indent=2) + "\n")
         log("")
+        log(render_text(size_rows(results["sizes"])))
+        log(exponent_line(results["growth_exponents"]))
+        log("")
         log(render_text(rows))
         log("")
         for t in target_rows:
@@ -534,7 +569,7 @@ def main(argv: list[str] | None = None) -> int:
                 + ("reported" if t["limit"] is None else "met" if t["met"] else "NOT met"))
         if args.summary:
             with open(args.summary, "a", encoding="utf-8") as summary:
-                summary.write(render_markdown(rows, target_rows, meta))
+                summary.write(render_markdown(rows, target_rows, meta, results["sizes"], results["growth_exponents"]))
         log(f"results: {args.output} ({document['duration_s']}s)")
         for failure in bench.failures:
             print(f"benchmarks: failed: {failure}", file=sys.stderr)

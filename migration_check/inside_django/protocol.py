@@ -19,6 +19,9 @@ MARKER = "@@test_migrations@@"
 REQUEST_ENV = "TM_REQUEST"
 # The step server's two pipe ends (requests in, events out), as "READ_FD,WRITE_FD".
 STEP_SERVER_FDS_ENV = "TM_STEP_SERVER_FDS"
+# Set to 1 in the tool's environment: the step server skips its warm-up (fork_server.warm_up:
+# gc.freeze before forking), so its children take the plain path (the tests compare both ways).
+NO_WARMUP_ENV = "TM_NO_WARMUP"
 
 
 class OperationDescription(TypedDict):
@@ -176,7 +179,7 @@ class StepRequest(TypedDict):
 
 
 class ServerEvent(TypedDict, total=False):
-    """A line from the step server: `ready` (pid, seconds) or `refused` (reason) once, then
+    """A line from the step server: `ready` (pid, seconds, migrations, warm_up) or `refused` (reason) once, then
     `started` (id, pid) and `exited` (id, returncode as subprocess gives it) per request."""
 
     event: str
@@ -185,6 +188,7 @@ class ServerEvent(TypedDict, total=False):
     returncode: int
     seconds: float
     migrations: int
+    warm_up: str  # what fork_server.warm_up did, or why it was skipped
     reason: str
 
 

@@ -379,7 +379,8 @@ class StepServers:
             # Counted in the first step's time too, as a process step counts its own start.
             self.times.add("step server start (manage.py shell -c)", seconds)
             self.log.detail(f"  step server for {database_of(url)} ready: pid {server.pid}, {seconds:.2f}s, "
-                            f"{server.hello.get('migrations') if server.hello else '?'} migration modules loaded")
+                            f"{server.hello.get('migrations') if server.hello else '?'} migration modules loaded, "
+                            f"warm-up: {server.hello.get('warm_up', '?') if server.hello else '?'}")
             return server
 
     def run(self, args: list[str], url: str, extra_env: dict[str, str] | None, timeout: float,

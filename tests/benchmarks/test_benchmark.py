@@ -54,6 +54,21 @@ def test_structure(results):
     assert len(results["machine"]["load_average"]) == 3
 
 
+def test_the_size_table_and_growth_exponents(results):
+    """Issue 20's table: a row per workload (quick: upstream at depth 5 and four synthetic sizes),
+    printed and in the summary, and an exponent of each of loop, tool and floor."""
+    assert [row["workload"] for row in results["sizes"]] == [
+        "synthetic-1x3-d2", "synthetic-1x5-d2", "synthetic-1x5-d4", "synthetic-2x3-d2", "upstream-d5"]
+    assert [row["tested"] for row in results["sizes"]] == [2, 2, 4, 4, 5]
+    for row in results["sizes"]:
+        assert row["loop_s"] > 0 and row["tool_s"] > 0 and row["floor_s"] > 0 and row["peak_rss_mb"] > 0
+    assert "| size | tested | loop | tool | floor | tool/loop | tool/floor |" in results["_summary"]
+    assert results["growth_exponents"]["over"] == [row["workload"] for row in results["sizes"][:4]]
+    for name in ("loop", "tool", "floor"):
+        assert isinstance(results["growth_exponents"][name], float)
+    assert "growth exponents (time ~ tested^k" in results["_stdout"]
+
+
 def test_every_measurement_has_a_floor_and_a_loop_ratio(results):
     assert len(results["tool"]) == 3 * len(results["floors"])  # fork all, fork none, process all
     assert set(results["plain_loops"]) == set(results["floors"])
