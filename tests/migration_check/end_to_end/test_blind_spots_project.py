@@ -44,6 +44,27 @@ def test_relaxed_twin_rolls_back_and_names_the_row_it_deletes(run):
     assert len(lost) == 1 and lost[0]["rows_written"] == "post-release" and lost[0]["column"] is None, lost
 
 
+CONDITIONAL = "0002_authenticator_unique_type"
+
+
+def test_conditionally_relaxed_key_fails_the_rollback_over_a_new_pair_of_rows(run):
+    # No pre-release row can be repeated (the new constraint still covers their types): the tool
+    # writes a new pair on the type it leaves free (it reported a coverage gap before, and the
+    # survey's django-allauth mfa.0003 rollback fails like this in production).
+    migration = run.assert_verdicts("relaxed_conditional", CONDITIONAL, rollback="failed", reapply="not_run")
+    assert "could not create unique index" in migration["error"] and "webauthn) is duplicated" in migration["error"]
+    assert [d for d in migration["details"] if d["kind"] == "coverage"] == []
+    assert "relaxed_conditional.0002_authenticator_unique_type" in run.stdout.split("FAILED")[-1]
+
+
+def test_conditionally_relaxed_twin_rolls_back_and_names_the_row_it_deletes(run):
+    migration = run.assert_verdicts("relaxed_conditional_copes", CONDITIONAL, rollback="passed", reapply="passed",
+                                    schema="identical", data="lost")
+    assert migration["acknowledged"] is True
+    lost = [d for d in migration["details"] if d["kind"] == "data_lost"]
+    assert len(lost) == 1 and lost[0]["rows_written"] == "post-release", lost
+
+
 def test_tightened_unique_key_is_a_hazard_with_the_fix(run):
     migration = run.assert_verdicts("tightened", TIGHTEN, apply="passed", data="preserved")
     (hazard,) = [h for h in migration["hazards"] if h["rule"] == "unique-over-duplicates"]

@@ -43,6 +43,33 @@ def test_relaxed_twin_deduplicates_before_the_old_key_comes_back(db):
     assert db.rows("SELECT flag FROM relaxed_copes_follow") == [("follow",)]  # the newer row is gone
 
 
+AUTHENTICATOR = "INSERT INTO {app}_authenticator (\"user\", type) VALUES (1, %s)"
+
+
+def authenticators(db: FixtureDb, app: str) -> None:
+    """Before the release a user has a TOTP device; after it, two security keys (the new
+    constraint leaves only type 'webauthn' free to repeat)."""
+    db.migrate(app, "0001")
+    works(db, AUTHENTICATOR.format(app=app).replace("%s", "'totp'"))
+    db.migrate(app, "0002")
+    error = fails(db, AUTHENTICATOR.format(app=app).replace("%s", "'totp'"))
+    assert "duplicate key value violates unique constraint" in error  # the old row cannot be repeated
+    works(db, AUTHENTICATOR.format(app=app).replace("%s", "'webauthn'"))
+    works(db, AUTHENTICATOR.format(app=app).replace("%s", "'webauthn'"))
+
+
+def test_conditionally_relaxed_key_cannot_come_back_over_two_security_keys(db):
+    authenticators(db, "relaxed_conditional")
+    error = db.migrate_fails("relaxed_conditional", "0001")
+    assert "could not create unique index" in error and "(1, webauthn) is duplicated" in error, error
+
+
+def test_conditionally_relaxed_twin_deduplicates_before_the_old_key_comes_back(db):
+    authenticators(db, "relaxed_conditional_copes")
+    db.migrate("relaxed_conditional_copes", "0001")
+    assert db.rows("SELECT type FROM relaxed_conditional_copes_authenticator ORDER BY id") == [("totp",), ("webauthn",)]
+
+
 def test_tightened_unique_key_cannot_be_applied_over_duplicates(db):
     db.migrate("tightened", "0001")
     works(db, "INSERT INTO tightened_member (name, email) VALUES ('a', 'x@example.com'), ('b', 'x@example.com')")

@@ -16,7 +16,13 @@ import pytest
 
 from migration_check.proofs.data.fingerprints import changed_cells, compare_fingerprints, fingerprint
 from migration_check.proofs.data.literals import sized_text
-from migration_check.proofs.data.seeding import POST_RELEASE_PROFILES, PRE_RELEASE_PROFILES, Seeder, SeedReport
+from migration_check.proofs.data.seeding import (
+    POST_RELEASE_PROFILES,
+    PRE_RELEASE_PROFILES,
+    Seeder,
+    SeedReport,
+    other_choices,
+)
 
 SCHEMA = """
 CREATE TABLE author (id bigserial PRIMARY KEY, name varchar(20) NOT NULL, bio text, born date,
@@ -516,3 +522,11 @@ def test_repeat_key_gives_up_where_the_key_is_still_unique(copy):
     assert Seeder(copy).repeat_key("tag", ("label",), report) is None
     assert report.keys == {}
     assert Seeder(copy).repeat_key("keyless", ("label",), report) is not None  # no constraint: a row repeats it
+
+
+def test_other_choices_varies_one_key_column_at_a_time_over_its_field_s_choices():
+    choices = {"type": ["recovery_codes", "totp", "webauthn"]}
+    assert other_choices(("user", "type"), [("1", "totp"), ("2", "webauthn")], choices) == [
+        {"user": "1", "type": "recovery_codes"}, {"user": "1", "type": "webauthn"},
+        {"user": "2", "type": "recovery_codes"}, {"user": "2", "type": "totp"}]
+    assert other_choices(("user", "type"), [("1", "totp")], {}) == []  # no choices: nothing else to try
