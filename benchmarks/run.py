@@ -585,7 +585,7 @@ def check_counts(results: dict, failures: list[str], log) -> None:
                 failures.append(f"{m['id']}: {m[key]} {key}, expected {m[f'expected_{key}']}")
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="smaller sizes, upstream default depth only (CI)")
     parser.add_argument("--traffic-only", action="store_true",
@@ -607,6 +607,11 @@ def main(argv: list[str] | None = None) -> int:
     project.add_argument("--python", metavar="PATH",
                          help="the interpreter with the project's Django and apps (default: this one)")
     project.add_argument("--label", help="the workload's name in the tables (default: project-FOLDER)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
     args = parser.parse_args(argv)
     spec = project_spec(args, parser)
     repeat = max(1, args.repeat or 1)
