@@ -3,6 +3,8 @@
 
     .venv/bin/python benchmarks/run.py [--quick] [--size AxM[-dD] ...] [--traffic-only] [--output PATH]
         [--summary PATH] [--repeat N]
+    .venv/bin/python benchmarks/run.py --project PATH/manage.py --settings MODULE --app LABEL ...
+        [--depth N|all] [--python PATH] [--label NAME] [--output PATH] [--summary PATH] [--repeat N]
 
 (`make benchmark ARGS=--quick`). One throwaway PostgreSQL 15 server for the whole run (the tool's
 own EphemeralCluster), or the server in $DATABASE_URL (only databases named bench_* / tm_scratch_*
@@ -25,6 +27,13 @@ Measured, each a fresh subprocess:
 - the cost of the deploy rehearsal's traffic: the tool on `upstream` (depth 5) with --volume,
   once with --no-traffic and once with --traffic (its default sessions), the same run otherwise
   (`--traffic-only` measures only this).
+
+With --project, only that project is measured (its settings must read DATABASE_URL): the floor,
+the plain loop (windows from Django's graph; a failing `migrate`, e.g. of an irreversible
+migration, is counted in `failed_processes`, not fatal) and the tool in `--isolation fork` with
+all proofs, every one with --python (the interpreter that has the project's Django and apps);
+step and process counts are reported, not checked (the formula assumes independent, reversible
+apps). benchmarks/real_apps.py builds such a project from pinned PyPI apps and runs this.
 
 First printed: issue 20's table (size | tested | loop | tool | floor | tool/loop | tool/floor, with
 the tool's peak RSS) and the growth exponents of loop, tool and floor over the synthetic sizes.
