@@ -9,9 +9,15 @@ MigrationExecutor, with no schema snapshots and no seeded data, it does what the
 - on ``head``: every migration forward from scratch (the tool's "forward" check);
 - per app, on its database: forward to the state before the app's window (the newest ``depth``
   migrations), then for each migration of the window, oldest first: apply, roll back to its
-  parent in the app, re-apply.
+  parent in the app, re-apply. A step Django refuses (an irreversible migration of a real app)
+  is counted in ``failed_steps`` and the walk goes on, as the plain loop's does.
 
 Prints one JSON line: seconds for set-up (imports, ``django.setup()``), forward and window work.
+
+With REQUEST_JSON ``{"windows": [APP, ...], "depth": N or null}`` it touches no database and prints
+the windows instead: ``{APP: [[MIGRATION, PREVIOUS or "zero"], ...]}``, oldest first, the same
+migrations and rollback targets the floor walks (the plain loop of a project whose apps are not
+folders beside its manage.py takes them from here).
 """
 
 from __future__ import annotations
@@ -20,6 +26,26 @@ import json
 import os
 import sys
 import time
+
+
+def full_plan(graph) -> list[tuple[str, str]]:
+    """Every migration of the project in the order `migrate` applies them from scratch."""
+    plan = []
+    for leaf in graph.leaf_nodes():
+        plan.extend(key for key in graph.forwards_plan(leaf) if key not in plan)
+    return plan
+
+
+def window(graph, plan: list[tuple[str, str]], app: str,
+           depth: int | None) -> list[tuple[tuple[str, str], tuple[str, str | None]]]:
+    """The app's newest `depth` migrations of `plan` (all with None), oldest first, each with the
+    target that rolls it back: its parent in the app, or (app, None) for zero."""
+    history = [key for key in plan if key[0] == app]
+    out = []
+    for key in history if depth is None else history[-depth:]:
+        parents = [p for p in graph.node_map[key].parents if p.key[0] == app]
+        out.append((key, (app, parents[-1].key[1]) if parents else (app, None)))
+    return out
 
 
 def main() -> int:
@@ -34,13 +60,22 @@ def main() -> int:
     from django.db.migrations.executor import MigrationExecutor
 
     setup_s = time.perf_counter() - started
+    if "windows" in request:
+        from django.db.migrations.loader import MigrationLoader
+
+        graph = MigrationLoader(None, ignore_no_migrations=True).graph
+        plan = full_plan(graph)
+        print(json.dumps({app: [[key[1], previous[1] or "zero"]
+                                for key, previous in window(graph, plan, app, request["depth"])]
+                          for app in request["windows"]}))
+        return 0
 
     def use_database(name: str) -> MigrationExecutor:
         connection.close()
         connection.settings_dict["NAME"] = name
         return MigrationExecutor(connection)
 
-    timings = {"setup_s": round(setup_s, 3), "forward_s": 0.0, "window_s": 0.0, "steps": 0}
+    timings = {"setup_s": round(setup_s, 3), "forward_s": 0.0, "window_s": 0.0, "steps": 0, "failed_steps": 0}
     t = time.perf_counter()
     executor = use_database(request["head"])
     executor.migrate(executor.loader.graph.leaf_nodes())
@@ -50,13 +85,10 @@ def main() -> int:
     for app, database in request["apps"].items():
         executor = use_database(database)
         graph = executor.loader.graph
-        plan = []
-        for leaf in graph.leaf_nodes():
-            plan.extend(key for key in graph.forwards_plan(leaf) if key not in plan)
-        history = [key for key in plan if key[0] == app]
-        window = history if request["depth"] is None else history[-request["depth"]:]
+        plan = full_plan(graph)
+        steps = window(graph, plan, app, request["depth"])
         excluded = set()
-        for key in window:
+        for key, _previous in steps:
             excluded |= set(graph.backwards_plan(key))
         base = [key for key in plan if key not in excluded]
         targets = {}
@@ -65,11 +97,12 @@ def main() -> int:
         if base:
             executor.migrate(list(targets.values()))
             executor.loader.build_graph()
-        for key in window:
-            parents = [p for p in graph.node_map[key].parents if p.key[0] == app]
-            previous = (app, parents[-1].key[1]) if parents else (app, None)
+        for key, previous in steps:
             for target in (key, previous, key):
-                executor.migrate([target])
+                try:
+                    executor.migrate([target])
+                except Exception:  # noqa: BLE001 - an irreversible migration of a real app: counted, walked on
+                    timings["failed_steps"] += 1
                 executor.loader.build_graph()
                 timings["steps"] += 1
     timings["window_s"] = round(time.perf_counter() - t, 3)

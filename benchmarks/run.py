@@ -3,6 +3,8 @@
 
     .venv/bin/python benchmarks/run.py [--quick] [--size AxM[-dD] ...] [--traffic-only] [--output PATH]
         [--summary PATH] [--repeat N]
+    .venv/bin/python benchmarks/run.py --project PATH/manage.py --settings MODULE --app LABEL ...
+        [--depth N|all] [--python PATH] [--label NAME] [--output PATH] [--summary PATH] [--repeat N]
 
 (`make benchmark ARGS=--quick`). One throwaway PostgreSQL 15 server for the whole run (the tool's
 own EphemeralCluster), or the server in $DATABASE_URL (only databases named bench_* / tm_scratch_*
@@ -26,6 +28,13 @@ Measured, each a fresh subprocess:
   once with --no-traffic and once with --traffic (its default sessions), the same run otherwise
   (`--traffic-only` measures only this).
 
+With --project, only that project is measured (its settings must read DATABASE_URL): the floor,
+the plain loop (windows from Django's graph; a failing `migrate`, e.g. of an irreversible
+migration, is counted in `failed_processes`, not fatal) and the tool in `--isolation fork` with
+all proofs, every one with --python (the interpreter that has the project's Django and apps);
+step and process counts are reported, not checked (the formula assumes independent, reversible
+apps). benchmarks/real_apps.py builds such a project from pinned PyPI apps and runs this.
+
 First printed: issue 20's table (size | tested | loop | tool | floor | tool/loop | tool/floor, with
 the tool's peak RSS) and the growth exponents of loop, tool and floor over the synthetic sizes.
 Targets are reported, never asserted. Exit status 0 unless something failed to run or a count
@@ -36,6 +45,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import datetime
 import json
 import os
@@ -58,6 +68,7 @@ FLOOR_HELPER = Path(__file__).resolve().parent / "floor_helper.py"
 DEFAULT_OUTPUT = REPO / "benchmarks" / "results" / "latest.json"
 RESULT_SCHEMA = 1
 RUN_TIMEOUT_S = 3600
+DEFAULT_PROJECT_DEPTH = "5"  # --project: the tool's default depth
 
 sys.path.insert(0, str(REPO))
 from counts import (  # noqa: E402 - next to this file
@@ -139,7 +150,8 @@ def measure(argv: list[str], cwd: Path, env: dict[str, str]) -> dict:
 
 
 class Bench:
-    def __init__(self, server: tm.Server, tmp: Path, repeat: int, log) -> None:
+    def __init__(self, server: tm.Server, tmp: Path, repeat: int, log, python: str = sys.executable) -> None:
+        self.python = python  # the interpreter of the measured project (--python): tool, floor, loop
         self.server = server
         self.tmp = tmp
         self.repeat = repeat
@@ -181,14 +193,15 @@ class Bench:
 
     # -- the tool -------------------------------------------------------------------------------
 
-    def tool(self, manage: Path, settings: str, depth: str, proofs: bool, isolation: str, total: int) -> dict:
+    def tool(self, manage: Path, settings: str, depth: str, proofs: bool, isolation: str, total: int,
+             apps: tuple[str, ...] = ()) -> dict:
         """`total`: the project's migrations; those below every window (the apps are independent)
-        are the base a template would hold."""
+        are the base a template would hold. `apps`: --app labels (none: the tool's default)."""
         def once() -> dict:
             report_path = self.tmp / f"report-{secrets.token_hex(4)}.json"
-            argv = [sys.executable, str(TOOL), "--manage", str(manage), "--settings", settings, "--depth", depth,
+            argv = [self.python, str(TOOL), "--manage", str(manage), "--settings", settings, "--depth", depth,
                     "--database-url", self.server.url_for("postgres"), "--report-json", str(report_path), "-q",
-                    "--jobs", str(JOBS), "--isolation", isolation]
+                    "--jobs", str(JOBS), "--isolation", isolation, *(f"--app={app}" for app in apps)]
             if not proofs:
                 argv += ["--no-schema", "--no-data"]
             result = measure(argv, manage.parent, self.env(settings))
@@ -247,7 +260,7 @@ class Bench:
         def once() -> dict:
             request = {"head": self.create_db("floor_head"),
                        "apps": {app: self.create_db(f"floor_{app}") for app in apps}, "depth": depth}
-            argv = [sys.executable, str(FLOOR_HELPER), str(manage.parent), settings, json.dumps(request)]
+            argv = [self.python, str(FLOOR_HELPER), str(manage.parent), settings, json.dumps(request)]
             result = measure(argv, manage.parent, self.env(settings))
             if result["returncode"] != 0:
                 raise Failure(f"the floor helper failed on {manage}: {result['stderr'][-800:]}")
@@ -258,26 +271,43 @@ class Bench:
 
     # -- the plain loop: exit statuses only ----------------------------------------------------
 
-    def plain_loop(self, manage: Path, settings: str, apps: list[str], depth: int | None) -> dict:
+    def plain_loop(self, manage: Path, settings: str, apps: list[str], depth: int | None,
+                   from_graph: bool = False) -> dict:
         """`migrate`, then per app, for each migration of its window (newest first), `migrate APP
-        PREVIOUS` and `migrate APP` (linear histories: the previous file is the parent)."""
+        PREVIOUS` and `migrate APP` (linear histories: the previous file is the parent).
+
+        `from_graph` (a project of installed apps, --project): the windows come from Django's
+        graph (floor_helper.py's, the floor's own), and a command that fails is counted in
+        `failed_processes` and the loop goes on, as a shell loop of exit statuses would."""
+        windows = self.windows(manage, settings, apps, depth) if from_graph else {
+            app: local_window(manage.parent / app / "migrations", depth) for app in apps}
         targets = [[]]
-        for app in apps:
-            names = sorted(p.stem for p in (manage.parent / app / "migrations").glob("[0-9]*.py"))
-            for name in reversed(names if depth is None else names[-depth:]):
-                index = names.index(name)
-                targets += [[app, names[index - 1] if index else "zero"], [app]]
+        for app, window in windows.items():
+            for _name, previous in reversed(window):
+                targets += [[app, previous], [app]]
 
         def once() -> dict:
             env = self.env(settings, self.create_db("plain_loop"))
             started, cpu_started = time.perf_counter(), children_cpu()
-            processes = 0
+            processes = failed = 0
             for target in targets:
-                run_checked([sys.executable, str(manage), "migrate", *target, "--noinput"], cwd=manage.parent, env=env)
+                argv = [self.python, str(manage), "migrate", *target, "--noinput"]
+                if from_graph:
+                    failed += subprocess.run(argv, cwd=manage.parent, env=env, capture_output=True,
+                                             timeout=RUN_TIMEOUT_S).returncode != 0
+                else:
+                    run_checked(argv, cwd=manage.parent, env=env)
                 processes += 1
             return {"wall_s": time.perf_counter() - started, "cpu_s": round(children_cpu() - cpu_started, 2),
-                    "processes": processes}
+                    "processes": processes, "failed_processes": failed}
         return self.repeated(once)
+
+    def windows(self, manage: Path, settings: str, apps: list[str], depth: int | None) -> dict[str, list[list[str]]]:
+        """Per app, [migration, rollback target] oldest first, from the project's own graph."""
+        request = json.dumps({"windows": apps, "depth": depth})
+        done = run_checked([self.python, str(FLOOR_HELPER), str(manage.parent), settings, request],
+                           cwd=manage.parent, env=self.env(settings))
+        return json.loads(done.stdout.strip().splitlines()[-1])
 
     # -- start-up -------------------------------------------------------------------------------
 
@@ -349,23 +379,26 @@ class Runner:
             self.log(f"    FAILED: {error}")
             return None
 
-    def workload(self, wid: str, manage: Path, settings: str, apps: list[str], depth: str, shape: dict) -> None:
-        """The floor, the plain loop and the tool runs of one workload."""
+    def workload(self, wid: str, manage: Path, settings: str, apps: list[str], depth: str, shape: dict,
+                 installed: bool = False) -> None:
+        """The floor, the plain loop and the tool runs of one workload. `installed`: a project of
+        installed apps (--project): windows from Django's graph, the tool told the apps with
+        --app, and only the default tool run (fork, all proofs)."""
         depth_n = None if depth == "all" else int(depth)
         floor = self.step(f"{wid}: floor (one process, MigrationExecutor)",
                           lambda: self.bench.floor(manage, settings, apps, depth_n))
         self.results["floors"][wid] = floor
         loop = self.step(f"{wid}: plain loop (migrate; rollback + migrate per migration, exit statuses)",
-                         lambda: self.bench.plain_loop(manage, settings, apps, depth_n))
+                         lambda: self.bench.plain_loop(manage, settings, apps, depth_n, from_graph=installed))
         if loop:
             loop.update(floor_s=floor["wall_s"] if floor else None,
                         ratio_to_floor=ratio(loop["wall_s"], floor["wall_s"] if floor else None))
             self.results["plain_loops"][wid] = loop
             self.log(f"    {loop['wall_s']:.1f}s, {loop['processes']} processes")
-        for isolation, proofs in TOOL_RUNS:
+        for isolation, proofs in TOOL_RUNS[:1] if installed else TOOL_RUNS:
             label = f"{wid}: tool, --isolation {isolation}, {'all proofs' if proofs else '--no-schema --no-data'}"
-            measured = self.step(label, lambda i=isolation, p=proofs: self.bench.tool(manage, settings, depth, p, i,
-                                                                                      shape["migrations"]))
+            measured = self.step(label, lambda i=isolation, p=proofs: self.bench.tool(
+                manage, settings, depth, p, i, shape["migrations"], tuple(apps) if installed else ()))
             if measured is not None:
                 self.record(measured, wid, depth, proofs, shape, floor, loop)
 
@@ -428,11 +461,19 @@ class Runner:
 UPSTREAM_MANAGE, UPSTREAM_SETTINGS = REPO / "manage.py", "hello_world.settings"
 
 
+def local_window(folder: Path, depth: int | None) -> list[list[str]]:
+    """[migration, rollback target] of an app folder's newest `depth` files, oldest first (a
+    linear history: the previous file is the parent)."""
+    names = sorted(p.stem for p in folder.glob("[0-9]*.py"))
+    return [[name, names[names.index(name) - 1] if names.index(name) else "zero"]
+            for name in (names if depth is None else names[-depth:])]
+
+
 def planned_migrations(bench: Bench, manage: Path, settings: str) -> int:
     """How many migrations `showmigrations --plan` lists (contrib apps included)."""
     db = bench.create_db("plan")
     try:
-        done = run_checked([sys.executable, str(manage), "showmigrations", "--plan", "--no-color"], cwd=manage.parent,
+        done = run_checked([bench.python, str(manage), "showmigrations", "--plan", "--no-color"], cwd=manage.parent,
                            env=bench.env(settings, db))
     finally:
         bench.drop_dbs()
@@ -459,10 +500,58 @@ def parse_size(text: str) -> tuple[int, int, int]:
     return apps, migrations, depth
 
 
+@dataclasses.dataclass(frozen=True)
+class ProjectSpec:
+    """--project: a Django project of installed (e.g. third-party) apps, measured on its own."""
+
+    manage: Path  # its manage.py
+    settings: str  # DJANGO_SETTINGS_MODULE; DATABASES must read DATABASE_URL
+    apps: tuple[str, ...]  # app labels tested (the tool's --app)
+    depth: str  # "5" or "all"
+    python: str  # the interpreter that has the project's Django and apps (and a PostgreSQL driver)
+    label: str  # the workload's name in the tables
+
+
+def project_spec(args: argparse.Namespace, parser: argparse.ArgumentParser) -> ProjectSpec | None:
+    """The --project options, validated together (a usage error exits 2)."""
+    if args.project is None:
+        if args.settings or args.apps or args.python or args.label or args.depth:
+            parser.error("--settings, --app, --depth, --python and --label go with --project")
+        return None
+    if not args.project.is_file():
+        parser.error(f"--project {args.project}: no such file (give the project's manage.py)")
+    if not (args.settings and args.apps):
+        parser.error("--project needs --settings MODULE and at least one --app LABEL")
+    if args.quick or args.traffic_only or args.size:
+        parser.error("--project measures that project only: drop --quick, --traffic-only and --size")
+    return ProjectSpec(manage=args.project.resolve(), settings=args.settings, apps=tuple(args.apps),
+                       depth=args.depth or DEFAULT_PROJECT_DEPTH, python=args.python or sys.executable,
+                       label=args.label or f"project-{args.project.resolve().parent.name}")
+
+
+def parse_depth(text: str) -> str:
+    if text != "all" and not (text.isdigit() and int(text) >= 1):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive number or 'all'")
+    return text
+
+
+def project_workload(runner: Runner, project: ProjectSpec) -> str:
+    """--project: the floor, the plain loop and the tool on a project of installed apps."""
+    wid = f"{project.label}-d{project.depth}"
+    runner.workload(wid, project.manage, project.settings, list(project.apps), project.depth,
+                    {"project": project.label, "apps": len(project.apps),
+                     "migrations": planned_migrations(runner.bench, project.manage, project.settings)},
+                    installed=True)
+    return wid
+
+
 def run_benchmarks(bench: Bench, quick: bool, log, extra_sizes: tuple[tuple[int, int, int], ...] = (),
-                   traffic_only: bool = False) -> dict:
+                   traffic_only: bool = False, project: ProjectSpec | None = None) -> dict:
     sizes = plan(quick)
     runner = Runner(bench, log)
+    if project is not None:
+        project_workload(runner, project)
+        return runner.results
     if traffic_only:
         runner.traffic(sizes["traffic_volume"])
         return runner.results
@@ -494,6 +583,10 @@ def check_counts(results: dict, failures: list[str], log) -> None:
         "(template: 1 when (chains - 1) x migrations below the windows >= 100); processes = steps "
         "(--isolation process), 1 + template + chains (--isolation fork)")
     for m in results["tool"]:
+        if m["project"] not in ("synthetic", "upstream"):
+            # installed apps depend on each other and fail: the formula's premises do not hold
+            log(f"not checked: {m['id']}: {m['steps']} steps, {m['processes']} processes")
+            continue
         log(f"deterministic: {m['id']}: {m['steps']} steps (expected {m['expected_steps']}), "
             f"{m['processes']} processes (expected {m['expected_processes']})")
         for key in ("steps", "processes"):
@@ -501,7 +594,7 @@ def check_counts(results: dict, failures: list[str], log) -> None:
                 failures.append(f"{m['id']}: {m[key]} {key}, expected {m[f'expected_{key}']}")
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="smaller sizes, upstream default depth only (CI)")
     parser.add_argument("--traffic-only", action="store_true",
@@ -512,7 +605,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--size", type=parse_size, action="append", default=[], metavar="AxM[-dD]",
                         help="also measure a synthetic project of A apps x M migrations at depth D (default 5), "
                              "e.g. --size 10x20; repeatable; the last one is the 'large' size of the targets")
+    project = parser.add_argument_group("a project of your own (instead of upstream and the synthetic sizes)")
+    project.add_argument("--project", type=Path, metavar="PATH/manage.py",
+                         help="measure floor, plain loop and tool (fork, all proofs) on this project only")
+    project.add_argument("--settings", metavar="MODULE", help="its settings module (DATABASES from DATABASE_URL)")
+    project.add_argument("--app", dest="apps", action="append", default=[], metavar="LABEL",
+                         help="an app label to test (repeatable; the tool's --app)")
+    project.add_argument("--depth", type=parse_depth, metavar="N|all",
+                         help=f"newest migrations tested per app (default: {DEFAULT_PROJECT_DEPTH}, the tool's)")
+    project.add_argument("--python", metavar="PATH",
+                         help="the interpreter with the project's Django and apps (default: this one)")
+    project.add_argument("--label", help="the workload's name in the tables (default: project-FOLDER)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
     args = parser.parse_args(argv)
+    spec = project_spec(args, parser)
     repeat = max(1, args.repeat or 1)
 
     def log(text: str) -> None:
@@ -546,8 +656,12 @@ def main(argv: list[str] | None = None) -> int:
                             "django": django.get_version(), "postgres": str(server.server_version).split()[0],
                             "load_average": [round(x, 2) for x in os.getloadavg()]},
                 "formula": {**formula(), "tool_splits_windows": True}}
-        bench = Bench(server, tmp, repeat, log)
-        results = run_benchmarks(bench, args.quick, log, tuple(args.size), args.traffic_only)
+        if spec is not None:
+            meta["machine"]["django"] = run_checked([spec.python, "-c", "import django; print(django.get_version())"],
+                                                    cwd=spec.manage.parent).stdout.strip()
+            meta["project"] = {**dataclasses.asdict(spec), "manage": str(spec.manage)}
+        bench = Bench(server, tmp, repeat, log, spec.python if spec else sys.executable)
+        results = run_benchmarks(bench, args.quick, log, tuple(args.size), args.traffic_only, spec)
         results["sizes"] = sizes(results)  # none with --traffic-only
         results["growth_exponents"] = growth_exponents(results["sizes"])
         check_counts(results, bench.failures, log)
