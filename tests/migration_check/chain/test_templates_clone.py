@@ -47,37 +47,44 @@ def server(pg_server_url):
     server.close()
 
 
-def built_both_ways(server: Server, case: str):
+@pytest.fixture
+def runners():
+    """The step runners a test makes, each killed at the end (their step servers, and the
+    servers' output folder: a runner left alive left an empty /tmp/tm-steps-* per case)."""
+    made: list[StepRunner] = []
+    yield made
+    for runner in made:
+        runner.kill_all()
+
+
+def built_both_ways(server: Server, case: str, runners: list[StepRunner]):
     manage, settings, app, depth, start, _ = CASES[case]
     runner = StepRunner(manage, settings, 300.0, Log(0, io.StringIO()), isolation="fork")
-    try:
-        project, head_url = discover(runner, server)
-        runner.release(head_url)
-        window = project.migrations_of(app)[-depth:]
-        # every app's newest migration is in a window, as in a run of the project's apps
-        windows = [window, *([m] for other in project.apps if other != app and project.migrations_of(other)
-                             for m in project.migrations_of(other)[-1:])]
-        tested = window[start:]
-        excluded = dependents_closure([m.key for m in tested], project.dependencies())
-        targets = forward_targets(project.plan, {m.key for m in project.plan} - excluded)
-        log = Log(0, io.StringIO())
-        base = common_base(project, windows)
-        cloning = Builds(server, runner, project, base, log)
-        cloning.build_template()
-        assert cloning.template is not None, "the template was not built"
-        assert cloning.route(targets).template == cloning.template  # this state is really cloned
-        plain = Builds(server, runner, project, base, log)  # no template built: --no-clone
-        databases = []
-        for builds in (cloning, plain):
-            database = ScratchDatabase(server, runner, project, case, builds=builds)
-            databases.append(database)
-            step, described = database.build(app, targets, [m.name for m in tested])
-            assert described is not None, step.error_summary()
-            databases[-1].described = described
-        return databases, tested
-    except BaseException:
-        runner.kill_all()
-        raise
+    runners.append(runner)
+    project, head_url = discover(runner, server)
+    runner.release(head_url)
+    window = project.migrations_of(app)[-depth:]
+    # every app's newest migration is in a window, as in a run of the project's apps
+    windows = [window, *([m] for other in project.apps if other != app and project.migrations_of(other)
+                         for m in project.migrations_of(other)[-1:])]
+    tested = window[start:]
+    excluded = dependents_closure([m.key for m in tested], project.dependencies())
+    targets = forward_targets(project.plan, {m.key for m in project.plan} - excluded)
+    log = Log(0, io.StringIO())
+    base = common_base(project, windows)
+    cloning = Builds(server, runner, project, base, log)
+    cloning.build_template()
+    assert cloning.template is not None, "the template was not built"
+    assert cloning.route(targets).template == cloning.template  # this state is really cloned
+    plain = Builds(server, runner, project, base, log)  # no template built: --no-clone
+    databases = []
+    for builds in (cloning, plain):
+        database = ScratchDatabase(server, runner, project, case, builds=builds)
+        databases.append(database)
+        step, described = database.build(app, targets, [m.name for m in tested])
+        assert described is not None, step.error_summary()
+        databases[-1].described = described
+    return databases, tested
 
 
 def rows(database: ScratchDatabase, sql: str) -> list[tuple]:
@@ -87,8 +94,8 @@ def rows(database: ScratchDatabase, sql: str) -> list[tuple]:
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
-def test_a_clone_is_the_database_building_gives(server, case):
-    (clone, built), tested = built_both_ways(server, case)
+def test_a_clone_is_the_database_building_gives(server, case, runners):
+    (clone, built), tested = built_both_ways(server, case, runners)
     try:
         assert clone.schema() == built.schema()
         clone_rows, built_rows = clone.fingerprint({}), built.fingerprint({})
