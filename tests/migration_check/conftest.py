@@ -334,6 +334,16 @@ def assert_report_shape(run: ToolRun, windows: dict[str, list[str]]) -> None:
             assert set(migration["duration_s"]) >= {"rollback", "reapply"}
 
 
+def run_variants(run_tool, project: str, variants: dict[str, tuple[tuple[str, ...], dict[str, str]]],
+                 *extra: str, **options) -> dict[str, ToolRun]:
+    """`run_tool` once per variant, side by side: {name: (its own arguments, its own
+    environment)}; `extra` and `options` are common to all. Returns {name: ToolRun}."""
+    with ThreadPoolExecutor(len(variants)) as pool:
+        futures = {name: pool.submit(run_tool, project, *extra, *arguments, env=env, **options)
+                   for name, (arguments, env) in variants.items()}
+        return {name: future.result() for name, future in futures.items()}
+
+
 @pytest.fixture(scope="session")
 def run_both(run_tool):
     """Factory: ``run_tool`` once per isolation, side by side; returns {isolation: ToolRun}.
@@ -343,11 +353,9 @@ def run_both(run_tool):
 
     def both(project: str, *extra: str, settings: str | None = None, env: dict[str, str] | None = None,
              envs: dict[str, dict[str, str]] | None = None) -> dict[str, ToolRun]:
-        with ThreadPoolExecutor(len(ISOLATIONS)) as pool:
-            futures = {isolation: pool.submit(run_tool, project, *extra, "--isolation", isolation,
-                                              settings=settings, env={**(env or {}), **(envs or {}).get(isolation, {})})
-                       for isolation in ISOLATIONS}
-            return {isolation: future.result() for isolation, future in futures.items()}
+        variants = {isolation: (("--isolation", isolation), {**(env or {}), **(envs or {}).get(isolation, {})})
+                    for isolation in ISOLATIONS}
+        return run_variants(run_tool, project, variants, *extra, settings=settings)
 
     return both
 
@@ -394,14 +402,20 @@ def verdict_view(run: ToolRun) -> dict:
     }
 
 
+def assert_same_findings(runs: dict[str, ToolRun], first: str, second: str) -> None:
+    """Runs `first` and `second` of `runs` found the same (`verdict_view`: exit status, checks,
+    every migration's every field but durations)."""
+    one, other = verdict_view(runs[first]), verdict_view(runs[second])
+    for key in one:
+        assert one[key] == other[key], (
+            f"{key} differs between {first} and {second}\n--- {first}\n{one[key]}\n--- {second}\n"
+            f"{other[key]}" + runs[first].context() + runs[second].context())
+
+
 def assert_same_verdicts(runs: dict[str, ToolRun]) -> None:
     """Both isolations found the same: exit status, checks, every migration's every field
     (verdicts, errors, details) but durations; and ran the same Django commands."""
-    fork, process = verdict_view(runs["fork"]), verdict_view(runs["process"])
-    for key in fork:
-        assert fork[key] == process[key], (
-            f"{key} differs between --isolation fork and process\n--- fork\n{fork[key]}\n--- process\n"
-            f"{process[key]}" + runs["fork"].context() + runs["process"].context())
+    assert_same_findings(runs, "fork", "process")
     if runs["fork"].report is not None and runs["process"].report is not None:
         reports = {isolation: run.report for isolation, run in runs.items()}
         assert {isolation: report["isolation"] for isolation, report in reports.items()} == {

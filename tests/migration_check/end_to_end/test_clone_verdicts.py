@@ -12,11 +12,9 @@ template: one Django command more than the run without (the template's `prepare`
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
-
 import pytest
 
-from tests.migration_check.conftest import REPO_ROOT, ToolRun, assert_cleaned_up, verdict_view
+from tests.migration_check.conftest import REPO_ROOT, ToolRun, assert_cleaned_up, assert_same_findings, run_variants
 
 pytestmark = pytest.mark.slow
 
@@ -38,23 +36,18 @@ CONFIGURATIONS = {
 }
 
 
+VARIANTS = {"clone": (("--always-clone",), {}), "no_clone": (("--no-clone",), {})}
+
+
 @pytest.fixture(scope="module", params=sorted(CONFIGURATIONS))
 def runs(request, run_tool) -> dict[str, ToolRun]:
     project, arguments, options = CONFIGURATIONS[request.param]
-    variants = {"clone": ("--always-clone",), "no_clone": ("--no-clone",)}
-    with ThreadPoolExecutor(len(variants)) as pool:
-        futures = {name: pool.submit(run_tool, project, *arguments, *extra, "--isolation", "fork", **options)
-                   for name, extra in variants.items()}
-        return {name: future.result() for name, future in futures.items()}
+    return run_variants(run_tool, project, VARIANTS, *arguments, "--isolation", "fork", **options)
 
 
 def test_the_same_verdicts_with_and_without_cloning(runs):
-    cloned, built = verdict_view(runs["clone"]), verdict_view(runs["no_clone"])
     assert runs["clone"].report is not None, runs["clone"].context()
-    for key in cloned:
-        assert cloned[key] == built[key], (
-            f"{key} differs between cloning and --no-clone\n--- cloned\n{cloned[key]}\n--- --no-clone\n"
-            f"{built[key]}" + runs["clone"].context() + runs["no_clone"].context())
+    assert_same_findings(runs, "clone", "no_clone")
 
 
 def test_the_cloning_run_built_its_template(runs):

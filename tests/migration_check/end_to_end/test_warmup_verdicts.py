@@ -13,11 +13,10 @@ write content types and permissions (upstream), and steps that crash or exit odd
 from __future__ import annotations
 
 import re
-from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from tests.migration_check.conftest import REPO_ROOT, ToolRun, assert_cleaned_up, verdict_view
+from tests.migration_check.conftest import REPO_ROOT, ToolRun, assert_cleaned_up, assert_same_findings, run_variants
 
 pytestmark = pytest.mark.slow
 
@@ -27,7 +26,7 @@ CONFIGURATIONS = {
     "crash": ("crash_project", (), {}),
     "upstream": ("upstream", ("--depth", "5"), {"manage": REPO_ROOT / "manage.py", "settings": "hello_world.settings"}),
 }
-VARIANTS = {"warm": {}, "plain": {"TM_NO_WARMUP": "1"}}
+VARIANTS = {"warm": ((), {}), "plain": ((), {"TM_NO_WARMUP": "1"})}  # name: (arguments, environment)
 # The step server's ready line at -v (step_server.StepServers.server_for).
 WARM_UP_LINE = re.compile(r"step server for \S+ ready: .* warm-up: (?P<what>.*)$", re.MULTILINE)
 
@@ -35,19 +34,12 @@ WARM_UP_LINE = re.compile(r"step server for \S+ ready: .* warm-up: (?P<what>.*)$
 @pytest.fixture(scope="module", params=sorted(CONFIGURATIONS))
 def runs(request, run_tool) -> dict[str, ToolRun]:
     project, arguments, options = CONFIGURATIONS[request.param]
-    with ThreadPoolExecutor(len(VARIANTS)) as pool:
-        futures = {name: pool.submit(run_tool, project, *arguments, "--isolation", "fork", "-v", env=env, **options)
-                   for name, env in VARIANTS.items()}
-        return {name: future.result() for name, future in futures.items()}
+    return run_variants(run_tool, project, VARIANTS, *arguments, "--isolation", "fork", "-v", **options)
 
 
 def test_the_same_verdicts_with_and_without_the_warm_up(runs):
-    warm, plain = verdict_view(runs["warm"]), verdict_view(runs["plain"])
     assert runs["warm"].report is not None, runs["warm"].context()
-    for key in warm:
-        assert warm[key] == plain[key], (
-            f"{key} differs between the warm-up and TM_NO_WARMUP=1\n--- warm\n{warm[key]}\n--- plain\n"
-            f"{plain[key]}" + runs["warm"].context() + runs["plain"].context())
+    assert_same_findings(runs, "warm", "plain")
     steps = {name: run.require_report()["steps"] for name, run in runs.items()}
     assert steps["warm"] == steps["plain"], steps
 
