@@ -73,10 +73,13 @@ class ScratchDatabase:
               ) -> tuple[StepResult, PrepareResponse | None]:
         """Migrate forward to `targets` (the state they reach from an empty database) and
         describe each migration of `window` (the prepare child)."""
+        stage_starts: Sequence[int] = ()
         if self.builds is not None:
-            self.name, targets = self.builds.open(self.purpose, targets)
+            self.name, chosen = self.builds.open(self.purpose, targets)
             self.url = self.server.url_for(self.name)
-        step, response = self.runner.run_inside_django("prepare", self.prepare_request(app, targets, window), self.url)
+            targets, stage_starts = chosen.targets, chosen.stage_starts
+        request = self.prepare_request(app, targets, window, stage_starts)
+        step, response = self.runner.run_inside_django("prepare", request, self.url)
         if response is not None:
             # Connected the way Django connects (its `options`: the same search_path), so the
             # tables the migrations create are the ones seeded and compared.
@@ -96,8 +99,10 @@ class ScratchDatabase:
         step, response = self.runner.run_inside_django("interrupted_apply", request, self.url)
         return step, response  # type: ignore[return-value]
 
-    def prepare_request(self, app: str, targets: Sequence[MigrationKey], window: Sequence[str]) -> PrepareRequest:
-        return {"app": app, "targets": [list(t) for t in targets], "window": list(window)}
+    def prepare_request(self, app: str, targets: Sequence[MigrationKey], window: Sequence[str],
+                        stage_starts: Sequence[int] = ()) -> PrepareRequest:
+        return {"app": app, "targets": [list(t) for t in targets], "window": list(window),
+                "stage_starts": list(stage_starts)}
 
     def migrate(self, app: str | None = None, target: str | None = None) -> StepResult:
         """`manage.py migrate [APP TARGET]` with the window options."""

@@ -45,8 +45,9 @@ class ReplacedPathDatabase(ScratchDatabase):
         super().__init__(server, runner, project, purpose, observe, builds)
         self.squash = squash
 
-    def prepare_request(self, app: str, targets: Sequence[MigrationKey], window: Sequence[str]) -> PrepareRequest:
-        return {**super().prepare_request(app, targets, window), "replaced": True}
+    def prepare_request(self, app: str, targets: Sequence[MigrationKey], window: Sequence[str],
+                        stage_starts: Sequence[int] = ()) -> PrepareRequest:
+        return {**super().prepare_request(app, targets, window, stage_starts), "replaced": True}
 
     def migrate(self, app: str | None = None, target: str | None = None) -> StepResult:
         """`manage.py migrate APP TARGET`; while none of the replaced migrations is recorded,

@@ -8,11 +8,12 @@ of its own (the template), and each chain's database is then created with
 
 The database a chain gets must be the one building would give, row for row (content types,
 permissions and whatever `post_migrate` handlers or data migrations write, with their serial
-numbers). So the order of `migrate` commands is the same whether or not a template is cloned:
-first the targets of the base, then the targets of the rest (`route`). With `--no-clone` the
-same two stages run in each chain's own `prepare` child, from an empty database; with cloning
-the first stage ran once, in the template's. A state that does not contain the base (none of the
-chains', but a caller may ask for one) is built from scratch as before.
+numbers). So the `migrate` commands are the same whether or not a template is cloned: first one
+to the targets of the base, then one to the targets of the rest (`route`; each stage one
+`migrate`, inside_django/stages.py). With `--no-clone` the same two stages run in each chain's
+own `prepare` child, from an empty database; with cloning the first stage ran once, in the
+template's. A state that does not contain the base (none of the chains', but a caller may ask for
+one) is built from scratch as before, in one stage.
 
 No session may be connected to a database while it is cloned (PostgreSQL refuses, after
 waiting 5 s): the template's step server is stopped and any backend its `prepare` child left is
@@ -59,10 +60,13 @@ MIN_SAVED_MIGRATIONS = 100
 @dataclass(frozen=True)
 class Route:
     """How to reach a state: the database to clone (None: start from an empty one), then the
-    `migrate APP NAME` targets to run on it, in order."""
+    `migrate APP NAME` targets to run on it, in order, in stages: `stage_starts` says where each
+    stage after the first starts (the prepare child runs one `migrate` per stage:
+    inside_django/stages.py)."""
 
     template: str | None
     targets: list[MigrationKey]
+    stage_starts: tuple[int, ...] = ()
 
 
 def common_base(project: Project, windows: Iterable[Sequence[MigrationInfo]]) -> frozenset[MigrationKey]:
@@ -91,7 +95,8 @@ def route(project: Project, base: frozenset[MigrationKey], targets: Sequence[Mig
     rest = forward_targets(project.plan, state - base) + extra
     if template is not None:
         return Route(template, rest)
-    return Route(None, forward_targets(project.plan, base) + rest)
+    staged = forward_targets(project.plan, base)
+    return Route(None, staged + rest, (len(staged),))
 
 
 def targets_at(project: Project, state: Iterable[MigrationKey]) -> list[MigrationKey]:
@@ -184,21 +189,21 @@ class Builds:
         with self._lock:
             self.template = name
 
-    def open(self, purpose: str, targets: Sequence[MigrationKey]) -> tuple[str, list[MigrationKey]]:
+    def open(self, purpose: str, targets: Sequence[MigrationKey]) -> tuple[str, Route]:
         """A new scratch database for the state `targets` reach from an empty one: its name, and
-        the targets still to migrate to there (a clone of the template needs only the rest).
+        the route still to take there (a clone of the template needs only the rest).
         A clone the server refuses is reported, and the database built from scratch instead."""
         chosen = self.route(targets)
         if chosen.template is not None:
             try:
                 with self.runner.times.measure("CREATE DATABASE ... TEMPLATE"):
-                    return self.server.create_database(purpose, chosen.template, self.strategy), chosen.targets
+                    return self.server.create_database(purpose, chosen.template, self.strategy), chosen
             except self.server.psycopg2.Error as error:
                 self.log.info(f"cloning the template for {purpose} failed ({first_line(error)}); "
                               "its database is built from scratch")
                 chosen = route(self.project, self.base, targets, None)
         with self.runner.times.measure("CREATE DATABASE"):
-            return self.server.create_database(purpose), chosen.targets
+            return self.server.create_database(purpose), chosen
 
     def drop(self, name: str) -> None:
         with contextlib.suppress(Exception), self.runner.times.measure("DROP DATABASE"):

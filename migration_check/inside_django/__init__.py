@@ -9,6 +9,7 @@ stdout line after a marker (`protocol`).
   without touching any database.
 - `prepare`: builds a scratch database forward to a state (real `migrate` commands) and
   describes the historical models around each migration of a window.
+- `stages`: one `migrate` to all of a build stage's targets (one per target where it cannot).
 - `replaced`: migrates through the migrations a squash replaces, the path of a database older
   than the squash, where `migrate APP NAME` cannot start it.
 - `fork_server`: the step server (`--isolation fork`): Django started once for a database,

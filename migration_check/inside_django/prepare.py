@@ -1,7 +1,8 @@
 """Build a scratch database forward to the state before a window, then describe the window.
 
 Runs in `manage.py shell -c` with the scratch database's DATABASE_URL. It applies the request's
-targets with real `migrate` commands (signals included, as `manage.py migrate` would), then, for
+targets with real `migrate` commands (signals included, as `manage.py migrate` would), one per
+stage (`stages`), then, for
 each migration of the window, describes from the migration graph the app's tables before and
 after it (historical models) and what its destructive operations touch, and, for the compat
 check, the models on each side of it and whether it runs after the deploy (`historical`).
@@ -13,7 +14,6 @@ from collections.abc import Sequence
 from typing import Any
 
 from django.core.exceptions import FieldDoesNotExist
-from django.core.management import call_command
 from django.db.migrations.loader import MigrationLoader
 from django.db.migrations.operations.base import Operation
 from django.db.migrations.state import ProjectState
@@ -22,6 +22,7 @@ from django.db.models import Field
 from .historical import deploy_stage, describe_models
 from .protocol import OperationEffect, PrepareRequest, PrepareResponse, TableDescription, read_request, respond
 from .replaced import migrate_forward
+from .stages import migrate_stage
 
 DESTRUCTIVE = ("RemoveField", "AlterField", "DeleteModel")
 
@@ -103,11 +104,19 @@ def describe_window(request: PrepareRequest) -> PrepareResponse:
     return described
 
 
+def stages_of(request: PrepareRequest) -> list[list[tuple[str, str]]]:
+    """The request's targets cut where its stages start."""
+    targets = [(app_label, name) for app_label, name in request["targets"]]
+    cuts = [0, *request.get("stage_starts", []), len(targets)]
+    return [targets[start:end] for start, end in zip(cuts, cuts[1:], strict=False)]
+
+
 def main() -> None:
     request: PrepareRequest = read_request()  # type: ignore[assignment]
-    for app_label, name in request["targets"]:
-        if request.get("replaced", False):  # a database older than a squash: maybe through the replaced ones
+    if request.get("replaced", False):  # a database older than a squash: maybe through the replaced ones
+        for app_label, name in request["targets"]:
             migrate_forward(app_label, name)
-        else:
-            call_command("migrate", app_label, name, verbosity=0, interactive=False, skip_checks=True)
+    else:
+        for stage in stages_of(request):
+            migrate_stage(stage)
     respond(describe_window(request))

@@ -22,6 +22,9 @@ STEP_SERVER_FDS_ENV = "TM_STEP_SERVER_FDS"
 # Set to 1 in the tool's environment: the step server skips its warm-up (fork_server.warm_up:
 # gc.freeze before forking), so its children take the plain path (the tests compare both ways).
 NO_WARMUP_ENV = "TM_NO_WARMUP"
+# Set to 1 in the tool's environment: each stage of a build runs one `migrate APP NAME` per target
+# instead of one `migrate` to all of them (inside_django/stages.py; the tests compare both ways).
+BUILD_PER_TARGET_ENV = "TM_BUILD_PER_TARGET"
 
 
 class OperationDescription(TypedDict):
@@ -70,6 +73,9 @@ class ProbeResponse(TypedDict):
 class PrepareRequest(TypedDict):
     app: str
     targets: list[list[str]]  # `migrate APP NAME` targets, in order
+    # where each stage after the first starts in `targets` (a stage: one `migrate` to all its
+    # targets, inside_django/stages.py); missing: one stage
+    stage_starts: NotRequired[list[int]]
     window: list[str]  # migration names of `app` to describe
     replaced: NotRequired[bool]  # the window holds migrations a squash replaces
 

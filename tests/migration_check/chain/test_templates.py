@@ -47,10 +47,10 @@ def test_a_clone_migrates_only_what_the_template_lacks():
 
 
 def test_without_a_template_the_same_commands_run_from_an_empty_database():
-    """--no-clone: the base's targets first (its one leaf: blog.0002 needs shop.0002), then
-    exactly what a clone runs."""
+    """--no-clone: the base's targets first (its one leaf: blog.0002 needs shop.0002), a stage of
+    their own (the template's one `migrate`), then exactly what a clone runs."""
     assert route(PROJECT, BASE, BEFORE_SHOP_0004, None) == Route(
-        None, [("blog", "0002_link"), ("shop", "0003_note"), ("blog", "0003_tags")])
+        None, [("blog", "0002_link"), ("shop", "0003_note"), ("blog", "0003_tags")], (1,))
 
 
 def test_a_state_equal_to_the_base_needs_no_migrate_after_the_clone():
