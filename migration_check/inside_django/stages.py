@@ -49,15 +49,19 @@ class StageMismatch(RuntimeError):
 
 def migrate_stage(targets: Sequence[Key]) -> None:
     """Migrate the database forward to every one of `targets` (and what they need)."""
-    if not targets:
-        return
-    loader = MigrationLoader(connections[DEFAULT_DB_ALIAS])
-    expected = state_after(loader, targets)
-    leaves = stage_leaves(loader.graph, expected)
-    if len(targets) == 1 or one_by_one(loader, leaves):
-        for app_label, name in targets:
-            call_command("migrate", app_label, name, verbosity=0, interactive=False, skip_checks=True)
-        return
+    if len(targets) > 1 and not per_target_asked():
+        loader = MigrationLoader(connections[DEFAULT_DB_ALIAS])
+        expected = state_after(loader, targets)
+        leaves = stage_leaves(loader.graph, expected)
+        if can_take_one_pass(loader, leaves):
+            migrate_once(targets, leaves, expected)
+            return
+    for app_label, name in targets:
+        call_command("migrate", app_label, name, verbosity=0, interactive=False, skip_checks=True)
+
+
+def migrate_once(targets: Sequence[Key], leaves: Sequence[Key], expected: set[Key]) -> None:
+    """One `migrate` whose graph's leaves are `leaves`; then what is applied must be `expected`."""
     with graph_leaves(leaves):
         call_command("migrate", verbosity=0, interactive=False, skip_checks=True)
     applied = applied_in_graph(MigrationLoader(connections[DEFAULT_DB_ALIAS]))
@@ -88,11 +92,16 @@ def stage_leaves(graph: MigrationGraph, state: set[Key]) -> list[Key]:
                   if not any(child[0] == key[0] and child in state for child in graph.node_map[key].children))
 
 
-def one_by_one(loader: MigrationLoader, leaves: Sequence[Key]) -> bool:
-    """Whether the stage must run one command per target (see the module docstring)."""
+def per_target_asked() -> bool:
+    return os.environ.get(BUILD_PER_TARGET_ENV, "") not in ("", "0")
+
+
+def can_take_one_pass(loader: MigrationLoader, leaves: Sequence[Key]) -> bool:
+    """Whether one `migrate` can build the stage (see the module docstring): no app with two
+    leaves, no real conflict in the project's graph, and a graph that has `leaf_nodes`."""
     apps = [app_label for app_label, _ in leaves]
-    return (os.environ.get(BUILD_PER_TARGET_ENV, "") not in ("", "0") or len(apps) != len(set(apps))
-            or bool(loader.detect_conflicts()) or not hasattr(MigrationGraph, "leaf_nodes"))
+    return (len(apps) == len(set(apps)) and not loader.detect_conflicts()
+            and callable(getattr(MigrationGraph, "leaf_nodes", None)))
 
 
 @contextlib.contextmanager

@@ -17,7 +17,7 @@ import sys
 import pytest
 from django.db.migrations.graph import MigrationGraph
 
-from migration_check.inside_django.stages import stage_leaves
+from migration_check.inside_django.stages import can_take_one_pass, stage_leaves
 from tests.migration_check.conftest import REPO_ROOT
 
 TARGETS = [["upstream", "0019_invoice_status_cancelled"], ["sessions", "0001_initial"],
@@ -117,3 +117,20 @@ def test_a_stage_that_stops_inside_a_branch_has_two_leaves_in_one_app():
                      (("shop", "0003"), ("shop", "0002a")), (("shop", "0003"), ("shop", "0002b")))
     assert stage_leaves(graph, {("shop", "0001"), ("shop", "0002a"), ("shop", "0002b")}) == [
         ("shop", "0002a"), ("shop", "0002b")]
+
+
+class LoaderWithConflicts:
+    """What can_take_one_pass asks of Django's loader: the project graph's real conflicts."""
+
+    def __init__(self, conflicts: dict[str, list[str]]) -> None:
+        self.conflicts = conflicts
+
+    def detect_conflicts(self) -> dict[str, list[str]]:
+        return self.conflicts
+
+
+def test_two_leaves_in_one_app_or_a_real_conflict_fall_back_to_one_command_per_target():
+    one_each = [("blog", "0001"), ("shop", "0002")]
+    assert can_take_one_pass(LoaderWithConflicts({}), one_each)
+    assert not can_take_one_pass(LoaderWithConflicts({}), [("shop", "0002a"), ("shop", "0002b")])
+    assert not can_take_one_pass(LoaderWithConflicts({"shop": ["0003a", "0003b"]}), one_each)
