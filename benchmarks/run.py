@@ -348,12 +348,17 @@ def plan(quick: bool) -> dict:
     also the large size: 20 apps of 50 migrations (1,000), default depth. Every window leaves the
     app's 0001 below it (see the README: a single app tested down to zero crashes the tool)."""
     if quick:
+        # The one-app size of the growth by apps is the smaller size of the growth by migrations
+        # (1 x 5 at depth 2, measured once); the process-isolation reference runs on upstream and
+        # the two-app size only: the one-app synthetic sizes would check the same formula again
+        # (one app, one or two chains) at the highest cost of the run.
         return {"upstream_depths": ["5"], "growth_depths": (2, 4), "growth_history": 5, "growth_apps": (1, 2),
-                "apps_migrations": 3, "apps_depth": 2, "startup_repeat": 3, "large": None,
-                "traffic_volume": 1_000}
+                "apps_migrations": 5, "apps_depth": 2, "startup_repeat": 1, "large": None,
+                "traffic_volume": 1_000, "reference_everywhere": False}
     return {"upstream_depths": ["5", "all"], "growth_depths": (5, 10), "growth_history": 11, "growth_apps": (2, 4),
             "apps_migrations": 4, "apps_depth": 3, "startup_repeat": 5, "large": (20, 50, 5),
-            "traffic_volume": 20_000}  # the issue's figures: 0022's backfill holds its lock ~4 s there
+            "traffic_volume": 20_000,  # the issue's figures: 0022's backfill holds its lock ~4 s there
+            "reference_everywhere": True}
 
 
 # What each workload is measured with: (isolation, all proofs). Fork is the default; process the
@@ -380,10 +385,13 @@ class Runner:
             return None
 
     def workload(self, wid: str, manage: Path, settings: str, apps: list[str], depth: str, shape: dict,
-                 installed: bool = False) -> None:
+                 installed: bool = False, reference: bool = True) -> None:
         """The floor, the plain loop and the tool runs of one workload. `installed`: a project of
         installed apps (--project): windows from Django's graph, the tool told the apps with
-        --app, and only the default tool run (fork, all proofs)."""
+        --app, and only the default tool run (fork, all proofs). `reference`: also the
+        process-isolation run (--quick leaves it out on some sizes)."""
+        if wid in self.results["floors"]:  # the same project, apps and depth: measured already
+            return
         depth_n = None if depth == "all" else int(depth)
         floor = self.step(f"{wid}: floor (one process, MigrationExecutor)",
                           lambda: self.bench.floor(manage, settings, apps, depth_n))
@@ -395,7 +403,8 @@ class Runner:
                         ratio_to_floor=ratio(loop["wall_s"], floor["wall_s"] if floor else None))
             self.results["plain_loops"][wid] = loop
             self.log(f"    {loop['wall_s']:.1f}s, {loop['processes']} processes")
-        for isolation, proofs in TOOL_RUNS[:1] if installed else TOOL_RUNS:
+        runs = TOOL_RUNS[:1] if installed else TOOL_RUNS if reference else TOOL_RUNS[:2]
+        for isolation, proofs in runs:
             label = f"{wid}: tool, --isolation {isolation}, {'all proofs' if proofs else '--no-schema --no-data'}"
             measured = self.step(label, lambda i=isolation, p=proofs: self.bench.tool(
                 manage, settings, depth, p, i, shape["migrations"], tuple(apps) if installed else ()))
@@ -480,12 +489,14 @@ def planned_migrations(bench: Bench, manage: Path, settings: str) -> int:
     return sum(1 for line in done.stdout.splitlines() if line.startswith("["))
 
 
-def synthetic_workload(runner: Runner, apps: int, migrations: int, depth: int, project: Path | None = None) -> str:
+def synthetic_workload(runner: Runner, apps: int, migrations: int, depth: int, project: Path | None = None,
+                       reference: bool = True) -> str:
     wid = f"synthetic-{apps}x{migrations}-d{depth}"
-    manage = project or generate_project(runner.bench.tmp / f"synthetic-{apps}x{migrations}", apps, migrations)
+    folder = runner.bench.tmp / f"synthetic-{apps}x{migrations}"
+    manage = project or (folder / "manage.py" if folder.is_dir() else generate_project(folder, apps, migrations))
     runner.workload(wid, manage, "benchproj.settings", [f"app{k}" for k in range(1, apps + 1)], str(depth),
                     {"project": "synthetic", "apps": apps, "migrations_per_app": migrations,
-                     "migrations": apps * migrations})
+                     "migrations": apps * migrations}, reference=reference)
     return wid
 
 
@@ -562,8 +573,11 @@ def run_benchmarks(bench: Bench, quick: bool, log, extra_sizes: tuple[tuple[int,
     runner.results["plain_loop"] = runner.results["plain_loops"].get("upstream-d5")
     history = sizes["growth_history"]
     long_app = generate_project(bench.tmp / f"synthetic-1x{history}", 1, history)
-    by_migrations = [synthetic_workload(runner, 1, history, depth, long_app) for depth in sizes["growth_depths"]]
-    by_apps = [synthetic_workload(runner, apps, sizes["apps_migrations"], sizes["apps_depth"])
+    everywhere = sizes["reference_everywhere"]
+    by_migrations = [synthetic_workload(runner, 1, history, depth, long_app, reference=everywhere)
+                     for depth in sizes["growth_depths"]]
+    by_apps = [synthetic_workload(runner, apps, sizes["apps_migrations"], sizes["apps_depth"],
+                                  reference=everywhere or apps == max(sizes["growth_apps"]))
                for apps in sizes["growth_apps"]]
     for size in extra_sizes:  # --size: synthetic sizes between the quick ones and the large one
         runner.results["large"] = synthetic_workload(runner, *size)

@@ -55,22 +55,36 @@ def test_structure(results):
 
 
 def test_the_size_table_and_growth_exponents(results):
-    """Issue 20's table: a row per workload (quick: upstream at depth 5 and four synthetic sizes),
-    printed and in the summary, and an exponent of each of loop, tool and floor."""
+    """Issue 20's table: a row per workload (quick: upstream at depth 5 and three synthetic sizes,
+    the one-app size at depth 2 serving both growths), printed and in the summary, and an
+    exponent of each of loop, tool and floor."""
     assert [row["workload"] for row in results["sizes"]] == [
-        "synthetic-1x3-d2", "synthetic-1x5-d2", "synthetic-1x5-d4", "synthetic-2x3-d2", "upstream-d5"]
-    assert [row["tested"] for row in results["sizes"]] == [2, 2, 4, 4, 5]
+        "synthetic-1x5-d2", "synthetic-1x5-d4", "synthetic-2x5-d2", "upstream-d5"]
+    assert [row["tested"] for row in results["sizes"]] == [2, 4, 4, 5]
     for row in results["sizes"]:
         assert row["loop_s"] > 0 and row["tool_s"] > 0 and row["floor_s"] > 0 and row["peak_rss_mb"] > 0
     assert "| size | tested | loop | tool | floor | tool/loop | tool/floor |" in results["_summary"]
-    assert results["growth_exponents"]["over"] == [row["workload"] for row in results["sizes"][:4]]
+    assert results["growth_exponents"]["over"] == [row["workload"] for row in results["sizes"][:3]]
     for name in ("loop", "tool", "floor"):
         assert isinstance(results["growth_exponents"][name], float)
     assert "growth exponents (time ~ tested^k" in results["_stdout"]
 
 
+def test_growth_pairs(results):
+    """By migrations: one app at depth 2 and 4; by apps: one and two apps of 5 at depth 2 (the
+    one-app workload is the same measurement as the first)."""
+    pairs = {kind: (growth["small"], growth["large"]) for kind, growth in results["growth"].items()}
+    assert pairs == {"migrations/all": ("synthetic-1x5-d2", "synthetic-1x5-d4"),
+                     "migrations/none": ("synthetic-1x5-d2", "synthetic-1x5-d4"),
+                     "apps/all": ("synthetic-1x5-d2", "synthetic-2x5-d2"),
+                     "apps/none": ("synthetic-1x5-d2", "synthetic-2x5-d2")}
+
+
 def test_every_measurement_has_a_floor_and_a_loop_ratio(results):
-    assert len(results["tool"]) == 3 * len(results["floors"])  # fork all, fork none, process all
+    # fork all and fork none everywhere; process all (the reference) on REFERENCE only, each once
+    assert sorted(m["id"] for m in results["tool"]) == sorted(
+        [f"{w}/fork/{p}" for w in SYNTHETIC for p in ("all", "none")] + [f"{w}/process/all" for w in REFERENCE])
+    assert sorted(results["floors"]) == sorted(SYNTHETIC)
     assert set(results["plain_loops"]) == set(results["floors"])
     for m in results["tool"]:
         assert m["floor_s"] > 0 and m["ratio_to_floor"] > 0
@@ -82,11 +96,12 @@ def test_loop_targets_for_every_size(results):
     names = {t["target"] for t in results["targets"]}
     for wid in results["floors"]:
         assert f"{wid}: tool (--isolation fork) vs its plain loop" in names
-        assert f"{wid}: tool (--isolation process) vs its plain loop (reference)" in names
+        assert (f"{wid}: tool (--isolation process) vs its plain loop (reference)" in names) is (wid in REFERENCE)
 
 
 # Quick sizes (benchmarks/run.py plan()) and what each tool run must do, worked out by hand from
-# the design. Steps (Django commands), the same in both isolations: 5 fixed (probe `shell -c`,
+# the design (--quick measures --isolation process only on REFERENCE: upstream, one app in two
+# chains, and the two-app size). Steps (Django commands), the same in both isolations: 5 fixed (probe `shell -c`,
 # `migrate` on the head database, `showmigrations --plan`, `makemigrations --check`,
 # `check --deploy`); per chain 1 (`shell -c` building the state before its migrations); 3 per
 # tested migration (apply, roll back, re-apply). With --jobs 2 and one app, a window of 4 or more
@@ -99,17 +114,18 @@ def test_loop_targets_for_every_size(results):
 SYNTHETIC = {  # workload: (tested per app, steps, fork processes)
     "synthetic-1x5-d2": ([2], 5 + 1 + 3 * 2, 1 + 1),  # 12 steps
     "synthetic-1x5-d4": ([4], 5 + 2 + 3 * 4, 1 + 2),  # 19: two chains of 2
-    "synthetic-1x3-d2": ([2], 5 + 1 + 3 * 2, 1 + 1),  # 12
-    "synthetic-2x3-d2": ([2, 2], 5 + 2 * (1 + 3 * 2), 1 + 2),  # 19
+    "synthetic-2x5-d2": ([2, 2], 5 + 2 * (1 + 3 * 2), 1 + 2),  # 19
     "upstream-d5": ([5], 5 + 2 + 3 * 5, 1 + 2),  # 22: upstream's newest 5, two chains (of 3 and 2)
 }
+REFERENCE = ("synthetic-2x5-d2", "upstream-d5")
 # The plain loop: `migrate`, then 2 per tested migration.
-PLAIN_LOOP = {"synthetic-1x5-d2": 1 + 2 * 2, "synthetic-1x5-d4": 1 + 2 * 4, "synthetic-1x3-d2": 1 + 2 * 2,
-              "synthetic-2x3-d2": 1 + 2 * (2 + 2), "upstream-d5": 1 + 2 * 5}
+PLAIN_LOOP = {"synthetic-1x5-d2": 1 + 2 * 2, "synthetic-1x5-d4": 1 + 2 * 4,
+              "synthetic-2x5-d2": 1 + 2 * (2 + 2), "upstream-d5": 1 + 2 * 5}
+RUNS = [(workload, "fork", proofs) for workload in sorted(SYNTHETIC) for proofs in ("all", "none")] + [
+    (workload, "process", "all") for workload in REFERENCE]
 
 
-@pytest.mark.parametrize("workload", sorted(SYNTHETIC))
-@pytest.mark.parametrize(("isolation", "proofs"), [("fork", "all"), ("fork", "none"), ("process", "all")])
+@pytest.mark.parametrize(("workload", "isolation", "proofs"), RUNS)
 def test_step_and_process_counts_are_exact(results, workload, isolation, proofs):
     m = next(m for m in results["tool"] if m["id"] == f"{workload}/{isolation}/{proofs}")
     tested, steps, fork_processes = SYNTHETIC[workload]

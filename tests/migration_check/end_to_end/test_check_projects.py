@@ -9,6 +9,8 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import pytest
 
 from tests.migration_check.conftest import (
@@ -32,14 +34,25 @@ HANG_RUN_LIMIT_S = 180
 
 @pytest.fixture(scope="module")
 def runs(run_both) -> dict[str, dict[str, ToolRun]]:
-    """Each configuration in each isolation."""
+    """Each configuration in each isolation. The two hanging configurations run side by side
+    (four runs): each spends most of its time waiting for its step timeout, so their waits
+    overlap instead of adding up; the other two configurations before them, side by side too
+    (never all eight at once: a loaded machine must not slow a hanging run's other steps to
+    its step timeout)."""
+    def together(configurations: dict[str, tuple[tuple[str, ...], dict[str, str]]]) -> dict[str, dict[str, ToolRun]]:
+        with ThreadPoolExecutor(len(configurations)) as pool:
+            futures = {name: pool.submit(run_both, *arguments, **options)
+                       for name, (arguments, options) in configurations.items()}
+            return {name: future.result() for name, future in futures.items()}
+
     return {
-        "missing": run_both("missing_migration_project"),
-        "conflict": run_both("conflict_project"),
-        # --depth 2: the window starts after 0001 (0003 hangs, 0002 is then blocked).
-        "hang_reverse": run_both("hanging_project", "--step-timeout", str(STEP_TIMEOUT_S), "--depth", "2"),
-        "hang_forward": run_both("hanging_project", "--step-timeout", str(STEP_TIMEOUT_S),
-                                 settings="hanging_project.settings_forward"),
+        **together({"missing": (("missing_migration_project",), {}), "conflict": (("conflict_project",), {})}),
+        **together({
+            # --depth 2: the window starts after 0001 (0003 hangs, 0002 is then blocked).
+            "hang_reverse": (("hanging_project", "--step-timeout", str(STEP_TIMEOUT_S), "--depth", "2"), {}),
+            "hang_forward": (("hanging_project", "--step-timeout", str(STEP_TIMEOUT_S)),
+                             {"settings": "hanging_project.settings_forward"}),
+        }),
     }
 
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import subprocess
 import threading
-import time
 from collections.abc import Iterator
 
 import psycopg2
@@ -31,9 +30,10 @@ def retry_db(pg_admin) -> Iterator[FixtureDb]:
     yield from fixture_db(pg_admin, "retry_project", migrate=False)
 
 
-def holding_an_old_snapshot(db: FixtureDb, seconds: float) -> threading.Thread:
-    """A session that takes a snapshot and keeps it open: CONCURRENTLY builds wait for it."""
-    ready = threading.Event()
+def holding_an_old_snapshot(db: FixtureDb, seconds: float) -> tuple[threading.Thread, threading.Event]:
+    """A session that takes a snapshot and keeps it open: CONCURRENTLY builds wait for it. It
+    lets go when the returned event is set, or after `seconds` at the latest."""
+    ready, release = threading.Event(), threading.Event()
 
     def hold() -> None:
         connection = psycopg2.connect(db.admin.url_for(db.name))
@@ -42,7 +42,7 @@ def holding_an_old_snapshot(db: FixtureDb, seconds: float) -> threading.Thread:
                 cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
                 cursor.execute("SELECT 1")
                 ready.set()
-                time.sleep(seconds)
+                release.wait(seconds)
         finally:
             connection.rollback()
             connection.close()
@@ -50,14 +50,19 @@ def holding_an_old_snapshot(db: FixtureDb, seconds: float) -> threading.Thread:
     thread = threading.Thread(target=hold, daemon=True)
     thread.start()
     assert ready.wait(10)
-    return thread
+    return thread, release
 
 
 def cancelled_build(db: FixtureDb, app: str) -> subprocess.CompletedProcess:
-    """`migrate APP 0002` while an old snapshot is held, with a 1 s statement_timeout."""
-    holder = holding_an_old_snapshot(db, 8)
-    done = db.manage("migrate", "--noinput", app, "0002", extra_env={"PGOPTIONS": "-c statement_timeout=1000"})
-    holder.join()
+    """`migrate APP 0002` while an old snapshot is held, with a 1 s statement_timeout. The
+    snapshot is held for the whole `migrate` (up to 60 s, far more than its start-up and the
+    timeout take on a loaded machine), then let go at once rather than after a fixed wait."""
+    holder, release = holding_an_old_snapshot(db, 60)
+    try:
+        done = db.manage("migrate", "--noinput", app, "0002", extra_env={"PGOPTIONS": "-c statement_timeout=1000"})
+    finally:
+        release.set()
+        holder.join()
     return done
 
 
