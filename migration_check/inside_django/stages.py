@@ -18,8 +18,9 @@ builds the state from everything applied, and sends post_migrate once, as a depl
 starts, its executor's); every other graph, e.g. one a post_migrate handler builds, is Django's.
 
 It leans on one thing Django does not promise, that `migrate` takes its targets from
-`leaf_nodes()` of its executor's graph (Django 4.2 to 6.0 do), so it is checked, and a stage
+`leaf_nodes()` of its executor's graph (it has since Django 1.7), so it is checked, and a stage
 falls back to one `migrate APP NAME` per target when it cannot be done that way:
+- a Django outside the versions the tool supports (4.2 to 6.1; `checked_django`);
 - an app would have two leaves (a branch the stage stops inside): `migrate` would refuse it as a
   conflict;
 - the project's graph has a real conflict: each command then fails as `manage.py migrate` does;
@@ -33,6 +34,7 @@ import contextlib
 import os
 from collections.abc import Iterator, Sequence
 
+from django import VERSION
 from django.core.management import call_command
 from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.migrations.graph import MigrationGraph
@@ -41,6 +43,8 @@ from django.db.migrations.loader import MigrationLoader
 from .protocol import BUILD_PER_TARGET_ENV
 
 Key = tuple[str, str]
+# The Django versions the tool supports, where `migrate` takes its targets from `leaf_nodes()`.
+FIRST_CHECKED, LAST_CHECKED = (4, 2), (6, 1)
 
 
 class StageMismatch(RuntimeError):
@@ -96,11 +100,20 @@ def per_target_asked() -> bool:
     return os.environ.get(BUILD_PER_TARGET_ENV, "") not in ("", "0")
 
 
-def can_take_one_pass(loader: MigrationLoader, leaves: Sequence[Key]) -> bool:
-    """Whether one `migrate` can build the stage (see the module docstring): no app with two
-    leaves, no real conflict in the project's graph, and a graph that has `leaf_nodes`."""
+def checked_django(version: tuple[int, int]) -> bool:
+    """Whether `migrate` is known to take its targets from its graph's `leaf_nodes()` in this
+    Django (it has since 1.7; checked on 4.2 and 5.2); a newer one takes the plain path until
+    checked."""
+    return FIRST_CHECKED <= version <= LAST_CHECKED
+
+
+def can_take_one_pass(loader: MigrationLoader, leaves: Sequence[Key],
+                      version: tuple[int, int] = (VERSION[0], VERSION[1])) -> bool:
+    """Whether one `migrate` can build the stage (see the module docstring): a checked Django,
+    no app with two leaves, no real conflict in the project's graph, and a graph that has
+    `leaf_nodes`."""
     apps = [app_label for app_label, _ in leaves]
-    return (len(apps) == len(set(apps)) and not loader.detect_conflicts()
+    return (checked_django(version) and len(apps) == len(set(apps)) and not loader.detect_conflicts()
             and callable(getattr(MigrationGraph, "leaf_nodes", None)))
 
 

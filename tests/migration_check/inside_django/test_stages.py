@@ -134,3 +134,11 @@ def test_two_leaves_in_one_app_or_a_real_conflict_fall_back_to_one_command_per_t
     assert can_take_one_pass(LoaderWithConflicts({}), one_each)
     assert not can_take_one_pass(LoaderWithConflicts({}), [("shop", "0002a"), ("shop", "0002b")])
     assert not can_take_one_pass(LoaderWithConflicts({"shop": ["0003a", "0003b"]}), one_each)
+
+
+def test_a_django_newer_than_the_supported_ones_takes_the_plain_path():
+    one_each = [("blog", "0001"), ("shop", "0002")]
+    assert can_take_one_pass(LoaderWithConflicts({}), one_each, (4, 2))
+    assert can_take_one_pass(LoaderWithConflicts({}), one_each, (6, 1))
+    assert not can_take_one_pass(LoaderWithConflicts({}), one_each, (6, 2))
+    assert not can_take_one_pass(LoaderWithConflicts({}), one_each, (4, 1))
