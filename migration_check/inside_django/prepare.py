@@ -2,10 +2,10 @@
 
 Runs in `manage.py shell -c` with the scratch database's DATABASE_URL. It applies the request's
 targets with real `migrate` commands (signals included, as `manage.py migrate` would), one per
-stage (`stages`), then, for
-each migration of the window, describes from the migration graph the app's tables before and
-after it (historical models) and what its destructive operations touch, and, for the compat
-check, the models on each side of it and whether it runs after the deploy (`historical`).
+stage (`stages`), then, for each migration of the window, describes from the migration graph the
+app's tables before and after it (historical models) and what its destructive operations touch,
+and, for the compat check, the models on each side of it and whether it runs after the deploy
+(`historical`).
 """
 
 from __future__ import annotations
