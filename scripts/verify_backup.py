@@ -632,7 +632,9 @@ def raise_keyboard_interrupt(signum: int, frame: object) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     log = tm.Log(args.verbosity)
-    previous = signal.signal(signal.SIGTERM, raise_keyboard_interrupt)
+    # SIGINT too, explicitly (as test_migrations.py does): a process started in the background
+    # by a non-interactive shell inherits SIGINT ignored, and Python then leaves it so.
+    previous = {signum: signal.signal(signum, raise_keyboard_interrupt) for signum in (signal.SIGINT, signal.SIGTERM)}
     try:
         options = validate(args)
         with tm.postgres_server(options.database_url, dict(os.environ), options.project_dir,
@@ -645,7 +647,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"{PROG}: interrupted; scratch databases were removed", file=sys.stderr, flush=True)
         return EXIT_INTERRUPTED
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
     report_console(result, log)
     report_github(result, dict(os.environ))
     return EXIT_OK if result.ok else EXIT_MISMATCH
