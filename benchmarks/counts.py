@@ -10,8 +10,9 @@ cloned from): by default when it saves at least TEMPLATE_MIN_SAVED migration bui
 (chains - 1) x (migrations below every window) >= 100.
 
 Processes: `--isolation process` starts one per step. `--isolation fork` starts one step server
-per scratch database (the head database, the template when there is one, then one per chain) and
-forks every step from it.
+per scratch database name (the head database, the template when there is one, then one per
+slot: the chains' databases take turns under as many names as chains run side by side, the run's
+JOBS + 1 workers, and never more names than chains) and forks every step from it.
 """
 
 from __future__ import annotations
@@ -20,12 +21,13 @@ FIXED_STEPS = 5
 PER_CHAIN_STEPS = 1
 PER_MIGRATION_STEPS = 3
 FORK_FIXED_PROCESSES = 1  # the head database's step server
-FORK_PER_CHAIN_PROCESSES = 1  # each chain's database's step server
+FORK_PER_CHAIN_PROCESSES = 1  # each slot's step server: one per chain, at most WORKERS
 TEMPLATE_STEPS = 1  # the template's build, in runs of two chains or more
 FORK_TEMPLATE_PROCESSES = 1  # the template's step server, stopped before it is cloned
 TEMPLATE_MIN_SAVED = 100  # migration builds a template must save (the tool's default, --clone auto)
 # Passed explicitly, so that the number of chains (hence steps) does not depend on the CPUs.
 JOBS = 2
+WORKERS = JOBS + 1  # the run's threads side by side (the project checks run beside the chains)
 
 
 def chains_of(tested: int, apps: int) -> int:
@@ -61,8 +63,9 @@ def expected_processes(tested_per_app: list[int], base: int, isolation: str) -> 
     """Python processes of the same run: one per step, or one step server per database."""
     if isolation == "process":
         return expected_steps(tested_per_app, base)
+    chains = sum(chains_of(n, len(tested_per_app)) for n in tested_per_app)
     return FORK_FIXED_PROCESSES + FORK_TEMPLATE_PROCESSES * templates_of(tested_per_app, base) + \
-        FORK_PER_CHAIN_PROCESSES * sum(chains_of(n, len(tested_per_app)) for n in tested_per_app)
+        FORK_PER_CHAIN_PROCESSES * min(chains, WORKERS)
 
 
 def formula() -> dict[str, int]:
@@ -71,4 +74,4 @@ def formula() -> dict[str, int]:
             "per_migration_steps": PER_MIGRATION_STEPS, "fork_fixed_processes": FORK_FIXED_PROCESSES,
             "fork_per_chain_processes": FORK_PER_CHAIN_PROCESSES, "template_steps": TEMPLATE_STEPS,
             "fork_template_processes": FORK_TEMPLATE_PROCESSES, "template_min_saved": TEMPLATE_MIN_SAVED,
-            "jobs": JOBS}
+            "jobs": JOBS, "workers": WORKERS}

@@ -187,8 +187,10 @@ class ScratchDatabase:
 
     def close(self) -> None:
         self.observer = None  # its event triggers go with the database
-        with contextlib.suppress(Exception):  # whatever happens to it, the database is still dropped
-            self.runner.release(self.url)  # its step server (fork isolation) goes before the database
+        slot = self.builds is not None and self.builds.is_slot(self.name)
+        if not slot:  # a slot's step server stays for the slot's next database (chain/slots.py)
+            with contextlib.suppress(Exception):  # whatever happens to it, the database is still dropped
+                self.runner.release(self.url)  # its step server (fork isolation) goes before the database
         if self.connection is not None:
             with contextlib.suppress(Exception):
                 self.connection.close()
@@ -197,3 +199,5 @@ class ScratchDatabase:
             return
         with contextlib.suppress(Exception), self.times.measure("DROP DATABASE"):
             self.server.drop_database(self.name)
+            if slot and self.builds is not None:  # dropped: the name is free again
+                self.builds.free(self.name)

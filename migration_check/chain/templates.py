@@ -23,10 +23,13 @@ is an ordinary scratch database (SCRATCH_PREFIX, this run's id, purpose `templat
 `DROP DATABASE` refuse it): the run drops it at the end like any other, and the watchdog and the
 start-up sweep find it by its name after a hard kill.
 
-Owns: `common_base`, `route` and `Route`, `targets_at` (pure), `Builds` (the run's template and the route of
-every build), `clone_strategy`.
+Each database `Builds.open` creates has a slot's name when one is free (chain/slots.py): its step
+server is then already running.
 
-Uses: config, discovery, log, server, steps, inside_django.protocol (the prepare request).
+Owns: `common_base`, `route` and `Route`, `targets_at` (pure), `Builds` (the run's template, its
+slots and the route of every build), `clone_strategy`.
+
+Uses: config, discovery, log, server, steps, slots, inside_django.protocol (the prepare request).
 """
 
 from __future__ import annotations
@@ -42,6 +45,7 @@ from ..log import Log
 from ..postgres.server import Server
 from ..processes.steps import StepRunner
 from ..project.discovery import MigrationInfo, Project, dependency_closure, dependents_closure, forward_targets
+from .slots import Slots
 
 # How PostgreSQL 15+ copies the template (`CREATE DATABASE ... STRATEGY`): FILE_COPY copies the
 # files between two checkpoints, WAL_LOG (15's default) copies block by block through the WAL.
@@ -143,6 +147,7 @@ class Builds:
         self.base = base
         self.log = log
         self.template: str | None = None
+        self.slots: Slots | None = None  # use_slots
         self.strategy = clone_strategy(int(str(server.scalar("SHOW server_version_num"))))
         self._lock = threading.Lock()
 
@@ -194,16 +199,38 @@ class Builds:
         the route still to take there (a clone of the template needs only the rest).
         A clone the server refuses is reported, and the database built from scratch instead."""
         chosen = self.route(targets)
-        if chosen.template is not None:
-            try:
-                with self.runner.times.measure("CREATE DATABASE ... TEMPLATE"):
-                    return self.server.create_database(purpose, chosen.template, self.strategy), chosen
-            except self.server.psycopg2.Error as error:
-                self.log.info(f"cloning the template for {purpose} failed ({first_line(error)}); "
-                              "its database is built from scratch")
-                chosen = route(self.project, self.base, targets, None)
-        with self.runner.times.measure("CREATE DATABASE"):
-            return self.server.create_database(purpose), chosen
+        slot = self.slots.take() if self.slots is not None else None
+        try:
+            if chosen.template is not None:
+                try:
+                    with self.runner.times.measure("CREATE DATABASE ... TEMPLATE"):
+                        return self.server.create_database(purpose, chosen.template, self.strategy, slot), chosen
+                except self.server.psycopg2.Error as error:
+                    self.log.info(f"cloning the template for {purpose} failed ({first_line(error)}); "
+                                  "its database is built from scratch")
+                    chosen = route(self.project, self.base, targets, None)
+            with self.runner.times.measure("CREATE DATABASE"):
+                return self.server.create_database(purpose, name=slot), chosen
+        except BaseException:
+            if slot is not None:  # no database has its name: free again
+                self.free(slot)
+            raise
+
+    def use_slots(self, count: int) -> None:
+        """Open databases under `count` slot names from now on, and start their step servers
+        (chain/slots.py)."""
+        if count > 0:
+            self.slots = Slots(self.server, self.runner, count)
+            self.slots.start_servers()
+
+    def is_slot(self, name: str) -> bool:
+        """Whether `name` is a slot's: its step server stays when its database is dropped."""
+        return self.slots is not None and self.slots.owns(name)
+
+    def free(self, name: str) -> None:
+        """The database named `name` is dropped: a slot's name may be used again."""
+        if self.slots is not None:
+            self.slots.give_back(name)
 
     def drop(self, name: str) -> None:
         with contextlib.suppress(Exception), self.runner.times.measure("DROP DATABASE"):
@@ -214,3 +241,5 @@ class Builds:
             name, self.template = self.template, None
         if name is not None:
             self.drop(name)
+        if self.slots is not None:
+            self.slots.close()

@@ -292,11 +292,17 @@ class Server:
         name = f"{SCRATCH_PREFIX}{self.run_id}_{next(self._numbers)}_{purpose}"[:63]
         return re.sub(r"[^a-z0-9_]", "_", name.lower())
 
-    def create_database(self, purpose: str, template: str | None = None, strategy: str | None = None) -> str:
+    def create_database(self, purpose: str, template: str | None = None, strategy: str | None = None,
+                        name: str | None = None) -> str:
         """Create a scratch database (optionally a copy of another scratch one, copied with
-        `strategy`, PostgreSQL 15's FILE_COPY or WAL_LOG) and return its name."""
+        `strategy`, PostgreSQL 15's FILE_COPY or WAL_LOG) and return its name: a new one, or
+        `name`, one this run's `new_database_name` gave before (a name used again once the
+        database that had it is dropped: see chain/slots.py)."""
         with self._lock:
-            name = self.new_database_name(purpose)
+            if name is None:
+                name = self.new_database_name(purpose)
+            elif not name.startswith(f"{SCRATCH_PREFIX}{self.run_id}_") or name in self.scratch:
+                raise ValueError(f"not a free scratch database name of this run: {name}")
             self.scratch.add(name)
         self.watch.database_created(name)  # before it exists: a kill during CREATE leaves nothing
         sql = f"CREATE DATABASE {quote_ident(name)} OWNER {quote_ident(self.address.user)}"

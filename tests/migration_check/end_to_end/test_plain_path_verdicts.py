@@ -6,6 +6,10 @@
 - One `migrate` per build stage (`inside_django.stages`): a chain's database is built through
   stages, each one `migrate` to all its targets. `TM_BUILD_PER_TARGET=1` builds one target at a
   time, as `migrate APP NAME` commands.
+- Slots (`chain.slots`): the chains' databases take turns under a few names, each served by one
+  step server started ahead. `TM_SERVER_PER_DATABASE=1` gives each database a name and a server
+  of its own. defects has more chains than the run has workers, so its slots serve several
+  databases each.
 
 Each configuration runs twice side by side in fork isolation: the default path, and the plain
 path with both switches set (one run pair serves both: the suite's time is a budget, and two
@@ -38,10 +42,12 @@ CONFIGURATIONS = {
     "upstream": ("upstream", ("--depth", "5", "--always-clone"),
                  {"manage": REPO_ROOT / "manage.py", "settings": "hello_world.settings"}),
 }
-PLAIN = {"TM_NO_WARMUP": "1", "TM_BUILD_PER_TARGET": "1"}
+PLAIN = {"TM_NO_WARMUP": "1", "TM_BUILD_PER_TARGET": "1", "TM_SERVER_PER_DATABASE": "1"}
 VARIANTS = {"default": ((), {}), "plain": ((), PLAIN)}  # name: (arguments, environment)
 # The step server's ready line at -v (step_server.StepServers.server_for).
 WARM_UP_LINE = re.compile(r"step server for \S+ ready: .* warm-up: (?P<what>.*)$", re.MULTILINE)
+SERVER_READY = re.compile(r"step server for (?P<database>\S+) ready:", re.MULTILINE)
+SLOT_NAME = re.compile(r"tm_scratch_[0-9a-f]{8}_\d+_worker\d+")
 
 
 @pytest.fixture(scope="module", params=sorted(CONFIGURATIONS))
@@ -62,6 +68,21 @@ def test_the_warm_up_ran_only_where_asked(runs):
     assert said["default"] and said["plain"], said
     assert all(re.fullmatch(r"froze \d+ objects", what) for what in said["default"]), said
     assert set(said["plain"]) == {"skipped: TM_NO_WARMUP is set"}, said
+
+
+def test_slots_serve_the_chains_with_one_server_each(runs):
+    """Default: a server per slot, started once, however many chains took turns there (defects:
+    more chains than workers); plain: every database its own name and server."""
+    servers = {name: [m["database"] for m in SERVER_READY.finditer(run.stdout + run.stderr)]
+               for name, run in runs.items()}
+    slots = [database for database in servers["default"] if SLOT_NAME.fullmatch(database)]
+    assert slots and len(slots) == len(set(slots)) <= 3, servers  # --jobs 2 at most: 3 workers
+    assert not any(SLOT_NAME.fullmatch(database) for database in servers["plain"]), servers
+    processes = {name: run.require_report()["processes"] for name, run in runs.items()}
+    if any(arg.endswith("defects_project/manage.py") for arg in runs["default"].argv):
+        chains = len(servers["plain"]) - 1  # the head's server, then one per database
+        assert chains > len(slots), servers
+        assert processes["default"] < processes["plain"], processes
 
 
 def test_both_leave_nothing(runs):

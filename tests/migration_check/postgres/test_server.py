@@ -92,3 +92,19 @@ def test_a_drop_that_finds_a_session_still_ending_is_tried_again(server, monkeyp
     assert len(attempts) == 2
     assert name not in server.scratch
     assert real_scalar("SELECT count(*) FROM pg_database WHERE datname = %s", (name,)) == 0
+
+
+def test_a_reserved_name_is_created_again_once_its_database_is_dropped(server):
+    """A slot's name (chain/slots.py): made once, then each of its databases is created under it."""
+    name = server.new_database_name("worker1")
+    assert server.create_database("ignored", name=name) == name
+    with pytest.raises(ValueError, match="not a free scratch database name"):  # still in use
+        server.create_database("ignored", name=name)
+    server.drop_database(name)
+    assert server.create_database("ignored", name=name) == name
+    assert server.scalar("SELECT count(*) FROM pg_database WHERE datname = %s", (name,)) == 1
+
+
+def test_a_name_of_another_run_is_refused(server):
+    with pytest.raises(ValueError, match="not a free scratch database name"):
+        server.create_database("ignored", name=f"{SCRATCH_PREFIX}0000beef_1_worker1")
