@@ -301,7 +301,7 @@ class Server:
         with self._lock:
             if name is None:
                 name = self.new_database_name(purpose)
-            elif not name.startswith(f"{SCRATCH_PREFIX}{self.run_id}_") or name in self.scratch:
+            elif not name.startswith(f"{SCRATCH_PREFIX}{self.run_id}_") or name in self.created:
                 raise ValueError(f"not a free scratch database name of this run: {name}")
             self.scratch.add(name)
         self.watch.database_created(name)  # before it exists: a kill during CREATE leaves nothing

@@ -224,7 +224,8 @@ def test_sigkill_during_a_window_step_on_a_server_leaves_nothing(pg_admin):
         assert eventually(account.scratch_left) == [], killed.context()
         assert account.sessions(settle_s=SETTLE_S) == [], killed.context()
         assert account.sentinel_rows() and account.sentinel_tables() == ["sentinel"]
-        assert re.search(r"removed .*scratch database tm_scratch_[0-9a-f]{8}_\d+_sleepy_reverse", killed.stderr), (
+        # the chain's database, under a slot's name (chain/slots.py)
+        assert re.search(r"removed .*scratch database tm_scratch_[0-9a-f]{8}_\d+_worker1\b", killed.stderr), (
             killed.context())
         for secret in account.secrets():
             assert secret not in killed.output + killed.stderr

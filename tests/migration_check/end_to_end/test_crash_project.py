@@ -142,7 +142,7 @@ def test_a_dead_step_server_ends_the_run_in_one_line(server_death):
     lines = server_death["stderr"].strip().splitlines()
     assert len(lines) == 1, server_death["stderr"]
     assert re.fullmatch(
-        r"test_migrations: error: the step server of database tm_scratch_\w+_sleepy_reverse "
+        r"test_migrations: error: the step server of database tm_scratch_[0-9a-f]{8}_\d+_worker1 "  # a slot's
         rf"\(pid {server_death['servers'][0]}\) ended \(killed by SIGKILL\) while running "
         r"`manage\.py migrate sleepy_reverse 0002_job_done \.\.\.`; the run stops here \(rerun with --isolation "
         r"process to run every step as a process of its own\)", lines[0]), lines[0]

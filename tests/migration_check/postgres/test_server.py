@@ -108,3 +108,10 @@ def test_a_reserved_name_is_created_again_once_its_database_is_dropped(server):
 def test_a_name_of_another_run_is_refused(server):
     with pytest.raises(ValueError, match="not a free scratch database name"):
         server.create_database("ignored", name=f"{SCRATCH_PREFIX}0000beef_1_worker1")
+
+
+def test_a_reserved_name_whose_create_failed_can_be_created_again(server):
+    name = server.new_database_name("worker1")
+    with pytest.raises(RuntimeError, match="not a scratch database of this run"):  # the template is not ours
+        server.create_database("ignored", template=f"{SCRATCH_PREFIX}0000beef_1_template", name=name)
+    assert server.create_database("ignored", name=name) == name
