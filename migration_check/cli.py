@@ -214,7 +214,7 @@ def add_proof_options(parser: argparse.ArgumentParser) -> None:
                              "(default: 2, at most the number of CPUs)")
     parser.add_argument("--isolation", choices=ISOLATIONS, default=default_isolation(),
                         help="how each manage.py step runs: fork (a child forked from a step server that "
-                             "started Django once for its database) or process (a fresh manage.py process "
+                             "started Django once for its database name) or process (a fresh manage.py process "
                              "per step) (default: %(default)s)")
     cloning = parser.add_mutually_exclusive_group()
     cloning.add_argument("--no-clone", dest="clone", action="store_const", const="never",

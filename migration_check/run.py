@@ -187,8 +187,8 @@ def check_project(config: Config, log: Log, runner: StepRunner, server: Server,
                                       functools.partial(run_forward_checks, runner, head_url, log))
                 deploy = pool.submit(in_group, log, "checks: check_deploy", 0,
                                      functools.partial(run_check_deploy, runner, head_url, log))
-            # The chains' databases take slot names whose step servers start now (chain/slots.py).
-            builds.use_slots(slot_count(len(planned), config.jobs + 1, runner.environ))
+            # The chains' databases take turns under slot names, a step server each (chain/slots.py).
+            builds.use_slots(slot_count(len(planned), config.jobs + 1, runner.isolation, runner.environ))
             template = worth_a_template(len(planned), len(builds.base), config.clone)
             builds.stage(template or config.clone == "never")
             if template:  # beside the project checks; every chain clones it

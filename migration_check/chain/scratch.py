@@ -199,5 +199,6 @@ class ScratchDatabase:
             return
         with contextlib.suppress(Exception), self.times.measure("DROP DATABASE"):
             self.server.drop_database(self.name)
-            if slot and self.builds is not None:  # dropped: the name is free again
+            if slot and self.builds is not None:  # dropped: the name is free again, and no longer this one's
                 self.builds.free(self.name)
+                self.name = self.url = ""

@@ -1,31 +1,33 @@
 """Database slots: a chain's database takes a name whose step server is already running.
 
-In fork isolation every scratch database gets a step server (processes/step_server.py): the
-project's `manage.py shell` with that database's DATABASE_URL, Django started once, a child
-forked per step. Its start is 0.2 s of CPU on a small project and more on a large one (the
-real-apps survey project: about 0.6 s), once per chain. The server itself connects to nothing
-(each forked step connects, and is gone before the chain goes on), so it does not matter to it
-which database has its name while it waits. So the run keeps a few names, its slots: a chain's
-database is created under a free slot's name; once the chain is done and that database dropped,
-the next chain's database is created under the same name and served by the same server. A
-server is started per slot instead of per chain, and the slots' servers all start at once, while
-the project checks and the template's build run (a server waits for its database only when its
-first step comes).
+In fork isolation every scratch database name gets a step server (processes/step_server.py):
+the project's `manage.py shell` started with that DATABASE_URL on the first step there, Django
+started once, a child forked per step. Its start is 0.2 s of CPU on a small project and more on
+a large one (the real-apps survey project: about 0.6 s). The server itself holds no connection
+(each forked step opens its own, and has exited before the chain goes on), so it does not matter
+to it which database has its name while it waits. So the run keeps a few names, its slots: a
+chain's database is created under a free slot's name; once the chain is done and that database
+dropped, the next chain's database is created under the same name and served by the same
+server. A server is started per slot used instead of per chain.
 
-Nothing a step sees changes: each step is still `manage.py ARGS` forked from a server whose
-Django was started with the DATABASE_URL the step uses, and that database is the chain's own,
-created (cloned or empty) and built for it as before. Only its name is no longer new.
+What a step sees does not change. Each step is still `manage.py ARGS` forked from a server
+started with the DATABASE_URL the step uses, on a database that is the chain's own, created and
+built for it as before. The server starts on the first step of the slot's first database, as it
+did for every database: on that database, just created. A slot is bound to how its first
+database started (a clone of the template, or empty) and only serves databases that start the
+same way, so whatever the project's start-up read from the database (an `AppConfig.ready()` that
+queries, which Django advises against) it read from the same state as each of them.
 
 There are as many slots as chains can run side by side (the run's workers), at most one per
-chain: the run starts exactly that many servers for its chains, whatever order they come in. A
-database wanted while every slot is taken (a chain's second database: a blocked migration's own,
-the squash's replaced path, a rebuild past a failure) gets a new name and a server of its own, as
-every database did before. `TM_SERVER_PER_DATABASE=1` in the tool's environment turns the slots
-off (the tests compare both ways).
+chain. A database wanted while no slot of its kind is free (a chain's second database: a blocked
+migration's own, the squash's replaced path, a rebuild past a failure) gets a new name and a
+server of its own, as every database did before. `TM_SERVER_PER_DATABASE=1` in the tool's
+environment turns the slots off (the tests compare both ways); `--isolation process` has none
+(no servers).
 
 Owns: `Slots`, `slot_count`.
 
-Uses: server (names, databases), steps (starting a server ahead of its first step).
+Uses: server (names), steps (stopping a slot's server).
 """
 
 from __future__ import annotations
@@ -38,53 +40,53 @@ from ..processes.steps import StepRunner
 
 SERVER_PER_DATABASE_ENV = "TM_SERVER_PER_DATABASE"
 SLOT_PURPOSE = "worker"
+EMPTY_START = ""  # the kind of a slot whose databases start empty (else: the template's name)
 
 
-def slot_count(chains: int, workers: int, environ: Mapping[str, str]) -> int:
+def slot_count(chains: int, workers: int, isolation: str, environ: Mapping[str, str]) -> int:
     """How many slots a run of `chains` chains on `workers` threads keeps (0: none)."""
-    if environ.get(SERVER_PER_DATABASE_ENV, "") not in ("", "0"):
+    if isolation != "fork" or environ.get(SERVER_PER_DATABASE_ENV, "") not in ("", "0"):
         return 0
     return min(chains, workers)
 
 
 class Slots:
-    """The run's slot names, which of them are free, and their servers. Safe to use from
-    several threads."""
+    """The run's slot names, which are free, and how each one's databases start. Safe to use
+    from several threads."""
 
     def __init__(self, server: Server, runner: StepRunner, count: int) -> None:
         self.server = server
         self.runner = runner
         self.names = [server.new_database_name(f"{SLOT_PURPOSE}{number}") for number in range(1, count + 1)]
-        self._free = list(reversed(self.names))  # taken from the end: the first slot first
+        self._free = list(self.names)  # the first free one is taken first
+        self._kind: dict[str, str] = {}  # name -> how its databases start (bound by the first)
         self._lock = threading.Lock()
-        self._starting: list[threading.Thread] = []
 
-    def start_servers(self) -> None:
-        """Start every slot's step server now, side by side (fork isolation only); each is
-        waited for by the first step on its database."""
-        urls = [self.server.url_for(name) for name in self.names]
-        self._starting = [threading.Thread(target=self.runner.start_server, args=(url,), daemon=True,
-                                           name=f"slot-server-{number}") for number, url in enumerate(urls, 1)]
-        for thread in self._starting:
-            thread.start()
-
-    def take(self) -> str | None:
-        """A free slot's name, taken; None when every slot is in use."""
+    def take(self, kind: str) -> str | None:
+        """A free slot for a database that starts as `kind` (the template it is cloned from, or
+        EMPTY_START), taken; None when none is free. A slot never used is taken before one
+        used again, so that a run of N chains of one kind starts exactly min(N, slots)
+        servers, whatever order its chains come and go in (the benchmarks count them)."""
         with self._lock:
-            return self._free.pop() if self._free else None
+            unused = [name for name in self._free if name not in self._kind]
+            reusable = [name for name in self._free if self._kind.get(name) == kind]
+            for name in (*unused, *reusable):
+                self._kind[name] = kind
+                self._free.remove(name)
+                return name
+            return None
 
     def give_back(self, name: str) -> None:
-        """`name`'s database is dropped: the next database may have the name."""
+        """`name` has no database any more: the next database of its kind may have the name."""
         with self._lock:
             if name in self.names and name not in self._free:
                 self._free.append(name)
+                self._free.sort(key=self.names.index)
 
     def owns(self, name: str) -> bool:
         return name in self.names
 
     def close(self) -> None:
         """Stop the slots' servers (their databases are dropped by then)."""
-        for thread in self._starting:
-            thread.join()
         for name in self.names:
             self.runner.release(self.server.url_for(name))

@@ -45,7 +45,7 @@ from ..log import Log
 from ..postgres.server import Server
 from ..processes.steps import StepRunner
 from ..project.discovery import MigrationInfo, Project, dependency_closure, dependents_closure, forward_targets
-from .slots import Slots
+from .slots import EMPTY_START, Slots
 
 # How PostgreSQL 15+ copies the template (`CREATE DATABASE ... STRATEGY`): FILE_COPY copies the
 # files between two checkpoints, WAL_LOG (15's default) copies block by block through the WAL.
@@ -199,29 +199,43 @@ class Builds:
         the route still to take there (a clone of the template needs only the rest).
         A clone the server refuses is reported, and the database built from scratch instead."""
         chosen = self.route(targets)
-        slot = self.slots.take() if self.slots is not None else None
+        if chosen.template is not None:
+            try:
+                with self.runner.times.measure("CREATE DATABASE ... TEMPLATE"):
+                    return self.create(purpose, chosen.template), chosen
+            except self.server.psycopg2.Error as error:
+                self.log.info(f"cloning the template for {purpose} failed ({first_line(error)}); "
+                              "its database is built from scratch")
+                chosen = route(self.project, self.base, targets, None)
+        with self.runner.times.measure("CREATE DATABASE"):
+            return self.create(purpose, None), chosen
+
+    def create(self, purpose: str, template: str | None) -> str:
+        """A database for `purpose`, cloned from `template` or empty: under a free slot's name
+        when there is one of its kind (chain/slots.py), else under a name of its own."""
+        slot = self.slots.take(template or EMPTY_START) if self.slots is not None else None
         try:
-            if chosen.template is not None:
-                try:
-                    with self.runner.times.measure("CREATE DATABASE ... TEMPLATE"):
-                        return self.server.create_database(purpose, chosen.template, self.strategy, slot), chosen
-                except self.server.psycopg2.Error as error:
-                    self.log.info(f"cloning the template for {purpose} failed ({first_line(error)}); "
-                                  "its database is built from scratch")
-                    chosen = route(self.project, self.base, targets, None)
-            with self.runner.times.measure("CREATE DATABASE"):
-                return self.server.create_database(purpose, name=slot), chosen
+            name = self.server.create_database(purpose, template, self.strategy if template else None, slot)
         except BaseException:
-            if slot is not None:  # no database has its name: free again
+            if slot is not None and not self.exists(slot):  # nothing has its name: free again
                 self.free(slot)
             raise
+        if slot is not None:
+            self.log.detail(f"  {purpose}: database {name}")
+        return name
+
+    def exists(self, name: str) -> bool:
+        """Whether a database is named `name` (True when that cannot be told: the name is then
+        not used again)."""
+        try:
+            return bool(self.server.scalar("SELECT count(*) FROM pg_database WHERE datname = %s", (name,)))
+        except Exception:
+            return True
 
     def use_slots(self, count: int) -> None:
-        """Open databases under `count` slot names from now on, and start their step servers
-        (chain/slots.py)."""
+        """Open databases under `count` slot names from now on (chain/slots.py)."""
         if count > 0:
             self.slots = Slots(self.server, self.runner, count)
-            self.slots.start_servers()
 
     def is_slot(self, name: str) -> bool:
         """Whether `name` is a slot's: its step server stays when its database is dropped."""

@@ -1,4 +1,5 @@
-"""The tool's end of the step servers (`--isolation fork`): one per scratch database.
+"""The tool's end of the step servers (`--isolation fork`): one per scratch database name (the
+chains' databases take turns under a few names: chain/slots.py).
 
 Owns: `StepServer` (starting `manage.py shell -c` that runs `inside_django.fork_server`, with
 the database's environment and two pipes passed in; waiting for it to be ready; sending a step;

@@ -13,7 +13,6 @@ The watchdog is told of each child.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import re
@@ -236,15 +235,6 @@ class StepRunner:
             if self.failure is None:
                 self.failure = error
         self.kill_all()
-
-    def start_server(self, database_url: str) -> None:
-        """Start `database_url`'s step server ahead of its first step, which then finds it
-        ready or waits for it (fork isolation; nothing otherwise). A start that fails or is
-        refused is left to that first step, which tries again and reports it."""
-        if self.isolation != "fork" or self.cancelled:
-            return
-        with contextlib.suppress(Exception):
-            self.servers.server_for(database_url, self.step_timeout, ["(started ahead of its first step)"])
 
     def release(self, database_url: str) -> None:
         """The database at `database_url` is done with: stop its step server, if it has one."""

@@ -48,6 +48,7 @@ VARIANTS = {"default": ((), {}), "plain": ((), PLAIN)}  # name: (arguments, envi
 WARM_UP_LINE = re.compile(r"step server for \S+ ready: .* warm-up: (?P<what>.*)$", re.MULTILINE)
 SERVER_READY = re.compile(r"step server for (?P<database>\S+) ready:", re.MULTILINE)
 SLOT_NAME = re.compile(r"tm_scratch_[0-9a-f]{8}_\d+_worker\d+")
+SLOT_DATABASE = re.compile(r"^\s+\S+: database (?P<database>tm_scratch_[0-9a-f]{8}_\d+_worker\d+)$", re.MULTILINE)
 
 
 @pytest.fixture(scope="module", params=sorted(CONFIGURATIONS))
@@ -71,17 +72,19 @@ def test_the_warm_up_ran_only_where_asked(runs):
 
 
 def test_slots_serve_the_chains_with_one_server_each(runs):
-    """Default: a server per slot, started once, however many chains took turns there (defects:
-    more chains than workers); plain: every database its own name and server."""
-    servers = {name: [m["database"] for m in SERVER_READY.finditer(run.stdout + run.stderr)]
-               for name, run in runs.items()}
-    slots = [database for database in servers["default"] if SLOT_NAME.fullmatch(database)]
-    assert slots and len(slots) == len(set(slots)) <= 3, servers  # --jobs 2 at most: 3 workers
-    assert not any(SLOT_NAME.fullmatch(database) for database in servers["plain"]), servers
-    processes = {name: run.require_report()["processes"] for name, run in runs.items()}
+    """Default: the chains' databases are created under slot names (-v: `PURPOSE: database
+    NAME`), each slot's server started once however many databases took turns there (defects:
+    more chains than workers, so some slot served several); plain: no slot at all."""
+    said = {name: run.stdout + run.stderr for name, run in runs.items()}
+    under_slots = [m["database"] for m in SLOT_DATABASE.finditer(said["default"])]
+    slot_servers = [m["database"] for m in SERVER_READY.finditer(said["default"]) if SLOT_NAME.fullmatch(m["database"])]
+    assert under_slots, said["default"]
+    assert sorted(slot_servers) == sorted(set(under_slots)), (slot_servers, under_slots)
+    assert len(slot_servers) <= 3  # --jobs 2 at most: 3 workers, a slot each
+    assert not SLOT_NAME.search(said["plain"]), said["plain"]
     if any(arg.endswith("defects_project/manage.py") for arg in runs["default"].argv):
-        chains = len(servers["plain"]) - 1  # the head's server, then one per database
-        assert chains > len(slots), servers
+        assert len(under_slots) > len(set(under_slots)), under_slots
+        processes = {name: run.require_report()["processes"] for name, run in runs.items()}
         assert processes["default"] < processes["plain"], processes
 
 
