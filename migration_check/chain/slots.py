@@ -70,11 +70,12 @@ class Slots:
         with self._lock:
             unused = [name for name in self._free if name not in self._kind]
             reusable = [name for name in self._free if self._kind.get(name) == kind]
-            for name in (*unused, *reusable):
-                self._kind[name] = kind
-                self._free.remove(name)
-                return name
-            return None
+            if not unused and not reusable:
+                return None
+            name = (unused or reusable)[0]
+            self._kind[name] = kind
+            self._free.remove(name)
+            return name
 
     def give_back(self, name: str) -> None:
         """`name` has no database any more: the next database of its kind may have the name."""

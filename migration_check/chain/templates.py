@@ -23,8 +23,8 @@ is an ordinary scratch database (SCRATCH_PREFIX, this run's id, purpose `templat
 `DROP DATABASE` refuse it): the run drops it at the end like any other, and the watchdog and the
 start-up sweep find it by its name after a hard kill.
 
-Each database `Builds.open` creates has a slot's name when one is free (chain/slots.py): its step
-server is then already running.
+Each database `Builds.open` creates takes a slot's name when one of its kind is free
+(chain/slots.py): the step server that name already has, if any, serves it too.
 
 Owns: `common_base`, `route` and `Route`, `targets_at` (pure), `Builds` (the run's template, its
 slots and the route of every build), `clone_strategy`.
