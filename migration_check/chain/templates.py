@@ -276,8 +276,14 @@ class Builds:
                 for index in ready:
                     self.build_node(index)
                 continue
-            with ThreadPoolExecutor(max_workers=min(jobs, len(ready)), thread_name_prefix="template") as pool:
+            pool = ThreadPoolExecutor(max_workers=min(jobs, len(ready)), thread_name_prefix="template")
+            try:
                 list(pool.map(self.build_node, ready))
+            except BaseException:  # Ctrl-C, a fault: the builds' steps end now, nothing new starts
+                self.runner.kill_all()
+                raise
+            finally:
+                pool.shutdown(wait=True, cancel_futures=True)
 
     def build_node(self, index: int) -> None:
         """Build one template: the root from an empty database, another as a clone of its
