@@ -8,7 +8,7 @@ migration 3 (`migrate APP M` over pre-release data, `migrate APP PREVIOUS`, `mig
 per template the run builds 1 (`shell -c` that builds a state chains' databases are cloned
 from): by default the root when it saves at least TEMPLATE_MIN_SAVED migration builds, i.e.
 (chains - 1) x (migrations below every window) >= 100, and below it a template per half of the
-apps on the same rule (`templates_of`).
+apps when (its chains - 1) x (the other half's window migrations) >= 200, and so on (`templates_of`).
 
 Processes: `--isolation process` starts one per step. `--isolation fork` starts one step server
 per scratch database name (the head database, the template when there is one, then one per
@@ -26,6 +26,7 @@ FORK_PER_CHAIN_PROCESSES = 1  # each slot's step server: one per chain, at most 
 TEMPLATE_STEPS = 1  # each template's build, in runs of two chains or more
 FORK_TEMPLATE_PROCESSES = 1  # each template's step server, stopped before it is cloned
 TEMPLATE_MIN_SAVED = 100  # migration builds a template must save (the tool's default, --clone auto)
+CHILD_TEMPLATE_MIN_SAVED = 200  # the same for a template cloned from another (a half's, a quarter's)
 # Passed explicitly, so that the number of chains (hence steps) does not depend on the CPUs.
 JOBS = 2
 WORKERS = JOBS + 1  # the run's threads side by side (the project checks run beside the chains)
@@ -43,10 +44,10 @@ def chains_of(tested: int, apps: int) -> int:
     return max(1, min(JOBS // max(apps, 1), tested // 2))
 
 
-def worth(chains: int, added: int) -> bool:
+def worth(chains: int, added: int, least: int = TEMPLATE_MIN_SAVED) -> bool:
     """The tool's default rule for a template: two chains or more, and (chains - 1) x the
-    migrations it adds >= TEMPLATE_MIN_SAVED."""
-    return chains >= 2 and added > 0 and (chains - 1) * added >= TEMPLATE_MIN_SAVED
+    migrations it adds >= TEMPLATE_MIN_SAVED (the root) or CHILD_TEMPLATE_MIN_SAVED (the others)."""
+    return chains >= 2 and added > 0 and (chains - 1) * added >= least
 
 
 def templates_of(tested_per_app: list[int], base: int) -> int:
@@ -64,7 +65,7 @@ def templates_of(tested_per_app: list[int], base: int) -> int:
         half = (len(members) + 1) // 2
         built = 0
         for group, other in ((members[:half], members[half:]), (members[half:], members[:half])):
-            if worth(sum(chains[i] for i in group), sum(tested_per_app[i] for i in other)):
+            if worth(sum(chains[i] for i in group), sum(tested_per_app[i] for i in other), CHILD_TEMPLATE_MIN_SAVED):
                 built += 1 + below(group)
         return built
 

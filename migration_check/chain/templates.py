@@ -61,6 +61,12 @@ TEMPLATE_PURPOSE = "template"
 # upstream's base (37 migrations, 2 chains) does not pay: measured 12 % slower with a template
 # than without (docs/performance-cloning.md); 20 x 50 at depth 5 (900, 20 chains) took 0.58x.
 MIN_SAVED_MIGRATIONS = 100
+# The same for a template of the tree cloned from another (template_tree): it also delays every
+# chain below it by a level of builds. Measured (alternated runs): on 10 x 20 a half's template
+# saving 100 builds did not pay (3 pairs: wall and CPU within the noise, 2 of 3 slower); on 20 x 50
+# the halves' (450 each) took the run from 82-87 s to 75-78 s, and quarters (100 each) below them
+# to 73-74 s, within the noise of two pairs.
+MIN_SAVED_BY_A_CHILD = 200
 
 
 @dataclass(frozen=True)
@@ -142,8 +148,9 @@ def first_line(error: Exception) -> str:
     return text.splitlines()[0] if text else type(error).__name__
 
 
-def worth_a_template(chains: int, base: int, mode: str = "auto") -> bool:
-    """Whether to build a template of a base of `base` migrations for `chains` chains.
+def worth_a_template(chains: int, base: int, mode: str = "auto", least: int = MIN_SAVED_MIGRATIONS) -> bool:
+    """Whether to build a template of a base of `base` migrations for `chains` chains (`least`:
+    the builds it must save in `auto` mode).
 
     `never`: no. Otherwise there must be a base and two chains (for one, its build would be the
     same work plus a clone); `auto` also wants the builds it saves (every chain but one builds
@@ -153,7 +160,7 @@ def worth_a_template(chains: int, base: int, mode: str = "auto") -> bool:
     """
     if mode == "never" or chains < 2 or base == 0:
         return False
-    return mode == "always" or (chains - 1) * base >= MIN_SAVED_MIGRATIONS
+    return mode == "always" or (chains - 1) * base >= least
 
 
 @dataclass(frozen=True)
@@ -175,10 +182,10 @@ def template_tree(project: Project, windows: Sequence[Sequence[MigrationInfo]], 
     halves, in order: a half's template holds what every chain of that half starts from (the
     root plus the other half's windows and whatever else none of its windows needs out), is
     cloned from its parent's, and is built when `worth_a_template` says the migrations it adds
-    are worth it for its chains; and so on down each half it keeps. A chain then clones the
-    deepest template on its way and migrates only its own half's other windows. Measured on 20
-    apps x 50 migrations: each chain's clone of the root migrated through the 19 other apps'
-    windows, 380 window builds a run; with two levels under the root, 120.
+    are worth it for its chains (MIN_SAVED_BY_A_CHILD); and so on down each half it keeps. A
+    chain then clones the deepest template on its way and migrates only its own half's other
+    windows. On 20 apps x 50 migrations each chain's clone of the root migrated through the 19
+    other apps' windows, 380 window builds a run; with the halves' templates, 200.
     """
     root = common_base(project, windows)
     if not worth_a_template(sum(chains), len(root), mode):
@@ -192,7 +199,7 @@ def template_tree(project: Project, windows: Sequence[Sequence[MigrationInfo]], 
         for group in (members[:half], members[half:]):
             state = common_base(project, [windows[i] for i in group])
             node = TemplateNode(state, parent, sum(chains[i] for i in group))
-            if worth_a_template(node.chains, len(state - nodes[parent].state), mode):
+            if worth_a_template(node.chains, len(state - nodes[parent].state), mode, MIN_SAVED_BY_A_CHILD):
                 nodes.append(node)
                 split(len(nodes) - 1, group)
 

@@ -131,9 +131,9 @@ def tree_of(chains: list[int], mode: str) -> list[tuple]:
 def test_the_tree_splits_the_windows_in_halves_while_a_template_is_worth_it():
     # a half of two chains adds two migrations: worth it when asked always; a single chain never
     assert tree_of([1, 1, 1, 1], "always") == [(ROOT, None, 4), (HALF_AB, 0, 2), (HALF_CD, 0, 2)]
-    # auto: (chains - 1) x migrations added >= 100
-    assert tree_of([30, 30, 30, 30], "auto") == [(ROOT, None, 120), (HALF_AB, 0, 60), (HALF_CD, 0, 60)]
-    assert tree_of([10, 10, 10, 10], "auto") == [(ROOT, None, 40)]  # a half: 19 x 2 < 100
+    # auto: (chains - 1) x migrations added >= 100 for the root, >= 200 for a template cloned from another
+    assert tree_of([60, 60, 60, 60], "auto") == [(ROOT, None, 240), (HALF_AB, 0, 120), (HALF_CD, 0, 120)]
+    assert tree_of([30, 30, 30, 30], "auto") == [(ROOT, None, 120)]  # a half: 59 x 2 < 200
     assert tree_of([3, 3, 3, 3], "auto") == []  # the root: 11 x 8 < 100
     assert tree_of([1, 1, 1, 1], "never") == []
 
