@@ -5,9 +5,10 @@ Steps are the same in both isolations: 5 fixed (the probe `shell -c`, `migrate` 
 database, `showmigrations --plan`, `makemigrations --check`, `check --deploy`); per chain 1
 (`shell -c` that builds the chain's database up to the state before its migrations); per tested
 migration 3 (`migrate APP M` over pre-release data, `migrate APP PREVIOUS`, `migrate APP M`);
-per run that builds a template 1 (`shell -c` that builds the state every chain's database is
-cloned from): by default when it saves at least TEMPLATE_MIN_SAVED migration builds, i.e.
-(chains - 1) x (migrations below every window) >= 100.
+per template the run builds 1 (`shell -c` that builds a state chains' databases are cloned
+from): by default the root when it saves at least TEMPLATE_MIN_SAVED migration builds, i.e.
+(chains - 1) x (migrations below every window) >= 100, and below it a template per half of the
+apps when (its chains - 1) x (the other half's window migrations) >= 200, and so on (`templates_of`).
 
 Processes: `--isolation process` starts one per step. `--isolation fork` starts one step server
 per scratch database name (the head database, the template when there is one, then one per
@@ -22,9 +23,10 @@ PER_CHAIN_STEPS = 1
 PER_MIGRATION_STEPS = 3
 FORK_FIXED_PROCESSES = 1  # the head database's step server
 FORK_PER_CHAIN_PROCESSES = 1  # each slot's step server: one per chain, at most WORKERS
-TEMPLATE_STEPS = 1  # the template's build, in runs of two chains or more
-FORK_TEMPLATE_PROCESSES = 1  # the template's step server, stopped before it is cloned
+TEMPLATE_STEPS = 1  # each template's build, in runs of two chains or more
+FORK_TEMPLATE_PROCESSES = 1  # each template's step server, stopped before it is cloned
 TEMPLATE_MIN_SAVED = 100  # migration builds a template must save (the tool's default, --clone auto)
+CHILD_TEMPLATE_MIN_SAVED = 200  # the same for a template cloned from another (a half's, a quarter's)
 # Passed explicitly, so that the number of chains (hence steps) does not depend on the CPUs.
 JOBS = 2
 WORKERS = JOBS + 1  # the run's threads side by side (the project checks run beside the chains)
@@ -42,10 +44,32 @@ def chains_of(tested: int, apps: int) -> int:
     return max(1, min(JOBS // max(apps, 1), tested // 2))
 
 
+def worth(chains: int, added: int, least: int = TEMPLATE_MIN_SAVED) -> bool:
+    """The tool's default rule for a template: two chains or more, and (chains - 1) x the
+    migrations it adds >= TEMPLATE_MIN_SAVED (the root) or CHILD_TEMPLATE_MIN_SAVED (the others)."""
+    return chains >= 2 and added > 0 and (chains - 1) * added >= least
+
+
 def templates_of(tested_per_app: list[int], base: int) -> int:
-    """1 when the run builds a template of the `base` migrations below every window, else 0."""
-    chains = sum(chains_of(n, len(tested_per_app)) for n in tested_per_app)
-    return 1 if chains >= 2 and base > 0 and (chains - 1) * base >= TEMPLATE_MIN_SAVED else 0
+    """Templates the run builds: the root (the `base` migrations below every window) when
+    worth it, then, the apps split in halves in order (the first half the larger), a template
+    per half holding the other half's windows, when worth it, and so on down each half built.
+    Independent apps: a half's template adds exactly the other half's windows."""
+    chains = [chains_of(n, len(tested_per_app)) for n in tested_per_app]
+    if not worth(sum(chains), base):
+        return 0
+
+    def below(members: list[int]) -> int:
+        if len(members) < 2:
+            return 0
+        half = (len(members) + 1) // 2
+        built = 0
+        for group, other in ((members[:half], members[half:]), (members[half:], members[:half])):
+            if worth(sum(chains[i] for i in group), sum(tested_per_app[i] for i in other), CHILD_TEMPLATE_MIN_SAVED):
+                built += 1 + below(group)
+        return built
+
+    return 1 + below(list(range(len(tested_per_app))))
 
 
 def expected_steps(tested_per_app: list[int], base: int) -> int:

@@ -593,9 +593,10 @@ def run_benchmarks(bench: Bench, quick: bool, log, extra_sizes: tuple[tuple[int,
 def check_counts(results: dict, failures: list[str], log) -> None:
     """Steps and processes are exact (timings are only reported): a count that differs from its
     formula (benchmarks/counts.py) is a failure."""
-    log("deterministic: steps = 5 + template + sum over apps of (1 x chains + 3 x tested migrations), --jobs 2 "
-        "(template: 1 when (chains - 1) x migrations below the windows >= 100); processes = steps "
-        "(--isolation process), 1 + template + min(chains, jobs + 1) (--isolation fork: a step server per slot)")
+    log("deterministic: steps = 5 + templates + sum over apps of (1 x chains + 3 x tested migrations), --jobs 2 "
+        "(templates: the root when (chains - 1) x migrations below the windows >= 100, then one per half of the "
+        "apps alike); processes = steps (--isolation process), 1 + templates + min(chains, jobs + 1) "
+        "(--isolation fork: a step server per slot)")
     for m in results["tool"]:
         if m["project"] not in ("synthetic", "upstream"):
             # installed apps depend on each other and fail: the formula's premises do not hold

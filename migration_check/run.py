@@ -19,7 +19,7 @@ from typing import TypeVar
 from .chain.scratch import ScratchDatabase
 from .chain.slots import slot_count
 from .chain.squash_path import OpenReplacedPath, ReplacedPathDatabase, replaced_path_chains
-from .chain.templates import Builds, common_base, worth_a_template
+from .chain.templates import Builds, common_base, template_tree
 from .chain.window_chain import ChainContext, WindowChain
 from .cleanup.leftovers import drop_abandoned_scratch, remove_abandoned_clusters
 from .cleanup.watchdog import watchdog
@@ -129,6 +129,11 @@ def chains_of(windows: list[AppWindow], context: ChainContext, jobs: int,
     return chains
 
 
+def chains_per_window(windows: list[AppWindow], planned: list[tuple[AppWindow, WindowChain]]) -> list[int]:
+    """How many of the planned chains test each window, in the windows' order."""
+    return [sum(1 for window_of, _ in planned if window_of is window) for window in windows]
+
+
 def deploy_safety(config: Config, server: Server, log: Log) -> tuple[DeploySafety, Observation, str | None]:
     """Whether this run observes locks (event triggers need a superuser), squawk if installed;
     and the observation status with the one line saying why not."""
@@ -189,10 +194,14 @@ def check_project(config: Config, log: Log, runner: StepRunner, server: Server,
                                      functools.partial(run_check_deploy, runner, head_url, log))
             # The chains' databases take turns under slot names, a step server each (chain/slots.py).
             builds.use_slots(slot_count(len(planned), config.jobs + 1, runner.isolation, runner.environ))
-            template = worth_a_template(len(planned), len(builds.base), config.clone)
-            builds.stage(template or config.clone == "never")
-            if template:  # beside the project checks; every chain clones it
-                in_group(log, "template: the state every chain starts from", 0, builds.build_template)
+            # --no-clone stages every build through the templates --always-clone would build.
+            tree = template_tree(project, [w.window for w in windows], chains_per_window(windows, planned),
+                                 "always" if config.clone == "never" else config.clone)
+            template = bool(tree) and config.clone != "never"
+            builds.plan_tree(tree if template or config.clone == "never" else [])
+            if template:  # beside the project checks; every chain clones one
+                in_group(log, "templates: the states the chains start from", 0,
+                         functools.partial(builds.build_template, config.jobs))
             chains: list[tuple[AppWindow, Future[str | None]]] = [
                 (window, pool.submit(in_group, log, title, len(chain.tested), chain.check))
                 for (window, chain), title in zip(planned, titles, strict=True)]

@@ -14,9 +14,10 @@ What a step sees does not change. Each step is still `manage.py ARGS` forked fro
 started with the DATABASE_URL the step uses, on a database that is the chain's own, created and
 built for it as before. The server starts on the first step of the slot's first database, as it
 did for every database: on that database, just created. A slot is bound to how its first
-database started (a clone of the template, or empty) and only serves databases that start the
-same way, so whatever the project's start-up read from the database (an `AppConfig.ready()` that
-queries, which Django advises against) it read from the same state as each of them.
+database started (a clone of a template, or empty) and only serves databases that start the same
+way, so whatever the project's start-up read from the database (an `AppConfig.ready()` that
+queries, which Django advises against) it read from a state with the same tables (templates of
+the tree differ only in which other apps' newest migrations they hold).
 
 There are as many slots as chains can run side by side (the run's workers), at most one per
 chain. A database wanted while no slot of its kind is free (a chain's second database: a blocked
@@ -40,7 +41,8 @@ from ..processes.steps import StepRunner
 
 SERVER_PER_DATABASE_ENV = "TM_SERVER_PER_DATABASE"
 SLOT_PURPOSE = "worker"
-EMPTY_START = ""  # the kind of a slot whose databases start empty (else: the template's name)
+EMPTY_START = "empty"  # the kind of a slot whose databases start empty
+CLONE_START = "clone"  # the kind of a slot whose databases are clones of a template
 
 
 def slot_count(chains: int, workers: int, isolation: str, environ: Mapping[str, str]) -> int:
@@ -63,10 +65,10 @@ class Slots:
         self._lock = threading.Lock()
 
     def take(self, kind: str) -> str | None:
-        """A free slot for a database that starts as `kind` (the template it is cloned from, or
-        EMPTY_START), taken; None when none is free. A slot never used is taken before one
-        used again, so that a run of N chains of one kind starts exactly min(N, slots)
-        servers, whatever order its chains come and go in (the benchmarks count them)."""
+        """A free slot for a database that starts as `kind` (CLONE_START or EMPTY_START),
+        taken; None when none is free. A slot never used is taken before one used again, so
+        that a run of N chains of one kind starts exactly min(N, slots) servers, whatever order
+        its chains come and go in (the benchmarks count them)."""
         with self._lock:
             unused = [name for name in self._free if name not in self._kind]
             reusable = [name for name in self._free if self._kind.get(name) == kind]

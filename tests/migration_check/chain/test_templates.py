@@ -6,7 +6,17 @@ The expected targets are written out by hand from the graphs below.
 
 from __future__ import annotations
 
-from migration_check.chain.templates import Route, clone_strategy, common_base, route, targets_at, worth_a_template
+from migration_check.chain.templates import (
+    Route,
+    clone_strategy,
+    common_base,
+    path_to,
+    route,
+    route_through,
+    targets_at,
+    template_tree,
+    worth_a_template,
+)
 from tests.migration_check.fake_database import migration, project_of
 
 # shop: 0001 -> 0002 -> 0003 -> 0004; blog: 0001 -> 0002 -> 0003, blog.0002 needs shop.0002.
@@ -101,3 +111,52 @@ def test_the_targets_of_a_state_are_its_leaves_and_route_to_the_clone():
     state = BASE | {("shop", "0003_note")}
     assert targets_at(PROJECT, state) == [("blog", "0002_link"), ("shop", "0003_note")]
     assert route(PROJECT, BASE, targets_at(PROJECT, state), TEMPLATE) == Route(TEMPLATE, [("shop", "0003_note")])
+
+
+# Four independent apps a..d: 0001 .. 0003 each; every window is the app's 0003. Written out by
+# hand: the root holds every 0001 and 0002 (8); the half {a, b} adds c.0003 and d.0003, the half
+# {c, d} adds a.0003 and b.0003; a quarter {a} would add b.0003 to its half.
+FOUR = project_of(*[m for app in "abcd" for m in (
+    migration(app, "0001"), migration(app, "0002", (app, "0001")), migration(app, "0003", (app, "0002")))])
+FOUR_WINDOWS = [[m for m in FOUR.plan if m.app == app and m.name == "0003"] for app in "abcd"]
+ROOT = frozenset((app, name) for app in "abcd" for name in ("0001", "0002"))
+HALF_AB = ROOT | {("c", "0003"), ("d", "0003")}
+HALF_CD = ROOT | {("a", "0003"), ("b", "0003")}
+
+
+def tree_of(chains: list[int], mode: str) -> list[tuple]:
+    return [(n.state, n.parent, n.chains) for n in template_tree(FOUR, FOUR_WINDOWS, chains, mode)]
+
+
+def test_the_tree_splits_the_windows_in_halves_while_a_template_is_worth_it():
+    # a half of two chains adds two migrations: worth it when asked always; a single chain never
+    assert tree_of([1, 1, 1, 1], "always") == [(ROOT, None, 4), (HALF_AB, 0, 2), (HALF_CD, 0, 2)]
+    # auto: (chains - 1) x migrations added >= 100 for the root, >= 200 for a template cloned from another
+    assert tree_of([60, 60, 60, 60], "auto") == [(ROOT, None, 240), (HALF_AB, 0, 120), (HALF_CD, 0, 120)]
+    assert tree_of([30, 30, 30, 30], "auto") == [(ROOT, None, 120)]  # a half: 59 x 2 < 200
+    assert tree_of([3, 3, 3, 3], "auto") == []  # the root: 11 x 8 < 100
+    assert tree_of([1, 1, 1, 1], "never") == []
+
+
+def test_a_chain_goes_down_to_the_deepest_template_its_state_contains():
+    nodes = template_tree(FOUR, FOUR_WINDOWS, [1, 1, 1, 1], "always")
+    before_a = frozenset(m.key for m in FOUR.plan) - {("a", "0003")}
+    assert path_to(nodes, before_a) == [0, 1]
+    assert path_to(nodes, before_a - {("c", "0003")}) == [0]  # not the half's: c.0003 is missing
+    assert path_to(nodes, frozenset({("a", "0001")})) == []
+
+
+def test_a_clone_of_the_deepest_template_migrates_only_the_rest():
+    before_a = [("b", "0003"), ("c", "0003"), ("d", "0003"), ("a", "0002")]
+    assert route_through(FOUR, [ROOT, HALF_AB], before_a, "T1", cloned=2) == Route("T1", [("b", "0003")])
+
+
+def test_without_its_template_a_build_runs_the_same_stages_from_the_root_or_from_empty():
+    """--no-clone, or a half whose template could not be built: the stages the templates ran,
+    then the rest, each one `migrate`."""
+    before_a = [("b", "0003"), ("c", "0003"), ("d", "0003"), ("a", "0002")]
+    root_targets = [("a", "0002"), ("b", "0002"), ("c", "0002"), ("d", "0002")]
+    assert route_through(FOUR, [ROOT, HALF_AB], before_a) == Route(
+        None, [*root_targets, ("c", "0003"), ("d", "0003"), ("b", "0003")], (4, 6))
+    assert route_through(FOUR, [ROOT, HALF_AB], before_a, "T0", cloned=1) == Route(
+        "T0", [("c", "0003"), ("d", "0003"), ("b", "0003")], (2,))

@@ -2,11 +2,13 @@
 
 For a chain of the upstream app and one of cross_app_project (beta's newest migration needs
 alpha's), the state before the chain's migrations is reached twice on one server: as a clone of
-the run's template migrated through the rest (the default), and from an empty database
-(`--no-clone`). Then both are compared: the schema snapshot, the fingerprint of every row of
-every table (content types and permissions written by `post_migrate`, rows of data migrations,
-and django_migrations in the order applied), the window described the same, and the pre-release
-rows the chain seeds next (same round token) fingerprinted again.
+the deepest template on its way down the tree `--always-clone` builds (upstream: the root, then
+a half's template cloned from it, then a quarter's) migrated through the rest, and from an empty
+database through the same stages (`--no-clone`). Then both are compared: the schema snapshot,
+the fingerprint of every row of every table (content types and permissions written by
+`post_migrate`, rows of data migrations, and django_migrations in the order applied), the window
+described the same, and the pre-release rows the chain seeds next (same round token)
+fingerprinted again.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from migration_check.chain.scratch import ScratchDatabase
-from migration_check.chain.templates import Builds, common_base
+from migration_check.chain.templates import Builds, common_base, path_to, state_of, template_tree
 from migration_check.log import Log
 from migration_check.postgres.address import ServerAddress
 from migration_check.postgres.server import Server
@@ -37,6 +39,12 @@ CASES = {
                  ("django_content_type", "auth_permission")),
     "cross_app": (FIXTURES / "cross_app_project" / "manage.py", "cross_app_project.settings", "beta", 1, 0, ()),
 }
+
+# How deep the chain's path goes down the tree --always-clone builds (counted by hand: upstream's
+# window and the newest migration of each of its 6 contrib apps, 7 windows: halves of 4 and 3,
+# the chain's window first, then of 2 and 2, then single windows: no template for one chain;
+# cross_app: beta's window and alpha's newest, 2 windows: single-window halves).
+DEPTH = {"upstream": 3, "cross_app": 1}
 
 
 @pytest.fixture
@@ -72,11 +80,16 @@ def built_both_ways(server: Server, case: str, runners: list[StepRunner]):
     targets = forward_targets(project.plan, {m.key for m in project.plan} - excluded)
     log = Log(0, io.StringIO())
     base = common_base(project, windows)
+    tree = template_tree(project, windows, [1] * len(windows), "always")  # --always-clone's, one chain a window
     cloning = Builds(server, runner, project, base, log)
-    cloning.build_template()
-    assert cloning.template is not None, "the template was not built"
-    assert cloning.route(targets).template == cloning.template  # this state is really cloned
+    cloning.plan_tree(tree)
+    cloning.build_template(jobs=2)
+    path = path_to(tree, state_of(project, targets))
+    assert len(path) == DEPTH[case], path  # the root, then the templates of the halves it is in
+    assert set(cloning.templates) == set(range(len(tree))), "a template was not built"
+    assert cloning.route(targets).template == cloning.templates[path[-1]]  # the deepest one is cloned
     plain = Builds(server, runner, project, base, log)  # no template built: --no-clone
+    plain.plan_tree(tree)
     databases = []
     for builds in (cloning, plain):
         database = ScratchDatabase(server, runner, project, case, builds=builds)

@@ -7,10 +7,14 @@ twice side by side, with `--always-clone` (these bases are too small for the def
 and with `--no-clone`, in fork isolation, and the two reports must
 agree on everything but timings: exit status, checks, every migration's every field (verdicts,
 errors, details: the seeded rows named in them too). The cloning run must have built its
-template: one Django command more than the run without (the template's `prepare`).
+templates: one Django command more per template than the run without (each one's `prepare`);
+with many apps the templates are a tree (chain/templates.py `template_tree`), and the run
+without cloning stages its builds through the same states.
 """
 
 from __future__ import annotations
+
+import re
 
 import pytest
 
@@ -37,12 +41,14 @@ CONFIGURATIONS = {
 
 
 VARIANTS = {"clone": (("--always-clone",), {}), "no_clone": (("--no-clone",), {})}
+# -v: each template's build (chain/templates.py Builds.build_node).
+TEMPLATE_BUILT = re.compile(r"^building the template (tm_scratch_\w+_template):", re.MULTILINE)
 
 
 @pytest.fixture(scope="module", params=sorted(CONFIGURATIONS))
 def runs(request, run_tool) -> dict[str, ToolRun]:
     project, arguments, options = CONFIGURATIONS[request.param]
-    return run_variants(run_tool, project, VARIANTS, *arguments, "--isolation", "fork", **options)
+    return run_variants(run_tool, project, VARIANTS, *arguments, "--isolation", "fork", "-v", **options)
 
 
 def test_the_same_verdicts_with_and_without_cloning(runs):
@@ -50,9 +56,16 @@ def test_the_same_verdicts_with_and_without_cloning(runs):
     assert_same_findings(runs, "clone", "no_clone")
 
 
-def test_the_cloning_run_built_its_template(runs):
+def test_the_cloning_run_built_its_templates(runs):
+    """One Django command more per template built (its `prepare`), each said once at -v; on
+    defects_project (many apps) a tree of them: the root and templates cloned from it."""
     steps = {name: run.require_report()["steps"] for name, run in runs.items()}
-    assert steps["clone"] == steps["no_clone"] + 1, steps
+    built = {name: TEMPLATE_BUILT.findall(run.stdout) for name, run in runs.items()}
+    assert built["clone"] and not built["no_clone"], built
+    assert len(set(built["clone"])) == len(built["clone"])
+    assert steps["clone"] == steps["no_clone"] + len(built["clone"]), (steps, built)
+    if any(arg.endswith("defects_project/manage.py") for arg in runs["clone"].argv):
+        assert len(built["clone"]) > 2, built
 
 
 def test_both_leave_nothing(runs):
