@@ -13,7 +13,9 @@ to the targets of the base, then one to the targets of the rest (`route`; each s
 `migrate`, inside_django/stages.py). With `--no-clone` the same two stages run in each chain's
 own `prepare` child, from an empty database; with cloning the first stage ran once, in the
 template's. A state that does not contain the base (none of the chains', but a caller may ask for
-one) is built from scratch as before, in one stage.
+one) is built from scratch as before, in one stage. With many apps the templates are a tree
+(`template_tree`): below the root, a template per half of the apps' windows, cloned from its
+parent's; a chain clones the deepest on its way, and `--no-clone` stages through the same states.
 
 No session may be connected to a database while it is cloned (PostgreSQL refuses, after
 waiting 5 s): the template's step server is stopped and any backend its `prepare` child left is
@@ -26,8 +28,9 @@ start-up sweep find it by its name after a hard kill.
 Each database `Builds.open` creates takes a slot's name when one of its kind is free
 (chain/slots.py): the step server that name already has, if any, serves it too.
 
-Owns: `common_base`, `route` and `Route`, `targets_at` (pure), `Builds` (the run's template, its
-slots and the route of every build), `clone_strategy`.
+Owns: `common_base`, `template_tree`, `path_to`, `route`, `route_through` and `Route`,
+`targets_at` (pure), `Builds` (the run's templates, its slots and the route of every build),
+`clone_strategy`.
 
 Uses: config, discovery, log, server, steps, slots, inside_django.protocol (the prepare request).
 """
@@ -230,15 +233,14 @@ def clone_strategy(server_version_num: int) -> str | None:
 
 
 class Builds:
-    """The run's template (built by `build_template`, dropped by `close`) and the route of every
-    chain's build. Safe to use from several threads."""
+    """The run's templates (the tree `plan_tree` is given, built by `build_template`, dropped by
+    `close`), its slots and the route of every chain's build. Safe to use from several threads."""
 
     def __init__(self, server: Server, runner: StepRunner, project: Project, base: frozenset[MigrationKey],
                  log: Log) -> None:
         self.server = server
         self.runner = runner
         self.project = project
-        self.base = base
         self.log = log
         self.nodes = [TemplateNode(base, None, 0)] if base else []  # plan_tree
         self.templates: dict[int, str] = {}  # node -> its database, once built
@@ -258,12 +260,13 @@ class Builds:
         stage from an empty database, so both give the same database); no nodes: each build goes
         straight to its targets."""
         self.nodes = list(nodes)
-        self.base = self.nodes[0].state if self.nodes else frozenset()
 
-    def route(self, targets: Sequence[MigrationKey]) -> Route:
+    def route(self, targets: Sequence[MigrationKey], clone: bool = True) -> Route:
+        """The build of `targets`' state: from a clone of the deepest template built on its way
+        down the tree (or, `clone` False, from an empty database), through the same stages."""
         path = path_to(self.nodes, state_of(self.project, targets))
         with self._lock:
-            cloned = len(list(itertools.takewhile(lambda index: index in self.templates, path)))
+            cloned = len(list(itertools.takewhile(lambda index: index in self.templates, path))) if clone else 0
             template = self.templates[path[cloned - 1]] if cloned else None
         return route_through(self.project, [self.nodes[index].state for index in path], targets, template, cloned)
 
@@ -338,7 +341,7 @@ class Builds:
             except self.server.psycopg2.Error as error:
                 self.log.info(f"cloning the template for {purpose} failed ({first_line(error)}); "
                               "its database is built from scratch")
-                chosen = route(self.project, self.base, targets, None)
+                chosen = self.route(targets, clone=False)
         with self.runner.times.measure("CREATE DATABASE"):
             return self.create(purpose, None), chosen
 
