@@ -9,7 +9,7 @@ of its own (the template), and each chain's database is then created with
 The database a chain gets must be the one building would give, row for row (content types,
 permissions and whatever `post_migrate` handlers or data migrations write, with their serial
 numbers). So the `migrate` commands are the same whether or not a template is cloned: first one
-to the targets of the base, then one to the targets of the rest (`route`; each stage one
+to the targets of the base, then one to the targets of the rest (`route_through`; each stage one
 `migrate`, inside_django/stages.py). With `--no-clone` the same two stages run in each chain's
 own `prepare` child, from an empty database; with cloning the first stage ran once, in the
 template's. A state that does not contain the base (none of the chains', but a caller may ask for
@@ -28,7 +28,7 @@ start-up sweep find it by its name after a hard kill.
 Each database `Builds.open` creates takes a slot's name when one of its kind is free
 (chain/slots.py): the step server that name already has, if any, serves it too.
 
-Owns: `common_base`, `template_tree`, `path_to`, `route`, `route_through` and `Route`,
+Owns: `common_base`, `template_tree`, `path_to`, `route_through` and `Route`,
 `targets_at` (pure), `Builds` (the run's templates, its slots and the route of every build),
 `clone_strategy`.
 
@@ -91,14 +91,6 @@ def common_base(project: Project, windows: Iterable[Sequence[MigrationInfo]]) ->
     keys = [m.key for window in windows for m in window]
     excluded = dependents_closure(keys, project.dependencies())
     return frozenset(m.key for m in project.plan) - excluded
-
-
-def route(project: Project, base: frozenset[MigrationKey], targets: Sequence[MigrationKey],
-          template: str | None) -> Route:
-    """The build of the state `targets` reach from an empty database, staged through `base`
-    (an empty base: not staged, `targets` as they are); cloned from `template`, the base's, when
-    given. `route_through` with one level."""
-    return route_through(project, [base] if base else [], targets, template, 1 if template else 0)
 
 
 def route_through(project: Project, levels: Sequence[frozenset[MigrationKey]], targets: Sequence[MigrationKey],

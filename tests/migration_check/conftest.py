@@ -344,6 +344,19 @@ def run_variants(run_tool, project: str, variants: dict[str, tuple[tuple[str, ..
         return {name: future.result() for name, future in futures.items()}
 
 
+def fork_variant_runs(run_tool, configuration: tuple[str, tuple[str, ...], dict],
+                      variants: dict[str, tuple[tuple[str, ...], dict[str, str]]]) -> dict[str, ToolRun]:
+    """One configuration, (fixture project, its arguments, run_tool options), run once per
+    variant side by side in fork isolation with -v (the comparison modules' shortcuts show there)."""
+    project, arguments, options = configuration
+    return run_variants(run_tool, project, variants, *arguments, "--isolation", "fork", "-v", **options)
+
+
+def ran_on(run: ToolRun, project: str) -> bool:
+    """Whether `run` tested the fixture project `project`."""
+    return any(arg.endswith(f"{project}/manage.py") for arg in run.argv)
+
+
 @pytest.fixture(scope="session")
 def run_both(run_tool):
     """Factory: ``run_tool`` once per isolation, side by side; returns {isolation: ToolRun}.

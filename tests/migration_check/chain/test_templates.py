@@ -11,7 +11,6 @@ from migration_check.chain.templates import (
     clone_strategy,
     common_base,
     path_to,
-    route,
     route_through,
     targets_at,
     template_tree,
@@ -52,36 +51,37 @@ BEFORE_SHOP_0004 = [("blog", "0003_tags"), ("shop", "0003_note")]
 
 
 def test_a_clone_migrates_only_what_the_template_lacks():
-    assert route(PROJECT, BASE, BEFORE_SHOP_0004, TEMPLATE) == Route(
+    assert route_through(PROJECT, [BASE], BEFORE_SHOP_0004, TEMPLATE, cloned=1) == Route(
         TEMPLATE, [("shop", "0003_note"), ("blog", "0003_tags")])
 
 
 def test_without_a_template_the_same_commands_run_from_an_empty_database():
     """--no-clone: the base's targets first (its one leaf: blog.0002 needs shop.0002), a stage of
     their own (the template's one `migrate`), then exactly what a clone runs."""
-    assert route(PROJECT, BASE, BEFORE_SHOP_0004, None) == Route(
+    assert route_through(PROJECT, [BASE], BEFORE_SHOP_0004) == Route(
         None, [("blog", "0002_link"), ("shop", "0003_note"), ("blog", "0003_tags")], (1,))
 
 
 def test_a_state_equal_to_the_base_needs_no_migrate_after_the_clone():
-    assert route(PROJECT, BASE, [("shop", "0002_price"), ("blog", "0002_link")], TEMPLATE) == Route(TEMPLATE, [])
+    state = [("shop", "0002_price"), ("blog", "0002_link")]
+    assert route_through(PROJECT, [BASE], state, TEMPLATE, cloned=1) == Route(TEMPLATE, [])
 
 
 def test_a_state_without_the_whole_base_is_built_from_scratch_as_asked():
     targets = [("shop", "0002_price"), ("blog", "0001_initial")]  # blog.0002 is in the base, not here
-    assert route(PROJECT, BASE, targets, TEMPLATE) == Route(None, targets)
+    assert route_through(PROJECT, [BASE], targets, TEMPLATE, cloned=1) == Route(None, targets)
 
 
 def test_targets_outside_the_plan_stay_last_in_their_order():
     """A squash's replaced migrations (no node of the plan) come after the planned targets."""
     targets = [("blog", "0003_tags"), ("shop", "0003_note"), ("shop", "0003a_replaced"), ("shop", "0003b_replaced")]
-    assert route(PROJECT, BASE, targets, TEMPLATE) == Route(
+    assert route_through(PROJECT, [BASE], targets, TEMPLATE, cloned=1) == Route(
         TEMPLATE, [("shop", "0003_note"), ("blog", "0003_tags"),
                    ("shop", "0003a_replaced"), ("shop", "0003b_replaced")])
 
 
 def test_an_empty_base_changes_nothing():
-    assert route(PROJECT, frozenset(), BEFORE_SHOP_0004, TEMPLATE) == Route(None, BEFORE_SHOP_0004)
+    assert route_through(PROJECT, [], BEFORE_SHOP_0004, TEMPLATE, cloned=1) == Route(None, BEFORE_SHOP_0004)
 
 
 def test_a_template_needs_two_chains_and_a_base():
@@ -110,7 +110,8 @@ def test_the_copy_strategy_is_named_from_postgresql_15_on():
 def test_the_targets_of_a_state_are_its_leaves_and_route_to_the_clone():
     state = BASE | {("shop", "0003_note")}
     assert targets_at(PROJECT, state) == [("blog", "0002_link"), ("shop", "0003_note")]
-    assert route(PROJECT, BASE, targets_at(PROJECT, state), TEMPLATE) == Route(TEMPLATE, [("shop", "0003_note")])
+    assert route_through(PROJECT, [BASE], targets_at(PROJECT, state), TEMPLATE, cloned=1) == Route(
+        TEMPLATE, [("shop", "0003_note")])
 
 
 # Four independent apps a..d: 0001 .. 0003 each; every window is the app's 0003. Written out by

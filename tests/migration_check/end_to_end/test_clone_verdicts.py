@@ -18,7 +18,14 @@ import re
 
 import pytest
 
-from tests.migration_check.conftest import REPO_ROOT, ToolRun, assert_cleaned_up, assert_same_findings, run_variants
+from tests.migration_check.conftest import (
+    REPO_ROOT,
+    ToolRun,
+    assert_cleaned_up,
+    assert_same_findings,
+    fork_variant_runs,
+    ran_on,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -47,8 +54,7 @@ TEMPLATE_BUILT = re.compile(r"^building the template (tm_scratch_\w+_template):"
 
 @pytest.fixture(scope="module", params=sorted(CONFIGURATIONS))
 def runs(request, run_tool) -> dict[str, ToolRun]:
-    project, arguments, options = CONFIGURATIONS[request.param]
-    return run_variants(run_tool, project, VARIANTS, *arguments, "--isolation", "fork", "-v", **options)
+    return fork_variant_runs(run_tool, CONFIGURATIONS[request.param], VARIANTS)
 
 
 def test_the_same_verdicts_with_and_without_cloning(runs):
@@ -64,7 +70,7 @@ def test_the_cloning_run_built_its_templates(runs):
     assert built["clone"] and not built["no_clone"], built
     assert len(set(built["clone"])) == len(built["clone"])
     assert steps["clone"] == steps["no_clone"] + len(built["clone"]), (steps, built)
-    if any(arg.endswith("defects_project/manage.py") for arg in runs["clone"].argv):
+    if ran_on(runs["clone"], "defects_project"):
         assert len(built["clone"]) > 2, built
 
 

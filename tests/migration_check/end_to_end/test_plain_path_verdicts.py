@@ -30,7 +30,14 @@ import re
 
 import pytest
 
-from tests.migration_check.conftest import REPO_ROOT, ToolRun, assert_cleaned_up, assert_same_findings, run_variants
+from tests.migration_check.conftest import (
+    REPO_ROOT,
+    ToolRun,
+    assert_cleaned_up,
+    assert_same_findings,
+    fork_variant_runs,
+    ran_on,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -53,8 +60,7 @@ SLOT_DATABASE = re.compile(r"^\s+\S+: database (?P<database>tm_scratch_[0-9a-f]{
 
 @pytest.fixture(scope="module", params=sorted(CONFIGURATIONS))
 def runs(request, run_tool) -> dict[str, ToolRun]:
-    project, arguments, options = CONFIGURATIONS[request.param]
-    return run_variants(run_tool, project, VARIANTS, *arguments, "--isolation", "fork", "-v", **options)
+    return fork_variant_runs(run_tool, CONFIGURATIONS[request.param], VARIANTS)
 
 
 def test_the_same_verdicts_on_the_default_and_the_plain_path(runs):
@@ -82,7 +88,7 @@ def test_slots_serve_the_chains_with_one_server_each(runs):
     assert sorted(slot_servers) == sorted(set(under_slots)), (slot_servers, under_slots)
     assert len(slot_servers) <= 3  # --jobs 2 at most: 3 workers, a slot each
     assert not SLOT_NAME.search(said["plain"]), said["plain"]
-    if any(arg.endswith("defects_project/manage.py") for arg in runs["default"].argv):
+    if ran_on(runs["default"], "defects_project"):
         assert len(under_slots) > len(set(under_slots)), under_slots
         processes = {name: run.require_report()["processes"] for name, run in runs.items()}
         assert processes["default"] < processes["plain"], processes
