@@ -162,7 +162,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--depth", default="5", metavar="N|all", help="the tool's --depth (default: %(default)s)")
     parser.add_argument("--output", type=Path, help="JSON results (default: run.py's)")
     parser.add_argument("--summary", type=Path, help="append the Markdown tables to this file")
-    parser.add_argument("--repeat", type=int, help="runs per measurement, median kept (default 1)")
+    parser.add_argument("--repeat", type=int,
+                        help="rounds of floor, loop and tool, alternated; the median run kept (default 1)")
     parser.add_argument("--build-only", action="store_true", help="build the venv and project, measure nothing")
     return parser
 

@@ -60,6 +60,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -184,18 +185,14 @@ class Bench:
 
     def repeated(self, fn):
         """Run `fn` `repeat` times; keep the run with the median wall time."""
-        runs = [fn() for _ in range(self.repeat)]
-        runs.sort(key=lambda r: r["wall_s"])
-        chosen = dict(runs[len(runs) // 2])
-        if len(runs) > 1:
-            chosen["wall_s_all"] = [round(r["wall_s"], 2) for r in runs]
-        return chosen
+        return median_run([fn() for _ in range(self.repeat)])
 
     # -- the tool -------------------------------------------------------------------------------
 
     def tool(self, manage: Path, settings: str, depth: str, proofs: bool, isolation: str, total: int,
-             apps: tuple[str, ...] = ()) -> dict:
-        """`total`: the project's migrations; those below every window (the apps are independent)
+             apps: tuple[str, ...] = ()) -> Callable[[], dict]:
+        """One run of the tool, as a function (Runner.workload alternates it with the loop's and
+        the floor's). `total`: the project's migrations; those below every window (the apps are independent)
         are the base a template would hold. `apps`: --app labels (none: the tool's default)."""
         def once() -> dict:
             report_path = self.tmp / f"report-{secrets.token_hex(4)}.json"
@@ -229,7 +226,7 @@ class Bench:
                                                         - TEMPLATE_STEPS * template, sum(tested)),
                     "peak_rss_mb": round(result["maxrss_kb"] / 1024, 1), "cpu_s": round(result["cpu_s"], 2),
                     "ok": report["ok"], "problems": problems[:10]}
-        return self.repeated(once)
+        return once
 
     # -- the rehearsal's traffic ---------------------------------------------------------------
 
@@ -256,7 +253,7 @@ class Bench:
 
     # -- the floor: one process, Django's MigrationExecutor --------------------------------------
 
-    def floor(self, manage: Path, settings: str, apps: list[str], depth: int | None) -> dict:
+    def floor(self, manage: Path, settings: str, apps: list[str], depth: int | None) -> Callable[[], dict]:
         def once() -> dict:
             request = {"head": self.create_db("floor_head"),
                        "apps": {app: self.create_db(f"floor_{app}") for app in apps}, "depth": depth}
@@ -267,12 +264,12 @@ class Bench:
             inner = json.loads(result["stdout"].strip().splitlines()[-1])
             return {"wall_s": result["wall_s"], "cpu_s": round(result["cpu_s"], 2),
                     "peak_rss_mb": round(result["maxrss_kb"] / 1024, 1), **inner}
-        return self.repeated(once)
+        return once
 
     # -- the plain loop: exit statuses only ----------------------------------------------------
 
     def plain_loop(self, manage: Path, settings: str, apps: list[str], depth: int | None,
-                   from_graph: bool = False) -> dict:
+                   from_graph: bool = False) -> Callable[[], dict]:
         """`migrate`, then per app, for each migration of its window (newest first), `migrate APP
         PREVIOUS` and `migrate APP` (linear histories: the previous file is the parent).
 
@@ -300,7 +297,7 @@ class Bench:
                 processes += 1
             return {"wall_s": time.perf_counter() - started, "cpu_s": round(children_cpu() - cpu_started, 2),
                     "processes": processes, "failed_processes": failed}
-        return self.repeated(once)
+        return once
 
     def windows(self, manage: Path, settings: str, apps: list[str], depth: int | None) -> dict[str, list[list[str]]]:
         """Per app, [migration, rollback target] oldest first, from the project's own graph."""
@@ -386,30 +383,56 @@ class Runner:
 
     def workload(self, wid: str, manage: Path, settings: str, apps: list[str], depth: str, shape: dict,
                  installed: bool = False, reference: bool = True) -> None:
-        """The floor, the plain loop and the tool runs of one workload. `installed`: a project of
-        installed apps (--project): windows from Django's graph, the tool told the apps with
-        --app, and only the default tool run (fork, all proofs). `reference`: also the
-        process-isolation run (--quick leaves it out on some sizes)."""
+        """The floor, the plain loop and the tool runs of one workload, alternated (see
+        `alternated`). `installed`: a project of installed apps (--project): windows from Django's
+        graph, the tool told the apps with --app, and only the default tool run (fork, all proofs).
+        `reference`: also the process-isolation run (--quick leaves it out on some sizes)."""
         if wid in self.results["floors"]:  # the same project, apps and depth: measured already
             return
         depth_n = None if depth == "all" else int(depth)
-        floor = self.step(f"{wid}: floor (one process, MigrationExecutor)",
-                          lambda: self.bench.floor(manage, settings, apps, depth_n))
+        runs: dict[str, Callable[[], dict]] = {
+            f"{wid}: floor (one process, MigrationExecutor)": self.bench.floor(manage, settings, apps, depth_n),
+            f"{wid}: plain loop (migrate; rollback + migrate per migration, exit statuses)":
+                self.bench.plain_loop(manage, settings, apps, depth_n, from_graph=installed)}
+        tool_runs = TOOL_RUNS[:1] if installed else TOOL_RUNS if reference else TOOL_RUNS[:2]
+        proofs_of: dict[str, bool] = {}
+        for isolation, proofs in tool_runs:
+            label = f"{wid}: tool, --isolation {isolation}, {'all proofs' if proofs else '--no-schema --no-data'}"
+            proofs_of[label] = proofs
+            runs[label] = self.bench.tool(manage, settings, depth, proofs, isolation, shape["migrations"],
+                                          tuple(apps) if installed else ())
+        measured = self.alternated(runs)
+        floor, loop = (measured.pop(label) for label in list(runs)[:2])
         self.results["floors"][wid] = floor
-        loop = self.step(f"{wid}: plain loop (migrate; rollback + migrate per migration, exit statuses)",
-                         lambda: self.bench.plain_loop(manage, settings, apps, depth_n, from_graph=installed))
         if loop:
             loop.update(floor_s=floor["wall_s"] if floor else None,
                         ratio_to_floor=ratio(loop["wall_s"], floor["wall_s"] if floor else None))
             self.results["plain_loops"][wid] = loop
-            self.log(f"    {loop['wall_s']:.1f}s, {loop['processes']} processes")
-        runs = TOOL_RUNS[:1] if installed else TOOL_RUNS if reference else TOOL_RUNS[:2]
-        for isolation, proofs in runs:
-            label = f"{wid}: tool, --isolation {isolation}, {'all proofs' if proofs else '--no-schema --no-data'}"
-            measured = self.step(label, lambda i=isolation, p=proofs: self.bench.tool(
-                manage, settings, depth, p, i, shape["migrations"], tuple(apps) if installed else ()))
-            if measured is not None:
-                self.record(measured, wid, depth, proofs, shape, floor, loop)
+        for label, tool in measured.items():
+            if tool is not None:
+                self.record(tool, wid, depth, proofs_of[label], shape, floor, loop)
+
+    def alternated(self, runs: dict[str, Callable[[], dict]]) -> dict[str, dict | None]:
+        """Each measurement once per round, in turn (floor, loop, tool, ..., floor, loop, ...),
+        for --repeat rounds: a load from other work that comes and goes during the run then
+        weighs on the loop and the tool alike, and their ratio is taken under the same
+        conditions. Per measurement, the run with the median wall time is kept (all of them
+        in `wall_s_all`, in round order); one that fails is recorded and not run again."""
+        done: dict[str, list[dict]] = {label: [] for label in runs}
+        failed: set[str] = set()
+        for round_number in range(1, self.bench.repeat + 1):
+            for label, once in runs.items():
+                if label in failed:
+                    continue
+                suffix = f" (round {round_number} of {self.bench.repeat})" if self.bench.repeat > 1 else ""
+                result = self.step(label + suffix, once)
+                if result is None:
+                    failed.add(label)
+                    continue
+                done[label].append(result)
+                self.log(f"    {result['wall_s']:.1f}s" + (f", {result['processes']} processes"
+                                                             if "processes" in result else ""))
+        return {label: None if label in failed else median_run(results) for label, results in done.items()}
 
     def record(self, measured: dict, wid: str, depth: str, proofs: bool, shape: dict, floor: dict | None,
                loop: dict | None) -> None:
@@ -468,6 +491,15 @@ class Runner:
 
 
 UPSTREAM_MANAGE, UPSTREAM_SETTINGS = REPO / "manage.py", "hello_world.settings"
+
+
+def median_run(runs: list[dict]) -> dict:
+    """The run with the median wall time (the upper one of an even count); with more than one,
+    every run's wall time too, in the order they ran."""
+    chosen = dict(sorted(runs, key=lambda r: r["wall_s"])[len(runs) // 2])
+    if len(runs) > 1:
+        chosen["wall_s_all"] = [round(r["wall_s"], 2) for r in runs]
+    return chosen
 
 
 def local_window(folder: Path, depth: int | None) -> list[list[str]]:
@@ -614,7 +646,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--quick", action="store_true", help="smaller sizes, upstream default depth only (CI)")
     parser.add_argument("--traffic-only", action="store_true",
                         help="measure only the cost of --traffic (upstream, depth 5, with --volume)")
-    parser.add_argument("--repeat", type=int, default=None, help="runs per measurement, median kept (default 1)")
+    parser.add_argument("--repeat", type=int, default=None,
+                        help="rounds: each measurement once per round, alternated; the median run kept (default 1)")
     parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT, help="JSON results (default: %(default)s)")
     parser.add_argument("--summary", type=Path, help="append a Markdown table to this file ($GITHUB_STEP_SUMMARY)")
     parser.add_argument("--size", type=parse_size, action="append", default=[], metavar="AxM[-dD]",
