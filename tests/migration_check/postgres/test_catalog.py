@@ -1,0 +1,60 @@
+"""The catalog reads shared by the proofs, on a real database of the test server."""
+
+from __future__ import annotations
+
+import secrets
+import urllib.parse
+
+import psycopg2
+import pytest
+
+from migration_check.postgres.catalog import column_inventory, user_tables
+
+
+@pytest.fixture
+def connection(pg_server_url):
+    """A fresh database (dropped at the end) holding a table of each kind the inventory must
+    see or leave out."""
+    name = f"tm_unit_catalog_{secrets.token_hex(4)}"
+    admin = psycopg2.connect(pg_server_url)
+    admin.autocommit = True
+    with admin.cursor() as cursor:
+        cursor.execute(f'CREATE DATABASE "{name}"')
+    url = urllib.parse.urlunsplit(urllib.parse.urlsplit(pg_server_url)._replace(path="/" + name))
+    connection = psycopg2.connect(url)
+    connection.autocommit = True
+    with connection.cursor() as cursor:
+        for sql in (
+            "CREATE TABLE shop_item (id bigserial PRIMARY KEY, name text NOT NULL, gone int, price numeric)",
+            "ALTER TABLE shop_item DROP COLUMN gone",  # a dropped column is no column
+            "CREATE TABLE shop_empty ()",  # a table without columns is still a table
+            "CREATE TABLE shop_event (id int, at date) PARTITION BY RANGE (at)",
+            "CREATE TABLE shop_event_2026 PARTITION OF shop_event FOR VALUES FROM ('2026-01-01') TO ('2027-01-01')",
+            "CREATE SCHEMA billing",
+            'CREATE TABLE billing.ledger (id int, "Amount" int)',
+            "CREATE VIEW shop_names AS SELECT name FROM shop_item",  # not a table
+            "CREATE TABLE django_migrations (id int, app text)",  # Django's bookkeeping
+            "CREATE SCHEMA tm_observer",  # the lock observer's own records
+            "CREATE TABLE tm_observer.events (id int)",
+        ):
+            cursor.execute(sql)
+    yield connection
+    connection.close()
+    with admin.cursor() as cursor:
+        cursor.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    admin.close()
+
+
+def test_the_column_inventory_lists_the_project_tables_and_their_live_columns(connection):
+    assert column_inventory(connection) == {
+        "shop_item": {"id", "name", "price"},
+        "shop_empty": set(),
+        "shop_event": {"id", "at"},
+        "shop_event_2026": {"id", "at"},
+        "billing.ledger": {"id", "Amount"},
+    }
+
+
+def test_the_inventory_has_the_tables_user_tables_lists(connection):
+    assert sorted(column_inventory(connection)) == user_tables(connection)
+    assert "shop_event_2026" not in user_tables(connection, partitions=False)
