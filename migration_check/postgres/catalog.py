@@ -73,6 +73,26 @@ COLUMN_INVENTORY_SQL = f"""
     LEFT JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
     WHERE {USER_TABLES_WHERE}"""
 
+# What the data proof's fingerprints need of each table (partitions left out: read through
+# their parent): every live column's name, type and NOT NULL in table order, and its position in
+# the primary key (NULL: not in it); one row with NULL columns for a table without any.
+TABLE_LAYOUTS_SQL = f"""
+    SELECT c.oid::regclass::text, a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull,
+           array_position(pk.indkey, a.attnum)
+    FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+    LEFT JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+    LEFT JOIN pg_index pk ON pk.indrelid = c.oid AND pk.indisprimary
+    WHERE {USER_TABLES_WHERE} AND NOT c.relispartition
+    ORDER BY a.attnum"""
+
+
+@dataclass
+class TableLayout:
+    """A table's columns as (name, type, NOT NULL) in table order, and its primary key's columns."""
+
+    columns: list[tuple[str, str, bool]]
+    primary_key: list[str]
+
 
 @dataclass(frozen=True)
 class ColumnMeta:
@@ -159,6 +179,25 @@ def column_inventory(connection: Connection) -> Columns:
             if column is not None:
                 columns.add(column)
     return inventory
+
+
+def table_layouts(connection: Connection) -> dict[str, TableLayout]:
+    """The project's tables but partitions, by name in sorted order, as the fingerprints read
+    them (`TableLayout`). One catalog read: a fingerprint is taken three times per tested
+    migration, and `read_tables` (the seeder's) also reads foreign keys, enum labels and
+    defaults (at 200 tables 11 ms of server time against 3)."""
+    found: dict[str, tuple[list[tuple[str, str, bool]], dict[int, str]]] = {}
+    with connection.cursor() as cursor:
+        cursor.execute(TABLE_LAYOUTS_SQL)
+        for table, column, type_, not_null, key_position in cursor.fetchall():
+            columns, key = found.setdefault(table, ([], {}))
+            if column is None:
+                continue
+            columns.append((column, type_, not_null))
+            if key_position is not None:
+                key[key_position] = column
+    return {table: TableLayout(columns, [key[position] for position in sorted(key)])
+            for table, (columns, key) in sorted(found.items())}
 
 
 def recorded_migrations(connection: Connection) -> set[MigrationKey]:

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ...postgres.catalog import read_tables, user_tables
+from ...postgres.catalog import table_layouts
 from ...postgres.server import quote_ident
 
 Connection = Any  # a psycopg2 connection
@@ -54,13 +54,12 @@ def fingerprint(connection: Connection, ignore_columns: dict[str, set[str]] | No
     Partitions are left out: their rows are read through the partitioned table, once.
     """
     ignore_columns = ignore_columns or {}
-    tables = user_tables(connection, partitions=False)
-    metas = read_tables(connection, tables)
     result: Fingerprint = {}
     with connection.cursor() as cursor:
-        for table, meta in metas.items():
-            columns = [c.name for c in meta.columns if c.name not in ignore_columns.get(table, set())]
-            key_columns = meta.primary_key or [c.name for c in meta.columns]
+        for table, meta in table_layouts(connection).items():
+            names = [name for name, _, _ in meta.columns]
+            columns = [name for name in names if name not in ignore_columns.get(table, set())]
+            key_columns = meta.primary_key or names
             selected = ", ".join(f"{quote_ident(c)}::text" for c in [*key_columns, *columns])
             if not selected:
                 continue
@@ -75,7 +74,7 @@ def fingerprint(connection: Connection, ignore_columns: dict[str, set[str]] | No
                         n += 1
                         key = f"{base}#{n}"
                 rows[key] = {c: value_hash(v) for c, v in zip(columns, record[width:], strict=True)}
-            types = {c.name: c.type + (" NOT NULL" if c.not_null else "") for c in meta.columns}
+            types = {name: type_ + (" NOT NULL" if not_null else "") for name, type_, not_null in meta.columns}
             result[table] = TableFingerprint(columns, key_columns, rows, types)
     return result
 

@@ -8,7 +8,7 @@ import urllib.parse
 import psycopg2
 import pytest
 
-from migration_check.postgres.catalog import column_inventory, user_tables
+from migration_check.postgres.catalog import TableLayout, column_inventory, table_layouts, user_tables
 
 
 @pytest.fixture
@@ -28,6 +28,10 @@ def connection(pg_server_url):
             "CREATE TABLE shop_item (id bigserial PRIMARY KEY, name text NOT NULL, gone int, price numeric)",
             "ALTER TABLE shop_item DROP COLUMN gone",  # a dropped column is no column
             "CREATE TABLE shop_empty ()",  # a table without columns is still a table
+            # a primary key whose columns are not in table order; no primary key at all
+            "CREATE TABLE shop_price (amount numeric NOT NULL, item_id bigint, region varchar(2), "
+            "PRIMARY KEY (region, item_id))",
+            "CREATE TABLE shop_log (line text)",
             "CREATE TABLE shop_event (id int, at date) PARTITION BY RANGE (at)",
             "CREATE TABLE shop_event_2026 PARTITION OF shop_event FOR VALUES FROM ('2026-01-01') TO ('2027-01-01')",
             "CREATE SCHEMA billing",
@@ -49,6 +53,8 @@ def test_the_column_inventory_lists_the_project_tables_and_their_live_columns(co
     assert column_inventory(connection) == {
         "shop_item": {"id", "name", "price"},
         "shop_empty": set(),
+        "shop_price": {"amount", "item_id", "region"},
+        "shop_log": {"line"},
         "shop_event": {"id", "at"},
         "shop_event_2026": {"id", "at"},
         "billing.ledger": {"id", "Amount"},
@@ -58,3 +64,18 @@ def test_the_column_inventory_lists_the_project_tables_and_their_live_columns(co
 def test_the_inventory_has_the_tables_user_tables_lists(connection):
     assert sorted(column_inventory(connection)) == user_tables(connection)
     assert "shop_event_2026" not in user_tables(connection, partitions=False)
+
+
+def test_table_layouts_give_columns_in_table_order_and_the_key_in_key_order(connection):
+    """What the fingerprints read: partitions are left out (read through their parent)."""
+    assert table_layouts(connection) == {
+        "billing.ledger": TableLayout([("id", "integer", False), ("Amount", "integer", False)], []),
+        "shop_empty": TableLayout([], []),
+        "shop_event": TableLayout([("id", "integer", False), ("at", "date", False)], []),
+        "shop_item": TableLayout([("id", "bigint", True), ("name", "text", True), ("price", "numeric", False)],
+                                 ["id"]),
+        "shop_log": TableLayout([("line", "text", False)], []),
+        "shop_price": TableLayout([("amount", "numeric", True), ("item_id", "bigint", True),
+                                   ("region", "character varying(2)", True)], ["region", "item_id"]),
+    }
+    assert list(table_layouts(connection)) == sorted(table_layouts(connection))
