@@ -390,10 +390,11 @@ class Runner:
         if wid in self.results["floors"]:  # the same project, apps and depth: measured already
             return
         depth_n = None if depth == "all" else int(depth)
+        floor_label = f"{wid}: floor (one process, MigrationExecutor)"
+        loop_label = f"{wid}: plain loop (migrate; rollback + migrate per migration, exit statuses)"
         runs: dict[str, Callable[[], dict]] = {
-            f"{wid}: floor (one process, MigrationExecutor)": self.bench.floor(manage, settings, apps, depth_n),
-            f"{wid}: plain loop (migrate; rollback + migrate per migration, exit statuses)":
-                self.bench.plain_loop(manage, settings, apps, depth_n, from_graph=installed)}
+            floor_label: self.bench.floor(manage, settings, apps, depth_n),
+            loop_label: self.bench.plain_loop(manage, settings, apps, depth_n, from_graph=installed)}
         tool_runs = TOOL_RUNS[:1] if installed else TOOL_RUNS if reference else TOOL_RUNS[:2]
         proofs_of: dict[str, bool] = {}
         for isolation, proofs in tool_runs:
@@ -402,7 +403,7 @@ class Runner:
             runs[label] = self.bench.tool(manage, settings, depth, proofs, isolation, shape["migrations"],
                                           tuple(apps) if installed else ())
         measured = self.alternated(runs)
-        floor, loop = (measured.pop(label) for label in list(runs)[:2])
+        floor, loop = measured.pop(floor_label), measured.pop(loop_label)
         self.results["floors"][wid] = floor
         if loop:
             loop.update(floor_s=floor["wall_s"] if floor else None,
