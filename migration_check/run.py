@@ -19,7 +19,7 @@ from typing import TypeVar
 from .chain.scratch import ScratchDatabase
 from .chain.slots import slot_count
 from .chain.squash_path import OpenReplacedPath, ReplacedPathDatabase, replaced_path_chains
-from .chain.templates import Builds, common_base, template_tree
+from .chain.templates import Builds, template_tree
 from .chain.window_chain import ChainContext, WindowChain
 from .cleanup.leftovers import drop_abandoned_scratch, remove_abandoned_clusters
 from .cleanup.watchdog import watchdog
@@ -164,7 +164,7 @@ def check_project(config: Config, log: Log, runner: StepRunner, server: Server,
         log.info(line)
     windows = app_windows(project, choice.windows, config, log)
     safety, observation, observation_note = deploy_safety(config, server, log)
-    builds = Builds(server, runner, project, common_base(project, [w.window for w in windows]), log)
+    builds = Builds(server, runner, project, log)
     context = ChainContext(config=config, project=project, log=log, safety=safety,
                            open_database=lambda purpose: ScratchDatabase(server, runner, project, purpose,
                                                                          safety.observe, builds))

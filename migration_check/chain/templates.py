@@ -29,7 +29,7 @@ Each database `Builds.open` creates takes a slot's name when one of its kind is 
 (chain/slots.py): the step server that name already has, if any, serves it too.
 
 Owns: `common_base`, `template_tree`, `path_to`, `route_through` and `Route`,
-`targets_at` (pure), `Builds` (the run's templates, its slots and the route of every build),
+`Builds` (the run's templates, its slots and the route of every build),
 `clone_strategy`.
 
 Uses: config, discovery, log, server, steps, slots, inside_django.protocol (the prepare request).
@@ -130,14 +130,6 @@ def state_of(project: Project, targets: Sequence[MigrationKey]) -> frozenset[Mig
     return frozenset(dependency_closure([t for t in targets if t in in_plan], project.dependencies()))
 
 
-def targets_at(project: Project, state: Iterable[MigrationKey]) -> list[MigrationKey]:
-    """What `ScratchDatabase.build` takes to build `state` (a set closed under dependencies): its
-    leaves. A database opened with the run's `Builds` (every chain's) clones the template when
-    `state` contains the base, so a caller needing a database at some state (a blocked
-    migration's own, just before it) gets the clone by building to these targets."""
-    return forward_targets(project.plan, set(state))
-
-
 def first_line(error: Exception) -> str:
     text = str(error).strip()
     return text.splitlines()[0] if text else type(error).__name__
@@ -228,13 +220,12 @@ class Builds:
     """The run's templates (the tree `plan_tree` is given, built by `build_template`, dropped by
     `close`), its slots and the route of every chain's build. Safe to use from several threads."""
 
-    def __init__(self, server: Server, runner: StepRunner, project: Project, base: frozenset[MigrationKey],
-                 log: Log) -> None:
+    def __init__(self, server: Server, runner: StepRunner, project: Project, log: Log) -> None:
         self.server = server
         self.runner = runner
         self.project = project
         self.log = log
-        self.nodes = [TemplateNode(base, None, 0)] if base else []  # plan_tree
+        self.nodes: list[TemplateNode] = []  # plan_tree: none, each build straight to its targets
         self.templates: dict[int, str] = {}  # node -> its database, once built
         self.slots: Slots | None = None  # use_slots
         self.strategy = clone_strategy(int(str(server.scalar("SHOW server_version_num"))))

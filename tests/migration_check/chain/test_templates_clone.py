@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from migration_check.chain.scratch import ScratchDatabase
-from migration_check.chain.templates import Builds, common_base, path_to, state_of, template_tree
+from migration_check.chain.templates import Builds, path_to, state_of, template_tree
 from migration_check.log import Log
 from migration_check.postgres.address import ServerAddress
 from migration_check.postgres.server import Server
@@ -79,16 +79,15 @@ def built_both_ways(server: Server, case: str, runners: list[StepRunner]):
     excluded = dependents_closure([m.key for m in tested], project.dependencies())
     targets = forward_targets(project.plan, {m.key for m in project.plan} - excluded)
     log = Log(0, io.StringIO())
-    base = common_base(project, windows)
     tree = template_tree(project, windows, [1] * len(windows), "always")  # --always-clone's, one chain a window
-    cloning = Builds(server, runner, project, base, log)
+    cloning = Builds(server, runner, project, log)
     cloning.plan_tree(tree)
     cloning.build_template(jobs=2)
     path = path_to(tree, state_of(project, targets))
     assert len(path) == DEPTH[case], path  # the root, then the templates of the halves it is in
     assert set(cloning.templates) == set(range(len(tree))), "a template was not built"
     assert cloning.route(targets).template == cloning.templates[path[-1]]  # the deepest one is cloned
-    plain = Builds(server, runner, project, base, log)  # no template built: --no-clone
+    plain = Builds(server, runner, project, log)  # no template built: --no-clone
     plain.plan_tree(tree)
     databases = []
     for builds in (cloning, plain):
