@@ -346,9 +346,10 @@ def plan(quick: bool) -> dict:
     app's 0001 below it (see the README: a single app tested down to zero crashes the tool)."""
     if quick:
         # The one-app size of the growth by apps is the smaller size of the growth by migrations
-        # (1 x 5 at depth 2, measured once); the process-isolation reference runs on upstream and
-        # the two-app size only: the one-app synthetic sizes would check the same formula again
-        # (one app, one or two chains) at the highest cost of the run.
+        # (1 x 5 at depth 2, measured once); the process-isolation reference runs on the two-app
+        # size only: on upstream and the one-app sizes it would check the same formula again
+        # (one process per step) at the highest cost of the run (upstream's: 8 s of the suite's
+        # slowest module).
         return {"upstream_depths": ["5"], "growth_depths": (2, 4), "growth_history": 5, "growth_apps": (1, 2),
                 "apps_migrations": 5, "apps_depth": 2, "startup_repeat": 1, "large": None,
                 "traffic_volume": 1_000, "reference_everywhere": False}
@@ -602,7 +603,8 @@ def run_benchmarks(bench: Bench, quick: bool, log, extra_sizes: tuple[tuple[int,
     for depth in sizes["upstream_depths"]:
         runner.workload(f"upstream-d{depth}", UPSTREAM_MANAGE, UPSTREAM_SETTINGS, ["upstream"], depth,
                         {"project": "upstream", "apps": 1,
-                         "migrations": planned_migrations(bench, UPSTREAM_MANAGE, UPSTREAM_SETTINGS)})
+                         "migrations": planned_migrations(bench, UPSTREAM_MANAGE, UPSTREAM_SETTINGS)},
+                        reference=sizes["reference_everywhere"])
     runner.results["plain_loop"] = runner.results["plain_loops"].get("upstream-d5")
     history = sizes["growth_history"]
     long_app = generate_project(bench.tmp / f"synthetic-1x{history}", 1, history)

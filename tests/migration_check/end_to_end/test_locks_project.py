@@ -12,7 +12,7 @@ from xml.etree import ElementTree
 
 import pytest
 
-from tests.migration_check.conftest import ToolRun, assert_cleaned_up
+from tests.migration_check.conftest import ToolRun, assert_cleaned_up, run_variants
 
 pytestmark = pytest.mark.slow
 
@@ -142,8 +142,9 @@ def held(done: ToolRun) -> dict:
 
 
 def test_volume_measures_a_lock_that_grows_with_the_rows(run_tool):
-    small = run_tool("locks_project", "--app", "int_to_bigint", "--volume", "1000", superuser=True)
-    large = run_tool("locks_project", "--app", "int_to_bigint", "--volume", "300000", superuser=True)
+    sizes = {"small": (("--volume", "1000"), {}), "large": (("--volume", "300000"), {})}
+    runs = run_variants(run_tool, "locks_project", sizes, "--app", "int_to_bigint", superuser=True)  # side by side
+    small, large = runs["small"], runs["large"]
     assert small.returncode == 0 and large.returncode == 0, small.context() + large.context()
     few, many = held(small), held(large)
     assert few["mode"] == many["mode"] == "AccessExclusiveLock"

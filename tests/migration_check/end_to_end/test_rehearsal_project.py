@@ -1,7 +1,7 @@
 """End to end: the deploy rehearsal on rehearsal_project (each case shown real, without the
 tool, in fixture_sanity/test_rehearsal_project.py).
 
-Three runs, as a superuser (the lock observation needs event triggers): one with the whole
+Three runs side by side, as a superuser (the lock observation needs event triggers): one with the whole
 rehearsal (--volume, traffic, --long-query, --table-sizes, --max-blocking), one with the same
 --volume and no rehearsal (the verdicts and the data proof's fingerprints must not change), and
 one of the `flat` app with the settings that set a lock_timeout. The plain run keeps the retry
@@ -14,6 +14,7 @@ machine does not decide them.
 from __future__ import annotations
 
 import json
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -31,20 +32,33 @@ WRITES = ("insert", "update", "delete_inserted")
 
 
 @pytest.fixture(scope="module")
-def runs(run_tool, tmp_path_factory) -> tuple[ToolRun, ToolRun]:
+def all_runs(run_tool, tmp_path_factory) -> dict[str, ToolRun]:
+    """The three runs, side by side: the rehearsal mostly waits (its traffic queues behind locks
+    and --long-query reads), so the others use the time; its timing assertions compare cases
+    within the rehearsed run."""
     sizes = tmp_path_factory.mktemp("rehearsal-sizes") / "sizes.json"
     sizes.write_text(json.dumps(dict.fromkeys(TABLES, PRODUCTION)))
-    rehearsed = run_tool("rehearsal_project", "--volume", VOLUME, "--traffic-sessions", "2", "--long-query", "1",
-                         "--table-sizes", str(sizes), "--volume-max", VOLUME, "--max-blocking", "30",
-                         "--no-retry", superuser=True)
-    plain = run_tool("rehearsal_project", "--volume", VOLUME, "--no-traffic", superuser=True)
-    return rehearsed, plain
+    arguments = {
+        "rehearsed": (("--volume", VOLUME, "--traffic-sessions", "2", "--long-query", "1", "--table-sizes", str(sizes),
+                       "--volume-max", VOLUME, "--max-blocking", "30", "--no-retry"), {}),
+        "plain": (("--volume", VOLUME, "--no-traffic"), {}),
+        "lock_timeout": (("--app", "flat", "--long-query", "3", "--traffic-sessions", "1", "--no-retry"),
+                         {"settings": "rehearsal_project.settings_lock_timeout"}),
+    }
+    with ThreadPoolExecutor(len(arguments)) as pool:
+        futures = {name: pool.submit(run_tool, "rehearsal_project", *extra, superuser=True, **options)
+                   for name, (extra, options) in arguments.items()}
+        return {name: future.result() for name, future in futures.items()}
 
 
 @pytest.fixture(scope="module")
-def lock_timeout_run(run_tool) -> ToolRun:
-    return run_tool("rehearsal_project", "--app", "flat", "--long-query", "3", "--traffic-sessions", "1",
-                    "--no-retry", settings="rehearsal_project.settings_lock_timeout", superuser=True)
+def runs(all_runs) -> tuple[ToolRun, ToolRun]:
+    return all_runs["rehearsed"], all_runs["plain"]
+
+
+@pytest.fixture(scope="module")
+def lock_timeout_run(all_runs) -> ToolRun:
+    return all_runs["lock_timeout"]
 
 
 def impact(run: ToolRun, app: str, name: str) -> list[dict]:
