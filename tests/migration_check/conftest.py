@@ -26,16 +26,20 @@ import subprocess
 import sys
 import time
 import urllib.parse
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
+from typing import TypeVar
 from xml.etree import ElementTree
 
 import psycopg2
 import pytest
 
 from tests.report_schema import assert_report_valid
+
+T = TypeVar("T")
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TOOL = REPO_ROOT / "scripts" / "test_migrations.py"
@@ -334,14 +338,20 @@ def assert_report_shape(run: ToolRun, windows: dict[str, list[str]]) -> None:
             assert set(migration["duration_s"]) >= {"rollback", "reapply"}
 
 
+def side_by_side(calls: dict[str, Callable[[], T]]) -> dict[str, T]:
+    """Each call in a thread of its own, all at once; returns {name: its result} (the first
+    exception raised, if any)."""
+    with ThreadPoolExecutor(len(calls)) as pool:
+        futures = {name: pool.submit(call) for name, call in calls.items()}
+        return {name: future.result() for name, future in futures.items()}
+
+
 def run_variants(run_tool, project: str, variants: dict[str, tuple[tuple[str, ...], dict[str, str]]],
                  *extra: str, **options) -> dict[str, ToolRun]:
     """`run_tool` once per variant, side by side: {name: (its own arguments, its own
     environment)}; `extra` and `options` are common to all. Returns {name: ToolRun}."""
-    with ThreadPoolExecutor(len(variants)) as pool:
-        futures = {name: pool.submit(run_tool, project, *extra, *arguments, env=env, **options)
-                   for name, (arguments, env) in variants.items()}
-        return {name: future.result() for name, future in futures.items()}
+    return side_by_side({name: partial(run_tool, project, *extra, *arguments, env=env, **options)
+                         for name, (arguments, env) in variants.items()})
 
 
 def fork_variant_runs(run_tool, configuration: tuple[str, tuple[str, ...], dict],

@@ -14,6 +14,7 @@ import json
 import os
 import subprocess
 import sys
+from functools import partial
 from pathlib import Path
 from xml.etree import ElementTree
 
@@ -22,7 +23,7 @@ import pytest
 from migration_check.errors import UsageError
 from migration_check.reports import report_json
 from migration_check.reports.merge import check_shards, merge_json, result_from_json
-from tests.migration_check.conftest import SCRUBBED_ENV, assert_cleaned_up
+from tests.migration_check.conftest import SCRUBBED_ENV, assert_cleaned_up, side_by_side
 
 pytestmark = pytest.mark.slow
 
@@ -35,12 +36,8 @@ PROBLEMS = ["irrev_flag.0002_flag_name_idx: rollback irreversible", "loss_flag.0
 @pytest.fixture(scope="module")
 def runs(run_tool):
     """The whole project and its two shards, started together (run_tool gives each a role)."""
-    from concurrent.futures import ThreadPoolExecutor
-
     plans = {"whole": (), "shard1": ("--shard", "1/2"), "shard2": ("--shard", "2/2")}
-    with ThreadPoolExecutor(3) as pool:
-        futures = {name: pool.submit(run_tool, "acknowledged_project", *extra) for name, extra in plans.items()}
-        return {name: future.result() for name, future in futures.items()}
+    return side_by_side({name: partial(run_tool, "acknowledged_project", *extra) for name, extra in plans.items()})
 
 
 @pytest.fixture(scope="module")

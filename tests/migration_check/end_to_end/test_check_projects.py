@@ -9,7 +9,7 @@
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 
 import pytest
 
@@ -22,6 +22,7 @@ from tests.migration_check.conftest import (
     assert_cleaned_up,
     assert_report_shape,
     assert_same_verdicts,
+    side_by_side,
 )
 
 pytestmark = pytest.mark.slow
@@ -40,10 +41,8 @@ def runs(run_both) -> dict[str, dict[str, ToolRun]]:
     (never all eight at once: a loaded machine must not slow a hanging run's other steps to
     its step timeout)."""
     def together(configurations: dict[str, tuple[tuple[str, ...], dict[str, str]]]) -> dict[str, dict[str, ToolRun]]:
-        with ThreadPoolExecutor(len(configurations)) as pool:
-            futures = {name: pool.submit(run_both, *arguments, **options)
-                       for name, (arguments, options) in configurations.items()}
-            return {name: future.result() for name, future in futures.items()}
+        return side_by_side({name: partial(run_both, *arguments, **options)
+                             for name, (arguments, options) in configurations.items()})
 
     return {
         **together({"missing": (("missing_migration_project",), {}), "conflict": (("conflict_project",), {})}),

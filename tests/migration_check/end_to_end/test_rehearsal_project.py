@@ -14,11 +14,11 @@ machine does not decide them.
 from __future__ import annotations
 
 import json
-from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 
 import pytest
 
-from tests.migration_check.conftest import ToolRun, assert_cleaned_up
+from tests.migration_check.conftest import ToolRun, assert_cleaned_up, side_by_side
 
 pytestmark = pytest.mark.slow
 
@@ -45,10 +45,8 @@ def all_runs(run_tool, tmp_path_factory) -> dict[str, ToolRun]:
         "lock_timeout": (("--app", "flat", "--long-query", "3", "--traffic-sessions", "1", "--no-retry"),
                          {"settings": "rehearsal_project.settings_lock_timeout"}),
     }
-    with ThreadPoolExecutor(len(arguments)) as pool:
-        futures = {name: pool.submit(run_tool, "rehearsal_project", *extra, superuser=True, **options)
-                   for name, (extra, options) in arguments.items()}
-        return {name: future.result() for name, future in futures.items()}
+    return side_by_side({name: partial(run_tool, "rehearsal_project", *extra, superuser=True, **options)
+                         for name, (extra, options) in arguments.items()})
 
 
 @pytest.fixture(scope="module")
