@@ -9,7 +9,8 @@ agree on everything but timings: exit status, checks, every migration's every fi
 errors, details: the seeded rows named in them too). The cloning run must have built its
 templates: one Django command more per template than the run without (each one's `prepare`);
 with many apps the templates are a tree (chain/templates.py `template_tree`), and the run
-without cloning stages its builds through the same states.
+without cloning stages its builds through the same states. template_fault_project has a template
+that cannot be built: it is left out, said once, and its chains clone the root instead.
 """
 
 from __future__ import annotations
@@ -43,6 +44,8 @@ CONFIGURATIONS = {
     "apply": ("apply_project", ("--depth", "1"), {}),
     "crash": ("crash_project", ("--depth", "1"), {}),
     "locks": ("locks_project", ("--depth", "1"), {}),
+    # one of its templates cannot be built (gamma.0002 refuses a database named like a template)
+    "template_fault": ("template_fault_project", ("--depth", "1"), {}),
     "upstream": ("upstream", ("--depth", "5"), {"manage": REPO_ROOT / "manage.py", "settings": "hello_world.settings"}),
 }
 
@@ -50,6 +53,8 @@ CONFIGURATIONS = {
 VARIANTS = {"clone": (("--always-clone",), {}), "no_clone": (("--no-clone",), {})}
 # -v: each template's build (chain/templates.py Builds.build_node).
 TEMPLATE_BUILT = re.compile(r"^building the template (tm_scratch_\w+_template):", re.MULTILINE)
+BUILD_FAILED = re.compile(r"^building a template failed \((?P<why>.*)\); its chains build their databases without it$",
+                          re.MULTILINE)
 
 
 @pytest.fixture(scope="module", params=sorted(CONFIGURATIONS))
@@ -72,6 +77,23 @@ def test_the_cloning_run_built_its_templates(runs):
     assert steps["clone"] == steps["no_clone"] + len(built["clone"]), (steps, built)
     if ran_on(runs["clone"], "defects_project"):
         assert len(built["clone"]) > 2, built
+
+
+def test_a_template_that_cannot_be_built_is_left_out(runs):
+    """template_fault_project: the template of the alpha and beta chains applies gamma.0002, which
+    fails there; the run says so once, and those chains clone the root template and apply the
+    rest themselves (their verdicts are compared with the run without cloning above). No other
+    configuration fails a build."""
+    failed = [m["why"] for m in BUILD_FAILED.finditer(runs["clone"].stdout)]
+    if not ran_on(runs["clone"], "template_fault_project"):
+        assert failed == [], failed
+        return
+    assert len(failed) == 1 and re.search(r"gamma\.0002 refuses to run in tm_scratch_\w+_template", failed[0]), failed
+    assert runs["clone"].returncode == 0, runs["clone"].context()
+    assert len(TEMPLATE_BUILT.findall(runs["clone"].stdout)) == 3  # the root, then a template per half
+    for app in ("alpha", "beta", "gamma", "delta"):
+        runs["clone"].assert_verdicts(app, "0002_entry_note", rollback="passed", reapply="passed",
+                                      schema="identical", data="preserved")
 
 
 def test_both_leave_nothing(runs):

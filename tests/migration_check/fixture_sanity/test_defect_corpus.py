@@ -27,10 +27,10 @@ MANAGE_TIMEOUT_S = 120
 class FixtureDb:
     """A database of its own for one fixture project, driven through its manage.py."""
 
-    def __init__(self, admin: PgAdmin, project: str, settings: str | None = None) -> None:
+    def __init__(self, admin: PgAdmin, project: str, settings: str | None = None, suffix: str = "") -> None:
         self.admin, self.project = admin, project
         self.settings = settings or f"{project}.settings"
-        self.name = f"fixture_check_{project}_{secrets.token_hex(3)}"
+        self.name = f"fixture_check_{project}_{secrets.token_hex(3)}{suffix}"
         admin.create_database(self.name)
 
     def manage(self, *args: str, timeout: float = MANAGE_TIMEOUT_S, extra_env: dict[str, str] | None = None,
