@@ -34,7 +34,7 @@ from ..proofs.data.unique_keys import UniqueKeys, read_unique_keys
 from ..proofs.deploy_safety.hazards import Event
 from ..proofs.deploy_safety.locks import LockObserver
 from ..proofs.deploy_safety.volume import VolumeFill, fill_tables, remove_fill
-from ..proofs.schema import SchemaSnapshot, snapshot_schema
+from ..proofs.schema import PreparedSnapshots, SchemaSnapshot, snapshot_schema
 from .templates import Builds
 
 # Steps inside an app's window skip Django's system checks: `check --deploy` runs them once for
@@ -60,6 +60,7 @@ class ScratchDatabase:
         if builds is None:
             self.create()
         self.connection: Any = None
+        self.snapshots: PreparedSnapshots | None = None  # with the connection
         self.seeder: Seeder | None = None
         self.observe = observe
         self.observer: LockObserver | None = None
@@ -84,6 +85,7 @@ class ScratchDatabase:
             # Connected the way Django connects (its `options`: the same search_path), so the
             # tables the migrations create are the ones seeded and compared.
             self.connection = self.server.connect(self.name, dict(self.project.connection_options))
+            self.snapshots = PreparedSnapshots(self.connection)
             self.seeder = Seeder(self.connection, spread_edges=True)
             if self.observe:  # after the build: only the window's own steps are watched
                 with self.times.measure("lock observer"):
@@ -116,7 +118,7 @@ class ScratchDatabase:
 
     def schema(self) -> SchemaSnapshot:
         with self.times.measure("schema snapshots"):
-            return snapshot_schema(self.connection)
+            return self.snapshots.take() if self.snapshots is not None else snapshot_schema(self.connection)
 
     def columns(self) -> dict[str, set[str]]:
         with self.times.measure("column inventories"):
@@ -195,6 +197,7 @@ class ScratchDatabase:
             with contextlib.suppress(Exception):
                 self.connection.close()
             self.connection = None
+            self.snapshots = None
         if not self.name:  # never created (a build that did not start)
             return
         with contextlib.suppress(Exception), self.times.measure("DROP DATABASE"):

@@ -1,6 +1,7 @@
 """Schema snapshots read from the PostgreSQL catalog, and how two of them differ.
 
-Owns: `snapshot_schema` (every schema object of a database as {object key: {attribute: value}};
+Owns: `snapshot_schema` (and `PreparedSnapshots`, the same taken many times on one connection)
+(every schema object of a database as {object key: {attribute: value}};
 a partition's parent and bounds and a partitioned table's key are attributes of the table;
 keyed by name, never by OID, so snapshots of two databases compare; `django_migrations` left
 out) and `diff_schema` (one finding per object, named for a reader, whole tables before their
@@ -147,14 +148,40 @@ def qualify_placeholder(sql: str) -> str:
 
 def snapshot_schema(connection: Connection) -> SchemaSnapshot:
     """Every schema object of the database as {object key: {attribute: value}}."""
+    return read_snapshot(connection, [qualify_placeholder(sql) for sql in SCHEMA_QUERIES.values()])
+
+
+def read_snapshot(connection: Connection, statements: list[str]) -> SchemaSnapshot:
     snapshot: SchemaSnapshot = {}
     with connection.cursor() as cursor:
-        for sql in SCHEMA_QUERIES.values():
-            cursor.execute(qualify_placeholder(sql))
+        for statement in statements:
+            cursor.execute(statement)
             for key, attribute, value in cursor.fetchall():
                 if not DJANGO_BOOKKEEPING.search(key):
                     snapshot.setdefault(key, {})[attribute] = value
     return snapshot
+
+
+class PreparedSnapshots:
+    """`snapshot_schema` of one connection, taken many times (a chain's database: four a tested
+    migration). The queries are prepared on the connection at the first snapshot and executed
+    by name after: PostgreSQL then plans each once per connection (a statement without
+    parameters keeps one generic plan) instead of at every snapshot, where planning was about a
+    third of a snapshot's server time. The same statements read the same catalogs at each call,
+    so the snapshots are the same as `snapshot_schema`'s."""
+
+    def __init__(self, connection: Connection) -> None:
+        self.connection = connection
+        self.names = [f"tm_schema_{name}" for name in SCHEMA_QUERIES]
+        self.prepared = False
+
+    def take(self) -> SchemaSnapshot:
+        if not self.prepared:
+            with self.connection.cursor() as cursor:
+                for name, sql in zip(self.names, SCHEMA_QUERIES.values(), strict=True):
+                    cursor.execute(f"PREPARE {name} AS {qualify_placeholder(sql)}")
+            self.prepared = True
+        return read_snapshot(self.connection, [f"EXECUTE {name}" for name in self.names])
 
 
 def describe_value(value: str | None) -> str:

@@ -8,7 +8,13 @@ import urllib.parse
 import psycopg2
 import pytest
 
-from migration_check.proofs.schema import describe_change, describe_value, diff_schema, snapshot_schema
+from migration_check.proofs.schema import (
+    PreparedSnapshots,
+    describe_change,
+    describe_value,
+    diff_schema,
+    snapshot_schema,
+)
 
 
 def connect(server_url: str, dbname: str):
@@ -142,6 +148,32 @@ def test_snapshot_other_schemas_extensions_and_domains(make_db):
     assert snapshot["extension pg_trgm"]["version"]
     # objects that belong to the extension are not the migrations' business
     assert not [key for key in snapshot if "trgm" in key and not key.startswith("extension")]
+
+
+def test_prepared_snapshots_see_each_change_as_the_plain_snapshot_does(make_db):
+    """A chain's database takes its snapshots through `PreparedSnapshots`: the statements are
+    prepared on its connection once, their plans kept. Each snapshot must still read the catalogs
+    as they are: before and after objects are created, changed and dropped on that connection
+    (so that a kept plan over the catalogs cannot serve a stale answer), the same as
+    `snapshot_schema` on the same database at the same moment."""
+    connection = make_db()
+    prepared = PreparedSnapshots(connection)
+    changes = [ALL_OBJECTS, ["ALTER TABLE shop_invoice ADD COLUMN paid_on date",
+                             "CREATE INDEX shop_invoice_paid_on_idx ON shop_invoice (paid_on)"],
+               ["DROP VIEW shop_open_invoice", "ALTER TABLE shop_invoice DROP COLUMN note"], []]
+    seen = []
+    for statements in changes:
+        snapshot = prepared.take()
+        assert snapshot == snapshot_schema(connection)
+        seen.append(snapshot)
+        run(connection, *statements)
+    assert seen[0] == {}
+    assert "index shop_invoice_paid_on_idx" not in seen[1] and "index shop_invoice_paid_on_idx" in seen[2]
+    assert "view shop_open_invoice" in seen[2] and "view shop_open_invoice" not in seen[3]
+    assert "column shop_invoice.note" not in seen[3]
+    with connection.cursor() as cursor:  # prepared once, on the first snapshot
+        cursor.execute("SELECT count(*) FROM pg_prepared_statements WHERE name LIKE 'tm\\_schema\\_%'")
+        assert cursor.fetchone()[0] == len(prepared.names) > 0
 
 
 def test_empty_database_snapshot_is_empty(make_db):
