@@ -34,7 +34,7 @@ from ..proofs.data.unique_keys import UniqueKeys, read_unique_keys
 from ..proofs.deploy_safety.hazards import Event
 from ..proofs.deploy_safety.locks import LockObserver
 from ..proofs.deploy_safety.volume import VolumeFill, fill_tables, remove_fill
-from ..proofs.schema import PreparedSnapshots, SchemaSnapshot, snapshot_schema
+from ..proofs.schema import PreparedSnapshots, SchemaSnapshot
 from .templates import Builds
 
 # Steps inside an app's window skip Django's system checks: `check --deploy` runs them once for
@@ -117,8 +117,9 @@ class ScratchDatabase:
             return effective_applied(recorded_migrations(self.connection), self.project.squashes())
 
     def schema(self) -> SchemaSnapshot:
+        assert self.snapshots is not None
         with self.times.measure("schema snapshots"):
-            return self.snapshots.take() if self.snapshots is not None else snapshot_schema(self.connection)
+            return self.snapshots.take()
 
     def columns(self) -> dict[str, set[str]]:
         with self.times.measure("column inventories"):
