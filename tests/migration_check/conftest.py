@@ -10,10 +10,11 @@ runs on the same server at the same time:
 - the database named in the URL is untouched: the sentinel rows are all there, and no
   ``django_migrations`` table appeared in it.
 
-The defect corpus runs in both isolations (``--isolation fork`` and ``process``): ``run_both``
-runs a configuration once in each, side by side; each module's ``run`` fixture is parametrized
-over them, so every verdict test runs against both reports, and ``assert_same_verdicts``
-compares the two reports field by field.
+The configurations whose steps fail, crash, hang or reach other databases run in both isolations
+(``--isolation fork`` and ``process``): ``run_both`` runs a configuration once in each, side by
+side; each module's ``run`` fixture is parametrized over them, so every verdict test runs against
+both reports, and ``assert_same_verdicts`` compares the two reports field by field. The others
+run in fork only (``fixture_in_fork``; docs/tests.md says which and why).
 """
 
 from __future__ import annotations
@@ -407,6 +408,19 @@ def fixtures_in_both_isolations(project: str, *extra: str, name: str = "run", **
         return request.getfixturevalue(f"{name}_runs")[request.param]
 
     return runs, one
+
+
+def fixture_in_fork(project: str, *extra: str, name: str = "run", **options):
+    """A module's fixture `<name>`: one run of a configuration in fork isolation only (run once
+    per module). For the configurations whose steps all end as the ones of a configuration
+    compared in both isolations do (docs/tests.md says which): the isolation changes how a step
+    runs, never how its result is judged."""
+
+    @pytest.fixture(scope="module", name=name)
+    def one(run_tool) -> ToolRun:
+        return run_tool(project, *extra, "--isolation", "fork", **options)
+
+    return one
 
 
 def verdict_view(run: ToolRun) -> dict:

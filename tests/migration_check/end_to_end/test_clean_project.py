@@ -14,8 +14,7 @@ from tests.migration_check.conftest import (
     PASSED,
     ToolRun,
     assert_cleaned_up,
-    assert_same_verdicts,
-    fixtures_in_both_isolations,
+    fixture_in_fork,
 )
 
 pytestmark = pytest.mark.slow
@@ -47,16 +46,13 @@ CROSS_APP_WINDOWS = {
 }
 
 
-clean_runs, clean = fixtures_in_both_isolations("clean_project", "--depth", "5", name="clean")
+# Fork isolation only: every step of these runs passes, as the passing steps of the
+# configurations compared in both isolations do (defects_project's, apply_project's); the
+# isolation changes how a step runs, not how it is judged (docs/tests.md).
+clean = fixture_in_fork("clean_project", "--depth", "5", name="clean")
 # --jobs 2 (the default on two CPUs, named here because the console test below relies on it):
 # alpha and beta are tested side by side, each in a chain of its own.
-cross_app_runs, cross_app = fixtures_in_both_isolations("cross_app_project", "--depth", "all", "--jobs", "2",
-                                                        name="cross_app")
-
-
-def test_same_verdicts_in_both_isolations(clean_runs, cross_app_runs):
-    assert_same_verdicts(clean_runs)
-    assert_same_verdicts(cross_app_runs)
+cross_app = fixture_in_fork("cross_app_project", "--depth", "all", "--jobs", "2", name="cross_app")
 
 
 def assert_app_passed(run: ToolRun, label: str) -> None:
