@@ -59,12 +59,16 @@ def test_local_window_pairs_each_file_with_its_predecessor(tmp_path):
 @pytest.mark.slow
 def test_a_project_run_measures_floor_loop_and_tool(tmp_path, pg_server_url):
     manage = generate_project(tmp_path / "tiny", 2, 3)
+    # A virtualenv inside the project folder is not the project's code: left as it is.
+    (manage.parent / ".venv" / "lib").mkdir(parents=True)
+    (manage.parent / ".venv" / "lib" / "installed.py").write_text("VALUE = 1\n")
     output = tmp_path / "project.json"
     done = subprocess.run([sys.executable, str(REPO_ROOT / "benchmarks" / "run.py"), "--project", str(manage),
                            "--settings", "benchproj.settings", "--app", "app1", "--app", "app2", "--depth", "2",
                            "--label", "tiny", "--output", str(output)],
                           cwd=REPO_ROOT, capture_output=True, text=True, timeout=900,
-                          env={**os.environ, "DATABASE_URL": pg_server_url})
+                          # no process of the run writes a .pyc: only the benchmark's compiling does
+                          env={**os.environ, "DATABASE_URL": pg_server_url, "PYTHONDONTWRITEBYTECODE": "1"})
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     results = json.loads(output.read_text())
     assert results["failures"] == []
@@ -78,3 +82,11 @@ def test_a_project_run_measures_floor_loop_and_tool(tmp_path, pg_server_url):
     assert (tool["id"], tool["tested_migrations"]) == ("tiny-d2/fork/all", 4)
     assert results["project"]["apps"] == ["app1", "app2"]
     assert "not checked: tiny-d2/fork/all" in done.stdout
+    # Measured as on a machine that writes .pyc files (the suite's environment may say not to):
+    # every migration of the project was compiled before the runs.
+    assert results["machine"]["bytecode"] == "compiled before measuring"
+    migrations = sorted((manage.parent / "app1" / "migrations").glob("0*.py"))
+    assert len(migrations) == 3
+    for migration in migrations:
+        assert list((migration.parent / "__pycache__").glob(f"{migration.stem}.*.pyc")), migration
+    assert not (manage.parent / ".venv" / "lib" / "__pycache__").exists()
