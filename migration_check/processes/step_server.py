@@ -345,8 +345,8 @@ class StepServers:
         with url_lock:
             server = self._servers.get(url)
             if server is not None:
-                if not server.alive:
-                    raise self.died(server, args, url)
+                if not server.alive:  # it died while idle, after its last step
+                    raise self.died(server, args, url, running=False)
                 return server
             files = self.files()
             if files is None:
@@ -394,18 +394,21 @@ class StepServers:
         if step is None:
             if cancelled():
                 return Finished(None, "", "")
-            raise self.died(server, args, url)
+            raise self.died(server, args, url, running=False)
         timed_out = not step.exited.wait(timeout)
         if timed_out:
             server.kill_step(step)
         try:
             if step.lost and not cancelled():
-                raise self.died(server, args, url)
+                raise self.died(server, args, url, running=True)
             return step.finished(timed_out)
         finally:
             step.remove_files()
 
-    def died(self, server: StepServer, args: list[str], url: str) -> StepServerDied:
+    def died(self, server: StepServer, args: list[str], url: str, running: bool) -> StepServerDied:
+        """The run-ending fault of a server gone; `running`: it went while running the step
+        `args`, else before that step reached it (it died idle, after its last step), which the
+        line says so that the step is not blamed."""
         returncode = server.process.returncode if server.process else None
         stderr = server.server_output()[1].strip().splitlines()
         said = f"; it said: {stderr[-1].strip()}" if stderr else ""
@@ -413,7 +416,8 @@ class StepServers:
         shown = " ".join([*(arg if len(arg) <= 40 else "..." for arg in args[:3]), *(["..."] if args[3:] else [])])
         return StepServerDied(
             f"the step server of database {database} (pid {server.pid}) ended ({describe_returncode(returncode)}) "
-            f"while running `manage.py {shown}`{said}; the run stops here (rerun with "
+            f"{'while running' if running else 'before it could run'} `manage.py {shown}`{said}; "
+            "the run stops here (rerun with "
             "--isolation process to run every step as a process of its own)")
 
     def release(self, url: str) -> None:

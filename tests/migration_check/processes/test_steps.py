@@ -223,6 +223,21 @@ def test_a_dead_step_server_ends_the_run_in_one_line(runners, database):
         runner.run(["check"], url)
 
 
+def test_a_step_server_dead_while_idle_does_not_blame_the_next_step(runners, database):
+    name, url = database
+    runner = runners["fork"]
+    assert runner.run(["check"], url).ok
+    pid = server_pid(runner, url)
+    os.kill(pid, 9)  # between two steps: nothing of the project runs
+    assert all_gone([pid])
+    with pytest.raises(StepServerDied) as raised:
+        runner.run(["showmigrations"], url)
+    assert str(raised.value) == (
+        f"the step server of database {name} (pid {pid}) ended (killed by SIGKILL) before it could run "
+        "`manage.py showmigrations`; the run stops here (rerun with --isolation process to run every step as a "
+        "process of its own)")
+
+
 def test_kill_all_interrupts_a_waiting_step_and_leaves_no_process(runners, database):
     _, url = database
     runner = runners["fork"]
