@@ -154,11 +154,11 @@ def check_project(config: Config, log: Log, runner: StepRunner, server: Server,
     started = time.monotonic()
     project, head_url = discover(runner, server)
     selected, skipped = select_apps(project, config.apps, config.project_dir)
-    for note in skipped:  # each note starts with the app's label
-        if project.migrations_of(note.split(" ", 1)[0]):
-            log.detail(f"skipping {note}; name it with --app to include it")
-        else:  # a project app with nothing of its own to test: not a choice the user made, so said
-            log.info(f"not testing {note}")
+    for skip in skipped:
+        if skip.replaced:  # nothing of its own to test: not a choice the user made, so said
+            log.info(f"not testing {skip.note}")
+        else:
+            log.detail(f"skipping {skip.note}; name it with --app to include it")
     choice = choose(project, selected, config, changes)
     for line in choice.describe():
         log.info(line)
@@ -224,7 +224,8 @@ def check_project(config: Config, log: Log, runner: StepRunner, server: Server,
         apps = [not_reached(window.result([])) for window in windows]
     return RunResult(checks=checks, apps=apps, duration_s=time.monotonic() - started,
                      server_version=server.version, ephemeral=server.ephemeral, processes=runner.started,
-                     skipped_apps=skipped, project_dir=config.project_dir, timings=runner.times.phases(),
+                     skipped_apps=[skip.note for skip in skipped], project_dir=config.project_dir,
+                     timings=runner.times.phases(),
                      observation=observation, observation_note=observation_note,
                      run_hazards=lock_timeout_hazard([m for a in apps for m in reversed(a.migrations)]),
                      squawk=safety.squawk.version if safety.squawk else None, volume=config.volume,

@@ -192,7 +192,23 @@ def is_project_app(app: AppInfo, project_dir: Path) -> bool:
     return inside and not third_party and not app.name.startswith("django.")
 
 
-def select_apps(project: Project, requested: Sequence[str], project_dir: Path) -> tuple[list[str], list[str]]:
+@dataclass(frozen=True)
+class SkippedApp:
+    """An app with migrations the default selection leaves out, and why. `replaced`: it has
+    nothing of its own to test (another app's squash replaces its migrations), which the run
+    says at the default verbosity; the others are a choice `--app` can undo."""
+
+    label: str
+    reason: str
+    replaced: bool = False
+
+    @property
+    def note(self) -> str:
+        """The report's line (`skipped_apps`): the label, then the reason in parentheses."""
+        return f"{self.label} ({self.reason})"
+
+
+def select_apps(project: Project, requested: Sequence[str], project_dir: Path) -> tuple[list[str], list[SkippedApp]]:
     """Return (apps to test, apps skipped with the reason) for the default or explicit selection."""
     labels_with_migrations = [label for label, app in project.apps.items() if app.has_migrations]
     if requested:
@@ -210,16 +226,17 @@ def select_apps(project: Project, requested: Sequence[str], project_dir: Path) -
                 why = replaced_elsewhere(project, label)
                 raise UsageError(f"app {label} has no migration of its own to test: {why}")
         return list(requested), []
-    selected, skipped = [], []
+    selected: list[str] = []
+    skipped: list[SkippedApp] = []
     for label in labels_with_migrations:
         app = project.apps[label]
         if is_project_app(app, project_dir) and not project.migrations_of(label):
-            skipped.append(f"{label} ({replaced_elsewhere(project, label)})")  # said at the default verbosity
+            skipped.append(SkippedApp(label, replaced_elsewhere(project, label), replaced=True))
         elif is_project_app(app, project_dir):
             selected.append(label)
         else:
             where = "Django contrib" if app.name.startswith("django.") else "outside the project"
-            skipped.append(f"{label} ({where}: {app.path})")
+            skipped.append(SkippedApp(label, f"{where}: {app.path}", replaced=not project.migrations_of(label)))
     return selected, skipped
 
 

@@ -102,12 +102,14 @@ def test_default_selection_is_the_project_apps_with_migrations(project, project_
     assert selected == ["shop", "billing"]
     site = project_dir.parent / "venv" / "lib" / "python3.12" / "site-packages"
     vendored = project_dir / ".venv" / "lib" / "python3.12" / "site-packages" / "vendored"
-    assert skipped == [
+    assert [skip.note for skip in skipped] == [
         f"contenttypes (Django contrib: {site / 'django' / 'contrib' / 'contenttypes'})",
         f"thirdparty (outside the project: {site / 'thirdparty'})",
         f"vendored (outside the project: {vendored})",
         f"outside (outside the project: {project_dir.parent / 'elsewhere' / 'outside'})",
     ]
+    assert [skip.label for skip in skipped] == ["contenttypes", "thirdparty", "vendored", "outside"]
+    assert not any(skip.replaced for skip in skipped)  # each has migrations of its own: --app takes it
 
 
 def test_explicit_selection_includes_contrib_and_third_party(project, project_dir):
@@ -257,8 +259,8 @@ def test_real_probe_of_this_repository(pg_server_url):
     assert project.vendor == "postgresql"
     selected, skipped = select_apps(project, [], REPO_ROOT)
     assert selected == ["upstream"]
-    assert sorted(note.split(" ")[0] for note in skipped) == ["admin", "auth", "contenttypes", "sessions"]
-    assert all("(Django contrib: " in note for note in skipped)
+    assert sorted(skip.label for skip in skipped) == ["admin", "auth", "contenttypes", "sessions"]
+    assert all(skip.reason.startswith("Django contrib: ") for skip in skipped)
     upstream = project.migrations_of("upstream")
     on_disk = sorted(p.stem for p in (REPO_ROOT / "upstream" / "migrations").glob("[0-9]*.py"))
     assert [m.name for m in upstream] == on_disk
