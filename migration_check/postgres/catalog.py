@@ -78,7 +78,7 @@ COLUMN_INVENTORY_SQL = f"""
 # the primary key (NULL: not in it); one row with NULL columns for a table without any.
 TABLE_LAYOUTS_SQL = f"""
     SELECT c.oid::regclass::text, a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull,
-           array_position(pk.indkey, a.attnum)
+           array_position(pk.indkey, a.attnum), c.relkind = 'p' OR pg_relation_size(c.oid) > 0
     FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
     LEFT JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
     LEFT JOIN pg_index pk ON pk.indrelid = c.oid AND pk.indisprimary
@@ -88,10 +88,13 @@ TABLE_LAYOUTS_SQL = f"""
 
 @dataclass
 class TableLayout:
-    """A table's columns as (name, type, NOT NULL) in table order, and its primary key's columns."""
+    """A table's columns as (name, type, NOT NULL) in table order, and its primary key's columns.
+    `stored`: False when the table has no page on disk (never written, or truncated since), so
+    it has no row: nothing to read (a partitioned table has no pages of its own: always True)."""
 
     columns: list[tuple[str, str, bool]]
     primary_key: list[str]
+    stored: bool = True
 
 
 @dataclass(frozen=True)
@@ -187,16 +190,18 @@ def table_layouts(connection: Connection) -> dict[str, TableLayout]:
     migration, and `read_tables` (the seeder's) also reads foreign keys, enum labels and
     defaults (at 200 tables 11 ms of server time against 3)."""
     found: dict[str, tuple[list[tuple[str, str, bool]], dict[int, str]]] = {}
+    stored: dict[str, bool] = {}
     with connection.cursor() as cursor:
         cursor.execute(TABLE_LAYOUTS_SQL)
-        for table, column, type_, not_null, key_position in cursor.fetchall():
+        for table, column, type_, not_null, key_position, has_pages in cursor.fetchall():
             columns, key = found.setdefault(table, ([], {}))
+            stored[table] = has_pages
             if column is None:
                 continue
             columns.append((column, type_, not_null))
             if key_position is not None:
                 key[key_position] = column
-    return {table: TableLayout(columns, [key[position] for position in sorted(key)])
+    return {table: TableLayout(columns, [key[position] for position in sorted(key)], stored[table])
             for table, (columns, key) in sorted(found.items())}
 
 

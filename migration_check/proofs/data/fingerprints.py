@@ -63,8 +63,12 @@ def fingerprint(connection: Connection, ignore_columns: dict[str, set[str]] | No
             selected = ", ".join(f"{quote_ident(c)}::text" for c in [*key_columns, *columns])
             if not selected:
                 continue
-            cursor.execute(f"SELECT {selected} FROM {table}")
+            types = {name: type_ + (" NOT NULL" if not_null else "") for name, type_, not_null in meta.columns}
             rows: dict[str, dict[str, str]] = {}
+            if not meta.stored:  # no page on disk, so no row: what the SELECT would find, without it
+                result[table] = TableFingerprint(columns, key_columns, rows, types)
+                continue
+            cursor.execute(f"SELECT {selected} FROM {table}")
             width = len(key_columns)
             for record in cursor.fetchall():
                 key = row_key(record[:width], len(meta.primary_key) == 1)
@@ -74,7 +78,6 @@ def fingerprint(connection: Connection, ignore_columns: dict[str, set[str]] | No
                         n += 1
                         key = f"{base}#{n}"
                 rows[key] = {c: value_hash(v) for c, v in zip(columns, record[width:], strict=True)}
-            types = {name: type_ + (" NOT NULL" if not_null else "") for name, type_, not_null in meta.columns}
             result[table] = TableFingerprint(columns, key_columns, rows, types)
     return result
 

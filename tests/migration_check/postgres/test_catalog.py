@@ -69,13 +69,27 @@ def test_the_inventory_has_the_tables_user_tables_lists(connection):
 def test_table_layouts_give_columns_in_table_order_and_the_key_in_key_order(connection):
     """What the fingerprints read: partitions are left out (read through their parent)."""
     assert table_layouts(connection) == {
-        "billing.ledger": TableLayout([("id", "integer", False), ("Amount", "integer", False)], []),
-        "shop_empty": TableLayout([], []),
-        "shop_event": TableLayout([("id", "integer", False), ("at", "date", False)], []),
+        "billing.ledger": TableLayout([("id", "integer", False), ("Amount", "integer", False)], [], False),
+        "shop_empty": TableLayout([], [], False),
+        # partitioned: no pages of its own, whatever its partitions hold
+        "shop_event": TableLayout([("id", "integer", False), ("at", "date", False)], [], True),
         "shop_item": TableLayout([("id", "bigint", True), ("name", "text", True), ("price", "numeric", False)],
-                                 ["id"]),
-        "shop_log": TableLayout([("line", "text", False)], []),
+                                 ["id"], False),
+        "shop_log": TableLayout([("line", "text", False)], [], False),
         "shop_price": TableLayout([("amount", "numeric", True), ("item_id", "bigint", True),
-                                   ("region", "character varying(2)", True)], ["region", "item_id"]),
+                                   ("region", "character varying(2)", True)], ["region", "item_id"], False),
     }
     assert list(table_layouts(connection)) == sorted(table_layouts(connection))
+
+
+def test_a_table_is_stored_once_written_and_until_truncated(connection):
+    """`stored` False is the fingerprint's licence not to read a table: it must mean no row."""
+    with connection.cursor() as cursor:
+        cursor.execute("INSERT INTO shop_log VALUES ('kept')")
+        cursor.execute("INSERT INTO shop_item (name) VALUES ('gone')")
+        cursor.execute("DELETE FROM shop_item")  # its page stays: read, and found empty
+        cursor.execute("INSERT INTO billing.ledger VALUES (1, 2)")
+        cursor.execute("TRUNCATE billing.ledger")  # a new, empty file
+    stored = {table: layout.stored for table, layout in table_layouts(connection).items()}
+    assert stored == {"billing.ledger": False, "shop_empty": False, "shop_event": True, "shop_item": True,
+                      "shop_log": True, "shop_price": False}
