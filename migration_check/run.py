@@ -155,7 +155,7 @@ def check_project(config: Config, log: Log, runner: StepRunner, server: Server,
     project, head_url = discover(runner, server)
     selected, skipped = select_apps(project, config.apps, config.project_dir)
     for skip in skipped:
-        if skip.replaced:  # nothing of its own to test: not a choice the user made, so said
+        if skip.nothing_to_test:  # nothing of its own to test: not a choice the user made, so said
             log.info(f"not testing {skip.note}")
         else:
             log.detail(f"skipping {skip.note}; name it with --app to include it")

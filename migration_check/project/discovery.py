@@ -194,13 +194,13 @@ def is_project_app(app: AppInfo, project_dir: Path) -> bool:
 
 @dataclass(frozen=True)
 class SkippedApp:
-    """An app with migrations the default selection leaves out, and why. `replaced`: it has
-    nothing of its own to test (another app's squash replaces its migrations), which the run
-    says at the default verbosity; the others are a choice `--app` can undo."""
+    """An app with migrations the default selection leaves out, and why. `nothing_to_test`: none
+    of its migrations is in the plan (another app's squash replaces them all), which the run says
+    at the default verbosity; the others are a choice `--app` can undo."""
 
     label: str
     reason: str
-    replaced: bool = False
+    nothing_to_test: bool = False
 
     @property
     def note(self) -> str:
@@ -231,12 +231,12 @@ def select_apps(project: Project, requested: Sequence[str], project_dir: Path) -
     for label in labels_with_migrations:
         app = project.apps[label]
         if is_project_app(app, project_dir) and not project.migrations_of(label):
-            skipped.append(SkippedApp(label, replaced_elsewhere(project, label), replaced=True))
+            skipped.append(SkippedApp(label, replaced_elsewhere(project, label), nothing_to_test=True))
         elif is_project_app(app, project_dir):
             selected.append(label)
         else:
             where = "Django contrib" if app.name.startswith("django.") else "outside the project"
-            skipped.append(SkippedApp(label, f"{where}: {app.path}", replaced=not project.migrations_of(label)))
+            skipped.append(SkippedApp(label, f"{where}: {app.path}", nothing_to_test=not project.migrations_of(label)))
     return selected, skipped
 
 
