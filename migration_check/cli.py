@@ -263,8 +263,9 @@ def add_rehearsal_options(parser: argparse.ArgumentParser) -> None:
                         help="concurrent sessions of the previous release's traffic "
                              f"(default {DEFAULT_TRAFFIC_SESSIONS})")
     parser.add_argument("--long-query", type=parse_positive_seconds, metavar="SECONDS",
-                        help="in the rehearsal, hold a read transaction on each table the migration touches for "
-                             "SECONDS from before it starts (a slow request in the lock queue)")
+                        help="in the rehearsal, hold a read transaction on each table the migration touches from "
+                             "before it starts until SECONDS after its lock request queues behind it (a slow request "
+                             "in the lock queue)")
     parser.add_argument("--table-sizes", type=Path, metavar="FILE",
                         help="JSON {table: rows} of production (docs/rehearsal.md gives the query): each "
                              "write-blocking lock is measured at three volumes and estimated at that size")

@@ -299,6 +299,8 @@ class Rehearsal:
             step = database.migrate(migration.app, migration.name)
             ended = time.monotonic()
         finally:  # also when the run is interrupted: no session outlives its database
+            if long_query is not None:
+                long_query.migration_ended()
             samples = sessions.stop() if sessions is not None else []
             if long_query is not None:
                 long_query.join()

@@ -31,6 +31,10 @@ from .queries import TrafficQuery
 
 Connection = Any  # a psycopg2 connection
 DEADLOCK = "40P01"
+# --long-query: how often the long read looks for a lock request queued behind it, and how.
+WAITER_POLL_S = 0.01
+WAITING_ON_ME_SQL = ("SELECT EXISTS (SELECT 1 FROM pg_locks l WHERE NOT l.granted "
+                     "AND pg_backend_pid() = ANY(pg_blocking_pids(l.pid)))")
 LOCK_NOT_AVAILABLE = "55P03"
 QUERY_CANCELED = "57014"
 
@@ -163,19 +167,29 @@ def summarize(samples: Sequence[Sample], window: tuple[float, float]) -> list[Tr
 
 class LongQuery:
     """--long-query: one session holds a read transaction on `tables` (ACCESS SHARE, as a slow
-    report would) from before the migration starts until `seconds` have passed."""
+    report would) from before the migration starts; once a lock request of the migration queues
+    behind it, it holds `seconds` more, then ends. The clock starts at that moment, not at the
+    migration's start: a step that needs a while to reach its DDL (a loaded machine, a large
+    project's planning) must meet the long read all the same, or the rehearsal's verdict would
+    depend on the machine's speed. A migration that never waits on it (its locks do not conflict
+    with a read) ends it as soon as the migration ends (`migration_ended`)."""
 
     def __init__(self, connect: Callable[[], Connection], tables: Sequence[str], seconds: float) -> None:
         self.connect = connect
         self.tables = list(tables)
         self.seconds = seconds
         self.ready = threading.Event()
+        self.ended = threading.Event()
         self.thread = threading.Thread(target=self.hold, daemon=True, name="rehearsal-long-query")
         self.problem: str | None = None
+        self.queued_behind = False  # a lock request of the migration waited on the long read
 
     def start(self) -> None:
         self.thread.start()
         self.ready.wait(30)
+
+    def migration_ended(self) -> None:
+        self.ended.set()
 
     def hold(self) -> None:
         try:
@@ -186,7 +200,9 @@ class LongQuery:
                     for table in self.tables:
                         cursor.execute(f"SELECT 1 FROM {quote_ident(table)} LIMIT 1")
                     self.ready.set()
-                    time.sleep(self.seconds)
+                    self.queued_behind = self.wait_for_a_waiter(cursor)
+                    if self.queued_behind:
+                        self.ended.wait(self.seconds)  # the migration can only end now by failing
                     cursor.execute("ROLLBACK")
             finally:
                 connection.close()
@@ -195,5 +211,16 @@ class LongQuery:
         finally:
             self.ready.set()
 
+    def wait_for_a_waiter(self, cursor: Any) -> bool:
+        """Whether a lock request queued behind this session before the migration ended (asked
+        in this transaction: reading pg_locks takes no lock on the tables)."""
+        while not self.ended.is_set():
+            cursor.execute(WAITING_ON_ME_SQL)
+            if cursor.fetchone()[0]:
+                return True
+            self.ended.wait(WAITER_POLL_S)
+        return False
+
     def join(self) -> None:
+        self.migration_ended()
         self.thread.join(self.seconds + 30)

@@ -92,12 +92,37 @@ def test_writes_do_not_wait_behind_share_update_exclusive(pg_admin, database):
     assert max(s.max_wait_s for s in stats) < 0.5, stats
 
 
-def test_long_query_holds_access_share_until_its_time(pg_admin, database):
+def test_long_query_holds_access_share_until_the_migration_ends(pg_admin, database):
     connect = connector(pg_admin, database)
-    long_query = LongQuery(connect, ["item"], 1.0)
+    long_query = LongQuery(connect, ["item"], 30.0)
     long_query.start()
+    time.sleep(0.5)  # nothing queues behind it: it holds on, without a clock
     modes = pg_admin.rows("SELECT l.mode FROM pg_locks l JOIN pg_database d ON d.oid = l.database "
                           "WHERE d.datname = %s AND l.relation = 'item'::regclass::oid AND l.granted",
                           (database,), dbname=database)
-    long_query.join()
-    assert ("AccessShareLock",) in modes and long_query.problem is None
+    began = time.monotonic()
+    long_query.join()  # the migration ended without waiting on it: it ends at once, not 30 s later
+    assert time.monotonic() - began < 5
+    assert ("AccessShareLock",) in modes and long_query.problem is None and not long_query.queued_behind
+
+
+def test_long_query_holds_its_seconds_from_when_a_lock_request_queues_behind_it(pg_admin, database):
+    """A migration that reaches its DDL late (a loaded machine) still meets the long read: the
+    seconds count from the moment its lock request waits, not from the migration's start."""
+    connect = connector(pg_admin, database)
+    long_query = LongQuery(connect, ["item"], 1.0)
+    long_query.start()
+    time.sleep(1.5)  # longer than the long query's seconds
+    connection = connect()
+    try:
+        began = time.monotonic()
+        with connection.cursor() as cursor:
+            cursor.execute("BEGIN")
+            cursor.execute("LOCK TABLE item IN ACCESS EXCLUSIVE MODE")  # what ALTER TABLE asks for
+            waited = time.monotonic() - began
+            cursor.execute("ROLLBACK")
+    finally:
+        connection.close()
+        long_query.join()
+    assert long_query.queued_behind and long_query.problem is None
+    assert 0.8 <= waited < 10, waited
