@@ -31,12 +31,15 @@ from .queries import TrafficQuery
 
 Connection = Any  # a psycopg2 connection
 DEADLOCK = "40P01"
-# --long-query: how often the long read looks for a lock request queued behind it, and how.
-WAITER_POLL_S = 0.01
-WAITING_ON_ME_SQL = ("SELECT EXISTS (SELECT 1 FROM pg_locks l WHERE NOT l.granted "
-                     "AND pg_backend_pid() = ANY(pg_blocking_pids(l.pid)))")
 LOCK_NOT_AVAILABLE = "55P03"
 QUERY_CANCELED = "57014"
+# --long-query: how the long read looks for a lock request queued behind it, and how often.
+# Reading pg_locks takes every lock-manager partition for a moment, so it is not done at full
+# speed for the length of a long migration; a late sighting only starts the long read's clock
+# later (the queue waits longer), it never misses one: a queued request stays queued.
+WAITING_ON_ME_SQL = ("SELECT EXISTS (SELECT 1 FROM pg_locks l WHERE NOT l.granted "
+                     "AND pg_backend_pid() = ANY(pg_blocking_pids(l.pid)))")
+WAITER_POLL_S = 0.05
 
 
 @dataclass(frozen=True)

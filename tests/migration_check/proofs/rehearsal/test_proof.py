@@ -16,14 +16,16 @@ from migration_check.proofs.deploy_safety.settings import DeploySafety
 from migration_check.proofs.protocol import MigrationTest, ObservedState, ScratchUnavailable
 from migration_check.proofs.registry import PROOFS
 from migration_check.proofs.rehearsal.proof import (
+    Rehearsal,
     RehearsalOptions,
     RehearsalProof,
+    Run,
     lock_timeout_failure,
     nothing_to_rehearse,
     ordered_hazards,
     touched_tables,
 )
-from migration_check.results import Hazard, Impact, MigrationResult
+from migration_check.results import Hazard, Impact, MigrationResult, TrafficStat
 
 META = {"tables_before": {"shop_tag": {}, "shop_item": {}}, "tables_after": {}, "effects": [],
         "models_before": [{"table": "shop_tag"}, {"table": "shop_item"}, {"table": "shop_new"}]}
@@ -160,3 +162,14 @@ def test_blocking_is_off_without_max_blocking():
     locked.apply = "passed"
     RehearsalProof().after_steps(migration_test(locked, operation="CreateModel"), BrokenScratch(RuntimeError("x")))
     assert locked.blocking == "off"
+
+
+@pytest.mark.parametrize(("queued", "rules"), [(True, ["rehearsal-lock-queue"]), (False, [])])
+def test_a_lock_queue_is_said_only_when_the_migration_queued_behind_the_long_read(queued, rules):
+    """Traffic that waited as long on M's own lock (a SHARE lock, which a read does not hold
+    up) is no queue behind the slow query: the finding would say what did not happen."""
+    locked = result([{"table": "shop_tag", "mode": "ShareLock"}])
+    locked.traffic = [TrafficStat("shop_tag", "insert", 12, 0, 0.9, 0.01, 0.005)]  # waited most of 1 s
+    rehearsal = Rehearsal(RehearsalOptions(sessions=1, long_query_s=1.0), migration_test(locked), None)
+    run = Run(StepResult(["migrate"], 0, "", "", 1.2), {}, [], queued_behind_long_query=queued)
+    assert [finding.rule for finding in rehearsal.traffic_findings(run)] == rules
