@@ -38,6 +38,8 @@ from .protocol import (
 
 CONCURRENTLY = re.compile(r"^\s*(?:CREATE\s+(?:UNIQUE\s+)?INDEX|REINDEX)\b[^;]*\bCONCURRENTLY\b", re.IGNORECASE)
 BOOKKEEPING = re.compile(r"\bdjango_migrations\b")
+# libpq's PQTRANS_IDLE, as psycopg2 (2.8+) and psycopg 3 report it in `connection.info.transaction_status`.
+TRANSACTION_IDLE = 0
 # Long enough for the build to start and reach its wait for older snapshots; the old snapshot
 # is held far longer, so the build cannot finish first.
 CANCEL_AFTER_MS = 300
@@ -59,11 +61,13 @@ class StatementCounter:
         if BOOKKEEPING.search(sql):
             return execute(sql, params, many, context)
         number = len(self.statements) + 1
-        self.statements.append({"sql": " ".join(sql.split())[:300], "in_transaction": connection.in_atomic_block,
-                                "concurrently": bool(CONCURRENTLY.match(sql))})
+        record: StatementRecord = {"sql": " ".join(sql.split())[:300], "in_transaction": connection.in_atomic_block,
+                                   "concurrently": bool(CONCURRENTLY.match(sql))}
+        self.statements.append(record)
         if self.cut is not None and self.cut.get("during") == number:
             self.cancel_while_waiting(execute, sql, params, many, context)
         result = execute(sql, params, many, context)
+        record["ends_transaction"] = record["in_transaction"] and server_transaction_idle()
         if self.cut is not None and self.cut.get("after") == number:
             raise CutOff(f"cut off after statement {number}")
         return result
@@ -91,6 +95,16 @@ class StatementCounter:
             holder.close()
             with connection.connection.cursor() as raw:
                 raw.execute("SET statement_timeout = 0")
+
+
+def server_transaction_idle() -> bool:
+    """Whether the server has no transaction open on Django's connection right now. Inside
+    Django's atomic block that means the statement just run ended it (a COMMIT in a RunSQL, or
+    executed by RunPython code): the driver opens a new one for the next statement, and what ran
+    before stays committed whatever happens next. False when the driver does not say."""
+    info = getattr(connection.connection, "info", None)
+    status = getattr(info, "transaction_status", None)
+    return status is not None and int(status) == TRANSACTION_IDLE
 
 
 @contextmanager

@@ -6,13 +6,17 @@ never touches a database (`MigrationLoader(None)`).
 from __future__ import annotations
 
 import inspect
+import re
 import sys
+from collections.abc import Iterable
 from pathlib import Path
 
+import sqlparse  # Django's own dependency: RunSQL splits its statements with it
 from django.apps import apps
 from django.db import connection, connections
 from django.db.migrations.loader import MigrationLoader
 from django.db.migrations.operations.base import Operation
+from django.db.migrations.operations.special import RunSQL, SeparateDatabaseAndState
 
 from .protocol import (
     AppDescription,
@@ -47,6 +51,46 @@ def describe_operation(operation: Operation) -> OperationDescription:
             "description": description}
 
 
+# A statement that ends the transaction it runs in: COMMIT, END, ABORT, ROLLBACK (not ROLLBACK TO
+# a savepoint), PREPARE TRANSACTION. In an atomic migration's RunSQL it commits (or drops) what
+# ran before it and leaves the rest to a new transaction, so a deploy cut off after it is no
+# longer rolled back whole (the retry proof then cuts it as it cuts a non-atomic migration).
+ENDS_TRANSACTION = re.compile(
+    r"^(?:COMMIT|END|ABORT|ROLLBACK(?!\s+(?:WORK\s+|TRANSACTION\s+)?TO\b)|PREPARE\s+TRANSACTION)\b", re.IGNORECASE)
+
+
+def forward_sql_statements(sql: object) -> list[str]:
+    """RunSQL's forward statements as the server receives them, comments stripped and whitespace
+    folded: a list's items (a string or a (sql, params) pair; an item may hold several
+    statements, which the driver sends together), or a string split by sqlparse as Django does."""
+    if isinstance(sql, (list, tuple)):
+        texts = [item[0] if isinstance(item, (list, tuple)) and item else item for item in sql]
+    else:
+        texts = [sql]
+    statements = []
+    for text in texts:
+        if isinstance(text, str) and text.strip():
+            for statement in sqlparse.split(text):
+                folded = " ".join(sqlparse.format(statement, strip_comments=True).split())
+                if folded:
+                    statements.append(folded)
+    return statements
+
+
+def transaction_ends(operations: Iterable[Operation]) -> list[str]:
+    """The statements of `operations` (RunSQL, also inside SeparateDatabaseAndState) that end
+    the transaction they run in. Code (RunPython) is not read: what it executes is only seen
+    when it runs (inside_django/interrupted_apply.py records that too)."""
+    found: list[str] = []
+    for operation in operations:
+        if isinstance(operation, SeparateDatabaseAndState):
+            found += transaction_ends(operation.database_operations)
+        elif isinstance(operation, RunSQL):
+            found += [statement.rstrip(";").rstrip()[:120] for statement in forward_sql_statements(operation.sql)
+                      if ENDS_TRANSACTION.match(statement)]
+    return found
+
+
 def source_file(migration: object) -> str | None:
     module = sys.modules.get(type(migration).__module__)
     try:
@@ -63,6 +107,7 @@ def describe_migration(loader: MigrationLoader, key: tuple[str, str]) -> Migrati
         "replaces": [list(replaced) for replaced in migration.replaces],
         "operations": [describe_operation(op) for op in migration.operations],
         "atomic": bool(migration.atomic),
+        "ends_transaction": transaction_ends(migration.operations),
     }
 
 

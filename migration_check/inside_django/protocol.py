@@ -41,6 +41,8 @@ class MigrationDescription(TypedDict):
     replaces: list[list[str]]
     operations: list[OperationDescription]
     atomic: NotRequired[bool]  # False: `atomic = False`, each operation commits on its own
+    # RunSQL statements that end the transaction they run in (COMMIT, END, ROLLBACK, ...)
+    ends_transaction: NotRequired[list[str]]
 
 
 class AppDescription(TypedDict):
@@ -166,6 +168,9 @@ class StatementRecord(TypedDict):
     sql: str  # whitespace folded, cut at 300 characters
     in_transaction: bool  # ran inside a transaction (rolled back if the attempt stops there)
     concurrently: bool  # CREATE INDEX / REINDEX ... CONCURRENTLY
+    # inside Django's atomic block, the server had no transaction open after it (a COMMIT, END...):
+    # what ran before it stays done if the attempt stops later
+    ends_transaction: NotRequired[bool]
 
 
 class InterruptedApplyResponse(TypedDict):

@@ -44,6 +44,8 @@ class MigrationInfo:
     replaces: tuple[MigrationKey, ...]
     operations: tuple[OperationInfo, ...]
     atomic: bool = True  # False: each operation commits on its own (`atomic = False` in the file)
+    # RunSQL statements that end the transaction they run in (a COMMIT in an atomic migration)
+    ends_transaction: tuple[str, ...] = ()
 
     @property
     def key(self) -> MigrationKey:
@@ -136,6 +138,7 @@ def migration_from_probe(m: MigrationDescription) -> MigrationInfo:
         replaces=tuple((r[0], r[1]) for r in m["replaces"]),
         operations=operations,
         atomic=m.get("atomic", True),
+        ends_transaction=tuple(m.get("ends_transaction") or ()),
     )
 
 

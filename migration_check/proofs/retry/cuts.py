@@ -60,19 +60,27 @@ class Cut:
 
 
 def runs_in_one_transaction(atomic: bool, statements: Sequence[StatementRecord]) -> bool:
-    """A cut of such a migration is rolled back whole: its retry starts from a clean state."""
-    return atomic and all(statement["in_transaction"] for statement in statements)
+    """A cut of such a migration is rolled back whole: its retry starts from a clean state. Not
+    so when a statement ended the transaction part-way (a COMMIT in an atomic migration's RunSQL)."""
+    return atomic and all(statement["in_transaction"] and not statement.get("ends_transaction", False)
+                          for statement in statements)
+
+
+def commits(statement: StatementRecord) -> bool:
+    """What ran up to and including this statement stays done if the attempt stops right after
+    it: it ran outside a transaction, or it ended the one it ran in."""
+    return not statement["in_transaction"] or statement.get("ends_transaction", False)
 
 
 def choose_cuts(statements: Sequence[StatementRecord], limit: int = MAX_CUTS) -> list[Cut]:
     """The cuts worth a database: during each CONCURRENTLY build, after each write that committed
-    on its own, after the first and the last write inside a transaction; spread evenly when there
-    are more than `limit`, the CONCURRENTLY builds first."""
+    on its own (or ended its transaction: a COMMIT), after the first and the last write inside a
+    transaction; spread evenly when there are more than `limit`, the CONCURRENTLY builds first."""
     writes = [number for number, statement in enumerate(statements, 1)
               if not statement["sql"].lstrip().upper().startswith(READ_ONLY)]
     during = [Cut(during=number) for number, statement in enumerate(statements, 1) if statement["concurrently"]]
-    committed = [n for n in writes if not statements[n - 1]["in_transaction"]]
-    in_transaction = [n for n in writes if statements[n - 1]["in_transaction"]]
+    committed = [n for n in writes if commits(statements[n - 1])]
+    in_transaction = [n for n in writes if not commits(statements[n - 1])]
     edges = sorted({*in_transaction[:1], *in_transaction[-1:]})
     after = [Cut(after=number) for number in sorted({*committed, *edges})]
     return (during + spread(after, limit - len(during)))[:limit]

@@ -38,7 +38,8 @@ class RetryProof(Proof):
     then rolled back whole, but one with `atomic = False` keeps what its statements did, and the
     retry runs it again from the top: a cancelled CREATE INDEX CONCURRENTLY leaves an INVALID
     index that makes AddIndexConcurrently fail with "already exists" (and IF NOT EXISTS keep it
-    INVALID), and a backfill that adds to what it finds counts its first batches twice."""
+    INVALID), and a backfill that adds to what it finds counts its first batches twice. So does an
+    atomic migration whose RunSQL issues a COMMIT: what ran before it stays."""
 
     name = "retry"
 
@@ -50,9 +51,14 @@ class RetryProof(Proof):
                                      or migration.marker_present(MARKER_ALLOW_UNSAFE_RETRY))
         if result.apply != StepOutcome.PASSED:  # nothing to retry over: the apply itself is the problem
             return
-        if migration.atomic:  # PostgreSQL rolls a cut-off attempt back whole: the retry starts clean
-            result.retry = Retry.PASSED
+        if migration.atomic and not migration.ends_transaction:
+            result.retry = Retry.PASSED  # PostgreSQL rolls a cut-off attempt back whole: the retry starts clean
             return
+        if migration.atomic:
+            ended = ", ".join(f"`{statement}`" for statement in migration.ends_transaction)
+            result.details.append(Finding(FindingKind.INFO, f"atomic, but its RunSQL ends the transaction part-way "
+                                          f"({ended}): what ran before that stays done when a deploy is cut off "
+                                          "after it, so it is cut off and run again as a non-atomic migration is"))
         clean, why = self.clean_apply(test, scratch)
         if clean is None:
             result.details.append(Finding(FindingKind.INFO, f"retry not checked: {why}"))

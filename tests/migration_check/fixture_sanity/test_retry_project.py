@@ -7,7 +7,8 @@ stopped after its first batches (the batches are replayed here with the same SQL
 runs). Then plain `manage.py migrate` runs again, and the result is compared with a clean apply.
 The verdicts asserted in end_to_end/test_retry_project.py are thereby known to be about real
 INVALID indexes, real "already exists" failures and real double counting, and the twins' about
-their absence.
+their absence. An atomic migration is cut by a lock its index build waits for, under a
+`lock_timeout`: rolled back whole, unless its RunSQL commits part-way (atomic_commit).
 """
 
 from __future__ import annotations
@@ -132,19 +133,53 @@ def test_an_idempotent_backfill_ends_the_same_after_a_cut(pg_admin):
     assert clean == retried == [1, 2, 3, 4]
 
 
-def test_an_atomic_migration_cut_off_leaves_nothing_behind(retry_db):
-    prepared(retry_db, "atomic_index")
-    # A plain CREATE INDEX does not wait for snapshots: cut it with a lock held by another session.
-    locker = psycopg2.connect(retry_db.admin.url_for(retry_db.name))
+def cut_by_a_lock(db: FixtureDb, app: str) -> subprocess.CompletedProcess:
+    """`migrate APP 0002` while another session holds a lock on APP's event table that its
+    index build waits for, under a 500 ms lock_timeout (PGOPTIONS): a deploy cut off there."""
+    locker = psycopg2.connect(db.admin.url_for(db.name))
     try:
         with locker.cursor() as cursor:
-            cursor.execute("LOCK TABLE atomic_index_event IN ROW EXCLUSIVE MODE")
-            cut = retry_db.manage("migrate", "--noinput", "atomic_index", "0002",
-                                  extra_env={"PGOPTIONS": "-c lock_timeout=500"})
+            cursor.execute(f"LOCK TABLE {app}_event IN ROW EXCLUSIVE MODE")
+            return db.manage("migrate", "--noinput", app, "0002", extra_env={"PGOPTIONS": "-c lock_timeout=500"})
     finally:
         locker.rollback()
         locker.close()
+
+
+def applied(db: FixtureDb, app: str, name: str) -> bool:
+    return bool(db.value("SELECT count(*) FROM django_migrations WHERE app = %s AND name = %s", (app, name)))
+
+
+def test_an_atomic_migration_cut_off_leaves_nothing_behind(retry_db):
+    prepared(retry_db, "atomic_index")
+    # A plain CREATE INDEX does not wait for snapshots: cut it with a lock held by another session.
+    cut = cut_by_a_lock(retry_db, "atomic_index")
     assert cut.returncode != 0 and "lock timeout" in cut.stderr
     assert index_validity(retry_db, "atomic_index_happened_idx") is None  # rolled back whole
     retry_db.migrate("atomic_index", "0002")
     assert index_validity(retry_db, "atomic_index_happened_idx") is True
+
+
+def test_an_atomic_migration_that_commits_part_way_keeps_what_ran_before_and_the_retry_fails(retry_db):
+    """atomic_commit.0002 is atomic, but the COMMIT in its RunSQL script ends the transaction: the
+    table created before it stays when the index after it times out, 0002 is not recorded, and
+    the retry's CREATE TABLE fails."""
+    prepared(retry_db, "atomic_commit")
+    cut = cut_by_a_lock(retry_db, "atomic_commit")
+    assert cut.returncode != 0 and "lock timeout" in cut.stderr
+    assert retry_db.value("SELECT to_regclass('atomic_commit_tag')::text") == "atomic_commit_tag"
+    assert index_validity(retry_db, "atomic_commit_happened_idx") is None
+    assert not applied(retry_db, "atomic_commit", "0002_event_tag")
+    retry = retry_db.migrate_fails("atomic_commit", "0002")
+    assert 'relation "atomic_commit_tag" already exists' in retry
+
+
+def test_its_twin_commits_part_way_too_and_the_retry_converges(retry_db):
+    prepared(retry_db, "atomic_commit_idempotent")
+    cut = cut_by_a_lock(retry_db, "atomic_commit_idempotent")
+    assert cut.returncode != 0 and "lock timeout" in cut.stderr
+    assert retry_db.value("SELECT to_regclass('atomic_commit_idempotent_tag')::text") == "atomic_commit_idempotent_tag"
+    assert not applied(retry_db, "atomic_commit_idempotent", "0002_event_tag")
+    retry_db.migrate("atomic_commit_idempotent", "0002")
+    assert applied(retry_db, "atomic_commit_idempotent", "0002_event_tag")
+    assert index_validity(retry_db, "atomic_commit_idem_happened_idx") is True

@@ -14,8 +14,10 @@ from migration_check.proofs.retry.cuts import (
 )
 
 
-def statement(sql: str, in_transaction: bool = False, concurrently: bool = False) -> dict:
-    return {"sql": sql, "in_transaction": in_transaction, "concurrently": concurrently}
+def statement(sql: str, in_transaction: bool = False, concurrently: bool = False,
+              ends_transaction: bool = False) -> dict:
+    return {"sql": sql, "in_transaction": in_transaction, "concurrently": concurrently,
+            "ends_transaction": ends_transaction}
 
 
 def test_an_atomic_migration_whose_statements_all_ran_in_its_transaction_needs_no_cut():
@@ -23,6 +25,17 @@ def test_an_atomic_migration_whose_statements_all_ran_in_its_transaction_needs_n
     assert runs_in_one_transaction(True, statements)
     assert not runs_in_one_transaction(False, statements)
     assert not runs_in_one_transaction(True, [*statements, statement("CREATE INDEX CONCURRENTLY i ON t (c)")])
+
+
+def test_an_atomic_migration_whose_statement_ended_its_transaction_is_cut_after_that_statement():
+    """A COMMIT in an atomic migration's RunSQL: Django's atomic block goes on, but what ran before
+    the COMMIT is committed, so the cut right after it is the one a rolled-back attempt cannot undo."""
+    statements = [statement("CREATE TABLE tag (id int)", True), statement("COMMIT", True, ends_transaction=True),
+                  statement("CREATE INDEX i ON t (c)", True), statement("UPDATE t SET c = 1", True)]
+    assert not runs_in_one_transaction(True, statements)
+    assert choose_cuts(statements) == [Cut(after=1), Cut(after=2), Cut(after=4)]
+    # records from before the field existed read as not ending anything
+    assert runs_in_one_transaction(True, [{"sql": "UPDATE t SET c = 1", "in_transaction": True, "concurrently": False}])
 
 
 def test_cuts_during_each_concurrently_build_and_after_each_committed_write():

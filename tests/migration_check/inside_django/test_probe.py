@@ -1,0 +1,51 @@
+"""inside_django/probe.py: which RunSQL statements end the transaction they run in (an atomic
+migration that commits part-way), read from the operations as Django would run them. Pure:
+operations are built here, nothing is connected."""
+
+from __future__ import annotations
+
+import pytest
+from django.db import migrations
+
+from migration_check.inside_django.probe import forward_sql_statements, transaction_ends
+
+
+def test_a_script_is_split_as_sqlparse_splits_it_and_its_comments_are_dropped():
+    script = """
+        CREATE TABLE tag (id int);
+        -- keep the table even if what follows fails
+        COMMIT;
+        CREATE INDEX tag_idx ON tag (id);
+    """
+    assert forward_sql_statements(script) == ["CREATE TABLE tag (id int);", "COMMIT;",
+                                              "CREATE INDEX tag_idx ON tag (id);"]
+
+
+def test_list_items_and_sql_params_pairs_are_read_each_item_split_too():
+    sql = ["UPDATE t SET c = 1", ("UPDATE t SET c = %s", [2]), "UPDATE t SET c = 3; COMMIT", ""]
+    assert forward_sql_statements(sql) == ["UPDATE t SET c = 1", "UPDATE t SET c = %s", "UPDATE t SET c = 3;",
+                                           "COMMIT"]
+
+
+@pytest.mark.parametrize("ending", ["COMMIT", "commit;", "END", "END TRANSACTION", "ABORT", "ROLLBACK",
+                                    "ROLLBACK WORK", "COMMIT AND CHAIN", "PREPARE TRANSACTION 'x'"])
+def test_statements_that_end_the_transaction(ending):
+    operation = migrations.RunSQL(["CREATE TABLE tag (id int)", ending, "CREATE INDEX tag_idx ON tag (id)"])
+    assert transaction_ends([operation]) == [ending.rstrip(";")]
+
+
+@pytest.mark.parametrize("statement", ["ROLLBACK TO SAVEPOINT s", "ROLLBACK TO s", "ROLLBACK TRANSACTION TO s",
+                                       "SAVEPOINT s", "RELEASE SAVEPOINT s", "BEGIN",
+                                       "UPDATE t SET note = 'COMMIT'", "-- COMMIT\nSELECT 1",
+                                       "DO $$ BEGIN PERFORM 1; END $$", "CREATE TABLE commit_log (id int)"])
+def test_statements_that_do_not(statement):
+    assert transaction_ends([migrations.RunSQL(statement)]) == []
+
+
+def test_database_operations_of_separate_database_and_state_are_read_and_code_is_not():
+    operations = [
+        migrations.SeparateDatabaseAndState(database_operations=[migrations.RunSQL("UPDATE t SET c = 1; COMMIT;")]),
+        migrations.RunPython(migrations.RunPython.noop),
+        migrations.RunSQL(migrations.RunSQL.noop, "COMMIT"),  # a reverse is not what an apply runs
+    ]
+    assert transaction_ends(operations) == ["COMMIT"]
