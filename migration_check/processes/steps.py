@@ -91,6 +91,14 @@ def step_label(args: Sequence[str]) -> str:
     return f"manage.py {args[0]}"
 
 
+# Django iterates sets of model keys when it re-renders a migration's models (ProjectState
+# reloads), so the order in which `post_migrate` creates the content types and permissions of the
+# models one migration adds follows Python's string hashing, random per process: the same run
+# twice gave rows different ids, and the data fingerprints differed (verdicts did not). A fixed
+# seed makes a run reproducible; a seed the user set is kept.
+DJANGO_ORDER_SEED = "0"
+
+
 class StepRunner:
     """Runs `manage.py` commands, each as a process of the same Python or as a forked child of
     its database's step server (`isolation`).
@@ -124,13 +132,15 @@ class StepRunner:
             self.started += 1
 
     def environment(self, database_url: str, extra: dict[str, str] | None = None) -> dict[str, str]:
-        """What every child gets: the scratch database, the settings, unbuffered output."""
+        """What every child gets: the scratch database, the settings, unbuffered output, and a
+        fixed hash seed (`DJANGO_ORDER_SEED`) unless the user set PYTHONHASHSEED."""
         env = dict(os.environ)
         env.update({
             "DATABASE_URL": database_url,
             "DJANGO_SETTINGS_MODULE": self.settings,
             "PYTHONUNBUFFERED": "1",
             "PYTHONWARNINGS": env.get("PYTHONWARNINGS", "ignore"),
+            "PYTHONHASHSEED": env.get("PYTHONHASHSEED", DJANGO_ORDER_SEED),
         })
         env.update(extra or {})
         return env
