@@ -310,20 +310,22 @@ class WindowChain:
         return None, frozenset(dropped_and_restored(columns_before, columns_rolled_back, self.db.columns()))
 
     def half_reversed(self, migration: MigrationInfo, result: MigrationResult, applied: ObservedState) -> str | None:
-        """A migration with `atomic = False` reverses operation by operation, each committed: when
-        its rollback fails, the operations reversed before the failure stay reversed and the
+        """A migration with `atomic = False` reverses operation by operation, each committed (and
+        an atomic one whose reverse SQL says COMMIT commits what it reversed so far): when its
+        rollback fails, the operations reversed before the failure stay reversed and the
         database is between states (no later migration can be tested on it)."""
-        if result.rollback != Rollback.FAILED or migration.atomic:
+        in_parts = migration.rollback_in_parts()
+        if result.rollback != Rollback.FAILED or in_parts is None:
             return None
         if applied.schema is None:  # --no-schema: what was reversed cannot be told, so assume the worst
-            result.error = f"{result.error}; atomic = False: the database may be left half reversed"
-            return f"the failed rollback of {migration.name} (atomic = False) may have left it half reversed"
+            result.error = f"{result.error}; {in_parts}: the database may be left half reversed"
+            return f"the failed rollback of {migration.name} ({in_parts}) may have left it half reversed"
         findings = diff_schema(applied.schema, self.db.schema(), "after the failed rollback")
         if not findings:
             return None
-        result.error = (f"{result.error}; atomic = False: the operations reversed before the failure stay "
+        result.error = (f"{result.error}; {in_parts}: the operations reversed before the failure stay "
                         f"reversed, the database is left half reversed ({findings[0].message})")
-        return f"the failed rollback of {migration.name} (atomic = False) left it half reversed"
+        return f"the failed rollback of {migration.name} ({in_parts}) left it half reversed"
 
     def reapply(self, migration: MigrationInfo, result: MigrationResult) -> str | None:
         """`migrate APP M` again, with the data present (the proofs judge what it brought back)."""

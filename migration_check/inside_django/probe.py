@@ -59,8 +59,8 @@ ENDS_TRANSACTION = re.compile(
     r"^(?:COMMIT|END|ABORT|ROLLBACK(?!\s+(?:WORK\s+|TRANSACTION\s+)?TO\b)|PREPARE\s+TRANSACTION)\b", re.IGNORECASE)
 
 
-def forward_sql_statements(sql: object) -> list[str]:
-    """RunSQL's forward statements as the server receives them, comments stripped and whitespace
+def sql_statements(sql: object) -> list[str]:
+    """RunSQL's statements (forward or reverse) as the server receives them, comments stripped and whitespace
     folded: a list's items (a string or a (sql, params) pair; an item may hold several
     statements, which the driver sends together), or a string split by sqlparse as Django does."""
     if isinstance(sql, (list, tuple)):
@@ -77,16 +77,18 @@ def forward_sql_statements(sql: object) -> list[str]:
     return statements
 
 
-def transaction_ends(operations: Iterable[Operation]) -> list[str]:
+def transaction_ends(operations: Iterable[Operation], reverse: bool = False) -> list[str]:
     """The statements of `operations` (RunSQL, also inside SeparateDatabaseAndState) that end
-    the transaction they run in. Code (RunPython) is not read: what it executes is only seen
-    when it runs (inside_django/interrupted_apply.py records that too)."""
+    the transaction they run in: their forward SQL, or with `reverse` their reverse SQL. Code
+    (RunPython) is not read: what it executes is only seen when it runs
+    (inside_django/interrupted_apply.py records that for applies)."""
     found: list[str] = []
     for operation in operations:
         if isinstance(operation, SeparateDatabaseAndState):
-            found += transaction_ends(operation.database_operations)
+            found += transaction_ends(operation.database_operations, reverse)
         elif isinstance(operation, RunSQL):
-            found += [statement.rstrip(";").rstrip()[:120] for statement in forward_sql_statements(operation.sql)
+            sql = operation.reverse_sql if reverse else operation.sql
+            found += [statement.rstrip(";").rstrip()[:120] for statement in sql_statements(sql)
                       if ENDS_TRANSACTION.match(statement)]
     return found
 
@@ -108,6 +110,7 @@ def describe_migration(loader: MigrationLoader, key: tuple[str, str]) -> Migrati
         "operations": [describe_operation(op) for op in migration.operations],
         "atomic": bool(migration.atomic),
         "ends_transaction": transaction_ends(migration.operations),
+        "reverse_ends_transaction": transaction_ends(migration.operations, reverse=True),
     }
 
 

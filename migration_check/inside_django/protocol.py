@@ -43,6 +43,7 @@ class MigrationDescription(TypedDict):
     atomic: NotRequired[bool]  # False: `atomic = False`, each operation commits on its own
     # RunSQL statements that end the transaction they run in (COMMIT, END, ROLLBACK, ...)
     ends_transaction: NotRequired[list[str]]
+    reverse_ends_transaction: NotRequired[list[str]]  # the same in its reverse SQL (a rollback)
 
 
 class AppDescription(TypedDict):

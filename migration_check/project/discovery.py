@@ -46,6 +46,7 @@ class MigrationInfo:
     atomic: bool = True  # False: each operation commits on its own (`atomic = False` in the file)
     # RunSQL statements that end the transaction they run in (a COMMIT in an atomic migration)
     ends_transaction: tuple[str, ...] = ()
+    reverse_ends_transaction: tuple[str, ...] = ()  # the same in its reverse SQL (a rollback)
 
     @property
     def key(self) -> MigrationKey:
@@ -54,6 +55,15 @@ class MigrationInfo:
     @property
     def label(self) -> str:
         return f"{self.app}.{self.name}"
+
+    def rollback_in_parts(self) -> str | None:
+        """Why a failed rollback of this migration may keep what it reversed before failing (each
+        part committed), or None when its rollback runs in one transaction."""
+        if not self.atomic:
+            return "atomic = False"
+        if self.reverse_ends_transaction:
+            return f"its reverse SQL ends the transaction part-way (`{self.reverse_ends_transaction[0]}`)"
+        return None
 
     def marker_present(self, marker: str) -> bool:
         """True when a comment line of the migration file contains `marker`."""
@@ -139,6 +149,7 @@ def migration_from_probe(m: MigrationDescription) -> MigrationInfo:
         operations=operations,
         atomic=m.get("atomic", True),
         ends_transaction=tuple(m.get("ends_transaction") or ()),
+        reverse_ends_transaction=tuple(m.get("reverse_ends_transaction") or ()),
     )
 
 

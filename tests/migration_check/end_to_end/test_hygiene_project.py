@@ -33,6 +33,7 @@ WINDOWS = {
     "partitioned": ["0003_widen_partition_a", "0002_empty_notes_on_rollback", "0001_initial"],
     "seeded_edges": ["0004_holder_label", "0003_badge_code_not_empty", "0002_badge", "0001_initial"],
     "nonatomic": ["0003_item_extra_idx", "0002_item_extra", "0001_initial"],
+    "reverse_commit": ["0003_item_extra_idx", "0002_item_extra", "0001_initial"],
     # the squash, then the migrations it replaces (the path of a database older than the squash)
     "squashed_path": ["0003_record_note", "0001_squashed_0002_record_key_idx", "0002_record_key_idx",
                       "0001_initial"],
@@ -181,6 +182,22 @@ def test_a_half_reversed_non_atomic_rollback_stops_its_database(run):
     run.assert_verdicts("nonatomic", "0001_initial", **BLOCKED)
     assert "the failed rollback of 0002_item_extra (atomic = False) left it half reversed; this database stops here" \
         in run.stdout
+
+
+def test_an_atomic_migration_whose_reverse_commits_part_way_is_left_half_reversed_too(run):
+    """Old: the rollback was trusted to be atomic; 0003 was applied on the half-reversed database
+    and failed there: 'applying 0003_item_extra_idx over pre-release data failed: ProgrammingError:
+    column "extra" does not exist'."""
+    failed = run.assert_verdicts("reverse_commit", "0002_item_extra", apply="passed", rollback="failed",
+                                 **NOT_ROLLED_BACK)
+    assert failed["error"] == (
+        'ProgrammingError: index "reverse_commit_item_nme_idx" does not exist; its reverse SQL ends the transaction '
+        "part-way (`COMMIT`): the operations reversed before the failure stay reversed, the database is left half "
+        "reversed (column reverse_commit_item.extra is missing after the failed rollback)")
+    run.assert_verdicts("reverse_commit", "0003_item_extra_idx", apply="passed", **PASSED)
+    run.assert_verdicts("reverse_commit", "0001_initial", **BLOCKED)
+    assert ("the failed rollback of 0002_item_extra (its reverse SQL ends the transaction part-way (`COMMIT`)) left "
+            "it half reversed; this database stops here") in run.stdout
 
 
 def test_a_squash_is_also_tested_through_the_migrations_it_replaces(run):

@@ -175,6 +175,23 @@ def test_nonatomic_0003_round_trips_on_a_database_built_forward(hygiene):
     hygiene.migrate("nonatomic", "0003")
 
 
+def test_reverse_commit_0002_rollback_is_atomic_but_leaves_it_half_reversed(hygiene):
+    hygiene.migrate("reverse_commit", "0002")
+    assert 'index "reverse_commit_item_nme_idx" does not exist' in hygiene.migrate_fails("reverse_commit", "0001")
+    assert hygiene.value("SELECT count(*) FROM information_schema.columns WHERE table_name = 'reverse_commit_item' "
+                         "AND column_name = 'extra'") == 0  # reversed, and committed by the COMMIT
+    assert hygiene.value("SELECT count(*) FROM pg_indexes WHERE indexname = 'reverse_commit_item_name_idx'") == 1
+    assert hygiene.value("SELECT count(*) FROM django_migrations WHERE app = 'reverse_commit' "
+                         "AND name = '0002_item_extra'") == 1  # still recorded as applied
+    assert 'column "extra" does not exist' in hygiene.migrate_fails("reverse_commit", "0003")  # on this database
+
+
+def test_reverse_commit_0003_round_trips_on_a_database_built_forward(hygiene):
+    hygiene.migrate("reverse_commit", "0003")
+    hygiene.migrate("reverse_commit", "0002")
+    hygiene.migrate("reverse_commit", "0003")
+
+
 def test_squashed_path_a_database_older_than_the_squash_cannot_roll_back(hygiene, tmp_path):
     """The database is first migrated by the code before the squash existed (a copy of the
     project without the squash and what came after it), then by the code with it."""

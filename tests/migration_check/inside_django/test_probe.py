@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 from django.db import migrations
 
-from migration_check.inside_django.probe import forward_sql_statements, transaction_ends
+from migration_check.inside_django.probe import sql_statements, transaction_ends
 
 
 def test_a_script_is_split_as_sqlparse_splits_it_and_its_comments_are_dropped():
@@ -17,13 +17,13 @@ def test_a_script_is_split_as_sqlparse_splits_it_and_its_comments_are_dropped():
         COMMIT;
         CREATE INDEX tag_idx ON tag (id);
     """
-    assert forward_sql_statements(script) == ["CREATE TABLE tag (id int);", "COMMIT;",
+    assert sql_statements(script) == ["CREATE TABLE tag (id int);", "COMMIT;",
                                               "CREATE INDEX tag_idx ON tag (id);"]
 
 
 def test_list_items_and_sql_params_pairs_are_read_each_item_split_too():
     sql = ["UPDATE t SET c = 1", ("UPDATE t SET c = %s", [2]), "UPDATE t SET c = 3; COMMIT", ""]
-    assert forward_sql_statements(sql) == ["UPDATE t SET c = 1", "UPDATE t SET c = %s", "UPDATE t SET c = 3;",
+    assert sql_statements(sql) == ["UPDATE t SET c = 1", "UPDATE t SET c = %s", "UPDATE t SET c = 3;",
                                            "COMMIT"]
 
 
@@ -48,4 +48,13 @@ def test_database_operations_of_separate_database_and_state_are_read_and_code_is
         migrations.RunPython(migrations.RunPython.noop),
         migrations.RunSQL(migrations.RunSQL.noop, "COMMIT"),  # a reverse is not what an apply runs
     ]
+    assert transaction_ends(operations) == ["COMMIT"]
+
+
+def test_reverse_sql_is_read_for_rollbacks_and_an_irreversible_one_has_none():
+    operations = [migrations.RunSQL("CREATE TABLE t (id int)", "DROP TABLE t; END;"),
+                  migrations.RunSQL("UPDATE t SET c = 1; COMMIT"),  # no reverse: nothing to read
+                  migrations.SeparateDatabaseAndState(database_operations=[
+                      migrations.RunSQL("SELECT 1", ["UPDATE t SET c = 0", "ROLLBACK"])])]
+    assert transaction_ends(operations, reverse=True) == ["END", "ROLLBACK"]
     assert transaction_ends(operations) == ["COMMIT"]
