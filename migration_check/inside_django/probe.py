@@ -54,27 +54,43 @@ def describe_operation(operation: Operation) -> OperationDescription:
 # A statement that ends the transaction it runs in: COMMIT, END, ABORT, ROLLBACK (not ROLLBACK TO
 # a savepoint), PREPARE TRANSACTION. In an atomic migration's RunSQL it commits (or drops) what
 # ran before it and leaves the rest to a new transaction, so a deploy cut off after it is no
-# longer rolled back whole (the retry proof then cuts it as it cuts a non-atomic migration).
+# longer rolled back whole (the retry proof then cuts it as it cuts a non-atomic migration), nor
+# is a rollback that fails after it (the chain checks for a half-reversed database).
 ENDS_TRANSACTION = re.compile(
     r"^(?:COMMIT|END|ABORT|ROLLBACK(?!\s+(?:WORK\s+|TRANSACTION\s+)?TO\b)|PREPARE\s+TRANSACTION)\b", re.IGNORECASE)
+# sqlparse reads about half a megabyte a second, and every migration of the project is probed:
+# SQL without one of these words is not parsed at all, and a text longer than PARSE_AT_MOST (a
+# data load) is read line by line instead (a line holding nothing but such a statement).
+MAY_END_TRANSACTION = re.compile(r"\b(?:COMMIT|END|ABORT|ROLLBACK|PREPARE)\b", re.IGNORECASE)
+PARSE_AT_MOST = 100_000
+LONE_ENDING_LINE = re.compile(r"^[ \t]*((?:COMMIT|END|ABORT|ROLLBACK)(?:[ \t]+(?:WORK|TRANSACTION))?)[ \t]*;?[ \t]*$",
+                              re.IGNORECASE | re.MULTILINE)
 
 
-def sql_statements(sql: object) -> list[str]:
-    """RunSQL's statements (forward or reverse) as the server receives them, comments stripped and whitespace
-    folded: a list's items (a string or a (sql, params) pair; an item may hold several
-    statements, which the driver sends together), or a string split by sqlparse as Django does."""
-    if isinstance(sql, (list, tuple)):
-        texts = [item[0] if isinstance(item, (list, tuple)) and item else item for item in sql]
-    else:
-        texts = [sql]
-    statements = []
-    for text in texts:
-        if isinstance(text, str) and text.strip():
-            for statement in sqlparse.split(text):
-                folded = " ".join(sqlparse.format(statement, strip_comments=True).split())
-                if folded:
-                    statements.append(folded)
-    return statements
+def sql_texts(sql: object) -> list[str]:
+    """The texts a RunSQL's `sql` or `reverse_sql` sends, one `execute` each: a list's items (a
+    string, or a (sql, params) pair), or the string itself (on PostgreSQL Django sends a script
+    in one piece; an item may hold several statements too)."""
+    items = sql if isinstance(sql, (list, tuple)) else [sql]
+    texts = [item[0] if isinstance(item, (list, tuple)) and item else item for item in items]
+    return [text for text in texts if isinstance(text, str) and text.strip()]
+
+
+def sql_statements(text: str) -> list[str]:
+    """The statements of one text as the server runs them, split by sqlparse (as Django splits
+    scripts for other databases), comments stripped and whitespace folded."""
+    folded = (" ".join(sqlparse.format(statement, strip_comments=True).split()) for statement in sqlparse.split(text))
+    return [statement for statement in folded if statement]
+
+
+def ending_statements(text: str) -> list[str]:
+    """The statements of `text` that end the transaction they run in."""
+    if not MAY_END_TRANSACTION.search(text):
+        return []
+    if len(text) > PARSE_AT_MOST:
+        return [" ".join(match.group(1).split()) for match in LONE_ENDING_LINE.finditer(text)]
+    return [statement.rstrip(";").rstrip()[:120] for statement in sql_statements(text)
+            if ENDS_TRANSACTION.match(statement)]
 
 
 def transaction_ends(operations: Iterable[Operation], reverse: bool = False) -> list[str]:
@@ -87,9 +103,11 @@ def transaction_ends(operations: Iterable[Operation], reverse: bool = False) -> 
         if isinstance(operation, SeparateDatabaseAndState):
             found += transaction_ends(operation.database_operations, reverse)
         elif isinstance(operation, RunSQL):
-            sql = operation.reverse_sql if reverse else operation.sql
-            found += [statement.rstrip(";").rstrip()[:120] for statement in sql_statements(sql)
-                      if ENDS_TRANSACTION.match(statement)]
+            for text in sql_texts(operation.reverse_sql if reverse else operation.sql):
+                try:
+                    found += ending_statements(text)
+                except Exception:  # noqa: BLE001 - SQL sqlparse cannot read is not judged, the probe goes on
+                    continue
     return found
 
 

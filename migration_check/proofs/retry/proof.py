@@ -54,18 +54,18 @@ class RetryProof(Proof):
         if migration.atomic and not migration.ends_transaction:
             result.retry = Retry.PASSED  # PostgreSQL rolls a cut-off attempt back whole: the retry starts clean
             return
-        if migration.atomic:
-            ended = ", ".join(f"`{statement}`" for statement in migration.ends_transaction)
-            result.details.append(Finding(FindingKind.INFO, f"atomic, but its RunSQL ends the transaction part-way "
-                                          f"({ended}): what ran before that stays done when a deploy is cut off "
-                                          "after it, so it is cut off and run again as a non-atomic migration is"))
         clean, why = self.clean_apply(test, scratch)
         if clean is None:
             result.details.append(Finding(FindingKind.INFO, f"retry not checked: {why}"))
             return
         if runs_in_one_transaction(migration.atomic, clean.statements):
-            result.retry = Retry.PASSED
+            result.retry = Retry.PASSED  # the statement read as a COMMIT did not end the transaction
             return
+        if migration.atomic:  # the clean apply saw its transaction end part-way
+            ended = ", ".join(f"`{statement}`" for statement in migration.ends_transaction)
+            result.details.append(Finding(FindingKind.INFO, f"atomic, but its RunSQL ends the transaction part-way "
+                                          f"({ended}): what ran before that stays done when a deploy is cut off "
+                                          "after it, so it is cut off and run again as a non-atomic migration is"))
         attempts = [self.attempt(test, scratch, cut, clean) for cut in choose_cuts(clean.statements)]
         result.retry, findings = judge_retry(attempts)
         result.details.extend(findings)

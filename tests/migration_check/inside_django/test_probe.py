@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 from django.db import migrations
 
-from migration_check.inside_django.probe import sql_statements, transaction_ends
+from migration_check.inside_django.probe import PARSE_AT_MOST, sql_statements, transaction_ends
 
 
 def test_a_script_is_split_as_sqlparse_splits_it_and_its_comments_are_dropped():
@@ -22,9 +22,16 @@ def test_a_script_is_split_as_sqlparse_splits_it_and_its_comments_are_dropped():
 
 
 def test_list_items_and_sql_params_pairs_are_read_each_item_split_too():
-    sql = ["UPDATE t SET c = 1", ("UPDATE t SET c = %s", [2]), "UPDATE t SET c = 3; COMMIT", ""]
-    assert sql_statements(sql) == ["UPDATE t SET c = 1", "UPDATE t SET c = %s", "UPDATE t SET c = 3;",
-                                           "COMMIT"]
+    sql = ["UPDATE t SET c = 1", ("UPDATE t SET c = %s", [2]), "UPDATE t SET c = 3; COMMIT", "", ("END", None)]
+    assert transaction_ends([migrations.RunSQL(sql)]) == ["COMMIT", "END"]
+
+
+def test_a_data_load_is_read_line_by_line_and_sql_without_such_a_word_is_not_parsed():
+    rows = "".join(f"INSERT INTO t VALUES ({n}, 'x;y');\n" for n in range(PARSE_AT_MOST // 20))
+    assert len(rows) > PARSE_AT_MOST
+    assert transaction_ends([migrations.RunSQL(rows + "commit ;\n" + rows)]) == ["commit"]
+    assert transaction_ends([migrations.RunSQL(rows + "INSERT INTO t VALUES (0, 'COMMIT');\n")]) == []
+    assert transaction_ends([migrations.RunSQL("SELECT 1; SELECT 2")]) == []
 
 
 @pytest.mark.parametrize("ending", ["COMMIT", "commit;", "END", "END TRANSACTION", "ABORT", "ROLLBACK",
