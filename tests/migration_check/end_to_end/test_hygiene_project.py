@@ -170,34 +170,25 @@ def test_partition_bounds_are_part_of_the_schema(run):
     run.assert_verdicts("partitioned", "0001_initial", apply="passed", **PASSED)
 
 
-def test_a_half_reversed_non_atomic_rollback_stops_its_database(run):
-    """Old: 0003 apply failed ('column "extra" does not exist'), tested on the half-reversed database."""
-    failed = run.assert_verdicts("nonatomic", "0002_item_extra", apply="passed", rollback="failed",
-                                 **NOT_ROLLED_BACK)
+# app -> why a failed rollback of its 0002 keeps what it reversed before failing. Old, both: 0003
+# apply failed ('column "extra" does not exist'), tested on the half-reversed database (for
+# reverse_commit the rollback was trusted to be atomic).
+HALF_REVERSED = {"nonatomic": "atomic = False",
+                 "reverse_commit": "its reverse SQL ends the transaction part-way (`COMMIT`)"}
+
+
+@pytest.mark.parametrize("app", sorted(HALF_REVERSED))
+def test_a_half_reversed_rollback_stops_its_database(run, app):
+    why = HALF_REVERSED[app]
+    failed = run.assert_verdicts(app, "0002_item_extra", apply="passed", rollback="failed", **NOT_ROLLED_BACK)
     assert failed["error"] == (
-        'ProgrammingError: index "nonatomic_item_nme_idx" does not exist; atomic = False: the operations reversed '
-        "before the failure stay reversed, the database is left half reversed (column nonatomic_item.extra is "
-        "missing after the failed rollback)")
-    run.assert_verdicts("nonatomic", "0003_item_extra_idx", apply="passed", **PASSED)
-    run.assert_verdicts("nonatomic", "0001_initial", **BLOCKED)
-    assert "the failed rollback of 0002_item_extra (atomic = False) left it half reversed; this database stops here" \
+        f'ProgrammingError: index "{app}_item_nme_idx" does not exist; {why}: the operations reversed before the '
+        f"failure stay reversed, the database is left half reversed (column {app}_item.extra is missing after the "
+        "failed rollback)")
+    run.assert_verdicts(app, "0003_item_extra_idx", apply="passed", **PASSED)
+    run.assert_verdicts(app, "0001_initial", **BLOCKED)
+    assert f"the failed rollback of 0002_item_extra ({why}) left it half reversed; this database stops here" \
         in run.stdout
-
-
-def test_an_atomic_migration_whose_reverse_commits_part_way_is_left_half_reversed_too(run):
-    """Old: the rollback was trusted to be atomic; 0003 was applied on the half-reversed database
-    and failed there: 'applying 0003_item_extra_idx over pre-release data failed: ProgrammingError:
-    column "extra" does not exist'."""
-    failed = run.assert_verdicts("reverse_commit", "0002_item_extra", apply="passed", rollback="failed",
-                                 **NOT_ROLLED_BACK)
-    assert failed["error"] == (
-        'ProgrammingError: index "reverse_commit_item_nme_idx" does not exist; its reverse SQL ends the transaction '
-        "part-way (`COMMIT`): the operations reversed before the failure stay reversed, the database is left half "
-        "reversed (column reverse_commit_item.extra is missing after the failed rollback)")
-    run.assert_verdicts("reverse_commit", "0003_item_extra_idx", apply="passed", **PASSED)
-    run.assert_verdicts("reverse_commit", "0001_initial", **BLOCKED)
-    assert ("the failed rollback of 0002_item_extra (its reverse SQL ends the transaction part-way (`COMMIT`)) left "
-            "it half reversed; this database stops here") in run.stdout
 
 
 def test_a_squash_is_also_tested_through_the_migrations_it_replaces(run):
