@@ -103,11 +103,11 @@ def transaction_ends(operations: Iterable[Operation], reverse: bool = False) -> 
         if isinstance(operation, SeparateDatabaseAndState):
             found += transaction_ends(operation.database_operations, reverse)
         elif isinstance(operation, RunSQL):
-            for text in sql_texts(operation.reverse_sql if reverse else operation.sql):
-                try:
-                    found += ending_statements(text)
-                except Exception:  # noqa: BLE001 - SQL sqlparse cannot read is not judged, the probe goes on
-                    continue
+            try:
+                found += [ending for text in sql_texts(operation.reverse_sql if reverse else operation.sql)
+                          for ending in ending_statements(text)]
+            except Exception:  # noqa: BLE001 - SQL that cannot be read (a subclass, sqlparse) is not judged
+                continue
     return found
 
 

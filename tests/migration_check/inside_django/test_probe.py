@@ -65,3 +65,20 @@ def test_reverse_sql_is_read_for_rollbacks_and_an_irreversible_one_has_none():
                       migrations.RunSQL("SELECT 1", ["UPDATE t SET c = 0", "ROLLBACK"])])]
     assert transaction_ends(operations, reverse=True) == ["END", "ROLLBACK"]
     assert transaction_ends(operations) == ["COMMIT"]
+
+
+class UnreadableSQL(migrations.RunSQL):
+    """A third-party RunSQL whose SQL is computed, and fails to compute outside its setting."""
+
+    @property
+    def sql(self):
+        raise RuntimeError("needs a connection")
+
+    @sql.setter
+    def sql(self, value):
+        pass
+
+
+def test_sql_that_cannot_be_read_is_skipped_and_the_rest_still_read():
+    operations = [UnreadableSQL("ignored"), migrations.RunSQL("UPDATE t SET c = 1; COMMIT")]
+    assert transaction_ends(operations) == ["COMMIT"]
