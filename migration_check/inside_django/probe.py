@@ -65,6 +65,10 @@ MAY_END_TRANSACTION = re.compile(r"\b(?:COMMIT|END|ABORT|ROLLBACK|PREPARE)\b", r
 PARSE_AT_MOST = 100_000
 LONE_ENDING_LINE = re.compile(r"^[ \t]*((?:COMMIT|END|ABORT|ROLLBACK)(?:[ \t]+(?:WORK|TRANSACTION))?)[ \t]*;?[ \t]*$",
                               re.IGNORECASE | re.MULTILINE)
+# What the line-by-line reading must not look into: a function or procedure body ($$ ... $$,
+# whose `END;` closes a block and whose `COMMIT;` is a procedure's own), a block comment, a
+# quoted string.
+NOT_STATEMENTS = re.compile(r"\$(\w*)\$.*?\$\1\$|/\*.*?\*/|'(?:[^']|'')*'", re.DOTALL)
 
 
 def sql_texts(sql: object) -> list[str]:
@@ -88,7 +92,8 @@ def ending_statements(text: str) -> list[str]:
     if not MAY_END_TRANSACTION.search(text):
         return []
     if len(text) > PARSE_AT_MOST:
-        return [" ".join(match.group(1).split()) for match in LONE_ENDING_LINE.finditer(text)]
+        outside = NOT_STATEMENTS.sub("''", text)
+        return [" ".join(match.group(1).split()) for match in LONE_ENDING_LINE.finditer(outside)]
     return [statement.rstrip(";").rstrip()[:120] for statement in sql_statements(text)
             if ENDS_TRANSACTION.match(statement)]
 

@@ -34,6 +34,35 @@ def test_a_data_load_is_read_line_by_line_and_sql_without_such_a_word_is_not_par
     assert transaction_ends([migrations.RunSQL("SELECT 1; SELECT 2")]) == []
 
 
+# A procedure whose body commits (its own transaction control, run by CALL) and a trigger function
+# whose block ends with END; on a line of its own: neither ends the migration's transaction.
+BODIES = """CREATE PROCEDURE archive() LANGUAGE plpgsql AS $$
+BEGIN
+  UPDATE t SET c = 1;
+  COMMIT;
+END;
+$$;
+CREATE FUNCTION touch() RETURNS trigger AS $body$
+BEGIN
+  RETURN NEW;
+END;
+$body$ LANGUAGE plpgsql;
+/* a note:
+COMMIT;
+*/
+INSERT INTO t (note) VALUES ('
+END;
+');
+"""
+
+
+@pytest.mark.parametrize("padding", [0, PARSE_AT_MOST], ids=["parsed", "read-line-by-line"])
+def test_bodies_comments_and_strings_are_not_statements(padding):
+    script = BODIES + "INSERT INTO t VALUES (1);\n" * (padding // 20)
+    assert transaction_ends([migrations.RunSQL(script)]) == []
+    assert transaction_ends([migrations.RunSQL(script + "COMMIT;\n")]) == ["COMMIT"]
+
+
 @pytest.mark.parametrize("ending", ["COMMIT", "commit;", "END", "END TRANSACTION", "ABORT", "ROLLBACK",
                                     "ROLLBACK WORK", "COMMIT AND CHAIN", "PREPARE TRANSACTION 'x'"])
 def test_statements_that_end_the_transaction(ending):
