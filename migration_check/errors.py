@@ -3,11 +3,24 @@
 
 from __future__ import annotations
 
-from typing import Protocol
+import json
+from pathlib import Path
+from typing import Any, Protocol
 
 
 class UsageError(Exception):
     """A problem with the input or the environment: exit 2 with one line, no traceback."""
+
+
+def load_json_input(path: Path, option: str) -> Any:
+    """The JSON a user's file named by `option` holds (--table-sizes, --merge-reports); a file
+    that cannot be read or is not JSON is a UsageError saying so in one line."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except OSError as error:
+        raise UsageError(f"{option}: cannot read {path}: {error.strerror or error}") from None
+    except ValueError as error:  # not UTF-8 (UnicodeDecodeError) or not JSON (JSONDecodeError)
+        raise UsageError(f"{option}: {path} is not JSON ({error})") from None
 
 
 class Interrupted(Exception):

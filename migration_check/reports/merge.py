@@ -14,13 +14,12 @@ Owns: `load_report`, `check_shards`, `merge_json`, `result_from_json` and `merge
 from __future__ import annotations
 
 import dataclasses
-import json
 from collections.abc import Sequence
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from ..errors import UsageError
+from ..errors import UsageError, load_json_input
 from ..log import Log
 from ..results import (
     AppResult,
@@ -65,12 +64,7 @@ MIGRATION_VERDICTS: dict[str, type[StrEnum]] = {
 
 def load_report(path: Path) -> Report:
     """One shard's JSON report; a UsageError when it cannot be read or is not one."""
-    try:
-        report = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as error:
-        raise UsageError(f"--merge-reports: cannot read {path}: {error.strerror or error}") from None
-    except ValueError as error:
-        raise UsageError(f"--merge-reports: {path} is not JSON ({error})") from None
+    report = load_json_input(path, "--merge-reports")
     if not isinstance(report, dict) or report.get("schema") != REPORT_SCHEMA_VERSION or "apps" not in report:
         raise UsageError(f"--merge-reports: {path} is not a test_migrations report (schema {REPORT_SCHEMA_VERSION})")
     return report

@@ -17,12 +17,11 @@ Pure apart from reading the file.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from ...errors import UsageError
+from ...errors import UsageError, load_json_input
 from ...results import Impact
 from ...verdict_table import over_limit
 from ..deploy_safety.hazards import sql_mode
@@ -38,12 +37,7 @@ SIZES_QUERY = ("SELECT c.oid::regclass::text, c.reltuples::bigint FROM pg_class 
 
 def read_table_sizes(path: Path) -> dict[str, int]:
     """--table-sizes FILE: a JSON object {table: rows}; anything else is a usage error."""
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as error:
-        raise UsageError(f"--table-sizes: cannot read {path}: {error.strerror or error}") from None
-    except ValueError as error:
-        raise UsageError(f"--table-sizes: {path} is not JSON: {error}") from None
+    data = load_json_input(path, "--table-sizes")
     if not isinstance(data, dict) or not data:
         raise UsageError(f"--table-sizes: {path} must hold a JSON object {{\"table\": rows, ...}}")
     sizes = {}
