@@ -41,6 +41,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from .. import rules
 from ..config import Config, MigrationKey
 from ..errors import InfrastructureFault, Interrupted, UsageError
 from ..inside_django.protocol import PrepareResponse, WindowMigration
@@ -205,6 +206,8 @@ class WindowChain:
         test = MigrationTest(config=self.config, project=self.context.project, safety=self.context.safety,
                              migration=migration, meta=self.metadata.get(migration.name, NO_META), result=result,
                              database=self.db, before=ObservedState(columns=self.db.columns()), log=self.log)
+        if "unreadable" in test.meta:
+            result.details.append(unreadable_models(migration, test.meta["unreadable"]))
         proofs = [make() for make in self.context.proofs]
         broken = self.round_trip(test, proofs)
         self.after_steps(test, proofs)
@@ -394,6 +397,16 @@ class WindowChain:
                 rule = f" [{finding.rule}]" if finding.rule else ""
                 self.log.info(f"    {finding.kind}{rule}: {finding.message}")
 
+
+
+def unreadable_models(migration: MigrationInfo, error: str) -> Finding:
+    """What the data and compat checks could not speak for: the app's models around `migration`
+    do not render from its own dependencies (the migration's steps are still tested)."""
+    return Finding(FindingKind.COVERAGE, (
+        f"the app's models around {migration.name} cannot be rendered from the migrations it depends on "
+        f"({error}), so the data and compat checks did not run for it; `migrate {migration.app} {migration.name}` "
+        "can fail the same way on a database where migrations it does not depend on are not applied yet: "
+        "a dependency missing from the migration?"), {"table": None, "column": None}, rules.DATA_NOT_COVERED)
 
 
 def apply_through(proofs: Sequence[Proof], test: MigrationTest, step: ApplyStep) -> StepVerdict:

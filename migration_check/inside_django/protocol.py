@@ -147,6 +147,10 @@ class WindowMigration(TypedDict):
     models_before: NotRequired[list[ModelDescription]]
     models_after: NotRequired[list[ModelDescription]]
     deploy_stage: NotRequired[DeployStage]
+    # Why the app's models around this migration could not be rendered from the migration's own
+    # dependencies (Django's error); then the tables and models above are empty and the proofs
+    # that read them do not run for it.
+    unreadable: NotRequired[str]
 
 
 PrepareResponse = dict[str, WindowMigration]  # migration name -> its description
