@@ -69,7 +69,8 @@ class CompatCheck(Proof):
         operations = [op.type for op in migration.operations]
         verdict = judge_compat(self.plan, self.probes, baseline, tested, migration.name, operations)
         result.compat = verdict.status
-        result.compat_direction = self.plan.direction
+        # which code ran on which schema: null when a changed table could not be checked
+        result.compat_direction = None if verdict.status == Compat.NOT_CHECKED else self.plan.direction
         result.details.extend(verdict.findings)
         if verdict.status == Compat.BREAKS_OLD_CODE:
             result.compat_acknowledged = (migration.key in test.config.allow_breaking

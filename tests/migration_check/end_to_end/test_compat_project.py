@@ -2,7 +2,8 @@
 
 `breaking` has one migration per way a schema change breaks the previous release, `safe` the
 clean twin of each, `staged` two migrations declared to run after the deploy (checked the
-other way: the new release on the schema before them). The proof that each case is real, with
+other way: the new release on the schema before them), `opaque` a change the check cannot test
+(a column of a type it has no value for) beside a twin that leaves that table alone. The proof that each case is real, with
 plain manage.py and psql, is in fixture_sanity/test_compat_project.py.
 """
 
@@ -134,3 +135,21 @@ def test_no_compat_means_not_checked(off):
         assert (migration["compat"], migration["compat_direction"]) == ("not_checked", None), migration
         assert compat_findings(migration) == []
     assert "breaks" not in off.stdout
+
+
+def test_a_changed_table_the_check_cannot_write_is_not_checked(run):
+    """opaque.0002 breaks the previous release (fixture_sanity shows it), but no row of Tag can be
+    made (a domain type): `not_checked`, never `compatible` (wagtailsearch.0010 was, survey 4)."""
+    migration = run.migration("opaque", "0002_tag_label")
+    assert (migration["compat"], migration["compat_direction"]) == ("not_checked", None), migration
+    reasons = [d["message"] for d in migration["details"] if d["message"].startswith("compat:")]
+    assert reasons[0] == ("compat: INSERT opaque_tag (opaque.Tag) not checked: no value known for column code of "
+                          "type compat_code"), reasons
+    assert all(reason.startswith(("compat: INSERT opaque_tag", "compat: UPDATE opaque_tag")) for reason in reasons)
+    assert "opaque.0002_tag_label" in next(line for line in run.stdout.splitlines() if "not fully tested" in line)
+
+
+def test_an_untouched_table_the_check_cannot_write_leaves_the_verdict_alone(run):
+    migration = run.migration("opaque", "0003_plain")
+    assert (migration["compat"], migration["compat_direction"]) == ("compatible", "old_code_on_new_schema"), migration
+    assert any(d["message"].startswith("compat: INSERT opaque_tag") for d in migration["details"])

@@ -32,6 +32,7 @@ from migration_check.proofs.compat.statements import (
     Statement,
     StatementError,
     build_probes,
+    changed_tables,
     compat_plan,
     display_statement,
     field_value,
@@ -89,6 +90,12 @@ def test_text_at_the_edge_is_exactly_max_length_characters_and_unique():
     ("boolean", {}, "true", "false"),
     ("timestamp with time zone", {}, "2999-12-31 23:59:59.999999+00", "2024-01-02 03:04:05+00"),
     ("varchar(10)[]", {}, "{}", "{}"),
+    # django.contrib.postgres fields (wagtailsearch's tsvector had no value: compat skipped its statements)
+    ("tsvector", {}, "'compat':1 'test':2", "'compat':1"),
+    ("hstore", {}, '"test_migrations"=>"compat"', ""),
+    ("int4range", {}, "[1,2147483647)", "[1,10)"),
+    ("tstzrange", {}, "[2024-01-02 03:04:05+00,2999-12-31 23:59:59+00)",
+     "[2024-01-02 03:04:05+00,2024-01-03 00:00:00+00)"),
 ])
 def test_values_by_type(db_type, extra, edge, typical):
     assert field_value(field("c", db_type, **extra), "edge", 1007) == edge
@@ -172,9 +179,9 @@ def test_display_shortens_long_values():
 def test_plan_direction_follows_the_deploy_stage():
     before, after = [TAG], [TAG, LINE]
     meta = {"tables_before": {}, "tables_after": {}, "effects": [], "models_before": before, "models_after": after}
-    assert compat_plan(meta) == CompatPlan(OLD_ON_NEW, before, None)
+    assert compat_plan(meta) == CompatPlan(OLD_ON_NEW, before, None, frozenset({"shop_line"}))
     staged = {**meta, "deploy_stage": {"stage": "post_deploy", "marker": "stage = Stage.POST_DEPLOY"}}
-    assert compat_plan(staged) == CompatPlan(NEW_ON_OLD, after, "stage = Stage.POST_DEPLOY")
+    assert compat_plan(staged) == CompatPlan(NEW_ON_OLD, after, "stage = Stage.POST_DEPLOY", frozenset({"shop_line"}))
     assert compat_plan({"tables_before": {}, "tables_after": {}, "effects": []}) is None
 
 
@@ -214,6 +221,27 @@ def test_the_fallback_candidate_is_judged_when_the_edge_row_is_rejected():
     assert verdict.status == BREAKS
     statement = verdict.findings[0].extra["statement"]
     assert statement == """INSERT INTO "shop_tag" ("name") VALUES ('tm1300') RETURNING "id\""""
+
+
+def test_the_changed_tables_are_those_whose_model_differs_or_exists_on_one_side():
+    slugged = model("shop_tag", field("name", "varchar(50)", max_length=50), field("slug", "varchar(50)"))
+    assert changed_tables([TAG, LINE], [slugged, LINE]) == {"shop_tag"}
+    assert changed_tables([TAG, LINE], [TAG]) == {"shop_line"}
+    assert changed_tables([TAG], [TAG, LINE]) == {"shop_line"}
+    assert changed_tables([TAG, LINE], [TAG, LINE]) == frozenset()
+
+
+def test_a_changed_table_whose_statements_could_not_be_made_is_not_checked():
+    """wagtailsearch.0010 was `compatible` with every statement of its changed table unchecked
+    (no value for a tsvector column): a verdict over a check that did not run."""
+    changed = CompatPlan(OLD_ON_NEW, [TAG], None, frozenset({"shop_tag"}))
+    verdict = judge([None, CHECK, CHECK, CHECK, CHECK], [None] * 5, changed)
+    assert verdict.status == "not_checked"
+    assert [f.kind for f in verdict.findings] == ["info", "info"]
+    untouched = CompatPlan(OLD_ON_NEW, [TAG], None, frozenset({"shop_line"}))
+    assert judge([None, CHECK, CHECK, CHECK, CHECK], [None] * 5, untouched).status == "compatible"
+    # a failure found elsewhere still breaks old code, whatever else could not be checked
+    assert judge([None, CHECK, CHECK, None, None], [None, None, None, NOT_NULL, NOT_NULL], changed).status == BREAKS
 
 
 def test_outcomes_must_match_the_statements():
