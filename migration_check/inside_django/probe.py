@@ -16,7 +16,7 @@ from django.apps import apps
 from django.db import connection, connections
 from django.db.migrations.loader import MigrationLoader
 from django.db.migrations.operations.base import Operation
-from django.db.migrations.operations.special import RunSQL, SeparateDatabaseAndState
+from django.db.migrations.operations.special import RunPython, RunSQL, SeparateDatabaseAndState
 
 from .protocol import (
     AppDescription,
@@ -48,7 +48,21 @@ def describe_operation(operation: Operation) -> OperationDescription:
         # name still tells the reader what it is.
         description = type(operation).__name__
     return {"type": type(operation).__name__, "reversible": bool(operation.reversible),
-            "description": description}
+            "description": description, "reverse_code": runs_reverse_code(operation)}
+
+
+def runs_reverse_code(operation: Operation) -> bool:
+    """The operation runs code of the migration's own when rolled back: a RunPython whose
+    `reverse_code` is not `RunPython.noop`, a RunSQL whose `reverse_sql` is not empty or
+    `RunSQL.noop` (also inside SeparateDatabaseAndState). The data proof reads it as the
+    migration adapting rows on purpose (a reverse that shortens long values before narrowing)."""
+    if isinstance(operation, SeparateDatabaseAndState):
+        return any(runs_reverse_code(inner) for inner in operation.database_operations)
+    if isinstance(operation, RunPython):
+        return operation.reverse_code not in (None, RunPython.noop)
+    if isinstance(operation, RunSQL):
+        return operation.reverse_sql not in (None, RunSQL.noop, "", [], ())
+    return False
 
 
 # A statement that ends the transaction it runs in: COMMIT, END, ABORT, ROLLBACK (not ROLLBACK TO

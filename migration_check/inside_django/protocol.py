@@ -31,6 +31,7 @@ class OperationDescription(TypedDict):
     type: str
     reversible: bool
     description: str
+    reverse_code: NotRequired[bool]  # its rollback runs the migration's own code (RunPython, RunSQL)
 
 
 class MigrationDescription(TypedDict):

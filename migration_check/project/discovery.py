@@ -31,6 +31,7 @@ class OperationInfo:
     reversible: bool
     description: str
     line: int | None = None
+    reverse_code: bool = False  # its rollback runs the migration's own code (a RunPython or RunSQL reverse)
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,11 @@ class MigrationInfo:
     @property
     def label(self) -> str:
         return f"{self.app}.{self.name}"
+
+    def adapts_on_rollback(self) -> bool:
+        """Its rollback runs code of its own (RunPython or RunSQL reverses): what that code does to
+        rows, it does on purpose."""
+        return any(operation.reverse_code for operation in self.operations)
 
     def rollback_in_parts(self) -> str | None:
         """Why a failed rollback of this migration may keep what it reversed before failing (each
@@ -139,7 +145,8 @@ def migration_from_probe(m: MigrationDescription) -> MigrationInfo:
     file = Path(m["file"]) if m["file"] else None
     lines = operation_lines(file)
     operations = tuple(
-        OperationInfo(op["type"], op["reversible"], op["description"], lines[i] if i < len(lines) else None)
+        OperationInfo(op["type"], op["reversible"], op["description"], lines[i] if i < len(lines) else None,
+                      op.get("reverse_code", False))
         for i, op in enumerate(m["operations"])
     )
     return MigrationInfo(

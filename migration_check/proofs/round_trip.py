@@ -20,7 +20,7 @@ from ..processes.steps import StepResult
 from ..project.discovery import MigrationInfo
 from ..results import Finding
 from ..verdicts import Data, FindingKind, StepOutcome
-from .data.fingerprints import Fingerprint, compare_fingerprints
+from .data.fingerprints import Fingerprint, compare_fingerprints, example_key
 
 Loss = tuple[str, str | None, int, str]  # table, column (None: whole rows), rows, example key
 
@@ -107,7 +107,7 @@ def loss_finding(loss: Loss, migration: MigrationInfo, cause: OperationEffect | 
     table, column, count, example = loss
     what = f"column {table}.{column}: {count} row(s) changed or emptied" if column \
         else f"table {table}: {count} row(s) gone"
-    message = f"{what} after rolling back {migration.name} (e.g. primary key {example})"
+    message = f"{what} after rolling back {migration.name} (e.g. primary key {example_key(example)})"
     if cause:
         message += f"; destroyed by the forward operation {cause['type']} ({cause['description']})"
     return Finding(FindingKind.DATA_LOST, message, {

@@ -48,6 +48,11 @@ def row_key(values: Sequence[str | None], single_key: bool) -> str:
     return json.dumps(list(values), ensure_ascii=False)
 
 
+def example_key(key: str) -> str:
+    """A row's key as a message shows it: quoted when it is empty or blank (`primary key ''`)."""
+    return key if key.strip() else repr(key)
+
+
 def fingerprint(connection: Connection, ignore_columns: dict[str, set[str]] | None = None) -> Fingerprint:
     """Every row of every user table, as hashes by primary key (whole-row hash when no key).
 

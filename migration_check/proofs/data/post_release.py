@@ -12,38 +12,64 @@ out. Then:
   that translates a value into the old release's terms (status `cancelled` back to `void`) and a
   forward that translates it again lose nothing;
 - a value in a column whose definition the migration changes (longer, nullable, wider numbers)
-  may not fit the old definition, so the rollback has to change it: that is information.
+  may not fit the old definition, so the rollback has to change it: that is information, when
+  the migration's own reverse does it on purpose (a reverse that shortens the long values first,
+  so that narrowing `varchar(500)` back to `varchar(200)` does not fail, as `upstream.0011`'s);
+- but when the migration's rollback runs no code of its own (no RunPython or RunSQL reverse) and
+  narrows another type (`text`, `jsonb`, ...) to a bounded character type (`varchar(N)`,
+  `char(N)`), the narrowing is an explicit cast (`ALTER ... TYPE varchar(N) USING col::varchar(N)`,
+  what Django writes when the field's type changes), which PostgreSQL truncates instead of
+  failing: a non-NULL value it changed, and re-applying does not give back, was cut by the cast
+  behind the author's back, and is lost (the same narrowing between two `varchar`s fails the
+  rollback instead).
 
 Rows are found again after the rollback by their primary key; where the rollback changed the
 primary key (a migration that moved it from `key` to a new `id`), by the columns that survive it
 (`rolled_back_changes`): looked up by a column the rollback drops, every row would seem deleted.
 
 Owns: `PostReleaseScope` (which rows and columns are compared), `post_release_scope`,
-`rolled_back_changes` and `judge_post_release`. Pure: no database.
+`rolled_back_changes`, `null_cells` and `judge_post_release`. Pure: no database.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ... import rules
 from ...postgres.catalog import Columns
 from ...project.discovery import MigrationInfo
 from ...results import Finding
 from ...verdicts import FindingKind
-from .fingerprints import Cell, Fingerprint, TableFingerprint, changed_cells
+from .fingerprints import Cell, Fingerprint, TableFingerprint, changed_cells, example_key, value_hash
+
+# A bounded character type as format_type writes it (character varying(50), character(3), arrays
+# of them), or as the tests' fingerprints do (varchar(50)).
+BOUNDED_CHARACTERS = re.compile(r"^(?:character varying|character|varchar|char)\((?P<length>\d+)\)")
 
 
 @dataclass(frozen=True)
 class PostReleaseScope:
     """The post-release rows (keys by table) and the columns of theirs that are compared; and
-    the columns left out because the migration changes their definition."""
+    the columns left out because the migration changes their definition, among them those its
+    rollback casts to a bounded character type (`truncating`: (table, column) -> the length)."""
 
     keys: dict[str, set[str]]
     compared: Columns
     altered: Columns
+    truncating: dict[tuple[str, str], int] = field(default_factory=dict)
+
+
+def cast_truncates(before: str | None, applied: str | None) -> int | None:
+    """The length N when a rollback from type `applied` back to type `before` casts the values to
+    varchar(N)/char(N) from another type (which truncates them silently), else None (the types
+    as the fingerprints hold them, NOT NULL included)."""
+    old = BOUNDED_CHARACTERS.match(before or "")
+    if old is None or BOUNDED_CHARACTERS.match(applied or ""):
+        return None
+    return int(old["length"])
 
 
 def post_release_scope(seeded: dict[str, list[str]], before: Fingerprint, applied: Fingerprint,
@@ -51,7 +77,7 @@ def post_release_scope(seeded: dict[str, list[str]], before: Fingerprint, applie
     """What to compare: rows seeded after the migration into tables that existed before it; in
     their columns that existed before it (but those in `excluded`: sibling migrations' columns).
     `before` and `applied` are the fingerprints before the migration and after the seeding."""
-    keys, compared, altered = {}, {}, {}
+    keys, compared, altered, truncating = {}, {}, {}, {}
     for table, inserted in seeded.items():
         now, then = applied.get(table), before.get(table)
         if now is None or then is None or table not in columns_before or (table, None) in excluded:
@@ -61,7 +87,11 @@ def post_release_scope(seeded: dict[str, list[str]], before: Fingerprint, applie
         altered[table] = {c for c in old_columns if then.types.get(c) != now.types.get(c)}
         compared[table] = old_columns - altered[table]
         keys[table] = set(inserted)
-    return PostReleaseScope(keys, compared, altered)
+        for column in altered[table]:
+            length = cast_truncates(then.types.get(column), now.types.get(column))
+            if length is not None:
+                truncating[(table, column)] = length
+    return PostReleaseScope(keys, compared, altered, truncating)
 
 
 def group(cells: Iterable[Cell]) -> dict[tuple[str, str | None], list[str]]:
@@ -75,9 +105,16 @@ def group(cells: Iterable[Cell]) -> dict[tuple[str, str | None], list[str]]:
 def loss_message(table: str, column: str | None, keys: list[str], migration: MigrationInfo) -> str:
     if column is None:
         return (f"table {table}: {len(keys)} post-release row(s) deleted by rolling back {migration.name} "
-                f"(e.g. primary key {keys[0]})")
+                f"(e.g. primary key {example_key(keys[0])})")
     return (f"column {table}.{column}: {len(keys)} post-release row(s) changed by rolling back {migration.name} "
-            f"and not given back by re-applying it (e.g. primary key {keys[0]})")
+            f"and not given back by re-applying it (e.g. primary key {example_key(keys[0])})")
+
+
+def truncation_message(table: str, column: str, keys: list[str], length: int, migration: MigrationInfo) -> str:
+    return (f"column {table}.{column}: {len(keys)} post-release value(s) cut to {length} characters by rolling back "
+            f"{migration.name}: its reverse casts the column back to a {length}-character type (USING ...::"
+            f"varchar({length})), which PostgreSQL truncates instead of failing (e.g. primary key "
+            f"{example_key(keys[0])})")
 
 
 @dataclass(frozen=True)
@@ -87,22 +124,42 @@ class PostReleaseVerdict:
 
 
 def judge_post_release(migration: MigrationInfo, scope: PostReleaseScope, rolled_back: set[Cell],
-                       reapplied: set[Cell] | None) -> PostReleaseVerdict:
+                       reapplied: set[Cell] | None, written_null: frozenset[Cell] = frozenset()) -> PostReleaseVerdict:
     """`rolled_back`: post-release cells (in `scope.compared` and `scope.altered` columns) that
     differ after the rollback (from `changed_cells`); `reapplied`: those that differ after the
-    re-application (None when that was not compared: nothing differed after the rollback)."""
+    re-application (None when that was not compared: nothing differed after the rollback);
+    `written_null`: cells the seeding left NULL (a rollback that fills them in cuts nothing)."""
     adapted = {cell for cell in rolled_back if cell[1] is not None and cell[1] in scope.altered.get(cell[0], set())}
     lost = {cell for cell in rolled_back - adapted if cell[1] is None or reapplied is None or cell in reapplied}
+    cut = set() if migration.adapts_on_rollback() else {
+        cell for cell in adapted if (cell[0], cell[1]) in scope.truncating and cell not in written_null
+        and (reapplied is None or cell in reapplied)}
     findings: list[Finding] = []
     for (table, column), keys in group(lost).items():
-        findings.append(Finding(FindingKind.DATA_LOST, loss_message(table, column, keys, migration), {
-            "table": table, "column": column, "rows": len(keys), "example_pk": keys[0], "operation": None,
-            "rows_written": "post-release"}, rules.POST_RELEASE_DATA_LOST))
-    for (table, column), keys in group(adapted).items():
+        findings.append(loss_finding(table, column, keys, loss_message(table, column, keys, migration)))
+    for (table, column), keys in group(cut).items():
+        length = scope.truncating[(table, column or "")]  # adapted cells are columns, never whole rows
+        findings.append(loss_finding(table, column, keys, truncation_message(table, column or "", keys, length,
+                                                                             migration)))
+    for (table, column), keys in group(adapted - cut).items():
         findings.append(Finding(FindingKind.INFO, f"column {table}.{column}: {len(keys)} post-release value(s) "
-                                f"changed by the rollback; {migration.name} changes the column's definition and the "
-                                "old one may not hold them", {"table": table, "column": column}))
-    return PostReleaseVerdict(bool(lost), findings)
+                                f"changed by the rollback to fit the column's definition before {migration.name} "
+                                "(its reverse adapts them: a NULL filled in, a long value shortened first)",
+                                {"table": table, "column": column}))
+    return PostReleaseVerdict(bool(lost or cut), findings)
+
+
+def loss_finding(table: str, column: str | None, keys: list[str], message: str) -> Finding:
+    return Finding(FindingKind.DATA_LOST, message, {
+        "table": table, "column": column, "rows": len(keys), "example_pk": keys[0], "operation": None,
+        "rows_written": "post-release"}, rules.POST_RELEASE_DATA_LOST)
+
+
+def null_cells(fingerprint: Fingerprint, cells: Iterable[Cell]) -> frozenset[Cell]:
+    """The cells among `cells` that hold NULL in `fingerprint`."""
+    null = value_hash(None)
+    return frozenset(cell for cell in cells if cell[1] is not None and cell[0] in fingerprint
+                     and fingerprint[cell[0]].rows.get(cell[2], {}).get(cell[1]) == null)
 
 
 def identity_columns(applied: TableFingerprint, rolled_back: TableFingerprint) -> list[str]:

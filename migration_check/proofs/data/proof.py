@@ -29,7 +29,7 @@ from ..protocol import MigrationTest, ObservedState, Proof, ScratchDatabases
 from ..round_trip import judge_data
 from .coverage import coverage_findings
 from .fingerprints import Fingerprint, changed_cells, digest
-from .post_release import judge_post_release, post_release_scope, rolled_back_changes
+from .post_release import compared_columns, judge_post_release, null_cells, post_release_scope, rolled_back_changes
 from .seeding import POST_RELEASE_PROFILES, PRE_RELEASE_PROFILES, Choices, SeedReport
 from .unique_keys import UniqueKeys, relaxed_keys, tightened_keys
 from .unique_probe import UniqueKey, probe_tightened
@@ -128,9 +128,9 @@ class DataProof(Proof):
         scope = post_release_scope(applied.seeded.keys, before.data, applied.data, before.columns,
                                    test.collateral_columns)
         changed = rolled_back_changes(applied.data, self.rolled_back, scope)
-        reapplied = changed_cells(applied.data, test.database.fingerprint({}), scope.keys, scope.compared) \
+        reapplied = changed_cells(applied.data, test.database.fingerprint({}), scope.keys, compared_columns(scope)) \
             if changed else None
-        verdict = judge_post_release(test.migration, scope, changed, reapplied)
+        verdict = judge_post_release(test.migration, scope, changed, reapplied, null_cells(applied.data, changed))
         test.result.details.extend(verdict.findings)
         if verdict.lost:
             set_data_verdict(test, Data.LOST)

@@ -3,8 +3,8 @@
 `breaking` has one migration per way a schema change breaks the previous release, `safe` the
 clean twin of each, `staged` two migrations declared to run after the deploy (checked the
 other way: the new release on the schema before them), `opaque` a change the check cannot test
-(a column of a type it has no value for) beside a twin that leaves that table alone. The proof that each case is real, with
-plain manage.py and psql, is in fixture_sanity/test_compat_project.py.
+(a column of a type it has no value for) beside a twin that leaves that table alone. The proof
+that each case is real, with plain manage.py and psql, is in fixture_sanity/test_compat_project.py.
 """
 
 from __future__ import annotations

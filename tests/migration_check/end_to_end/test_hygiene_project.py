@@ -38,6 +38,8 @@ WINDOWS = {
     "squashed_path": ["0003_record_note", "0001_squashed_0002_record_key_idx", "0002_record_key_idx",
                       "0001_initial"],
     "shared_parent": ["0003_one_primary_address", "0002_address_label", "0001_initial"],
+    "cast_truncates": ["0002_alter_note_body", "0001_initial"],
+    "cast_truncates_twin": ["0002_alter_note_body", "0001_initial"],
 }
 
 
@@ -142,6 +144,26 @@ def test_a_reverse_that_deletes_post_release_rows_loses_data(run):
 @pytest.mark.parametrize("name", WINDOWS["post_release_twin"])
 def test_a_reverse_that_deletes_only_its_own_row_is_fine(run, name):
     run.assert_verdicts("post_release_twin", name, apply="passed", **PASSED)
+
+
+def test_a_rollback_whose_cast_cuts_post_release_values_loses_data(run):
+    """Old: data preserved with an info line ("the old one may not hold them"), while the same
+    widening between two varchars is `rollback: failed` (survey 4: wagtailembeds.0008)."""
+    lost = run.assert_verdicts("cast_truncates", "0002_alter_note_body", apply="passed", rollback="passed",
+                               reapply="passed", schema="identical", data="lost")
+    (found,) = kinds(lost, "data_lost")
+    assert (found["table"], found["column"], found["rows_written"], found["rule"]) == (
+        "cast_truncates_note", "body", "post-release", "post-release-data-lost")
+    assert found["message"].startswith("column cast_truncates_note.body: 1 post-release value(s) cut to 50 "
+                                       "characters by rolling back 0002_alter_note_body: its reverse casts")
+
+
+def test_a_reverse_that_shortens_values_on_purpose_is_information(run):
+    twin = run.assert_verdicts("cast_truncates_twin", "0002_alter_note_body", apply="passed", **PASSED)
+    assert [d["message"] for d in kinds(twin, "info") if "cast_truncates_twin_note.body" in d["message"]] == [
+        "column cast_truncates_twin_note.body: 1 post-release value(s) changed by the rollback to fit the column's "
+        "definition before 0002_alter_note_body (its reverse adapts them: a NULL filled in, a long value shortened "
+        "first)"]
 
 
 def test_composite_keys_with_commas_are_told_apart(run):

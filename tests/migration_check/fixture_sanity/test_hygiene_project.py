@@ -126,6 +126,20 @@ def test_post_release_rows_deleted_by_the_rollback(hygiene, app, kept):
     assert hygiene.rows(f"SELECT count(*) FROM {app}_entry WHERE title LIKE 'Welcome%%'") == [(0,)]
 
 
+@pytest.mark.parametrize("app", ["cast_truncates", "cast_truncates_twin"])
+def test_cast_truncates_the_rollback_cuts_post_release_values_and_says_ok(hygiene, app):
+    """Both rollbacks leave 50 characters of a 120-character body and succeed: cast_truncates'
+    by Django's explicit cast alone (nobody chose it), the twin's by its own reverse RunPython
+    first (its author did)."""
+    hygiene.migrate(app, "0002")
+    hygiene.rows(f"INSERT INTO {app}_note (body) VALUES (repeat('x', 120))")
+    backwards = hygiene.manage("sqlmigrate", app, "0002", "--backwards").stdout
+    assert 'ALTER COLUMN "body" TYPE varchar(50) USING "body"::varchar(50)' in backwards, backwards
+    assert ("Raw Python operation" in backwards) is (app == "cast_truncates_twin"), backwards
+    hygiene.migrate(app, "0001")
+    assert hygiene.rows(f"SELECT length(body) FROM {app}_note") == [(50,)]
+
+
 def test_composite_keys_0003_deletes_one_of_two_rows_whose_joined_keys_are_equal(hygiene):
     hygiene.migrate("composite_keys", "0003")
     keys = "SELECT \"left\" || ',' || \"right\", \"left\", \"right\" FROM composite_keys_pair ORDER BY 2"

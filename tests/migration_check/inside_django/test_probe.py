@@ -1,13 +1,14 @@
 """inside_django/probe.py: which RunSQL statements end the transaction they run in (an atomic
-migration that commits part-way), read from the operations as Django would run them. Pure:
-operations are built here, nothing is connected."""
+migration that commits part-way), read from the operations as Django would run them, and which
+operations run code of the migration's own when rolled back. Pure: operations are built here,
+nothing is connected."""
 
 from __future__ import annotations
 
 import pytest
-from django.db import migrations
+from django.db import migrations, models
 
-from migration_check.inside_django.probe import PARSE_AT_MOST, sql_statements, transaction_ends
+from migration_check.inside_django.probe import PARSE_AT_MOST, runs_reverse_code, sql_statements, transaction_ends
 
 
 def test_a_script_is_split_as_sqlparse_splits_it_and_its_comments_are_dropped():
@@ -111,3 +112,22 @@ class UnreadableSQL(migrations.RunSQL):
 def test_sql_that_cannot_be_read_is_skipped_and_the_rest_still_read():
     operations = [UnreadableSQL("ignored"), migrations.RunSQL("UPDATE t SET c = 1; COMMIT")]
     assert transaction_ends(operations) == ["COMMIT"]
+
+
+def shorten(apps, schema_editor):
+    """A reverse that shortens long values before the column is narrowed back."""
+
+
+@pytest.mark.parametrize(("operation", "runs"), [
+    (migrations.RunPython(migrations.RunPython.noop, reverse_code=shorten), True),
+    (migrations.RunPython(shorten, migrations.RunPython.noop), False),
+    (migrations.RunPython(shorten), False),  # irreversible: no reverse at all
+    (migrations.RunSQL("SELECT 1", "UPDATE t SET c = left(c, 50)"), True),
+    (migrations.RunSQL("SELECT 1", migrations.RunSQL.noop), False),
+    (migrations.RunSQL("SELECT 1", ""), False),
+    (migrations.SeparateDatabaseAndState(database_operations=[migrations.RunSQL("SELECT 1", "SELECT 2")]), True),
+    (migrations.SeparateDatabaseAndState(state_operations=[migrations.RunSQL("SELECT 1", "SELECT 2")]), False),
+    (migrations.AddIndex("note", models.Index(fields=["body"], name="note_body_idx")), False),
+])
+def test_which_operations_run_code_of_their_own_when_rolled_back(operation, runs):
+    assert runs_reverse_code(operation) is runs

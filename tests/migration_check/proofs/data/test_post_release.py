@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
+
+import pytest
+
+from migration_check.project.discovery import OperationInfo
 from migration_check.proofs.data.fingerprints import TableFingerprint, changed_cells, value_hash
 from migration_check.proofs.data.post_release import (
+    cast_truncates,
     compared_columns,
     judge_post_release,
+    null_cells,
     post_release_scope,
     rolled_back_changes,
 )
@@ -68,9 +75,9 @@ def test_a_value_changed_by_the_rollback_and_given_back_by_the_reapply_is_not_lo
     assert changed == {("shop_entry", "title", "2"), ("shop_entry", "size", "2")}
     verdict = judge_post_release(MIGRATION, found, changed, reapplied=set())
     assert not verdict.lost
-    assert [f.kind for f in verdict.findings] == ["info"]  # the narrowed size: the old definition cannot hold it
+    assert [f.kind for f in verdict.findings] == ["info"]  # the narrowed size: its reverse shortened it on purpose
     assert verdict.findings[0].message.startswith("column shop_entry.size: 1 post-release value(s) changed by the "
-                                                  "rollback; 0002_origin changes the column's definition")
+                                                  "rollback to fit the column's definition before 0002_origin")
 
 
 def test_a_value_changed_by_the_rollback_and_still_changed_after_the_reapply_is_lost():
@@ -80,6 +87,76 @@ def test_a_value_changed_by_the_rollback_and_still_changed_after_the_reapply_is_
     assert verdict.lost
     assert verdict.findings[0].message == ("column shop_entry.title: 1 post-release row(s) changed by rolling back "
                                            "0002_origin and not given back by re-applying it (e.g. primary key 2)")
+
+
+@pytest.mark.parametrize(("before", "applied", "length"), [
+    ("character varying(50)", "text", 50),  # TextField back to CharField(max_length=50): USING body::varchar(50)
+    ("character varying(255) NOT NULL", "jsonb NOT NULL", 255),  # django-oscar basket.0011
+    ("character(3)", "text", 3),
+    ("character varying(50)[]", "text[]", 50),
+    ("character varying(20)", "character varying(30)", None),  # no cast: a long value fails the rollback
+    ("character varying(20) NOT NULL", "character varying(20)", None),  # made nullable, not narrowed
+    ("text", "character varying(50)", None),
+    ("integer", "bigint", None),
+])
+def test_a_rollback_that_casts_to_a_bounded_character_type_truncates(before, applied, length):
+    assert cast_truncates(before, applied) == length
+
+
+# `body` was varchar(50) before the migration, text after it (a CharField made a TextField)
+TRUNCATING_BEFORE = {"t": table({"id": "bigint NOT NULL", "body": "character varying(50)"},
+                                **{"1": {"id": "1", "body": "old"}})}
+TRUNCATING_APPLIED = {"t": table({"id": "bigint NOT NULL", "body": "text"},
+                                 **{"1": {"id": "1", "body": "old"}, "2": {"id": "2", "body": "x" * 120},
+                                    "3": {"id": "3", "body": None}})}
+
+
+def test_a_value_the_rollbacks_cast_cut_is_lost():
+    found = post_release_scope({"t": ["2", "3"]}, TRUNCATING_BEFORE, TRUNCATING_APPLIED, {"t": {"id", "body"}},
+                               frozenset())
+    assert found.truncating == {("t", "body"): 50}
+    cut = {("t", "body", "2")}
+    verdict = judge_post_release(MIGRATION, found, cut, reapplied=cut)
+    assert verdict.lost
+    (finding,) = verdict.findings
+    assert (finding.kind, finding.rule, finding.extra["rows_written"]) == ("data_lost", "post-release-data-lost",
+                                                                           "post-release")
+    assert finding.message == (
+        "column t.body: 1 post-release value(s) cut to 50 characters by rolling back 0002_origin: its reverse casts "
+        "the column back to a 50-character type (USING ...::varchar(50)), which PostgreSQL truncates instead of "
+        "failing (e.g. primary key 2)")
+
+
+def test_a_null_filled_in_or_a_value_given_back_by_the_reapply_is_not_cut():
+    found = post_release_scope({"t": ["2", "3"]}, TRUNCATING_BEFORE, TRUNCATING_APPLIED, {"t": {"id", "body"}},
+                               frozenset())
+    changed = {("t", "body", "2"), ("t", "body", "3")}
+    written_null = null_cells(TRUNCATING_APPLIED, changed)
+    assert written_null == {("t", "body", "3")}
+    verdict = judge_post_release(MIGRATION, found, changed, reapplied=changed, written_null=written_null)
+    assert [f.kind for f in verdict.findings] == ["data_lost", "info"]  # row 3's NULL filled in: information
+    assert "1 post-release value(s) cut" in verdict.findings[0].message
+    translated = judge_post_release(MIGRATION, found, {("t", "body", "2")}, reapplied=set())
+    assert not translated.lost and [f.kind for f in translated.findings] == ["info"]
+
+
+def test_a_reverse_of_the_migrations_own_that_shortens_values_first_cuts_them_on_purpose():
+    """locks_project/char_to_text and upstream.0011 shorten long values in a reverse RunPython
+    before the column is narrowed: information, as before."""
+    found = post_release_scope({"t": ["2", "3"]}, TRUNCATING_BEFORE, TRUNCATING_APPLIED, {"t": {"id", "body"}},
+                               frozenset())
+    guarded = dataclasses.replace(MIGRATION, operations=(
+        OperationInfo("AlterField", True, "Alter field body on note"),
+        OperationInfo("RunPython", True, "Raw Python operation", reverse_code=True)))
+    cut = {("t", "body", "2")}
+    verdict = judge_post_release(guarded, found, cut, reapplied=cut)
+    assert not verdict.lost and [f.kind for f in verdict.findings] == ["info"]
+
+
+def test_an_empty_example_key_is_quoted():
+    found = scope()
+    verdict = judge_post_release(MIGRATION, found, {("shop_entry", None, "")}, reapplied=None)
+    assert verdict.findings[0].message.endswith("(e.g. primary key '')")
 
 
 def test_tables_created_by_the_migration_and_sibling_columns_are_left_out():
