@@ -80,13 +80,21 @@ def migration_rules(failing: list[Judgement]) -> list[str]:
 
 
 def migration_line(m: MigrationResult, failing: list[Judgement]) -> str:
-    """`app.migration: apply failed, data lost: the error or first finding. Next: what to do`."""
+    """`app.migration: rollback failed, breaks old code: the error; the first finding. Next: what
+    to do`: the step's error and the first finding behind the other failing verdicts, so that
+    each `Next` has what it refers to on the line."""
     first = next((f.message for f in m.problem_details), None)
-    text = m.error or first or ""
+    text = "; ".join(sentence(part) for part in (m.error, first) if part)
     blocked = f" (its rollback is also blocked by {m.blocked_by})" if m.blocked_by else ""
     steps = [step for step in (next_step(m, j) for j in failing) if step]
     return (f"{m.label}: {', '.join(j.words for j in failing)}{blocked}" + (f": {text}" if text else "")
             + "".join(f". Next: {step}" for step in steps) + f" {see(*migration_rules(failing))}")
+
+
+def sentence(text: str) -> str:
+    """`text` without the full stop it may end with: the line adds its own (`... duplicated.. Next`)."""
+    text = text.rstrip()
+    return text[:-1] if text.endswith(".") and not text.endswith("..") else text
 
 
 def rollback_cell(m: MigrationResult) -> str:

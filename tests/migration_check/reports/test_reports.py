@@ -19,7 +19,7 @@ from migration_check.reports import (
     report_json,
     write_reports,
 )
-from migration_check.reports.problems import failure_lines
+from migration_check.reports.problems import failure_lines, migration_lines
 from migration_check.results import AppResult, CheckResult, Finding, MigrationResult, RunResult
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
@@ -186,6 +186,21 @@ def test_compat_breaking_fails_unless_acknowledged(passing):
         "`# test_migrations: allow-breaking-change` [breaks-old-code: docs/rules/breaks-old-code.md]"]
     acknowledged.compat_direction = "new_code_on_old_schema"
     assert acknowledged.problems == ["breaks the new code (post-deploy)"]
+
+
+def test_a_failed_step_and_a_finding_share_the_line_with_one_full_stop_each():
+    """survey 4 (wagtailembeds.0008): "rollback failed, breaks old code: ... is duplicated.. Next:
+    use the safe pattern the finding names" without the finding."""
+    migration = MigrationResult("shop", "0002_x", file="shop/migrations/0002_x.py", line=8, apply="passed",
+                                rollback="failed", reapply="not_run", schema="not_checked", data="not_checked",
+                                compat="breaks_old_code", compat_direction="old_code_on_new_schema",
+                                error="IntegrityError: Key (url)=(x) is duplicated.")
+    migration.details.append(Finding("compat", "the previous release's shop.Item fails: INSERT ... (null value)",
+                                     {"model": "shop.Item"}, "breaks-old-code"))
+    (line,) = [text for _, _, text in migration_lines(migration)]
+    assert line.startswith("shop.0002_x: rollback failed, breaks old code: IntegrityError: Key (url)=(x) is "
+                           "duplicated; the previous release's shop.Item fails: INSERT ... (null value). Next: "), line
+    assert ".. Next" not in line and "duplicated." not in line
 
 
 def test_compat_fields_in_json(passing):
