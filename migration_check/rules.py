@@ -60,7 +60,8 @@ VERDICT_RULES = (APPLY_FAILED, ROLLBACK_FAILED, IRREVERSIBLE, REAPPLY_FAILED, MA
 
 # The project-wide checks (CheckResult.name -> rule id).
 CHECK_RULES = {"forward": "forward-failed", "check_deploy": "check-deploy",
-               "missing_migrations": "missing-migrations", "edited_migrations": "edited-migration"}
+               "missing_migrations": "missing-migrations", "sequences": "sequence-behind",
+               "edited_migrations": "edited-migration"}
 
 ALL_RULES = (*HAZARD_RULES, *PROBE_RULES, *FINDING_RULES, *VERDICT_RULES, *CHECK_RULES.values())
 

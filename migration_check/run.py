@@ -26,6 +26,7 @@ from .cleanup.watchdog import watchdog
 from .config import Config
 from .errors import FaultDescription, InfrastructureFault, UsageError
 from .log import Log
+from .postgres.catalog import SequenceBehind, sequences_behind
 from .postgres.server import Server, postgres_server
 from .processes.steps import StepRunner
 from .project.checks import run_check_deploy, run_forward_checks
@@ -92,11 +93,22 @@ def probe_project(runner: StepRunner, database_url: str, database: str) -> Proje
     return project
 
 
-def discover(runner: StepRunner, server: Server) -> tuple[Project, str]:
-    """Load the project once, on the head database the project checks will use."""
+def discover(runner: StepRunner, server: Server) -> tuple[Project, str, str]:
+    """Load the project once, on the head database the project checks will use: the project,
+    that database's name and its URL."""
     head = server.create_database("head")
     head_url = server.url_for(head)
-    return probe_project(runner, head_url, head), head_url
+    return probe_project(runner, head_url, head), head, head_url
+
+
+def read_sequences(server: Server, database: str, project: Project) -> list[SequenceBehind]:
+    """The sequences behind their columns in `database` (the head, after its migrate), read as
+    the project's code connects."""
+    connection = server.connect(database, dict(project.connection_options))
+    try:
+        return sequences_behind(connection)
+    finally:
+        connection.close()
 
 
 def app_windows(project: Project, windows: dict[str, list[MigrationInfo]], config: Config,
@@ -152,7 +164,7 @@ def check_project(config: Config, log: Log, runner: StepRunner, server: Server,
     """Discover the project, choose what to test, and test it: the project checks and every
     app's window, side by side."""
     started = time.monotonic()
-    project, head_url = discover(runner, server)
+    project, head, head_url = discover(runner, server)
     selected, skipped = select_apps(project, config.apps, config.project_dir)
     for skip in skipped:
         if skip.nothing_to_test:  # nothing of its own to test: not a choice the user made, so said
@@ -188,8 +200,9 @@ def check_project(config: Config, log: Log, runner: StepRunner, server: Server,
             project_checks = runs_project_checks(config)
             forward = deploy = None
             if project_checks:
-                forward = pool.submit(in_group, log, "checks: forward, missing_migrations", 0,
-                                      functools.partial(run_forward_checks, runner, head_url, log))
+                forward = pool.submit(in_group, log, "checks: forward, missing_migrations, sequences", 0,
+                                      functools.partial(run_forward_checks, runner, head_url, log,
+                                                        functools.partial(read_sequences, server, head, project)))
                 deploy = pool.submit(in_group, log, "checks: check_deploy", 0,
                                      functools.partial(run_check_deploy, runner, head_url, log))
             # The chains' databases take turns under slot names, a step server each (chain/slots.py).
@@ -206,8 +219,8 @@ def check_project(config: Config, log: Log, runner: StepRunner, server: Server,
                 (window, pool.submit(in_group, log, title, len(chain.tested), chain.check))
                 for (window, chain), title in zip(planned, titles, strict=True)]
             if forward is not None and deploy is not None:
-                forward_check, missing_check = forward.result()
-                checks = [forward_check, deploy.result(), missing_check, *choice.checks]
+                forward_check, missing_check, sequences_check = forward.result()
+                checks = [forward_check, deploy.result(), missing_check, sequences_check, *choice.checks]
             # The head database's step server is done with (only the probe, without the checks).
             runner.release(head_url)
             apps = collect(windows, chains)

@@ -3,7 +3,8 @@
 Owns: which schemas and objects count as the project's (`USER_SCHEMAS`, `NOT_FROM_EXTENSION`; the
 tool's own `OBSERVER_SCHEMA`, where locks.py records what a migration did, never counts),
 the description of a table's columns, primary key and foreign keys (`read_tables`), the list of
-user tables, the column inventory (`Columns`), and what `django_migrations` records.
+user tables, the column inventory (`Columns`), what `django_migrations` records, and the
+sequences behind the columns they number (`sequences_behind`).
 
 Takes an open psycopg2 connection; never writes.
 """
@@ -17,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..config import MigrationKey
+from .server import quote_ident
 
 Connection = Any  # a psycopg2 connection
 Columns = dict[str, set[str]]  # table -> column names (the column inventory of a database)
@@ -213,3 +215,51 @@ def recorded_migrations(connection: Connection) -> set[MigrationKey]:
             return set()
         cursor.execute("SELECT app, name FROM django_migrations")
         return {(app, name) for app, name in cursor.fetchall()}
+
+
+# Every sequence a column of a user table owns (serial: deptype 'a'; identity: 'i'), with the value
+# nextval() returns next (pg_sequences.last_value is NULL until it is first called).
+OWNED_SEQUENCES_SQL = f"""
+    SELECT c.oid::regclass::text, a.attname, s.oid::regclass::text,
+           CASE WHEN ps.last_value IS NULL THEN ps.start_value ELSE ps.last_value + ps.increment_by END,
+           ps.increment_by
+    FROM pg_depend d
+    JOIN pg_class s ON s.oid = d.objid AND s.relkind = 'S'
+    JOIN pg_namespace sn ON sn.oid = s.relnamespace
+    JOIN pg_sequences ps ON ps.schemaname = sn.nspname AND ps.sequencename = s.relname
+    JOIN pg_class c ON c.oid = d.refobjid
+    JOIN pg_namespace n ON n.oid = c.relnamespace
+    JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = d.refobjsubid
+    WHERE d.classid = 'pg_class'::regclass AND d.refclassid = 'pg_class'::regclass
+      AND d.deptype IN ('a', 'i') AND {USER_TABLES_WHERE}
+    ORDER BY 1, 2"""
+
+
+@dataclass(frozen=True)
+class SequenceBehind:
+    """A column numbered by a sequence whose next value is already in the table: the next row
+    inserted without that column fails with a duplicate key (rows written with their ids by a
+    migration, the sequence never moved on)."""
+
+    table: str
+    column: str
+    sequence: str
+    next_value: int
+    highest: int
+
+
+def sequences_behind(connection: Connection) -> list[SequenceBehind]:
+    """Every owned sequence (serial or identity) whose next value is not above its column's
+    highest value (counting up; one read of the column's max per sequence)."""
+    behind = []
+    with connection.cursor() as cursor:
+        cursor.execute(OWNED_SEQUENCES_SQL)
+        owned = cursor.fetchall()
+        for table, column, sequence, next_value, increment in owned:
+            if increment <= 0:  # counting down: not what Django makes
+                continue
+            cursor.execute(f"SELECT max({quote_ident(column)}) FROM {table}")
+            highest = cursor.fetchone()[0]
+            if highest is not None and highest >= next_value:
+                behind.append(SequenceBehind(table, column, sequence, next_value, highest))
+    return behind

@@ -1,33 +1,61 @@
 """The project-wide checks, on the "head" scratch database: `forward`, `check_deploy`,
-`missing_migrations`.
+`missing_migrations`, `sequences`.
 
 Owns: what each check runs (the commands a user would run: `migrate` from scratch, then
 `showmigrations --plan` must list every migration applied; `check --deploy`, whose errors fail
-and whose warnings are shown; `makemigrations --check --dry-run`) and how its output becomes a
-`CheckResult`.
+and whose warnings are shown; `makemigrations --check --dry-run`; after the migrate, every
+sequence that numbers a column must be ahead of the column's values) and how its outcome becomes
+a `CheckResult`.
 """
 
 from __future__ import annotations
 
 import re
+import time
+from collections.abc import Callable, Sequence
 
 from ..log import Log
+from ..postgres.catalog import SequenceBehind
 from ..processes.steps import StepRunner
 from ..results import CheckResult
 from ..verdicts import CheckStatus
 from .discovery import parse_showmigrations_plan
 
 
-def run_forward_checks(runner: StepRunner, head_url: str, log: Log) -> list[CheckResult]:
-    """forward (migrate from scratch, and showmigrations agrees) then missing_migrations."""
+def run_forward_checks(runner: StepRunner, head_url: str, log: Log,
+                       read_sequences: Callable[[], list[SequenceBehind]]) -> list[CheckResult]:
+    """forward (migrate from scratch, and showmigrations agrees), then missing_migrations and
+    sequences (`read_sequences` reads the head database's)."""
     forward = run_forward(runner, head_url)
     log.step("forward: migrate every app from scratch", forward.status, forward.duration_s, forward.detail)
     if forward.status != CheckStatus.PASSED:
-        return [forward, CheckResult("missing_migrations", CheckStatus.SKIPPED, 0.0, "forward migration failed")]
+        return [forward, *(CheckResult(name, CheckStatus.SKIPPED, 0.0, "forward migration failed")
+                           for name in ("missing_migrations", "sequences"))]
     missing = run_missing_migrations(runner, head_url)
     log.step("missing_migrations: makemigrations --check --dry-run", missing.status, missing.duration_s,
              missing.detail)
-    return [forward, missing]
+    started = time.monotonic()
+    sequences = sequences_check(read_sequences(), round(time.monotonic() - started, 2))
+    log.step("sequences: every sequence ahead of the values it numbers", sequences.status, sequences.duration_s,
+             sequences.detail)
+    return [forward, missing, sequences]
+
+
+def sequences_check(behind: Sequence[SequenceBehind], duration_s: float) -> CheckResult:
+    """`sequences` failed when a migration left a sequence behind its column (rows written with
+    their ids, as a data migration or a RunSQL INSERT does, and no setval): on a new database,
+    and in production, the next INSERT that lets the database number the row fails."""
+    if not behind:
+        return CheckResult("sequences", CheckStatus.PASSED, duration_s)
+    return CheckResult("sequences", CheckStatus.FAILED, duration_s, "; ".join(describe_behind(b) for b in behind))
+
+
+def describe_behind(found: SequenceBehind) -> str:
+    return (f"{found.table}.{found.column} holds values up to {found.highest}, but its sequence {found.sequence} "
+            f"gives {found.next_value} next: it will hand out values the column already holds, and each row "
+            f"inserted without {found.column} then fails (duplicate key); the migration that wrote rows with "
+            f"their {found.column} must move it on (RunSQL(\"SELECT setval('{found.sequence}', (SELECT "
+            f"max({found.column}) FROM {found.table}))\"))")
 
 
 def run_forward(runner: StepRunner, head_url: str) -> CheckResult:

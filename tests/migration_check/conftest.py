@@ -321,7 +321,7 @@ def assert_report_shape(run: ToolRun, windows: dict[str, list[str]]) -> None:
     assert str(report["database"]["server_version"]).startswith("15")
     assert report["database"]["ephemeral"] is False
     assert [check["name"] for check in report["checks"]] == [
-        "forward", "check_deploy", "missing_migrations"]
+        "forward", "check_deploy", "missing_migrations", "sequences"]
     for check in report["checks"]:
         assert check["status"] in {"passed", "failed", "skipped"}
     assert sorted(entry["app"] for entry in report["apps"]) == sorted(windows)

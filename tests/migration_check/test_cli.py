@@ -146,10 +146,10 @@ def test_github_step_summary(github_run):
     assert lines[0] == "## Migration tests passed"
     assert lines[2].startswith("PostgreSQL 15.")
     assert lines[2].endswith(" manage.py processes")
-    assert lines[4:9] == ["| check | status | detail |", "| --- | --- | --- |", "| forward | passed |  |",
-                          lines[7], "| missing_migrations | passed |  |"]
+    assert lines[4:10] == ["| check | status | detail |", "| --- | --- | --- |", "| forward | passed |  |",
+                          lines[7], "| missing_migrations | passed |  |", "| sequences | passed |  |"]
     assert lines[7].startswith("| check_deploy | passed | 4 warning(s): ?: (security.W001)")
-    assert lines[10:] == ["| migration | apply | rollback | re-apply | schema | data | compat | retry | notes |",
+    assert lines[11:] == ["| migration | apply | rollback | re-apply | schema | data | compat | retry | notes |",
                           "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
                           "| `shop.0002_second` | passed | passed | passed | identical | preserved | compatible "
                           "| passed |  |"]

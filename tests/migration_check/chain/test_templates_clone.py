@@ -69,7 +69,7 @@ def built_both_ways(server: Server, case: str, runners: list[StepRunner]):
     manage, settings, app, depth, start, _ = CASES[case]
     runner = StepRunner(manage, settings, 300.0, Log(0, io.StringIO()), isolation="fork")
     runners.append(runner)
-    project, head_url = discover(runner, server)
+    project, _, head_url = discover(runner, server)
     runner.release(head_url)
     window = project.migrations_of(app)[-depth:]
     # every app's newest migration is in a window, as in a run of the project's apps

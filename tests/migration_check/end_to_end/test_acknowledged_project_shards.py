@@ -91,7 +91,7 @@ def test_each_shard_tests_its_balanced_share(runs):
 
 def test_project_checks_run_in_shard_1_only(runs):
     assert [c["name"] for c in runs["shard1"].require_report()["checks"]] == [
-        "forward", "check_deploy", "missing_migrations"]
+        "forward", "check_deploy", "missing_migrations", "sequences"]
     assert runs["shard2"].require_report()["checks"] == []
     assert "forward: migrate every app from scratch" not in runs["shard2"].stdout
 

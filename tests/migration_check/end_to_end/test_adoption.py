@@ -106,7 +106,8 @@ def test_migration_check_in_a_fresh_startproject(wheel, pg_admin, tmp_path, djan
     report = json.loads((project / "report.json").read_text())
     assert_report_valid(report)
     assert [(c["name"], c["status"]) for c in report["checks"]] == [
-        ("forward", "passed"), ("check_deploy", "passed"), ("missing_migrations", "passed")], context
+        ("forward", "passed"), ("check_deploy", "passed"), ("missing_migrations", "passed"),
+        ("sequences", "passed")], context
     (app,) = report["apps"]
     assert app["app"] == "shop"
     assert [m["name"] for m in app["migrations"]] == ["0002_item_note", "0001_initial"]

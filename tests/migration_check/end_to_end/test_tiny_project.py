@@ -387,7 +387,8 @@ def test_success_report(runs):
     assert report["database"]["ephemeral"] is False
     assert str(report["database"]["server_version"]).startswith("15")
     assert [(c["name"], c["status"]) for c in report["checks"]] == [
-        ("forward", "passed"), ("check_deploy", "passed"), ("missing_migrations", "passed")]
+        ("forward", "passed"), ("check_deploy", "passed"), ("missing_migrations", "passed"),
+        ("sequences", "passed")]
     assert [a["app"] for a in report["apps"]] == ["shop"]
     migrations = report["apps"][0]["migrations"]
     assert [(m["name"], m["file"], m["rollback"], m["reapply"], m["schema"], m["data"]) for m in migrations] == [

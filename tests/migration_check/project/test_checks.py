@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from migration_check.project.checks import deploy_warnings, describe_missing_migrations
+from migration_check.postgres.catalog import SequenceBehind
+from migration_check.project.checks import deploy_warnings, describe_missing_migrations, sequences_check
+from migration_check.results import CheckResult
 
 DATA = Path(__file__).resolve().parent / "data" / "checks"  # apart from the showmigrations captures
 
@@ -51,3 +53,17 @@ def test_an_error_or_a_header_is_no_warning():
               "shop.Item: (models.W042) Auto-created primary key used when not defining a primary key type.\n")
     assert deploy_warnings(output) == [
         "shop.Item: (models.W042) Auto-created primary key used when not defining a primary key type."]
+
+
+def test_the_sequences_check_passes_when_none_is_behind_and_names_each_one_that_is():
+    assert sequences_check([], 0.01) == CheckResult("sequences", "passed", 0.01)
+    behind = [SequenceBehind("shop_colour", "id", "shop_colour_id_seq", 1, 3),
+              SequenceBehind('"my table"', "code", '"my table_code_seq"', 5, 9)]
+    check = sequences_check(behind, 0.02)
+    assert (check.name, check.status) == ("sequences", "failed")
+    first, second = check.detail.split("; " + '"my table"')
+    assert first == ("shop_colour.id holds values up to 3, but its sequence shop_colour_id_seq gives 1 next: it will "
+                     "hand out values the column already holds, and each row inserted without id then fails "
+                     "(duplicate key); the migration that wrote rows with their id must move it on "
+                     "(RunSQL(\"SELECT setval('shop_colour_id_seq', (SELECT max(id) FROM shop_colour))\"))")
+    assert second.startswith(".code holds values up to 9")

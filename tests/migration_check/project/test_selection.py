@@ -324,7 +324,7 @@ def test_a_migration_edited_after_it_was_merged_is_a_finding(runs):
     assert run["returncode"] == 1, run["stdout"] + run["stderr"]
     assert report["ok"] is False
     assert checks(report) == {"forward": "passed", "check_deploy": "passed", "missing_migrations": "passed",
-                              "edited_migrations": "failed"}
+                              "sequences": "passed", "edited_migrations": "failed"}
     detail = next(c["detail"] for c in report["checks"] if c["name"] == "edited_migrations")
     assert detail.startswith(f"{ALPHA_0002} changed since main although already merged")
     assert BETA_0001 not in detail  # formatting and comments only: not an edit
@@ -345,7 +345,7 @@ def test_no_migration_changed_runs_the_project_checks_and_says_the_window_is_emp
     assert run["returncode"] == 0, run["stdout"] + run["stderr"]
     assert run["report"]["apps"] == []
     assert checks(run["report"]) == {"forward": "passed", "check_deploy": "passed", "missing_migrations": "passed",
-                                     "edited_migrations": "passed"}
+                                     "sequences": "passed", "edited_migrations": "passed"}
     assert run["report"]["selection"]["changed_migrations"] == []
     assert ("The window is empty: no migration was added or modified since main; only the project checks ran."
             in run["stdout"])
