@@ -78,9 +78,27 @@ class StepResult:
                 message = match.group("message").strip() or match.group("type")
                 follow = [x.strip() for x in lines[index + 1 : index + 3]
                           if x.strip().startswith(("LINE", "DETAIL", "HINT", "CONTEXT"))]
-                return " | ".join([f"{match.group('type')}: {message}".rstrip(": "), *follow])
+                return with_state_hint(" | ".join([f"{match.group('type')}: {message}".rstrip(": "), *follow]))
         # No exception printed: the process ended itself (os._exit) or crashed (a signal).
         return describe_returncode(self.returncode) + (f" after: {lines[-1].strip()}" if lines else "")
+
+
+# Django could not render the historical models of what the database has applied: a model an
+# applied migration refers to is gone from the state (django-oscar: customer.0006 removes a model
+# order.0001 points at, without depending on order.0008, which re-points it).
+UNRENDERABLE_STATE = re.compile(
+    r"ValueError: (?:The field \S+ was declared with a lazy reference to '[^']+', but app '[^']+' "
+    r"(?:doesn't provide model|isn't installed)|Related model '[^']+' cannot be resolved)")
+STATE_HINT = ("(Django cannot render the models of the migrations this database has applied: one of them "
+              "removed or moved a model that another app's applied migration still refers to, without depending "
+              "on the migration that changes that reference; applied one app at a time, as here, it leaves a "
+              "database no migrate command can load, where one migrate of every app orders them so that it "
+              "works: add the missing dependency)")
+
+
+def with_state_hint(summary: str) -> str:
+    """`summary`, with what a render failure of the migration state means and what to do."""
+    return f"{summary} {STATE_HINT}" if UNRENDERABLE_STATE.search(summary) else summary
 
 
 def step_label(args: Sequence[str]) -> str:

@@ -23,7 +23,7 @@ import pytest
 from migration_check.errors import Interrupted
 from migration_check.log import Log
 from migration_check.processes.step_server import StepServerDied
-from migration_check.processes.steps import StepRunner
+from migration_check.processes.steps import StepResult, StepRunner
 from tests.migration_check.conftest import FIXTURES, ISOLATIONS, PgAdmin
 
 MANAGE = FIXTURES / "crash_project" / "manage.py"
@@ -285,3 +285,19 @@ def test_threads_in_djangos_start_mean_processes(database):
                                      "its own (--isolation process)\n")
     finally:
         runner.kill_all()
+
+
+@pytest.mark.parametrize(("last_line", "hinted"), [
+    # django-oscar's customer.0006 applied alone (survey 4): every later migrate says this
+    ("ValueError: The field order.CommunicationEvent.event_type was declared with a lazy reference to "
+     "'customer.communicationeventtype', but app 'customer' doesn't provide model 'communicationeventtype'.", True),
+    ("ValueError: The field holders.Holder.kind was declared with a lazy reference to 'kinds.kind', but app "
+     "'kinds' isn't installed.", True),
+    ("ValueError: Related model 'kinds.kind' cannot be resolved", True),
+    ("ValueError: Cannot query \"Permission object (255)\": Must be \"Permission\" instance.", False),
+])
+def test_a_state_django_cannot_render_is_explained(last_line, hinted):
+    stderr = f"Traceback (most recent call last):\n  File \"manage.py\", line 22, in <module>\n{last_line}\n"
+    summary = StepResult(["migrate", "customer", "0005"], 1, "", stderr, 0.1).error_summary()
+    assert summary.startswith(last_line.rstrip("."))
+    assert ("add the missing dependency" in summary) is hinted, summary
