@@ -404,9 +404,10 @@ def unreadable_models(migration: MigrationInfo, error: str) -> Finding:
     do not render from its own dependencies (the migration's steps are still tested)."""
     return Finding(FindingKind.COVERAGE, (
         f"the app's models around {migration.name} cannot be rendered from the migrations it depends on "
-        f"({error}), so the data and compat checks did not run for it; `migrate {migration.app} {migration.name}` "
-        "can fail the same way on a database where migrations it does not depend on are not applied yet: "
-        "a dependency missing from the migration?"), {"table": None, "column": None}, rules.DATA_NOT_COVERED)
+        f"({error}), so the data and compat checks did not run for it (and the retry proof and --volume found none of "
+        f"its tables to fill); `migrate {migration.app} {migration.name}` can fail the same way on a database "
+        "where migrations it does not depend on are not applied yet: a dependency missing from the migration?"),
+        {"table": None, "column": None}, rules.DATA_NOT_COVERED)
 
 
 def apply_through(proofs: Sequence[Proof], test: MigrationTest, step: ApplyStep) -> StepVerdict:

@@ -15,6 +15,7 @@ from typing import Any
 
 from django.core.exceptions import FieldDoesNotExist
 from django.db.migrations.loader import MigrationLoader
+from django.db.migrations.migration import Migration
 from django.db.migrations.operations.base import Operation
 from django.db.migrations.state import ProjectState
 from django.db.models import Field
@@ -99,25 +100,33 @@ def describe_window(request: PrepareRequest) -> PrepareResponse:
     app = request["app"]
     described: PrepareResponse = {}
     for name in request["window"]:
+        migration = loader.graph.nodes[(app, name)]
         try:
-            described[name] = describe_migration(loader, app, name)
-        except Exception as error:  # noqa: BLE001 - any error of Django's rendering, said per migration
+            before, after = rendered_states(loader, migration)
+        except (ValueError, LookupError) as error:  # Django's own words when a state does not render
             # The state of the migration's own dependencies, rendered alone, may not hold together
             # where `migrate` (which renders every applied migration) has no trouble: a model moved to
             # another app by a migration this one does not depend on (django-oscar's customer.0008).
             # The migration is still tested; only what needs its models is not.
             described[name] = {"tables_before": {}, "tables_after": {}, "effects": [],
                                "unreadable": f"{type(error).__name__}: {error}"}
+            continue
+        described[name] = describe_migration(migration, before, after, app)
     return described
 
 
-def describe_migration(loader: MigrationLoader, app: str, name: str) -> WindowMigration:
-    """The app's tables and models just before and after migration `name`, in the state of its
-    own dependencies, and the destructive operations' effects."""
-    key = (app, name)
-    migration = loader.graph.nodes[key]
-    before = loader.project_state(key, at_end=False)
+def rendered_states(loader: MigrationLoader, migration: Migration) -> tuple[ProjectState, ProjectState]:
+    """The project state of the migration's own dependencies and the state after it, both
+    rendered (a state that does not render raises here, nowhere later)."""
+    before = loader.project_state((migration.app_label, migration.name), at_end=False)
     after = migration.mutate_state(before, preserve=True)
+    _ = before.apps, after.apps
+    return before, after
+
+
+def describe_migration(migration: Migration, before: ProjectState, after: ProjectState, app: str) -> WindowMigration:
+    """The app's tables and models just before and after `migration`, and the destructive
+    operations' effects."""
     effects = [effect for op in migration.operations if (effect := effect_of(op, before, app))]
     return {"tables_before": app_tables(before, app), "tables_after": app_tables(after, app), "effects": effects,
             # the compat check: the code on each side of the migration, and its stage

@@ -217,21 +217,21 @@ def recorded_migrations(connection: Connection) -> set[MigrationKey]:
         return {(app, name) for app, name in cursor.fetchall()}
 
 
-# Every sequence a column of a user table owns (serial: deptype 'a'; identity: 'i'), with the value
-# nextval() returns next (pg_sequences.last_value is NULL until it is first called).
+# Every sequence an integer column of a user table owns (serial: deptype 'a'; identity: 'i'),
+# where a primary key or unique constraint makes a repeated value fail: the columns whose rows the
+# database numbers and whose collisions break an INSERT.
 OWNED_SEQUENCES_SQL = f"""
-    SELECT c.oid::regclass::text, a.attname, s.oid::regclass::text,
-           CASE WHEN ps.last_value IS NULL THEN ps.start_value ELSE ps.last_value + ps.increment_by END,
-           ps.increment_by
+    SELECT c.oid::regclass::text, a.attname, s.oid::regclass::text
     FROM pg_depend d
     JOIN pg_class s ON s.oid = d.objid AND s.relkind = 'S'
-    JOIN pg_namespace sn ON sn.oid = s.relnamespace
-    JOIN pg_sequences ps ON ps.schemaname = sn.nspname AND ps.sequencename = s.relname
     JOIN pg_class c ON c.oid = d.refobjid
     JOIN pg_namespace n ON n.oid = c.relnamespace
     JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = d.refobjsubid
     WHERE d.classid = 'pg_class'::regclass AND d.refclassid = 'pg_class'::regclass
-      AND d.deptype IN ('a', 'i') AND {USER_TABLES_WHERE}
+      AND d.deptype IN ('a', 'i') AND a.atttypid IN ('int2'::regtype, 'int4'::regtype, 'int8'::regtype)
+      AND EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = c.oid AND i.indisunique AND i.indkey[0] = a.attnum
+                  AND i.indnatts = 1)
+      AND {USER_TABLES_WHERE}
     ORDER BY 1, 2"""
 
 
@@ -249,15 +249,21 @@ class SequenceBehind:
 
 
 def sequences_behind(connection: Connection) -> list[SequenceBehind]:
-    """Every owned sequence (serial or identity) whose next value is not above its column's
-    highest value (counting up; one read of the column's max per sequence)."""
+    """Every owned sequence of a unique integer column whose next value is not above the
+    column's highest value (counting up). The sequence itself is read: `last_value` is what
+    nextval() gives next until `is_called` (a fresh sequence, `setval(..., false)`, a `RESTART`),
+    and the increment on from it after."""
     behind = []
     with connection.cursor() as cursor:
         cursor.execute(OWNED_SEQUENCES_SQL)
-        owned = cursor.fetchall()
-        for table, column, sequence, next_value, increment in owned:
+        for table, column, sequence in cursor.fetchall():
+            cursor.execute(f"SELECT last_value, is_called FROM {sequence}")
+            last_value, is_called = cursor.fetchone()
+            cursor.execute("SELECT seqincrement FROM pg_sequence WHERE seqrelid = %s::regclass", (sequence,))
+            increment = cursor.fetchone()[0]
             if increment <= 0:  # counting down: not what Django makes
                 continue
+            next_value = last_value + increment if is_called else last_value
             cursor.execute(f"SELECT max({quote_ident(column)}) FROM {table}")
             highest = cursor.fetchone()[0]
             if highest is not None and highest >= next_value:

@@ -89,11 +89,10 @@ class StepResult:
 UNRENDERABLE_STATE = re.compile(
     r"ValueError: (?:The field \S+ was declared with a lazy reference to '[^']+', but app '[^']+' "
     r"(?:doesn't provide model|isn't installed)|Related model '[^']+' cannot be resolved)")
-STATE_HINT = ("(Django cannot render the models of the migrations this database has applied: one of them "
+STATE_HINT = ("(Django cannot render the models of the migrations this database has applied: a migration "
               "removed or moved a model that another app's applied migration still refers to, without depending "
-              "on the migration that changes that reference; applied one app at a time, as here, it leaves a "
-              "database no migrate command can load, where one migrate of every app orders them so that it "
-              "works: add the missing dependency)")
+              "on the migration that changes that reference, so the order Django applies them in decides whether "
+              "migrate works: add the missing dependency)")
 
 
 def with_state_hint(summary: str) -> str:

@@ -16,6 +16,8 @@ from collections.abc import Callable, Sequence
 
 from ..log import Log
 from ..postgres.catalog import SequenceBehind
+from ..postgres.faults import raise_if_fault
+from ..postgres.server import quote_ident
 from ..processes.steps import StepRunner
 from ..results import CheckResult
 from ..verdicts import CheckStatus
@@ -34,11 +36,24 @@ def run_forward_checks(runner: StepRunner, head_url: str, log: Log,
     missing = run_missing_migrations(runner, head_url)
     log.step("missing_migrations: makemigrations --check --dry-run", missing.status, missing.duration_s,
              missing.detail)
-    started = time.monotonic()
-    sequences = sequences_check(read_sequences(), round(time.monotonic() - started, 2))
+    sequences = run_sequences_check(read_sequences)
     log.step("sequences: every sequence ahead of the values it numbers", sequences.status, sequences.duration_s,
              sequences.detail)
     return [forward, missing, sequences]
+
+
+def run_sequences_check(read_sequences: Callable[[], list[SequenceBehind]]) -> CheckResult:
+    """`sequences` on what `read_sequences` finds; a read that fails (an unusual catalog, a
+    permission) skips the check with the reason rather than ending the run, unless the server
+    failed the run (exit 3)."""
+    started = time.monotonic()
+    try:
+        behind = read_sequences()
+    except Exception as error:  # noqa: BLE001 - one check's catalog read must not end the run
+        raise_if_fault(error)
+        return CheckResult("sequences", CheckStatus.SKIPPED, round(time.monotonic() - started, 2),
+                           f"could not read the sequences: {type(error).__name__}: {error}".strip())
+    return sequences_check(behind, round(time.monotonic() - started, 2))
 
 
 def sequences_check(behind: Sequence[SequenceBehind], duration_s: float) -> CheckResult:
@@ -55,7 +70,7 @@ def describe_behind(found: SequenceBehind) -> str:
             f"gives {found.next_value} next: it will hand out values the column already holds, and each row "
             f"inserted without {found.column} then fails (duplicate key); the migration that wrote rows with "
             f"their {found.column} must move it on (RunSQL(\"SELECT setval('{found.sequence}', (SELECT "
-            f"max({found.column}) FROM {found.table}))\"))")
+            f"max({quote_ident(found.column)}) FROM {found.table}))\"))")
 
 
 def run_forward(runner: StepRunner, head_url: str) -> CheckResult:

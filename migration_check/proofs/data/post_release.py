@@ -16,12 +16,11 @@ out. Then:
   the migration's own reverse does it on purpose (a reverse that shortens the long values first,
   so that narrowing `varchar(500)` back to `varchar(200)` does not fail, as `upstream.0011`'s);
 - but when the migration's rollback runs no code of its own (no RunPython or RunSQL reverse) and
-  narrows another type (`text`, `jsonb`, ...) to a bounded character type (`varchar(N)`,
-  `char(N)`), the narrowing is an explicit cast (`ALTER ... TYPE varchar(N) USING col::varchar(N)`,
-  what Django writes when the field's type changes), which PostgreSQL truncates instead of
-  failing: a non-NULL value it changed, and re-applying does not give back, was cut by the cast
-  behind the author's back, and is lost (the same narrowing between two `varchar`s fails the
-  rollback instead).
+  narrows the column to a bounded character type (`varchar(N)`, `char(N)`) from an unbounded or
+  longer one, a non-NULL value it changed, and re-applying does not give back, was cut behind
+  the author's back, and is lost: Django's `ALTER ... TYPE varchar(N) USING col::varchar(N)` (when
+  the field's type changes: `text`, `jsonb`, a SlugField to a CharField) is an explicit cast,
+  which PostgreSQL truncates instead of failing (without `USING` the rollback fails instead).
 
 Rows are found again after the rollback by their primary key; where the rollback changed the
 primary key (a migration that moved it from `key` to a new `id`), by the columns that survive it
@@ -63,11 +62,18 @@ class PostReleaseScope:
 
 
 def cast_truncates(before: str | None, applied: str | None) -> int | None:
-    """The length N when a rollback from type `applied` back to type `before` casts the values to
-    varchar(N)/char(N) from another type (which truncates them silently), else None (the types
-    as the fingerprints hold them, NOT NULL included)."""
+    """The length N when a rollback from type `applied` back to type `before` narrows the values
+    to varchar(N)/char(N): from an unbounded type, or a bounded one longer than N (the types as
+    the fingerprints hold them, NOT NULL included); else None. Whether PostgreSQL truncates or
+    fails depends on Django's statement (`USING col::varchar(N)`, an explicit cast, truncates:
+    text to varchar, but also SlugField to CharField, whose data types Django tells apart); where
+    it fails, the rollback fails and no value is compared, so a value the rollback changed in
+    such a column, and re-applying does not give back, was cut."""
     old = BOUNDED_CHARACTERS.match(before or "")
-    if old is None or BOUNDED_CHARACTERS.match(applied or ""):
+    if old is None:
+        return None
+    new = BOUNDED_CHARACTERS.match(applied or "")
+    if new is not None and int(new["length"]) <= int(old["length"]):
         return None
     return int(old["length"])
 

@@ -30,7 +30,7 @@ def test_the_sequences_check_names_each_sequence_behind_and_the_fix(run):
     assert found[0].startswith("loaded_colour.id holds values up to 1003, but its sequence loaded_colour_id_seq "
                                "gives 1 next"), check["detail"]
     assert "loaded_legacy.id holds values up to 7, but its sequence loaded_legacy_id_seq gives 1 next" in found[1]
-    assert "SELECT setval('loaded_colour_id_seq', (SELECT max(id) FROM loaded_colour))" in check["detail"]
+    assert """SELECT setval('loaded_colour_id_seq', (SELECT max("id") FROM loaded_colour))""" in check["detail"]
     assert "loaded_reset" not in check["detail"]
     assert "sequences failed: loaded_colour.id" in run.stdout
     assert "[sequence-behind: docs/rules/sequence-behind.md]" in run.stdout

@@ -10,7 +10,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from migration_check.postgres.catalog import SequenceBehind
-from migration_check.project.checks import deploy_warnings, describe_missing_migrations, sequences_check
+from migration_check.project.checks import (
+    deploy_warnings,
+    describe_missing_migrations,
+    run_sequences_check,
+    sequences_check,
+)
 from migration_check.results import CheckResult
 
 DATA = Path(__file__).resolve().parent / "data" / "checks"  # apart from the showmigrations captures
@@ -65,5 +70,16 @@ def test_the_sequences_check_passes_when_none_is_behind_and_names_each_one_that_
     assert first == ("shop_colour.id holds values up to 3, but its sequence shop_colour_id_seq gives 1 next: it will "
                      "hand out values the column already holds, and each row inserted without id then fails "
                      "(duplicate key); the migration that wrote rows with their id must move it on "
-                     "(RunSQL(\"SELECT setval('shop_colour_id_seq', (SELECT max(id) FROM shop_colour))\"))")
+                     "(RunSQL(\"SELECT setval('shop_colour_id_seq', (SELECT max(\"id\") FROM shop_colour))\"))")
     assert second.startswith(".code holds values up to 9")
+
+
+def test_a_sequences_read_that_fails_skips_the_check_with_the_reason():
+    def unreadable() -> list[SequenceBehind]:
+        raise RuntimeError("permission denied for sequence shop_colour_id_seq")
+
+    check = run_sequences_check(unreadable)
+    assert (check.name, check.status, check.detail) == (
+        "sequences", "skipped", "could not read the sequences: RuntimeError: permission denied for sequence "
+        "shop_colour_id_seq")
+    assert run_sequences_check(list).status == "passed"
