@@ -118,8 +118,8 @@ def loss_message(table: str, column: str | None, keys: list[str], migration: Mig
 
 def truncation_message(table: str, column: str, keys: list[str], length: int, migration: MigrationInfo) -> str:
     return (f"column {table}.{column}: {len(keys)} post-release value(s) cut to {length} characters by rolling back "
-            f"{migration.name}: its reverse casts the column back to a {length}-character type (USING ...::"
-            f"varchar({length})), which PostgreSQL truncates instead of failing (e.g. primary key "
+            f"{migration.name}: its reverse casts the column back to a {length}-character type with an explicit "
+            f"cast (ALTER ... USING), which PostgreSQL truncates instead of failing (e.g. primary key "
             f"{example_key(keys[0])})")
 
 

@@ -127,8 +127,8 @@ def test_a_value_the_rollbacks_cast_cut_is_lost():
                                                                            "post-release")
     assert finding.message == (
         "column t.body: 1 post-release value(s) cut to 50 characters by rolling back 0002_origin: its reverse casts "
-        "the column back to a 50-character type (USING ...::varchar(50)), which PostgreSQL truncates instead of "
-        "failing (e.g. primary key 2)")
+        "the column back to a 50-character type with an explicit cast (ALTER ... USING), which PostgreSQL "
+        "truncates instead of failing (e.g. primary key 2)")
 
 
 def test_a_null_filled_in_or_a_value_given_back_by_the_reapply_is_not_cut():
