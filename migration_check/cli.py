@@ -231,8 +231,9 @@ def add_proof_options(parser: argparse.ArgumentParser) -> None:
 def add_since_and_shard_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--since", type=parse_revision, metavar="REF",
                         help="test only the migrations added or modified since the git revision REF "
-                             "(git diff REF...HEAD; instead of --depth); a migration edited after it was merged "
-                             "fails check edited_migrations")
+                             "(git diff REF...HEAD; instead of --depth), as one release: pre-release rows are "
+                             "seeded before its first migration of each app; a migration edited after it was "
+                             "merged fails check edited_migrations")
     parser.add_argument("--allow-edited", action="append", default=[], type=parse_migration_key,
                         metavar="APP.MIGRATION", help="accept a migration edited after it was merged (repeatable)")
     parser.add_argument("--shard", type=parse_shard, metavar="I/N",

@@ -125,8 +125,10 @@ def app_windows(project: Project, windows: dict[str, list[MigrationInfo]], confi
 def chains_of(windows: list[AppWindow], context: ChainContext, jobs: int,
               open_replaced: OpenReplacedPath | None = None) -> list[tuple[AppWindow, WindowChain]]:
     """The chains that test the windows: with fewer apps than jobs, a window is split into
-    segments tested side by side; each squash's replaced migrations get a chain of their own."""
-    parts = max(1, jobs // max(len(windows), 1))
+    segments tested side by side; each squash's replaced migrations get a chain of their own.
+    With --since a window is a release, never split: its migrations are tested over the rows
+    seeded at its start (proofs.data.pre_release), which a segment of its own would not have."""
+    parts = 1 if context.config.since is not None else max(1, jobs // max(len(windows), 1))
     chains = []
     for window in windows:
         tested = window.mark_irreversible(context.config.allow_irreversible)

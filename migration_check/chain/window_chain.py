@@ -18,6 +18,10 @@ what each proof does there: `proofs.protocol`):
     after_reapply   schema round trip, post-release rows survived the rollback
     after_steps     proofs that need a scratch database of their own (`OwnDatabases`)
 
+With --since the window is one release: the pre-release rows are seeded before its first
+migration only, and each later one is tested over them as the release's earlier migrations left
+them (`release_carried`, `proofs.protocol.ReleaseStart`), as one deploy of the release runs.
+
 A migration with an operation that has no reverse (named before the run, `window.mark_irreversible`)
 is applied and observed like any other (apply, compat, deploy safety), then stays applied: there
 is no rollback to test, and the newer migrations are tested on top of it.
@@ -36,6 +40,7 @@ through (`scratch.ScratchDatabase` in a run, a fake in the unit tests) and `OwnD
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import traceback
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -66,6 +71,7 @@ from ..proofs.protocol import (
     ObservedState,
     Proof,
     ProofDatabase,
+    ReleaseStart,
     ScratchUnavailable,
 )
 from ..proofs.registry import PROOFS
@@ -144,10 +150,12 @@ class WindowChain:
             for migration in self.tested:
                 self.results[migration.name].error = message
             return message
+        release: ReleaseStart | None = None
         for position, migration in enumerate(self.tested):
-            broken = self.check_migration(migration)
+            test, broken = self.check_migration(migration, release)
             self.log.migration_done()
             newer = self.tested[position + 1 :]
+            release = self.release_carried(test, broken, newer[0] if newer else None)
             if broken and not newer:
                 return None
             if broken:
@@ -196,22 +204,41 @@ class WindowChain:
 
     # -- one migration --------------------------------------------------------------------------
 
-    def check_migration(self, migration: MigrationInfo) -> str | None:
-        """Apply, roll back and re-apply one migration, its proofs called at each moment; returns
-        why the chain broke, if it did."""
+    def check_migration(self, migration: MigrationInfo,
+                        release: ReleaseStart | None) -> tuple[MigrationTest | None, str | None]:
+        """Apply, roll back and re-apply one migration, its proofs called at each moment (over the
+        rows seeded at its release's start, when `release` is given); returns its test and why
+        the chain broke, if it did."""
         result = self.results[migration.name]
         broken = self.apply_missing_dependencies(migration, result)
         if broken:
-            return broken
+            return None, broken
         test = MigrationTest(config=self.config, project=self.context.project, safety=self.context.safety,
                              migration=migration, meta=self.metadata.get(migration.name, NO_META), result=result,
-                             database=self.db, before=ObservedState(columns=self.db.columns()), log=self.log)
+                             database=self.db, before=ObservedState(columns=self.db.columns()),
+                             release_start=release, log=self.log)
         if "unreadable" in test.meta:
             result.details.append(unreadable_models(migration, test.meta["unreadable"]))
         proofs = [make() for make in self.context.proofs]
         broken = self.round_trip(test, proofs)
         self.after_steps(test, proofs)
-        return broken
+        return test, broken
+
+    def release_carried(self, test: MigrationTest | None, broken: str | None,
+                        following: MigrationInfo | None) -> ReleaseStart | None:
+        """With --since, the rows seeded at the release's start as `test` leaves them on this
+        database for `following`, when that is the release's next migration of the app (see
+        `ReleaseStart`). None, and `following` seeds rows of its own, when there is no such
+        release, when the rows did not come through `test` (its apply failed and the tables were
+        emptied, the database broke, or no rows were seeded) or when `following` is not the next."""
+        if (self.config.since is None or test is None or broken is not None or following is None
+                or previous_in_app(following) != test.migration.name
+                or test.before.data is None or test.before.seeded is None):
+            return None
+        start = test.release_start or ReleaseStart(migration=test.migration, tables=test.meta["tables_before"],
+                                                   columns=test.before.columns, seeded=test.before.seeded,
+                                                   through=())
+        return dataclasses.replace(start, through=(*start.through, test.migration.name))
 
     def round_trip(self, test: MigrationTest, proofs: Sequence[Proof]) -> str | None:
         """The steps of one migration on the chain's database, with the proofs' moments."""
@@ -268,7 +295,8 @@ class WindowChain:
         migration, result = test.migration, test.result
 
         def step(note: str = "") -> StepVerdict:
-            return judge_apply(self.step(migration, migration.name, f"apply {note}".strip()), migration)
+            return judge_apply(self.step(migration, migration.name, f"apply {note}".strip()), migration,
+                               self.data_migration_before(migration))
 
         verdict = apply_through(proofs, test, step)
         result.apply = verdict.status
@@ -284,6 +312,15 @@ class WindowChain:
         test.before.data = None  # the pre-release data had to go
         test.before.columns = self.db.columns()
         return None
+
+    def data_migration_before(self, migration: MigrationInfo) -> str | None:
+        """The data migration just before `migration` in its app, when the run does not know the
+        releases (no --since); with --since, one in the release carried its rows already."""
+        if self.config.since is not None:
+            return None
+        previous = (migration.app, previous_in_app(migration))
+        found = [m for m in self.context.project.migrations_of(migration.app) if m.key == previous]
+        return found[0].name if found and found[0].changes_rows() else None
 
     def roll_back(self, migration: MigrationInfo, result: MigrationResult,
                   columns_before: Columns) -> tuple[str | None, frozenset[tuple[str, str | None]]]:

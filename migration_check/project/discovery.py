@@ -62,6 +62,11 @@ class MigrationInfo:
         rows, it does on purpose."""
         return any(operation.reverse_code for operation in self.operations)
 
+    def changes_rows(self) -> bool:
+        """It runs code of its own forward (RunPython or RunSQL): a data migration, which may
+        fix rows a later migration of its release relies on."""
+        return any(operation.type in ("RunPython", "RunSQL") for operation in self.operations)
+
     def rollback_in_parts(self) -> str | None:
         """Why a failed rollback of this migration may keep what it reversed before failing (each
         part committed), or None when its rollback runs in one transaction."""

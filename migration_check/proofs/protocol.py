@@ -21,7 +21,7 @@ A proof object lives for one migration's test: the chain makes a fresh one per m
 what a hook keeps on `self` is for the later hooks of the same migration (threads never share
 it). Hooks write verdicts and findings into `test.result`; they never run a step of the chain.
 
-Owns: `Proof`, `MigrationTest` (what the hooks share), `ObservedState`, `ProofDatabase` (what a
+Owns: `Proof`, `MigrationTest` (what the hooks share), `ReleaseStart`, `ObservedState`, `ProofDatabase` (what a
 proof may do with a database), `ApplyStep` and `ScratchDatabases` (the hooks' extra arguments)
 and `ScratchUnavailable`.
 """
@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol
 
 from ..config import Config, MigrationKey
-from ..inside_django.protocol import CutRequest, InterruptedApplyResponse, WindowMigration
+from ..inside_django.protocol import CutRequest, InterruptedApplyResponse, TableDescription, WindowMigration
 from ..log import Log
 from ..postgres.catalog import Columns
 from ..processes.steps import StepResult
@@ -89,13 +89,42 @@ class ObservedState:
     seeded: SeedReport | None = None
 
 
+@dataclass(frozen=True, kw_only=True)
+class ReleaseStart:
+    """With --since the window is the release: its migrations are deployed together, and no user
+    writes a row between two of them. The rows written before the release are seeded once, just
+    before its first migration of the app, and each later migration is tested over those rows as
+    the release's own earlier migrations left them (their data migrations' fixes included), not
+    over rows seeded at its own state, which no production database holds (docs/proofs.md).
+
+    `migration`: the release's first migration of the app, where the rows were seeded; `tables`
+    and `columns`: the app's tables as `prepare` described them, and the database's columns, at
+    that moment; `seeded`: what the seeding did; `through`: the release's migrations applied over
+    the rows since, oldest first (`migration` included)."""
+
+    migration: MigrationInfo
+    tables: dict[str, TableDescription]
+    columns: Columns
+    seeded: SeedReport
+    through: tuple[str, ...]
+
+    def new_in_release(self, columns: Columns) -> frozenset[tuple[str, str | None]]:
+        """What of `columns` (a later inventory) the release created: (table, None) for a whole
+        table, (table, column) for a column. No value written before the release can be there."""
+        tables = {(table, None) for table in columns if table not in self.columns}
+        added = {(table, column) for table, names in columns.items() if table in self.columns
+                 for column in names - self.columns[table]}
+        return frozenset(tables | added)
+
+
 @dataclass(kw_only=True)
 class MigrationTest:
     """What the proofs of one migration's test share: the run's configuration, the project, the
     migration and what `prepare` described of it, its result (where verdicts are written), the
     chain's database, and the states observed so far. The chain fills `applied` after the apply
     and `collateral_columns` after the rollback (columns of sibling migrations Django rolled
-    back alongside M and that were put back: not M's to judge)."""
+    back alongside M and that were put back: not M's to judge). `release_start` is set when M
+    is tested over the rows seeded at its release's start (with --since; see `ReleaseStart`)."""
 
     config: Config
     project: Project
@@ -107,6 +136,7 @@ class MigrationTest:
     before: ObservedState
     applied: ObservedState | None = None
     collateral_columns: frozenset[tuple[str, str | None]] = frozenset()
+    release_start: ReleaseStart | None = None
     log: Log | None = None  # the run's console, for the progress line of a proof's own slow steps
 
     @property

@@ -42,11 +42,17 @@ class RollbackVerdict(StepVerdict):
     collateral: frozenset[MigrationKey] = field(default_factory=frozenset)
 
 
-def judge_apply(step: StepResult, migration: MigrationInfo) -> StepVerdict:
-    """Applying the migration over pre-release data, as production does."""
+def judge_apply(step: StepResult, migration: MigrationInfo, data_migration_before: str | None = None) -> StepVerdict:
+    """Applying the migration over pre-release data, as production does. `data_migration_before`:
+    the data migration just before it in its app, when the run does not know the releases (no
+    --since): the rows seeded at the migration's own state may hold values that one fixes."""
     if step.ok:
         return StepVerdict(StepOutcome.PASSED)
     error = f"applying {migration.name} over pre-release data failed: {step.error_summary()}"
+    if data_migration_before:
+        error += (f" (if {data_migration_before}, the data migration just before it, is deployed in the same "
+                  "release, run with --since and the release's base revision: the rows are then seeded before "
+                  "the release and go through its data migration first)")
     return StepVerdict(StepOutcome.FAILED, error, f"{migration.name} could not be applied" if step.timed_out else None)
 
 
@@ -92,6 +98,12 @@ def judge_reapply(step: StepResult, migration: MigrationInfo) -> StepVerdict:
 def collateral_info(table: str, column: str | None) -> Finding:
     return Finding(FindingKind.INFO, f"{table}.{column or '*'}: values went with the sibling migration rolled back "
                    "alongside; not judged here", {"table": table})
+
+
+def release_info(table: str, column: str | None, rows: int, migration: MigrationInfo) -> Finding:
+    return Finding(FindingKind.INFO, f"{table}.{column or '*'}: {rows} row(s) changed by rolling back "
+                   f"{migration.name}; the release created it, so no value written before the release is among "
+                   "them (the release's rollback removes it)", {"table": table})
 
 
 def cause_of(loss: Loss, effects: list[OperationEffect]) -> OperationEffect | None:
@@ -145,14 +157,19 @@ class DataVerdict:
 
 def judge_data(migration: MigrationInfo, meta: WindowMigration, before: Fingerprint, after: Fingerprint,
                columns_before: Columns, columns_applied: Columns,
-               collateral_columns: frozenset[tuple[str, str | None]] = frozenset()) -> DataVerdict:
-    """Pre-release rows after the rollback against their fingerprints before the migration."""
+               collateral_columns: frozenset[tuple[str, str | None]] = frozenset(),
+               new_in_release: frozenset[tuple[str, str | None]] = frozenset()) -> DataVerdict:
+    """Pre-release rows after the rollback against their fingerprints before the migration.
+    `new_in_release`: tables and columns the migration's release created before it (--since):
+    what their values become is not a loss of anything written before the release."""
     findings: list[Finding] = []
     losses: list[Loss] = []
     for loss in compare_fingerprints(before, after):
         table, column = loss[0], loss[1]
         if (table, column) in collateral_columns or (table, None) in collateral_columns:
             findings.append(collateral_info(table, column))
+        elif (table, column) in new_in_release or (table, None) in new_in_release:
+            findings.append(release_info(table, column, loss[2], migration))
         else:
             losses.append(loss)
     findings += [loss_finding(loss, migration, cause_of(loss, meta.get("effects", []))) for loss in losses]

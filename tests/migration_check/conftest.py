@@ -303,6 +303,17 @@ def assert_outputs_agree(run: ToolRun, junit: ElementTree.Element, github: bool)
     assert not problems or report["ok"] is False, "migrations are listed as FAILED but the report says ok" + context
 
 
+def git(cwd: Path, *args: str) -> str:
+    """git in `cwd`, with an author of its own (a test machine may have none configured)."""
+    return subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@example.org", *args], cwd=cwd,
+                          check=True, capture_output=True, text=True).stdout
+
+
+def commit_all(cwd: Path, message: str) -> None:
+    git(cwd, "add", "-A")
+    git(cwd, "commit", "-q", "-m", message)
+
+
 def assert_cleaned_up(run: ToolRun) -> None:
     """No scratch database of the run's role left, and the URL's database untouched."""
     assert run.leftover_scratch == [], "scratch databases left behind" + run.context()

@@ -23,13 +23,16 @@ from collections.abc import Sequence
 from ... import rules
 from ...config import MARKER_ALLOW_DATA_LOSS
 from ...inside_django.protocol import TableDescription
+from ...postgres.catalog import Columns
+from ...project.discovery import MigrationInfo
 from ...results import Finding
 from ...verdicts import Data, FindingKind, StepOutcome
-from ..protocol import MigrationTest, ObservedState, Proof, ScratchDatabases
+from ..protocol import MigrationTest, ObservedState, Proof, ReleaseStart, ScratchDatabases
 from ..round_trip import judge_data
 from .coverage import coverage_findings
 from .fingerprints import Fingerprint, changed_cells, digest
 from .post_release import compared_columns, judge_post_release, null_cells, post_release_scope, rolled_back_changes
+from .pre_release import pre_release_rows
 from .seeding import POST_RELEASE_PROFILES, PRE_RELEASE_PROFILES, Choices, SeedReport
 from .unique_keys import UniqueKeys, relaxed_keys, tightened_keys
 from .unique_probe import UniqueKey, probe_tightened
@@ -68,9 +71,21 @@ class DataProof(Proof):
     def before_apply(self, test: MigrationTest) -> None:
         if "unreadable" in test.meta:  # the app's tables around it are unknown: seeding none would prove nothing
             return
-        self.seed(test, test.before, test.meta["tables_before"], PRE_RELEASE_PROFILES, "pre-release", 0)
+        if test.release_start is not None:
+            self.carried(test, test.release_start)
+        else:
+            self.seed(test, test.before, test.meta["tables_before"], PRE_RELEASE_PROFILES, "pre-release", 0)
         if test.config.check_data:
             self.unique_before = test.database.unique_keys()
+
+    @staticmethod
+    def carried(test: MigrationTest, start: ReleaseStart) -> None:
+        """The rows seeded at the release's start, as its earlier migrations left them, are this
+        migration's pre-release rows: fingerprinted, none added (see pre_release)."""
+        test.before.seeded = start.seeded
+        test.before.data = test.database.fingerprint(auto_now_columns(test.meta["tables_before"]))
+        test.result.data_fingerprints["pre_release"] = digest(test.before.data)
+        test.result.details.append(carried_rows_info(test.migration, start, test.before.columns))
 
     def after_apply(self, test: MigrationTest) -> None:
         """Which unique keys the migration relaxed and tightened (only over the pre-release rows)."""
@@ -108,12 +123,15 @@ class DataProof(Proof):
         if before.data is None:
             return
         after = test.database.fingerprint(auto_now_columns(meta["tables_before"]))
+        start = test.release_start
+        new_in_release = start.new_in_release(before.columns) if start else frozenset()
         verdict = judge_data(test.migration, meta, before.data, after, before.columns, test.observed_after.columns,
-                             test.collateral_columns)
+                             test.collateral_columns, new_in_release)
         test.result.details.extend(verdict.findings)
-        test.result.details.extend(coverage_findings(meta["tables_before"], before.data,
-                                                     before.seeded or SeedReport(),
-                                                     auto_now_columns(meta["tables_before"])))
+        # Tables the release created hold no row written before it: no gap in what was seeded.
+        tables = [table for table in meta["tables_before"] if start is None or table in start.tables]
+        test.result.details.extend(coverage_findings(tables, before.data, before.seeded or SeedReport(),
+                                                     auto_now_columns(meta["tables_before"]), new_in_release))
         test.result.details.extend(widened_key_findings(test.migration.name, before.schema,
                                                         test.observed_after.schema))
         set_data_verdict(test, verdict.data)
@@ -139,8 +157,9 @@ class DataProof(Proof):
         """A key the migration made unique, applied over pre-release rows that repeat it."""
         if not self.tightened or test.before.data is None:
             return
-        with scratch.before(test.migration, f"{test.migration.app}_unique") as database:
-            probe = probe_tightened(test, database, self.tightened, round_token(test, 0))
+        rows = pre_release_rows(test)
+        with scratch.before(rows.at, f"{test.migration.app}_unique") as database:
+            probe = probe_tightened(test, database, self.tightened, rows)
         if probe.hazards:
             test.result.hazards = [*(test.result.hazards or []), *probe.hazards]
         test.result.details.extend(probe.findings)
@@ -166,6 +185,15 @@ def repeat_relaxed_keys(test: MigrationTest, keys: Sequence[UniqueKey], report: 
                                                    "that restores the key is not tested against such rows",
                              {"table": table, "column": None}, rules.DATA_NOT_COVERED))
     return found
+
+
+def carried_rows_info(migration: MigrationInfo, start: ReleaseStart, columns: Columns) -> Finding:
+    """What this migration's pre-release rows are, when they were seeded at its release's start."""
+    new = sorted(f"{table}.{column}" if column else table for table, column in start.new_in_release(columns))
+    created = f"; {', '.join(new)} did not exist then: no value written before the release is there" if new else ""
+    return Finding(FindingKind.INFO, f"pre-release rows: seeded before {start.migration.name}, the release's first "
+                   f"migration of {migration.app} (--since), and carried through {', '.join(start.through)} by "
+                   f"`migrate`, as a deploy of the release does{created}", {"table": None})
 
 
 def set_data_verdict(test: MigrationTest, data: Data) -> None:

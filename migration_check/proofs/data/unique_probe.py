@@ -21,7 +21,8 @@ from dataclasses import dataclass, field
 from ...results import Finding, Hazard
 from ...verdicts import FindingKind
 from ..protocol import MigrationTest, ProofDatabase
-from .seeding import PRE_RELEASE_PROFILES
+from .pre_release import PreReleaseRows, carry_to_migration, seed_pre_release
+from .seeding import SeedReport
 from .unique_keys import failed_over_duplicates, unique_over_duplicates_hazard
 
 UniqueKey = tuple[str, tuple[str, ...]]  # table, the columns of one of its unique keys
@@ -43,20 +44,35 @@ def keys_in_error(keys: Sequence[UniqueKey], error: str) -> list[UniqueKey]:
 
 
 def probe_tightened(test: MigrationTest, database: ProofDatabase, keys: Sequence[UniqueKey],
-                    round_token: int) -> ProbeOutcome:
+                    rows: PreReleaseRows) -> ProbeOutcome:
     """Apply the migration over pre-release rows that repeat each of `keys` (table, columns), on
-    `database`, a database of the proof's own at the state just before it."""
+    `database`, a database of the proof's own at the state just before `rows.at`: the migration,
+    or its release's first migration (--since), where the rows a production database may hold
+    were written; the release's earlier migrations then run over them (a de-duplication among
+    them applies to the repeated rows too)."""
     outcome, migration = ProbeOutcome(), test.migration
-    tables = test.meta["tables_before"]
-    choices = {table: info.get("choices", {}) for table, info in tables.items()}
-    report = database.seed(sorted(tables), PRE_RELEASE_PROFILES, round_token, choices)
-    repeated = [(table, key) for table, key in keys if database.repeat_key(table, key, report, choices)]
+    report = seed_pre_release(test, database, rows) or SeedReport()
+    existing = database.columns()
+    repeated, new = [], []
     for table, key in keys:
-        if (table, key) not in repeated:
+        if table not in existing or not set(key) <= existing[table]:
+            new.append((table, key))  # written only by the release's own migrations: none repeats it before
+        elif database.repeat_key(table, key, report, rows.choices):
+            repeated.append((table, key))
+        else:
             outcome.findings.append(Finding(FindingKind.INFO, f"unique probe of {migration.name}: no row of {table} "
                                             f"could repeat ({', '.join(key)}) on the schema before it",
                                             {"table": table}))
+    for table, key in new:
+        outcome.findings.append(Finding(FindingKind.INFO, f"unique probe of {migration.name}: ({', '.join(key)}) of "
+                                        f"{table} is new in its release (after {rows.at.name}), so no row written "
+                                        "before the release repeats it; the migration was applied over the rows the "
+                                        "release's own migrations wrote", {"table": table}))
     if not repeated:
+        return outcome
+    failure = carry_to_migration(test, database, rows)
+    if failure:
+        outcome.findings.append(Finding(FindingKind.INFO, f"unique probe of {migration.name}: {failure}"))
         return outcome
     applied = database.migrate(migration.app, migration.name)
     if applied.ok:

@@ -44,7 +44,7 @@ from ...project.discovery import MigrationInfo
 from ...results import Finding, Hazard, Impact, MigrationResult
 from ...verdict_table import judge_blocking
 from ...verdicts import Blocking, CheckStatus, FindingKind, StepOutcome
-from ..data.seeding import PRE_RELEASE_PROFILES
+from ..data.pre_release import database_with_pre_release_rows
 from ..deploy_safety.hazards import LOCK_MODES, WRITE_BLOCKING, DdlEvent, Event, RewriteEvent, judge_locks
 from ..protocol import MigrationTest, Proof, ProofDatabase, ScratchDatabases, ScratchUnavailable
 from .queries import traffic_lookups, traffic_queries
@@ -257,21 +257,11 @@ class Rehearsal:
         """One apply of M on a fresh database before it, with `volume` more rows per table."""
         migration = self.test.migration
         try:
-            with self.scratch.before(migration, f"{migration.app}-rehearsal") as database:
-                self.seed(database)
+            with database_with_pre_release_rows(self.test, self.scratch, f"{migration.app}-rehearsal") as database:
                 return self.apply_once(database, volume, with_traffic)
         except ScratchUnavailable as problem:
             self.result.details.append(not_run(str(problem)))
             return None
-
-    def seed(self, database: ProofDatabase) -> None:
-        """The chain's pre-release rows for this migration (its round token: the same rows)."""
-        test = self.test
-        tables = test.meta["tables_before"]
-        choices = {table: info.get("choices", {}) for table, info in tables.items()}
-        if test.config.check_data:
-            database.seed(sorted(tables), PRE_RELEASE_PROFILES, test.project.position(test.migration.key) * 2,
-                          choices)
 
     def apply_once(self, database: ProofDatabase, volume: int | None, with_traffic: bool) -> Run:
         own = database.session()  # the rehearsal's own connection: filling, counting, xmin reads

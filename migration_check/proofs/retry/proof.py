@@ -18,8 +18,8 @@ from ...inside_django.protocol import StatementRecord
 from ...results import Finding
 from ...verdicts import FindingKind, Retry, StepOutcome
 from ..data.fingerprints import Fingerprint
-from ..data.seeding import PRE_RELEASE_PROFILES
-from ..protocol import MigrationTest, Proof, ProofDatabase, ScratchDatabases
+from ..data.pre_release import database_with_pre_release_rows
+from ..protocol import MigrationTest, Proof, ScratchDatabases
 from ..schema import SchemaSnapshot, diff_schema
 from .cuts import Attempt, Cut, choose_cuts, data_differences, judge_retry, runs_in_one_transaction
 
@@ -71,15 +71,6 @@ class RetryProof(Proof):
         result.details.extend(findings)
 
     @staticmethod
-    def seeded(test: MigrationTest, database: ProofDatabase) -> None:
-        """The chain's pre-release rows for this migration (its round token: the same rows)."""
-        tables = test.meta["tables_before"]
-        choices = {table: info.get("choices", {}) for table, info in tables.items()}
-        if test.config.check_data:
-            database.seed(sorted(tables), PRE_RELEASE_PROFILES, test.project.position(test.migration.key) * 2,
-                          choices)
-
-    @staticmethod
     def ignored_columns(test: MigrationTest) -> dict[str, set[str]]:
         # Columns Django fills on every save (auto_now) differ between any two applies.
         tables = {**test.meta["tables_before"], **test.meta["tables_after"]}
@@ -87,8 +78,8 @@ class RetryProof(Proof):
 
     def clean_apply(self, test: MigrationTest, scratch: ScratchDatabases) -> tuple[CleanApply | None, str]:
         migration = test.migration
-        with scratch.before(migration, f"{migration.app}-retry-clean") as database:
-            self.seeded(test, database)
+        # The chain's pre-release rows for this migration (the same round token: the same rows).
+        with database_with_pre_release_rows(test, scratch, f"{migration.app}-retry-clean") as database:
             step, response = database.interrupted_apply(migration.app, migration.name, None)
             if response is None or not step.ok:
                 return None, f"its clean apply on a database of its own failed: {step.error_summary()}"
@@ -99,8 +90,8 @@ class RetryProof(Proof):
         """Cut one attempt off at `cut`, migrate again with nothing in the way, and compare."""
         migration = test.migration
         described = cut.describe(clean.statements)
-        with scratch.before(migration, f"{migration.app}-retry") as database:
-            self.seeded(test, database)
+        # The chain's pre-release rows for this migration (the same round token: the same rows).
+        with database_with_pre_release_rows(test, scratch, f"{migration.app}-retry") as database:
             database.interrupted_apply(migration.app, migration.name, cut.request())
             retry = database.migrate(migration.app, migration.name)
             if not retry.ok:

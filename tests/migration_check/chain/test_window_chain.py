@@ -13,6 +13,9 @@ from migration_check.chain.window_chain import ChainContext, WindowChain
 from migration_check.cli import build_parser, config_from_args
 from migration_check.log import Log
 from migration_check.project.window import AppWindow
+from migration_check.proofs.data.seeding import PRE_RELEASE_PROFILES
+from migration_check.proofs.protocol import Proof
+from migration_check.proofs.registry import PROOFS
 from tests.migration_check.fake_database import FakeDatabase, failed_step, migration, project_of
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
@@ -314,3 +317,60 @@ def test_a_failed_non_atomic_rollback_that_changed_nothing_keeps_its_database():
     results, _, _ = run_chain(NON_ATOMIC, "shop", ["0002_price", "0003_note", "0004_index"], database)
     assert results["0003_note"].error == "ProgrammingError: typo"
     assert len(database.builds) == 1
+
+
+class SeedCounting(FakeDatabase):
+    """The fake, counting the seedings of pre-release and post-release rows."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.seeded_profiles: list[tuple[str, ...]] = []
+
+    def seed(self, tables, profiles, round_token=None, choices=None):
+        self.seeded_profiles.append(tuple(profiles))
+        return super().seed(tables, profiles, round_token, choices)
+
+
+def release_starts(database, *flags):
+    """Each migration's `release_start` as the proofs saw it (where its pre-release rows come from)."""
+    seen = {}
+
+    class Recorder(Proof):
+        name = "recorder"
+
+        def before_apply(self, test):
+            start = test.release_start
+            seen[test.migration.name] = (start.migration.name, start.through) if start else None
+
+    config = config_from_args(build_parser().parse_args(["--manage", str(REPO_ROOT / "manage.py"), "--no-retry",
+                                                         *flags]))
+    window = AppWindow("shop", [m for m in LINEAR.plan if m.name != "0001_initial"], config.project_dir)
+    context = ChainContext(config=config, project=LINEAR, log=Log(1, io.StringIO()),
+                           open_database=lambda purpose: database, proofs=[*PROOFS, Recorder])
+    WindowChain(context, window, window.mark_irreversible(frozenset()), restore=True).check()
+    return seen
+
+
+def test_with_since_the_release_is_seeded_once_at_its_start_and_carried():
+    database = SeedCounting(LINEAR)
+    assert release_starts(database, "--since", "main") == {
+        "0002_price": None,
+        "0003_note": ("0002_price", ("0002_price",)),
+        "0004_index": ("0002_price", ("0002_price", "0003_note")),
+    }
+    pre_release = [p for p in database.seeded_profiles if p == tuple(PRE_RELEASE_PROFILES)]
+    assert len(pre_release) == 1 and len(database.seeded_profiles) == 4  # once before, three post-release
+
+
+def test_without_since_every_migration_seeds_its_own_rows():
+    database = SeedCounting(LINEAR)
+    assert release_starts(database) == {"0002_price": None, "0003_note": None, "0004_index": None}
+    assert database.seeded_profiles.count(tuple(PRE_RELEASE_PROFILES)) == 3
+
+
+def test_rows_emptied_by_a_failed_apply_are_not_carried():
+    # 0003's apply fails over the rows (`migrate shop 0003_note`, first call): the tables are
+    # emptied and it is applied without data, so 0004 seeds rows of its own.
+    database = SeedCounting(LINEAR, {("shop", "0003_note", 1): failed_step("IntegrityError: null value")})
+    assert release_starts(database, "--since", "main") == {
+        "0002_price": None, "0003_note": ("0002_price", ("0002_price",)), "0004_index": None}

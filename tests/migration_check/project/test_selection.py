@@ -33,6 +33,7 @@ from migration_check.project.selection import (
     same_code,
     shard_windows,
 )
+from tests.migration_check.conftest import commit_all, git
 from tests.migration_check.end_to_end.test_tiny_project import Account, child_env
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
@@ -184,16 +185,6 @@ def test_edited_check_fails_unless_acknowledged(tmp_path):
 # ------------------------------------------------------------------------------------------------
 # A git repository with a pull request's branches
 # ------------------------------------------------------------------------------------------------
-
-
-def git(cwd: Path, *args: str) -> str:
-    return subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@example.org", *args], cwd=cwd,
-                          check=True, capture_output=True, text=True).stdout
-
-
-def commit_all(cwd: Path, message: str) -> None:
-    git(cwd, "add", "-A")
-    git(cwd, "commit", "-q", "-m", message)
 
 
 @pytest.fixture(scope="module")

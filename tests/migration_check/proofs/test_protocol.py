@@ -11,7 +11,8 @@ from migration_check.chain.window_chain import ChainContext, WindowChain
 from migration_check.cli import build_parser, config_from_args
 from migration_check.log import Log
 from migration_check.project.window import AppWindow
-from migration_check.proofs.protocol import Proof
+from migration_check.proofs.data.seeding import SeedReport
+from migration_check.proofs.protocol import Proof, ReleaseStart
 from migration_check.proofs.registry import PROOFS
 from tests.migration_check.chain.test_window_chain import LINEAR
 from tests.migration_check.fake_database import FakeDatabase, failed_step
@@ -180,3 +181,11 @@ def test_every_registered_proof_is_a_named_documented_unit():
     for proof in PROOFS:
         assert issubclass(proof, Proof) and proof.name and (proof.__doc__ or "").strip(), proof
         assert proof.__doc__ != Proof.__doc__, f"{proof.__name__} says why it matters in its own docstring"
+
+
+def test_a_release_start_names_what_the_release_created_since():
+    start = ReleaseStart(migration=LINEAR.plan[1], tables={}, columns={"shop_item": {"id", "name"}},
+                         seeded=SeedReport(), through=("0002_price",))
+    later = {"shop_item": {"id", "name", "code"}, "shop_tag": {"id"}}
+    assert start.new_in_release(later) == {("shop_item", "code"), ("shop_tag", None)}
+    assert start.new_in_release({"shop_item": {"id"}}) == frozenset()  # a column gone is not new

@@ -103,3 +103,29 @@ def test_values_a_sibling_rollback_took_are_not_judged():
                          frozenset({("shop_item", "name")}))
     assert verdict.data == "preserved"
     assert verdict.findings[0].kind == "info" and "sibling" in verdict.findings[0].message
+
+
+def test_values_in_a_column_the_release_created_are_not_a_loss_of_pre_release_data():
+    """--since: orders.0003 fills a column 0002 (the same release) created; its no-op reverse leaves
+    the values. No value written before the release can be there (release_project, end to end)."""
+    meta = {"tables_before": {}, "tables_after": {}, "effects": []}
+    before, after = fingerprint({"1": {"name": "a"}}), fingerprint({"1": {"name": "b"}})
+    columns = {"shop_item": {"id", "name"}}
+    assert judge_data(M, meta, before, after, columns, columns).data == "lost"  # outside a release
+    verdict = judge_data(M, meta, before, after, columns, columns, frozenset(), frozenset({("shop_item", "name")}))
+    assert verdict.data == "preserved"
+    assert [(f.kind, f.message) for f in verdict.findings] == [
+        ("info", "shop_item.name: 1 row(s) changed by rolling back 0003_note; the release created it, so no value "
+                 "written before the release is among them (the release's rollback removes it)")]
+    whole_table = judge_data(M, meta, before, after, columns, columns, frozenset(), frozenset({("shop_item", None)}))
+    assert whole_table.data == "preserved"
+
+
+def test_an_apply_failure_after_a_data_migration_names_it_and_since():
+    verdict = judge_apply(failed_step("IntegrityError: contains null values"), M, "0002_price")
+    assert verdict.error == (
+        "applying 0003_note over pre-release data failed: IntegrityError: contains null values (if 0002_price, "
+        "the data migration just before it, is deployed in the same release, run with --since and the release's "
+        "base revision: the rows are then seeded before the release and go through its data migration first)")
+    assert judge_apply(failed_step("IntegrityError: x"), M).error == \
+        "applying 0003_note over pre-release data failed: IntegrityError: x"

@@ -37,3 +37,11 @@ def test_columns_without_a_value_tables_without_rows_and_ignored_columns_are_nam
         ("coverage", "column shop_item.updated: not compared, Django sets it on every save (auto_now)"),
     ]
     assert findings[2].extra == {"table": "shop_item", "column": "period"}
+
+
+def test_a_column_the_release_created_is_no_gap_in_the_pre_release_rows():
+    """--since: the rows were seeded before the release; a column it created holds NULL in them."""
+    before = {"shop_item": fingerprint_of(["id", "code"], {"1": {"id": "1", "code": None}})}
+    assert [f.message for f in coverage_findings(["shop_item"], before, SeedReport(), {})] == [
+        "column shop_item.code: not covered, it holds NULL in every pre-release row"]
+    assert coverage_findings(["shop_item"], before, SeedReport(), {}, frozenset({("shop_item", "code")})) == []
