@@ -236,8 +236,9 @@ class WindowChain:
                 or test.before.data is None or test.before.seeded is None):
             return None
         start = test.release_start or ReleaseStart(migration=test.migration, tables=test.meta["tables_before"],
-                                                   columns=test.before.columns, seeded=test.before.seeded,
-                                                   through=())
+                                                   columns=test.before.columns,
+                                                   old_models=test.meta.get("models_before"),
+                                                   seeded=test.before.seeded, through=())
         return dataclasses.replace(start, through=(*start.through, test.migration.name))
 
     def round_trip(self, test: MigrationTest, proofs: Sequence[Proof]) -> str | None:

@@ -34,7 +34,13 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol
 
 from ..config import Config, MigrationKey
-from ..inside_django.protocol import CutRequest, InterruptedApplyResponse, TableDescription, WindowMigration
+from ..inside_django.protocol import (
+    CutRequest,
+    InterruptedApplyResponse,
+    ModelDescription,
+    TableDescription,
+    WindowMigration,
+)
 from ..log import Log
 from ..postgres.catalog import Columns
 from ..processes.steps import StepResult
@@ -99,12 +105,15 @@ class ReleaseStart:
 
     `migration`: the release's first migration of the app, where the rows were seeded; `tables`
     and `columns`: the app's tables as `prepare` described them, and the database's columns, at
-    that moment; `seeded`: what the seeding did; `through`: the release's migrations applied over
-    the rows since, oldest first (`migration` included)."""
+    that moment; `old_models`: the models of the code before the release (the compat check's
+    previous release; None when `prepare` described none); `seeded`: what the seeding did;
+    `through`: the release's migrations applied over the rows since, oldest first (`migration`
+    included)."""
 
     migration: MigrationInfo
     tables: dict[str, TableDescription]
     columns: Columns
+    old_models: list[ModelDescription] | None
     seeded: SeedReport
     through: tuple[str, ...]
 

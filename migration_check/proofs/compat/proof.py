@@ -53,7 +53,9 @@ class CompatCheck(Proof):
     def before_apply(self, test: MigrationTest) -> None:
         """Build the statements and run them on the schema before the migration."""
         config = test.config
-        self.plan = compat_plan(test.meta) if config.check_compat and config.check_data else None
+        start = test.release_start
+        release = (start.migration.name, start.old_models) if start else None
+        self.plan = compat_plan(test.meta, release) if config.check_compat and config.check_data else None
         if self.plan is None:
             return
         self.probes = build_probes(self.plan.models, test.database.compat_resolve(lookups_for(self.plan.models)))

@@ -140,6 +140,9 @@ class CompatPlan:
     # Tables whose model the migration changes (or removes): one of their statements that could
     # not be made leaves the check open, where an untouched table's does not.
     changed: frozenset[str] = frozenset()
+    # With --since, the release's first migration of the app: the previous release's code is the
+    # models before it (the migration's own "before" never ran in production as code).
+    release_start: str | None = None
 
 
 @dataclass(frozen=True)
@@ -148,13 +151,19 @@ class CompatVerdict:
     findings: list[Finding]
 
 
-def compat_plan(meta: WindowMigration) -> CompatPlan | None:
-    """The check a migration needs (None when the prepare child described no models)."""
+def compat_plan(meta: WindowMigration, release: tuple[str, list[ModelDescription] | None] | None = None,
+                ) -> CompatPlan | None:
+    """The check a migration needs (None when the prepare child described no models). `release`:
+    with --since, when the migration is not its release's first of the app, that first
+    migration's name and the models before it: the code the deploy of the release replaces."""
     stage = meta.get("deploy_stage") or {"stage": "pre_deploy", "marker": None}
     before, after = meta.get("models_before"), meta.get("models_after")
     changed = changed_tables(before or [], after or [])
     if stage["stage"] == "post_deploy":
         return None if after is None else CompatPlan(NEW_ON_OLD, after, stage["marker"], changed)
+    if release is not None:
+        first, old_models = release
+        return None if old_models is None else CompatPlan(OLD_ON_NEW, old_models, None, changed, first)
     return None if before is None else CompatPlan(OLD_ON_NEW, before, None, changed)
 
 
@@ -507,6 +516,9 @@ def failure_finding(plan: CompatPlan, probe: Probe, statement: Statement, error:
     shown = display_statement(statement)
     if plan.direction == OLD_ON_NEW:
         who = f"the previous release's {probe.model} (the state before {migration}) fails on the schema after it"
+        if plan.release_start:  # --since: the code before the release, not the state just before the migration
+            who = (f"the previous release's {probe.model} (the state before the release, whose first migration of "
+                   f"the app is {plan.release_start}) fails on the schema after {migration}")
     else:
         who = (f"the new release's {probe.model} (the state after {migration}) fails on the schema before it, "
                f"which is live until this post-deploy migration runs ({plan.marker})")

@@ -12,8 +12,12 @@ and codes 0002, `v3` the rest. Expected:
 - `--since v1` (one release): every apply passes, data preserved, no unique-over-duplicates; the
   rows' path is said; orders.0004 still breaks the code before the release (true, shown by hand;
   accepted with --allow-breaking so the run's exit is 0).
+  tags.0003 is `compatible` with the code before the release (which knows no `colour`), not with
+  the models just before it (which write NULL), and its NULLs in the column the release created
+  are no pre-release data: `preserved`.
 - `--since v2` (0004 and codes.0003 a release later): orders.0004 `apply: failed`, codes.0003
-  `unique-over-duplicates`, exit 1, as plain migrate fails over such rows.
+  `unique-over-duplicates`, tags.0003 `breaks_old_code` and `data: lost`, exit 1, as plain
+  migrate and SQL show.
 - `--depth 3` (no releases known): the same failures, and the apply failure names the data
   migration just before it and --since.
 """
@@ -33,8 +37,9 @@ FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
 PROJECT = "release_project"
 LATER = {  # files each tag adds
     "v2": ["orders/migrations/0002_order_reference.py", "orders/migrations/0003_fill_reference.py",
-           "codes/migrations/0002_rename_duplicates.py"],
-    "v3": ["orders/migrations/0004_reference_required.py", "codes/migrations/0003_name_unique.py"],
+           "codes/migrations/0002_rename_duplicates.py", "tags/migrations/0002_tag_colour.py"],
+    "v3": ["orders/migrations/0004_reference_required.py", "codes/migrations/0003_name_unique.py",
+           "tags/migrations/0003_colour_required.py"],
 }
 
 
@@ -81,7 +86,7 @@ def test_one_release_is_tested_over_the_rows_written_before_it(runs):
     assert_cleaned_up(run)
     for app, name in [("orders", "0002_order_reference"), ("orders", "0003_fill_reference"),
                       ("orders", "0004_reference_required"), ("codes", "0002_rename_duplicates"),
-                      ("codes", "0003_name_unique")]:
+                      ("codes", "0003_name_unique"), ("tags", "0002_tag_colour"), ("tags", "0003_colour_required")]:
         run.assert_verdicts(app, name, apply="passed", **PASSED)
         assert unique_over_duplicates(run, app, name) == []
     # The retry proof's own databases hold the same rows: seeded at the release's start, carried.
@@ -124,3 +129,17 @@ def test_a_release_later_the_rows_the_schema_admits_fail_it(runs, name):
     hint = ("if 0003_fill_reference, the data migration just before it, is deployed in the same release, "
             "run with --since")
     assert (hint in fourth["error"]) == (name == "releases unknown"), fourth["error"]
+
+
+def test_compat_in_a_release_is_with_the_code_before_the_release(runs):
+    run = runs["one release"]
+    run.assert_verdicts("tags", "0003_colour_required", compat="compatible", compat_direction="old_code_on_new_schema",
+                        data="preserved")
+    [broken] = [d for d in run.migration("orders", "0004_reference_required")["details"] if d["kind"] == "compat"]
+    assert broken["message"].startswith(
+        "the previous release's orders.Order (the state before the release, whose first migration of the app is "
+        "0002_order_reference) fails on the schema after 0004_reference_required: INSERT orders_order: null value "
+        'in column "reference"'), broken["message"]
+    assert broken["statement"].startswith('INSERT INTO "orders_order" ("number") VALUES')  # no reference then
+    later = runs["a release later"]
+    later.assert_verdicts("tags", "0003_colour_required", compat="breaks_old_code", data="lost")

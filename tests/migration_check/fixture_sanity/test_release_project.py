@@ -3,7 +3,9 @@ databases of their own): deployed in one release, the data migrations (orders.00
 `reference`, codes.0002 renames duplicated names) fix the rows written before it, so orders.0004
 (NOT NULL, unique) and codes.0003 (unique) apply; deployed a release later, over rows the
 previous release's schema admits (a NULL reference, a repeated name), both fail. And the old
-code (orders at 0001, which knows no `reference`) cannot insert once 0004 is applied.
+code (orders at 0001, which knows no `reference`) cannot insert once 0004 is applied. tags.0003
+(NOT NULL with a database default) takes the old code's INSERT (tags at 0001, no `colour`) but
+not the INSERT of the code between 0002 and 0003 (colour null=True: an explicit NULL).
 test_release_project.py in end_to_end/ asserts what the tool says about them.
 """
 
@@ -49,3 +51,11 @@ def test_the_code_before_the_release_cannot_insert_after_0004(db):
     db.migrate()
     with pytest.raises(Exception, match='null value in column "reference"'):
         db.rows("INSERT INTO orders_order (number) VALUES ('C-1')")  # orders.Order at 0001 has no reference
+
+
+def test_the_code_before_the_release_inserts_after_tags_0003_and_the_code_at_0002_does_not(db):
+    db.migrate()
+    db.rows("INSERT INTO tags_tag (name) VALUES ('old')")  # tags.Tag at 0001: no colour
+    assert db.rows("SELECT name, colour FROM tags_tag") == [("old", "grey")]
+    with pytest.raises(Exception, match='null value in column "colour"'):
+        db.rows("INSERT INTO tags_tag (name, colour) VALUES ('at 0002', NULL)")  # Django's INSERT at 0002

@@ -185,6 +185,18 @@ def test_plan_direction_follows_the_deploy_stage():
     assert compat_plan({"tables_before": {}, "tables_after": {}, "effects": []}) is None
 
 
+def test_in_a_release_the_old_code_is_the_models_before_the_release():
+    """--since, a migration after its release's first: the code the deploy replaces is the models
+    before the release; what the migration itself changes stays its own (release_project's tags)."""
+    start, before, after = [model("shop_tag", field("name", "varchar(20)"))], [TAG], [TAG, LINE]
+    meta = {"tables_before": {}, "tables_after": {}, "effects": [], "models_before": before, "models_after": after}
+    assert compat_plan(meta, ("0002_colour", start)) == \
+        CompatPlan(OLD_ON_NEW, start, None, frozenset({"shop_line"}), "0002_colour")
+    assert compat_plan(meta, ("0002_colour", None)) is None  # nothing described before the release
+    staged = {**meta, "deploy_stage": {"stage": "post_deploy", "marker": "m"}}
+    assert compat_plan(staged, ("0002_colour", start)).models == after  # the new code is the new code
+
+
 NOT_NULL = StatementError("23502", 'null value in column "slug" of relation "shop_tag" violates not-null constraint')
 CHECK = StatementError("23514", 'new row for relation "shop_tag" violates check constraint "x"')
 
