@@ -230,10 +230,13 @@ class WindowChain:
         database for `following`, when that is the release's next migration of the app (see
         `ReleaseStart`). None, and `following` seeds rows of its own, when there is no such
         release, when the rows did not come through `test` (its apply failed and the tables were
-        emptied, the database broke, or no rows were seeded) or when `following` is not the next."""
+        emptied, the database broke, or no rows were seeded), when its rollback failed (the
+        post-release rows seeded after it never went through its code again, as a re-apply runs
+        it: no deploy leaves such rows before `following`) or when `following` is not the next."""
         if (self.config.since is None or test is None or broken is not None or following is None
                 or previous_in_app(following) != test.migration.name
-                or test.before.data is None or test.before.seeded is None):
+                or test.before.data is None or test.before.seeded is None
+                or (test.result.reapply != StepOutcome.PASSED and test.result.rollback != Rollback.IRREVERSIBLE)):
             return None
         start = test.release_start or ReleaseStart(migration=test.migration, tables=test.meta["tables_before"],
                                                    columns=test.before.columns,

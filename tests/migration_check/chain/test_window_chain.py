@@ -374,3 +374,12 @@ def test_rows_emptied_by_a_failed_apply_are_not_carried():
     database = SeedCounting(LINEAR, {("shop", "0003_note", 1): failed_step("IntegrityError: null value")})
     assert release_starts(database, "--since", "main") == {
         "0002_price": None, "0003_note": ("0002_price", ("0002_price",)), "0004_index": None}
+
+
+def test_rows_are_not_carried_past_a_failed_rollback():
+    # 0003's rollback (`migrate shop 0002_price`, third call) fails: there is no re-apply, so the
+    # post-release rows seeded after 0003 never went through its code again; 0004 seeds its own
+    # (wagtailcore.0086 -> 0087 in survey 4).
+    database = SeedCounting(LINEAR, {("shop", "0002_price", 3): failed_step("DataError: negative substring length")})
+    assert release_starts(database, "--since", "main") == {
+        "0002_price": None, "0003_note": ("0002_price", ("0002_price",)), "0004_index": None}
