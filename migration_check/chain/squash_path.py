@@ -74,6 +74,12 @@ class ReplacedPathChain(WindowChain):
         super().__init__(context, window, tested, restore=False)
         self.squash = squash
 
+    def held_before(self, migration: MigrationInfo) -> set[MigrationKey]:
+        """Nothing to catch up with: the path's database holds the state before the squash and
+        the replaced migrations as they are tested (the plan, which has the squash, does not say
+        what such a database holds)."""
+        return set()
+
     def base_targets(self, migrations: Sequence[MigrationInfo]) -> list[MigrationKey]:
         """The state before the squash, and the replaced migrations older than `migrations`."""
         replaced = self.context.project.replaced_by(self.squash)

@@ -213,6 +213,11 @@ class WindowChain:
         broken = self.apply_missing_dependencies(migration, result)
         if broken:
             return None, broken
+        failure, rebuilt = self.catch_up(migration)
+        if failure:
+            result.apply, result.error = StepOutcome.NOT_RUN, f"not tested: {failure}"
+            return None, failure
+        release = None if rebuilt else release  # a fresh database holds none of the release's rows
         test = MigrationTest(config=self.config, project=self.context.project, safety=self.context.safety,
                              migration=migration, meta=self.metadata.get(migration.name, NO_META), result=result,
                              database=self.db, before=ObservedState(columns=self.db.columns()),
@@ -397,6 +402,31 @@ class WindowChain:
         result.apply, result.error = StepOutcome.FAILED, f"applying what {migration.name} depends on failed: " \
                                                f"{failed.error_summary()}"
         return f"what {migration.name} depends on could not be applied"
+
+    def held_before(self, migration: MigrationInfo) -> set[MigrationKey]:
+        """What a database built forward to the state just before `migration` holds: every
+        migration of the plan but it and what depends on it (as `base_targets`)."""
+        excluded = dependents_closure([migration.key], self.context.project.dependencies())
+        return {m.key for m in self.context.project.plan} - excluded
+
+    def catch_up(self, migration: MigrationInfo) -> tuple[str | None, bool]:
+        """Bring this database to the state a fresh one built forward to just before `migration`
+        holds: other apps' migrations that depend on the ones this chain tested before it are
+        applied there. Without them the state may not even render (django-oscar: customer.0006
+        applied, order.0008 not, and every `migrate` fails, so customer.0007 failed to apply in
+        one chain and passed when --jobs split the window before it), and verdicts would depend on
+        where a window was split. Applied over the rows the earlier tests left; when that fails
+        (a fresh build applies them over empty tables), the chain starts again on a fresh
+        database before `migration`. Returns why it could not, and whether it rebuilt."""
+        missing = self.held_before(migration) - self.db.applied()
+        if not missing or self.apply_forward(missing) is None:
+            return None, False
+        self.log.info(f"{self.app}: catching up with the state before {migration.name} failed on this database; "
+                      f"{migration.name} and newer are tested on a database built forward to it")
+        self.db.close()
+        self.database = None
+        failure = self.build_before(self.tested[self.tested.index(migration):])
+        return (f"building a database before {migration.name} failed: {failure}" if failure else None), True
 
     def apply_forward(self, keys: set[MigrationKey]) -> StepResult | None:
         """Apply `keys` (their dependencies applied); returns the first step that failed."""

@@ -383,3 +383,36 @@ def test_rows_are_not_carried_past_a_failed_rollback():
     database = SeedCounting(LINEAR, {("shop", "0002_price", 3): failed_step("DataError: negative substring length")})
     assert release_starts(database, "--since", "main") == {
         "0002_price": None, "0003_note": ("0002_price", ("0002_price",)), "0004_index": None}
+
+
+# b.0002 depends on shop.0002 (django-oscar: order.0008 re-points a foreign key once customer.0006
+# has moved its model): a database built forward to just before shop.0003 holds it.
+DEPENDENT_APP = project_of(
+    migration("shop", "0001_initial"),
+    migration("shop", "0002_price", ("shop", "0001_initial")),
+    migration("b", "0001_initial"),
+    migration("b", "0002_points_at_price", ("b", "0001_initial"), ("shop", "0002_price")),
+    migration("shop", "0003_note", ("shop", "0002_price")),
+)
+
+
+def test_each_migration_is_tested_in_the_state_a_fresh_database_before_it_holds():
+    """Before: b.0002 was never applied in this chain, so shop.0003 was tested without it (and
+    with the window split before shop.0003, with it: verdicts depended on --jobs)."""
+    database = FakeDatabase(DEPENDENT_APP)
+    results, error, log = run_chain(DEPENDENT_APP, "shop", ["0002_price", "0003_note"], database)
+    assert error is None
+    assert database.calls == [("shop", "0002_price"), ("shop", "0001_initial"), ("shop", "0002_price"),
+                              ("b", "0002_points_at_price"),  # caught up before shop.0003
+                              ("shop", "0003_note"), ("shop", "0002_price"), ("shop", "0003_note")]
+    assert "shop: apply b.0002_points_at_price first ... OK" in log
+    assert verdicts(results["0003_note"]) == ("passed", "passed", "passed", "identical")
+
+
+def test_a_catch_up_that_fails_starts_again_on_a_fresh_database():
+    database = FakeDatabase(DEPENDENT_APP, {("b", "0002_points_at_price", 1): failed_step("IntegrityError: x")})
+    results, error, log = run_chain(DEPENDENT_APP, "shop", ["0002_price", "0003_note"], database)
+    assert error is None
+    assert database.builds == [["0002_price", "0003_note"], ["0003_note"]]
+    assert "catching up with the state before 0003_note failed on this database" in log
+    assert verdicts(results["0003_note"]) == ("passed", "passed", "passed", "identical")
