@@ -18,6 +18,10 @@ what each proof does there: `proofs.protocol`):
     after_reapply   schema round trip, post-release rows survived the rollback
     after_steps     proofs that need a scratch database of their own (`OwnDatabases`)
 
+Each migration is tested in the state a fresh database built forward to just before it holds
+(`catch_up`: other apps' migrations that depend on the ones tested before it are applied first),
+so where --jobs split the window changes no verdict.
+
 With --since the window is one release: the pre-release rows are seeded before its first
 migration only, and each later one is tested over them as the release's earlier migrations left
 them (`release_carried`, `proofs.protocol.ReleaseStart`), as one deploy of the release runs.
