@@ -32,7 +32,7 @@ Reads `MigrationResult` fields only, through a protocol (results.py imports this
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol, TypeVar
 
@@ -43,6 +43,15 @@ from .config import (
     MARKER_ALLOW_UNSAFE_RETRY,
 )
 from .verdicts import Blocking, Compat, CompatDirection, Data, FindingKind, Retry, Rollback, Schema, StepOutcome
+
+
+class Detail(Protocol):
+    """The fields of a results.Finding the table reads."""
+
+    @property
+    def kind(self) -> FindingKind: ...
+    @property
+    def extra(self) -> Mapping[str, object]: ...
 
 
 class MigrationResult(Protocol):
@@ -65,6 +74,10 @@ class MigrationResult(Protocol):
     retry: Retry
     retry_acknowledged: bool
     blocking: Blocking
+
+    @property
+    def details(self) -> Sequence[Detail]: ...
+
 
 PASSED = "passed"
 FAILED = "failed"
@@ -196,6 +209,11 @@ def next_step(m: MigrationResult, judgement: Judgement) -> str | None:
                 "reports as data lost whatever the forward changed that the reverse does not restore. Or accept "
                 f"it on purpose: --allow-irreversible {label}, or the comment "
                 f"{marker_line(MARKER_ALLOW_IRREVERSIBLE)} in the migration file")
+    if judgement.step == "data" and judgement.value == Data.LOST and cut_only(m):
+        return ("keep the column wide enough on rollback, or give the migration reverse code that shortens or moves "
+                "the longer values on purpose before the column narrows (a RunPython whose reverse runs first); "
+                f"when cutting them is intended, accept it: --allow-data-loss {label}, or the comment "
+                f"{marker_line(MARKER_ALLOW_DATA_LOSS)} in the migration file")
     if judgement.step == "data" and judgement.value == Data.LOST:
         return ("make the reverse restore the values, or, when losing them on rollback is intended (a removed "
                 f"field or model), accept it: --allow-data-loss {label}, or the comment "
@@ -212,6 +230,12 @@ def next_step(m: MigrationResult, judgement: Judgement) -> str | None:
                 "migration of its own with atomic = False, in batches; build indexes CONCURRENTLY; avoid "
                 "rewrites (docs/rules/max-blocking-exceeded.md). Or raise --max-blocking")
     return None
+
+
+def cut_only(m: MigrationResult) -> bool:
+    """Every loss the data proof found is a value the rollback cut to a shorter type (`cut_to`)."""
+    losses = [finding for finding in m.details if finding.kind == FindingKind.DATA_LOST]
+    return bool(losses) and all("cut_to" in finding.extra for finding in losses)
 
 
 class Estimate(Protocol):

@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import pytest
 
-from migration_check.results import Impact, MigrationResult
+from migration_check.results import Finding, Impact, MigrationResult
 from migration_check.verdict_table import STEPS, judge_blocking, judge_migration, next_step, over_limit, untested_reason
+from migration_check.verdicts import FindingKind
 
 FULL = {"apply": "passed", "rollback": "passed", "reapply": "passed", "schema": "identical", "data": "preserved",
         "compat": "compatible", "retry": "passed"}
@@ -129,3 +130,19 @@ def impact(estimated: float | None, *measured: float) -> Impact:
 def test_judge_blocking(impacts, limit, verdict, over):
     assert judge_blocking(impacts, limit) == verdict
     assert over_limit(impacts, limit) == [impacts[i] for i in over]
+
+
+def test_a_loss_that_is_only_values_cut_short_names_the_fix_for_a_narrowing():
+    """A rollback that casts a column back to a shorter type cuts post-release values (rule
+    post-release-data-lost with `cut_to`): restoring values is not the fix, keeping them whole is."""
+    cut = Finding(FindingKind.DATA_LOST, "column t.body: ... cut to 50 characters ...",
+                  {"table": "t", "column": "body", "cut_to": 50}, "post-release-data-lost")
+    gone = Finding(FindingKind.DATA_LOST, "column t.name: ... changed ...", {"table": "t", "column": "name"},
+                   "data-lost")
+    only_cut = result(data="lost", details=[cut])
+    text = next_step(only_cut, judge_migration(only_cut)[4])
+    assert text.startswith("keep the column wide enough on rollback, or give the migration reverse code that "
+                           "shortens or moves the longer values"), text
+    assert "--allow-data-loss shop.0002_m" in text and "a removed field or model" not in text
+    both = result(data="lost", details=[cut, gone])
+    assert next_step(both, judge_migration(both)[4]).startswith("make the reverse restore the values")

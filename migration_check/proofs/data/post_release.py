@@ -146,7 +146,7 @@ def judge_post_release(migration: MigrationInfo, scope: PostReleaseScope, rolled
     for (table, column), keys in group(cut).items():
         length = scope.truncating[(table, column or "")]  # adapted cells are columns, never whole rows
         findings.append(loss_finding(table, column, keys, truncation_message(table, column or "", keys, length,
-                                                                             migration)))
+                                                                             migration), cut_to=length))
     for (table, column), keys in group(adapted - cut).items():
         findings.append(Finding(FindingKind.INFO, f"column {table}.{column}: {len(keys)} post-release value(s) "
                                 f"changed by the rollback to fit the column's definition before {migration.name} "
@@ -155,10 +155,14 @@ def judge_post_release(migration: MigrationInfo, scope: PostReleaseScope, rolled
     return PostReleaseVerdict(bool(lost or cut), findings)
 
 
-def loss_finding(table: str, column: str | None, keys: list[str], message: str) -> Finding:
-    return Finding(FindingKind.DATA_LOST, message, {
-        "table": table, "column": column, "rows": len(keys), "example_pk": keys[0], "operation": None,
-        "rows_written": "post-release"}, rules.POST_RELEASE_DATA_LOST)
+def loss_finding(table: str, column: str | None, keys: list[str], message: str,
+                 cut_to: int | None = None) -> Finding:
+    """`cut_to`: the length the rollback cut the values to (JSON `cut_to`), for a truncation."""
+    extra: dict[str, object] = {"table": table, "column": column, "rows": len(keys), "example_pk": keys[0],
+                                "operation": None, "rows_written": "post-release"}
+    if cut_to is not None:
+        extra["cut_to"] = cut_to
+    return Finding(FindingKind.DATA_LOST, message, extra, rules.POST_RELEASE_DATA_LOST)
 
 
 def null_cells(fingerprint: Fingerprint, cells: Iterable[Cell]) -> frozenset[Cell]:

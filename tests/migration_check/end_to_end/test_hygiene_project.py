@@ -156,6 +156,8 @@ def test_a_rollback_whose_cast_cuts_post_release_values_loses_data(run):
         "cast_truncates_note", "body", "post-release", "post-release-data-lost")
     assert found["message"].startswith("column cast_truncates_note.body: 1 post-release value(s) cut to 50 "
                                        "characters by rolling back 0002_alter_note_body: its reverse casts")
+    assert found["cut_to"] == 50
+    assert "Next: keep the column wide enough on rollback" in run.stdout
 
 
 def test_a_reverse_that_shortens_values_on_purpose_is_information(run):

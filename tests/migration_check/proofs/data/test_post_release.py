@@ -125,6 +125,7 @@ def test_a_value_the_rollbacks_cast_cut_is_lost():
     (finding,) = verdict.findings
     assert (finding.kind, finding.rule, finding.extra["rows_written"]) == ("data_lost", "post-release-data-lost",
                                                                            "post-release")
+    assert finding.extra["cut_to"] == 50
     assert finding.message == (
         "column t.body: 1 post-release value(s) cut to 50 characters by rolling back 0002_origin: its reverse casts "
         "the column back to a 50-character type with an explicit cast (ALTER ... USING), which PostgreSQL "
