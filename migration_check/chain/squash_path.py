@@ -28,6 +28,7 @@ from ..postgres.server import Server
 from ..processes.steps import StepResult, StepRunner
 from ..project.discovery import MigrationInfo, Project, effective_applied
 from ..project.window import AppWindow
+from ..proofs.protocol import MigrationTest, ReleaseStart
 from ..results import Finding
 from ..verdicts import FindingKind
 from .scratch import ScratchDatabase
@@ -74,11 +75,17 @@ class ReplacedPathChain(WindowChain):
         super().__init__(context, window, tested, restore=False)
         self.squash = squash
 
-    def held_before(self, migration: MigrationInfo) -> set[MigrationKey]:
+    def catch_up(self, migration: MigrationInfo) -> tuple[str | None, bool]:
         """Nothing to catch up with: the path's database holds the state before the squash and
-        the replaced migrations as they are tested (the plan, which has the squash, does not say
-        what such a database holds)."""
-        return set()
+        the replaced migrations as they are tested (the plan, which has the squash and not them,
+        does not say what such a database holds)."""
+        return None, False
+
+    def release_carried(self, test: MigrationTest | None, broken: str | None,
+                        following: MigrationInfo | None) -> ReleaseStart | None:
+        """None: the replaced migrations are history, not the release --since names; each is
+        tested over rows seeded at its own state."""
+        return None
 
     def base_targets(self, migrations: Sequence[MigrationInfo]) -> list[MigrationKey]:
         """The state before the squash, and the replaced migrations older than `migrations`."""

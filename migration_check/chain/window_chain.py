@@ -20,7 +20,8 @@ what each proof does there: `proofs.protocol`):
 
 Each migration is tested in the state a fresh database built forward to just before it holds
 (`catch_up`: other apps' migrations that depend on the ones tested before it are applied first),
-so where --jobs split the window changes no verdict.
+so where --jobs split the window changes no migration's schema state (only the rows the earlier
+tests of a chain left differ).
 
 With --since the window is one release: the pre-release rows are seeded before its first
 migration only, and each later one is tested over them as the release's earlier migrations left
@@ -128,6 +129,7 @@ class WindowChain:
         self.app = window.app
         self.results = window.results  # each chain writes only its own migrations' entries
         self.tested = tested
+        self.app_window = list(window.window)  # the app's whole window (this chain tests a segment of it)
         self.restore = restore  # the chain that ends at the app's newest migration restores head
         self.metadata: PrepareResponse = {}
         self.database: ChainDatabase | None = None
@@ -171,11 +173,18 @@ class WindowChain:
         return self.restore_head() if self.restore else None
 
     def base_targets(self, migrations: Sequence[MigrationInfo]) -> list[MigrationKey]:
-        """`migrate` targets of the state just before `migrations`: everything but them and
-        what depends on them."""
-        plan = self.context.project.plan
-        excluded = dependents_closure([m.key for m in migrations], self.context.project.dependencies())
-        return forward_targets(plan, {m.key for m in plan} - excluded)
+        """`migrate` targets of the state just before `migrations` (oldest first): `held_before`
+        its oldest."""
+        return forward_targets(self.context.project.plan, self.held_before(migrations[0], migrations))
+
+    def held_before(self, migration: MigrationInfo, also: Sequence[MigrationInfo] = ()) -> set[MigrationKey]:
+        """What a database in the state just before `migration` holds, whichever chain or segment
+        reaches it: every migration of the plan but the app's window from `migration` on (a
+        sibling branch of the window not tested yet included), `also`, and what depends on them."""
+        keys = [m.key for m in self.app_window]
+        untested = self.app_window[keys.index(migration.key):] if migration.key in keys else [migration]
+        excluded = dependents_closure([m.key for m in [*untested, *also]], self.context.project.dependencies())
+        return {m.key for m in self.context.project.plan} - excluded
 
     def build_before(self, migrations: Sequence[MigrationInfo]) -> str | None:
         """A fresh database built forward to the state just before `migrations`, described for
@@ -192,7 +201,8 @@ class WindowChain:
         own verdicts are still knowable when the forward path through `migration` works (its
         apply passed; a later step broke): this chain's database stops here, and the newer ones
         are tested on a fresh database built forward past it. Returns why they cannot be."""
-        if self.results[migration.name].rollback == Rollback.NOT_RUN:  # applying it failed: nothing gets past it
+        result = self.results[migration.name]
+        if result.rollback == Rollback.NOT_RUN or result.apply == StepOutcome.NOT_RUN:  # never applied past
             return broken
         self.log.info(f"{self.app}: {broken}; this database stops here, {newer[0].name} and newer are tested "
                       f"on a database built forward past {migration.name}")
@@ -218,8 +228,9 @@ class WindowChain:
         if broken:
             return None, broken
         failure, rebuilt = self.catch_up(migration)
-        if failure:
-            result.apply, result.error = StepOutcome.NOT_RUN, f"not tested: {failure}"
+        if failure:  # an irreversible migration's error already names its operation: keep both
+            result.apply = StepOutcome.NOT_RUN
+            result.error = f"{result.error}; not tested: {failure}" if result.error else f"not tested: {failure}"
             return None, failure
         release = None if rebuilt else release  # a fresh database holds none of the release's rows
         test = MigrationTest(config=self.config, project=self.context.project, safety=self.context.safety,
@@ -250,7 +261,8 @@ class WindowChain:
         start = test.release_start or ReleaseStart(migration=test.migration, tables=test.meta["tables_before"],
                                                    columns=test.before.columns,
                                                    old_models=test.meta.get("models_before"),
-                                                   seeded=test.before.seeded, through=())
+                                                   seeded=test.before.seeded, through=(),
+                                                   first=self.starts_release(test.migration))
         return dataclasses.replace(start, through=(*start.through, test.migration.name))
 
     def round_trip(self, test: MigrationTest, proofs: Sequence[Proof]) -> str | None:
@@ -325,6 +337,10 @@ class WindowChain:
         test.before.data = None  # the pre-release data had to go
         test.before.columns = self.db.columns()
         return None
+
+    def starts_release(self, migration: MigrationInfo) -> bool:
+        """`migration` is its release's first of the app: the one before it is not in the window."""
+        return previous_in_app(migration) not in {m.name for m in self.app_window}
 
     def data_migration_before(self, migration: MigrationInfo) -> str | None:
         """The data migration just before `migration` in its app, when the run does not know the
@@ -407,12 +423,6 @@ class WindowChain:
                                                f"{failed.error_summary()}"
         return f"what {migration.name} depends on could not be applied"
 
-    def held_before(self, migration: MigrationInfo) -> set[MigrationKey]:
-        """What a database built forward to the state just before `migration` holds: every
-        migration of the plan but it and what depends on it (as `base_targets`)."""
-        excluded = dependents_closure([migration.key], self.context.project.dependencies())
-        return {m.key for m in self.context.project.plan} - excluded
-
     def catch_up(self, migration: MigrationInfo) -> tuple[str | None, bool]:
         """Bring this database to the state a fresh one built forward to just before `migration`
         holds: other apps' migrations that depend on the ones this chain tested before it are
@@ -423,10 +433,16 @@ class WindowChain:
         (a fresh build applies them over empty tables), the chain starts again on a fresh
         database before `migration`. Returns why it could not, and whether it rebuilt."""
         missing = self.held_before(migration) - self.db.applied()
-        if not missing or self.apply_forward(missing) is None:
+        failed = self.apply_forward(missing) if missing else None
+        if failed is None:
             return None, False
         self.log.info(f"{self.app}: catching up with the state before {migration.name} failed on this database; "
                       f"{migration.name} and newer are tested on a database built forward to it")
+        self.results[migration.name].details.append(Finding(FindingKind.INFO, (
+            f"tested on a fresh database built to the state before it: bringing the chain's database there "
+            f"failed over the rows the earlier migrations' tests left ({failed.error_summary()})"
+            + ("; the release's rows seeded at its start are not carried to it" if self.config.since else "")),
+            {"table": None}))
         self.db.close()
         self.database = None
         failure = self.build_before(self.tested[self.tested.index(migration):])
@@ -517,6 +533,9 @@ class OwnDatabases:
 
     def __init__(self, chain: WindowChain) -> None:
         self.chain = chain
+
+    def targets_before(self, migration: MigrationInfo) -> list[MigrationKey]:
+        return self.chain.base_targets([migration])
 
     @contextlib.contextmanager
     def before(self, migration: MigrationInfo, purpose: str) -> Iterator[ProofDatabase]:

@@ -108,7 +108,8 @@ class ReleaseStart:
     that moment; `old_models`: the models of the code before the release (the compat check's
     previous release; None when `prepare` described none); `seeded`: what the seeding did;
     `through`: the release's migrations applied over the rows since, oldest first (`migration`
-    included)."""
+    included); `first`: `migration` is the release's first of the app (False when the rows
+    seeded there could not reach it: a failed apply emptied the tables, a database was rebuilt)."""
 
     migration: MigrationInfo
     tables: dict[str, TableDescription]
@@ -116,12 +117,17 @@ class ReleaseStart:
     old_models: list[ModelDescription] | None
     seeded: SeedReport
     through: tuple[str, ...]
+    first: bool = True
 
     def new_in_release(self, columns: Columns) -> frozenset[tuple[str, str | None]]:
         """What of `columns` (a later inventory) the release created: (table, None) for a whole
-        table, (table, column) for a column. No value written before the release can be there."""
-        tables = {(table, None) for table in columns if table not in self.columns}
-        added = {(table, column) for table, names in columns.items() if table in self.columns
+        table, (table, column) for a column. No value written before the release can be there.
+        When unsure, a name is not new: while a table of the start is gone no new table counts (it
+        may be that one renamed), and while a column of a table is gone no new column of it does."""
+        gone_tables = set(self.columns) - set(columns)
+        tables = set() if gone_tables else {(table, None) for table in columns if table not in self.columns}
+        added = {(table, column) for table, names in columns.items()
+                 if table in self.columns and not self.columns[table] - names
                  for column in names - self.columns[table]}
         return frozenset(tables | added)
 
@@ -171,6 +177,11 @@ class ScratchDatabases(Protocol):
         """A fresh database built forward to the state just before `migration` (neither it nor
         anything that depends on it applied), named after `purpose`; dropped when the block
         ends. Raises `ScratchUnavailable` when it cannot be built."""
+        ...
+
+    def targets_before(self, migration: MigrationInfo) -> list[MigrationKey]:
+        """The `migrate APP NAME` targets of the state just before `migration` (what `before`
+        builds): to carry a database built to an older state there (pre_release)."""
         ...
 
 

@@ -10,8 +10,8 @@ values it fixed, which no production database holds after the release's deploy.
 
 The chain's database carries the rows itself. The proofs' own databases (the unique probe, the
 retry proof, the deploy rehearsal) are built to the state before the release's first migration,
-seeded there, and carried to the state before the migration by `migrate APP PREVIOUS`
-(`database_with_pre_release_rows`).
+seeded there, and carried to the state before the migration by `migrate` (the release's earlier
+migrations and what other apps' migrations need of them: `database_with_pre_release_rows`).
 
 Owns: `PreReleaseRows`, `pre_release_rows`, `seed_pre_release`, `carry_to_migration`,
 `database_with_pre_release_rows`.
@@ -20,11 +20,12 @@ Owns: `PreReleaseRows`, `pre_release_rows`, `seed_pre_release`, `carry_to_migrat
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
+from ...config import MigrationKey
 from ...inside_django.protocol import TableDescription
-from ...project.discovery import MigrationInfo, previous_in_app
+from ...project.discovery import MigrationInfo
 from ..protocol import MigrationTest, ProofDatabase, ScratchDatabases, ScratchUnavailable
 from .seeding import PRE_RELEASE_PROFILES, Choices, SeedReport
 
@@ -58,16 +59,19 @@ def seed_pre_release(test: MigrationTest, database: ProofDatabase, rows: PreRele
                          rows.choices)
 
 
-def carry_to_migration(test: MigrationTest, database: ProofDatabase, rows: PreReleaseRows) -> str | None:
-    """Bring `database` from the state before `rows.at` to the state before the migration, by
-    `migrate APP PREVIOUS` (the release's earlier migrations, over the rows); returns why not."""
+def carry_to_migration(test: MigrationTest, database: ProofDatabase, rows: PreReleaseRows,
+                       targets: Sequence[MigrationKey]) -> str | None:
+    """Bring `database` from the state before `rows.at` to the state before the migration,
+    `targets` (`ScratchDatabases.targets_before`: the release's earlier migrations and what other
+    apps need of them, as the chain's database holds them), over the rows; returns why not."""
     if rows.at.key == test.migration.key:
         return None
-    step = database.migrate(test.migration.app, previous_in_app(test.migration))
-    if step.ok:
-        return None
-    return (f"carrying the rows seeded before {rows.at.name} through the release's migrations up to "
-            f"{test.migration.name} failed: {step.error_summary()}")
+    for app, name in targets:
+        step = database.migrate(app, name)
+        if not step.ok:
+            return (f"carrying the rows seeded before {rows.at.name} through the release's migrations up to "
+                    f"{test.migration.name} failed: {step.error_summary()}")
+    return None
 
 
 @contextlib.contextmanager
@@ -78,7 +82,7 @@ def database_with_pre_release_rows(test: MigrationTest, scratch: ScratchDatabase
     rows = pre_release_rows(test) if test.config.check_data else PreReleaseRows(test.migration, {})
     with scratch.before(rows.at, purpose) as database:
         seed_pre_release(test, database, rows)
-        failure = carry_to_migration(test, database, rows)
+        failure = carry_to_migration(test, database, rows, scratch.targets_before(test.migration))
         if failure:
             raise ScratchUnavailable(failure)
         yield database

@@ -32,7 +32,7 @@ from ..round_trip import judge_data
 from .coverage import coverage_findings
 from .fingerprints import Fingerprint, changed_cells, digest
 from .post_release import compared_columns, judge_post_release, null_cells, post_release_scope, rolled_back_changes
-from .pre_release import pre_release_rows
+from .pre_release import PreReleaseRows, pre_release_rows
 from .seeding import POST_RELEASE_PROFILES, PRE_RELEASE_PROFILES, Choices, SeedReport
 from .unique_keys import UniqueKeys, relaxed_keys, tightened_keys
 from .unique_probe import UniqueKey, probe_tightened
@@ -129,7 +129,7 @@ class DataProof(Proof):
                              test.collateral_columns, new_in_release)
         test.result.details.extend(verdict.findings)
         # Tables the release created hold no row written before it: no gap in what was seeded.
-        tables = [table for table in meta["tables_before"] if start is None or table in start.tables]
+        tables = [table for table in meta["tables_before"] if (table, None) not in new_in_release]
         test.result.details.extend(coverage_findings(tables, before.data, before.seeded or SeedReport(),
                                                      auto_now_columns(meta["tables_before"]), new_in_release))
         test.result.details.extend(widened_key_findings(test.migration.name, before.schema,
@@ -157,9 +157,27 @@ class DataProof(Proof):
         """A key the migration made unique, applied over pre-release rows that repeat it."""
         if not self.tightened or test.before.data is None:
             return
-        rows = pre_release_rows(test)
+        start = test.release_start
+        if start is None:
+            self.probe(test, scratch, self.tightened, pre_release_rows(test))
+            return
+        created = start.new_in_release(test.before.columns)
+        new = [(table, key) for table, key in self.tightened
+               if (table, None) in created or any((table, column) in created for column in key)]
+        at_start = [(table, key) for table, key in self.tightened if (table, key) not in new
+                    and table in start.columns and set(key) <= start.columns[table]]
+        # Neither at the release's start nor made by it (renamed in the release): as without --since.
+        renamed = [key for key in self.tightened if key not in new and key not in at_start]
+        test.result.details.extend(new_key_info(test.migration, start, table, key) for table, key in new)
+        if at_start:
+            self.probe(test, scratch, at_start, pre_release_rows(test))
+        if renamed:
+            self.probe(test, scratch, renamed, PreReleaseRows(test.migration, test.meta["tables_before"]))
+
+    @staticmethod
+    def probe(test: MigrationTest, scratch: ScratchDatabases, keys: Sequence[UniqueKey], rows: PreReleaseRows) -> None:
         with scratch.before(rows.at, f"{test.migration.app}_unique") as database:
-            probe = probe_tightened(test, database, self.tightened, rows)
+            probe = probe_tightened(test, database, keys, rows, scratch.targets_before(test.migration))
         if probe.hazards:
             test.result.hazards = [*(test.result.hazards or []), *probe.hazards]
         test.result.details.extend(probe.findings)
@@ -187,13 +205,21 @@ def repeat_relaxed_keys(test: MigrationTest, keys: Sequence[UniqueKey], report: 
     return found
 
 
+def new_key_info(migration: MigrationInfo, start: ReleaseStart, table: str, key: Sequence[str]) -> Finding:
+    return Finding(FindingKind.INFO, f"unique probe of {migration.name}: ({', '.join(key)}) of {table} is new in its "
+                   f"release (after {start.migration.name}), so no row written before the release repeats it; the "
+                   "migration was applied over the rows the release's own migrations wrote", {"table": table})
+
+
 def carried_rows_info(migration: MigrationInfo, start: ReleaseStart, columns: Columns) -> Finding:
     """What this migration's pre-release rows are, when they were seeded at its release's start."""
     new = sorted(f"{table}.{column}" if column else table for table, column in start.new_in_release(columns))
     created = f"; {', '.join(new)} did not exist then: no value written before the release is there" if new else ""
-    return Finding(FindingKind.INFO, f"pre-release rows: seeded before {start.migration.name}, the release's first "
-                   f"migration of {migration.app} (--since), and carried through {', '.join(start.through)} by "
-                   f"`migrate`, as a deploy of the release does{created}", {"table": None})
+    where = (f"the release's first migration of {migration.app} (--since)," if start.first else
+             "(--since; the rows seeded at the release's start did not reach it, see its findings),")
+    return Finding(FindingKind.INFO, f"pre-release rows: seeded before {start.migration.name}, {where} and carried "
+                   f"through {', '.join(start.through)} by `migrate`, as a deploy of the release does{created}",
+                   {"table": None})
 
 
 def set_data_verdict(test: MigrationTest, data: Data) -> None:

@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from ...config import MigrationKey
 from ...results import Finding, Hazard
 from ...verdicts import FindingKind
 from ..protocol import MigrationTest, ProofDatabase
@@ -44,33 +45,23 @@ def keys_in_error(keys: Sequence[UniqueKey], error: str) -> list[UniqueKey]:
 
 
 def probe_tightened(test: MigrationTest, database: ProofDatabase, keys: Sequence[UniqueKey],
-                    rows: PreReleaseRows) -> ProbeOutcome:
+                    rows: PreReleaseRows, targets: Sequence[MigrationKey]) -> ProbeOutcome:
     """Apply the migration over pre-release rows that repeat each of `keys` (table, columns), on
     `database`, a database of the proof's own at the state just before `rows.at`: the migration,
     or its release's first migration (--since), where the rows a production database may hold
-    were written; the release's earlier migrations then run over them (a de-duplication among
-    them applies to the repeated rows too)."""
+    were written; then carried to `targets` (the state before the migration) through the
+    release's earlier migrations (a de-duplication among them applies to the repeated rows too)."""
     outcome, migration = ProbeOutcome(), test.migration
     report = seed_pre_release(test, database, rows) or SeedReport()
-    existing = database.columns()
-    repeated, new = [], []
+    repeated = [(table, key) for table, key in keys if database.repeat_key(table, key, report, rows.choices)]
     for table, key in keys:
-        if table not in existing or not set(key) <= existing[table]:
-            new.append((table, key))  # written only by the release's own migrations: none repeats it before
-        elif database.repeat_key(table, key, report, rows.choices):
-            repeated.append((table, key))
-        else:
+        if (table, key) not in repeated:
             outcome.findings.append(Finding(FindingKind.INFO, f"unique probe of {migration.name}: no row of {table} "
-                                            f"could repeat ({', '.join(key)}) on the schema before it",
-                                            {"table": table}))
-    for table, key in new:
-        outcome.findings.append(Finding(FindingKind.INFO, f"unique probe of {migration.name}: ({', '.join(key)}) of "
-                                        f"{table} is new in its release (after {rows.at.name}), so no row written "
-                                        "before the release repeats it; the migration was applied over the rows the "
-                                        "release's own migrations wrote", {"table": table}))
+                                            f"could repeat ({', '.join(key)}) on the schema before "
+                                            f"{rows.at.name}", {"table": table}))
     if not repeated:
         return outcome
-    failure = carry_to_migration(test, database, rows)
+    failure = carry_to_migration(test, database, rows, targets)
     if failure:
         outcome.findings.append(Finding(FindingKind.INFO, f"unique probe of {migration.name}: {failure}"))
         return outcome

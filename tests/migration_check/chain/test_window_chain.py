@@ -416,3 +416,14 @@ def test_a_catch_up_that_fails_starts_again_on_a_fresh_database():
     assert database.builds == [["0002_price", "0003_note"], ["0003_note"]]
     assert "catching up with the state before 0003_note failed on this database" in log
     assert verdicts(results["0003_note"]) == ("passed", "passed", "passed", "identical")
+
+
+def test_a_sibling_branch_of_the_window_is_not_caught_up_before_its_own_test():
+    """notes 0002_left and 0002_right both follow 0001: testing 0002_left, a fresh database holds
+    neither of the window's branches (clean_project's notes; the catch-up first applied 0002_right,
+    whose columns the rollback of 0002_left then took along)."""
+    database = FakeDatabase(MERGE)
+    results, error, _ = run_chain(MERGE, "notes", ["0002_left", "0002_right", "0003_merge"], database)
+    assert error is None
+    assert database.calls[:3] == [("notes", "0002_left"), ("notes", "0001_initial"), ("notes", "0002_left")]
+    assert ("notes", "0002_right") not in database.calls[:3]

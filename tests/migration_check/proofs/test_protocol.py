@@ -185,7 +185,17 @@ def test_every_registered_proof_is_a_named_documented_unit():
 
 def test_a_release_start_names_what_the_release_created_since():
     start = ReleaseStart(migration=LINEAR.plan[1], tables={}, columns={"shop_item": {"id", "name"}},
-                         seeded=SeedReport(), through=("0002_price",))
+                         old_models=None, seeded=SeedReport(), through=("0002_price",))
     later = {"shop_item": {"id", "name", "code"}, "shop_tag": {"id"}}
     assert start.new_in_release(later) == {("shop_item", "code"), ("shop_tag", None)}
     assert start.new_in_release({"shop_item": {"id"}}) == frozenset()  # a column gone is not new
+
+
+def test_a_rename_in_the_release_is_not_taken_for_something_it_created():
+    """When unsure, pre-release: a renamed table or column holds the values written before the
+    release (RenameModel then RemoveField: the loss is the release's, not 'new')."""
+    start = ReleaseStart(migration=LINEAR.plan[1], tables={}, columns={"shop_item": {"id", "name"}},
+                         old_models=None, seeded=SeedReport(), through=("0002_price",))
+    assert start.new_in_release({"shop_goods": {"id", "name"}}) == frozenset()  # RenameModel
+    assert start.new_in_release({"shop_item": {"id", "title"}}) == frozenset()  # RenameField
+    assert start.new_in_release({"shop_goods": {"id", "name"}, "shop_tag": {"id"}}) == frozenset()
