@@ -48,7 +48,21 @@ def describe_operation(operation: Operation) -> OperationDescription:
         # name still tells the reader what it is.
         description = type(operation).__name__
     return {"type": type(operation).__name__, "reversible": bool(operation.reversible),
-            "description": description, "reverse_code": runs_reverse_code(operation)}
+            "description": description, "reverse_code": runs_reverse_code(operation),
+            "forward_code": runs_forward_code(operation)}
+
+
+def runs_forward_code(operation: Operation) -> bool:
+    """The operation runs code of the migration's own when applied: a RunPython whose `code` is
+    not `RunPython.noop`, a RunSQL whose `sql` is not empty or `RunSQL.noop` (also inside
+    SeparateDatabaseAndState): a data migration, which may fix rows a later one relies on."""
+    if isinstance(operation, SeparateDatabaseAndState):
+        return any(runs_forward_code(inner) for inner in operation.database_operations)
+    if isinstance(operation, RunPython):
+        return operation.code is not RunPython.noop
+    if isinstance(operation, RunSQL):
+        return operation.sql not in (RunSQL.noop, "", [], ())
+    return False
 
 
 def runs_reverse_code(operation: Operation) -> bool:

@@ -32,6 +32,7 @@ class OperationDescription(TypedDict):
     reversible: bool
     description: str
     reverse_code: NotRequired[bool]  # its rollback runs the migration's own code (RunPython, RunSQL)
+    forward_code: NotRequired[bool]  # its apply runs the migration's own code (RunPython, RunSQL): a data migration
 
 
 class MigrationDescription(TypedDict):

@@ -32,6 +32,7 @@ class OperationInfo:
     description: str
     line: int | None = None
     reverse_code: bool = False  # its rollback runs the migration's own code (a RunPython or RunSQL reverse)
+    forward_code: bool = False  # its apply runs the migration's own code (RunPython or RunSQL, not a noop)
 
 
 @dataclass(frozen=True)
@@ -65,7 +66,7 @@ class MigrationInfo:
     def changes_rows(self) -> bool:
         """It runs code of its own forward (RunPython or RunSQL): a data migration, which may
         fix rows a later migration of its release relies on."""
-        return any(operation.type in ("RunPython", "RunSQL") for operation in self.operations)
+        return any(operation.forward_code for operation in self.operations)
 
     def rollback_in_parts(self) -> str | None:
         """Why a failed rollback of this migration may keep what it reversed before failing (each
@@ -151,7 +152,7 @@ def migration_from_probe(m: MigrationDescription) -> MigrationInfo:
     lines = operation_lines(file)
     operations = tuple(
         OperationInfo(op["type"], op["reversible"], op["description"], lines[i] if i < len(lines) else None,
-                      op.get("reverse_code", False))
+                      op.get("reverse_code", False), op.get("forward_code", False))
         for i, op in enumerate(m["operations"])
     )
     return MigrationInfo(

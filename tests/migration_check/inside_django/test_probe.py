@@ -8,7 +8,13 @@ from __future__ import annotations
 import pytest
 from django.db import migrations, models
 
-from migration_check.inside_django.probe import PARSE_AT_MOST, runs_reverse_code, sql_statements, transaction_ends
+from migration_check.inside_django.probe import (
+    PARSE_AT_MOST,
+    runs_forward_code,
+    runs_reverse_code,
+    sql_statements,
+    transaction_ends,
+)
 
 
 def test_a_script_is_split_as_sqlparse_splits_it_and_its_comments_are_dropped():
@@ -131,3 +137,17 @@ def shorten(apps, schema_editor):
 ])
 def test_which_operations_run_code_of_their_own_when_rolled_back(operation, runs):
     assert runs_reverse_code(operation) is runs
+
+
+@pytest.mark.parametrize(("operation", "runs"), [
+    (migrations.RunPython(shorten, migrations.RunPython.noop), True),
+    (migrations.RunPython(migrations.RunPython.noop, reverse_code=shorten), False),  # writes nothing forward
+    (migrations.RunSQL("UPDATE t SET c = 1", migrations.RunSQL.noop), True),
+    (migrations.RunSQL(migrations.RunSQL.noop, "UPDATE t SET c = 1"), False),
+    (migrations.SeparateDatabaseAndState(database_operations=[migrations.RunSQL("UPDATE t SET c = 1")]), True),
+    (migrations.SeparateDatabaseAndState(state_operations=[migrations.RunSQL("UPDATE t SET c = 1")]), False),
+    (migrations.AddIndex("note", models.Index(fields=["body"], name="note_body_idx")), False),
+])
+def test_which_operations_run_code_of_their_own_when_applied(operation, runs):
+    """The apply-failed hint names the migration before as a data migration only when it is one."""
+    assert runs_forward_code(operation) is runs
