@@ -21,7 +21,7 @@ from ..data.fingerprints import Fingerprint
 from ..data.pre_release import database_with_pre_release_rows
 from ..protocol import MigrationTest, Proof, ScratchDatabases
 from ..schema import SchemaSnapshot, diff_schema
-from .cuts import Attempt, Cut, choose_cuts, data_differences, judge_retry, runs_in_one_transaction
+from .cuts import Attempt, Cut, build_noise, choose_cuts, data_differences, judge_retry, runs_in_one_transaction
 
 
 @dataclass
@@ -31,6 +31,7 @@ class CleanApply:
     statements: list[StatementRecord]
     schema: SchemaSnapshot
     data: Fingerprint
+    start: Fingerprint  # before the apply: what an attempt's database is compared with for build noise
 
 
 class RetryProof(Proof):
@@ -80,11 +81,12 @@ class RetryProof(Proof):
         migration = test.migration
         # The chain's pre-release rows for this migration (the same round token: the same rows).
         with database_with_pre_release_rows(test, scratch, f"{migration.app}-retry-clean") as database:
+            start = database.fingerprint(self.ignored_columns(test))
             step, response = database.interrupted_apply(migration.app, migration.name, None)
             if response is None or not step.ok:
                 return None, f"its clean apply on a database of its own failed: {step.error_summary()}"
             return CleanApply(response["statements"], database.schema(),
-                              database.fingerprint(self.ignored_columns(test))), ""
+                              database.fingerprint(self.ignored_columns(test)), start), ""
 
     def attempt(self, test: MigrationTest, scratch: ScratchDatabases, cut: Cut, clean: CleanApply) -> Attempt:
         """Cut one attempt off at `cut`, migrate again with nothing in the way, and compare."""
@@ -92,10 +94,11 @@ class RetryProof(Proof):
         described = cut.describe(clean.statements)
         # The chain's pre-release rows for this migration (the same round token: the same rows).
         with database_with_pre_release_rows(test, scratch, f"{migration.app}-retry") as database:
+            noise = build_noise(clean.start, database.fingerprint(self.ignored_columns(test)))
             database.interrupted_apply(migration.app, migration.name, cut.request())
             retry = database.migrate(migration.app, migration.name)
             if not retry.ok:
                 return Attempt(described, retry.error_summary(), [], [])
             moment = f"after a retry of {migration.name} {described}"
             return Attempt(described, None, diff_schema(clean.schema, database.schema(), moment),
-                           data_differences(clean.data, database.fingerprint(self.ignored_columns(test))))
+                           data_differences(clean.data, database.fingerprint(self.ignored_columns(test)), noise))
