@@ -75,7 +75,7 @@ class ReplacedPathChain(WindowChain):
         super().__init__(context, window, tested, restore=False)
         self.squash = squash
 
-    def catch_up(self, migration: MigrationInfo) -> tuple[str | None, bool]:
+    def catch_up(self, migration: MigrationInfo, applied: set[MigrationKey]) -> tuple[str | None, bool]:
         """Nothing to catch up with: the path's database holds the state before the squash and
         the replaced migrations as they are tested (the plan, which has the squash and not them,
         does not say what such a database holds)."""

@@ -224,10 +224,11 @@ class WindowChain:
         rows seeded at its release's start, when `release` is given); returns its test and why
         the chain broke, if it did."""
         result = self.results[migration.name]
-        broken = self.apply_missing_dependencies(migration, result)
+        applied = self.db.applied()  # read once for both: what it depends on, then the rest of its state
+        broken = self.apply_missing_dependencies(migration, result, applied)
         if broken:
             return None, broken
-        failure, rebuilt = self.catch_up(migration)
+        failure, rebuilt = self.catch_up(migration, applied | self.dependencies_of(migration))
         if failure:  # an irreversible migration's error already names its operation: keep both
             result.apply = StepOutcome.NOT_RUN
             result.error = f"{result.error}; not tested: {failure}" if result.error else f"not tested: {failure}"
@@ -409,21 +410,24 @@ class WindowChain:
 
     # -- other apps' migrations -----------------------------------------------------------------
 
-    def apply_missing_dependencies(self, migration: MigrationInfo, result: MigrationResult) -> str | None:
-        """Apply what `migration` needs and is not applied yet (other apps, or a sibling branch of
-        its own app), so that applying and rolling it back touches it alone."""
-        plan = self.context.project.plan
-        known = {m.key for m in plan}
-        needed = dependency_closure([d for d in migration.dependencies if d in known],
-                                    self.context.project.dependencies())
-        failed = self.apply_forward(needed - self.db.applied())
+    def dependencies_of(self, migration: MigrationInfo) -> set[MigrationKey]:
+        """What `migration` needs applied, transitively (the plan's migrations only)."""
+        known = {m.key for m in self.context.project.plan}
+        return dependency_closure([d for d in migration.dependencies if d in known],
+                                  self.context.project.dependencies())
+
+    def apply_missing_dependencies(self, migration: MigrationInfo, result: MigrationResult,
+                                   applied: set[MigrationKey]) -> str | None:
+        """Apply what `migration` needs and is not `applied` yet (other apps, or a sibling branch
+        of its own app), so that applying and rolling it back touches it alone."""
+        failed = self.apply_forward(self.dependencies_of(migration) - applied)
         if failed is None:
             return None
         result.apply, result.error = StepOutcome.FAILED, f"applying what {migration.name} depends on failed: " \
                                                f"{failed.error_summary()}"
         return f"what {migration.name} depends on could not be applied"
 
-    def catch_up(self, migration: MigrationInfo) -> tuple[str | None, bool]:
+    def catch_up(self, migration: MigrationInfo, applied: set[MigrationKey]) -> tuple[str | None, bool]:
         """Bring this database to the state a fresh one built forward to just before `migration`
         holds: other apps' migrations that depend on the ones this chain tested before it are
         applied there. Without them the state may not even render (django-oscar: customer.0006
@@ -431,8 +435,9 @@ class WindowChain:
         one chain and passed when --jobs split the window before it), and verdicts would depend on
         where a window was split. Applied over the rows the earlier tests left; when that fails
         (a fresh build applies them over empty tables), the chain starts again on a fresh
-        database before `migration`. Returns why it could not, and whether it rebuilt."""
-        missing = self.held_before(migration) - self.db.applied()
+        database before `migration`. `applied`: what the database holds now. Returns why it could
+        not, and whether it rebuilt."""
+        missing = self.held_before(migration) - applied
         failed = self.apply_forward(missing) if missing else None
         if failed is None:
             return None, False

@@ -13,7 +13,7 @@ retry proof, the deploy rehearsal) are built to the state before the release's f
 seeded there, and carried to the state before the migration by `migrate` (the release's earlier
 migrations and what other apps' migrations need of them: `database_with_pre_release_rows`).
 
-Owns: `PreReleaseRows`, `pre_release_rows`, `seed_pre_release`, `carry_to_migration`,
+Owns: `PreReleaseRows`, `seeding_round`, `pre_release_rows`, `seed_pre_release`, `carry_to_migration`,
 `database_with_pre_release_rows`.
 """
 
@@ -42,6 +42,13 @@ class PreReleaseRows:
         return {table: info.get("choices", {}) for table, info in self.tables.items()}
 
 
+def seeding_round(test: MigrationTest, at: MigrationInfo, moment: int) -> int:
+    """Seeding rounds are numbered by migration and moment (0 before it, 1 after), so the rows
+    seeded at a migration do not depend on how --jobs split the window, and a proof's database
+    seeded there holds the rows the chain's did."""
+    return test.project.position(at.key) * 2 + moment
+
+
 def pre_release_rows(test: MigrationTest) -> PreReleaseRows:
     """The migration's own state, or its release's start (with --since)."""
     start = test.release_start
@@ -51,12 +58,10 @@ def pre_release_rows(test: MigrationTest) -> PreReleaseRows:
 
 def seed_pre_release(test: MigrationTest, database: ProofDatabase, rows: PreReleaseRows) -> SeedReport | None:
     """Seed the pre-release rows on `database` (in the state just before `rows.at`), with the
-    chain's round token of that moment, so a proof's database holds the rows the chain's did;
-    None with --no-data."""
+    chain's seeding round of that moment; None with --no-data."""
     if not test.config.check_data:
         return None
-    return database.seed(sorted(rows.tables), PRE_RELEASE_PROFILES, test.project.position(rows.at.key) * 2,
-                         rows.choices)
+    return database.seed(sorted(rows.tables), PRE_RELEASE_PROFILES, seeding_round(test, rows.at, 0), rows.choices)
 
 
 def carry_to_migration(test: MigrationTest, database: ProofDatabase, rows: PreReleaseRows,
@@ -79,7 +84,7 @@ def database_with_pre_release_rows(test: MigrationTest, scratch: ScratchDatabase
                                    purpose: str) -> Iterator[ProofDatabase]:
     """A scratch database in the state just before the migration, holding its pre-release rows
     (seeded where `pre_release_rows` says); raises `ScratchUnavailable` when it cannot be made."""
-    rows = pre_release_rows(test) if test.config.check_data else PreReleaseRows(test.migration, {})
+    rows = pre_release_rows(test)  # with --no-data no release start is ever carried: its own state
     with scratch.before(rows.at, purpose) as database:
         seed_pre_release(test, database, rows)
         failure = carry_to_migration(test, database, rows, scratch.targets_before(test.migration))

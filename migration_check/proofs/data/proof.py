@@ -32,7 +32,7 @@ from ..round_trip import judge_data
 from .coverage import coverage_findings
 from .fingerprints import Fingerprint, changed_cells, digest
 from .post_release import compared_columns, judge_post_release, null_cells, post_release_scope, rolled_back_changes
-from .pre_release import PreReleaseRows, pre_release_rows
+from .pre_release import PreReleaseRows, pre_release_rows, seeding_round
 from .seeding import POST_RELEASE_PROFILES, PRE_RELEASE_PROFILES, Choices, SeedReport
 from .unique_keys import UniqueKeys, relaxed_keys, tightened_keys
 from .unique_probe import UniqueKey, probe_tightened
@@ -48,12 +48,6 @@ def skipped_rows(report: SeedReport, moment: str) -> list[Finding]:
     return [Finding(FindingKind.INFO, f"{moment} seeding skipped {len(reasons)} row(s) of {table}: {reasons[0]}",
                     {"table": table})
             for table, reasons in sorted(report.skipped.items())]
-
-
-def round_token(test: MigrationTest, moment: int) -> int:
-    """Seeding rounds are numbered by migration and moment (0 before it, 1 after), so the
-    rows a migration is tested with do not depend on how --jobs split the window."""
-    return test.project.position(test.migration.key) * 2 + moment
 
 
 class DataProof(Proof):
@@ -109,7 +103,8 @@ class DataProof(Proof):
         if not test.config.check_data:
             return
         choices = {table: info.get("choices", {}) for table, info in tables.items()}
-        report = test.database.seed(sorted(tables), profiles, round_token(test, round_number), choices)
+        token = seeding_round(test, test.migration, round_number)
+        report = test.database.seed(sorted(tables), profiles, token, choices)
         test.result.details.extend(repeat_relaxed_keys(test, repeat, report, choices))
         test.result.details.extend(skipped_rows(report, moment))
         state.seeded = report
