@@ -41,6 +41,7 @@ from django.db.migrations.loader import MigrationLoader
 
 from .faults import fault_line
 from .protocol import NO_WARMUP_ENV, STEP_SERVER_FDS_ENV, ServerEvent, StepRequest
+from .warm_states import WarmStates
 
 # The commands a run's steps use: their modules (and what they import) are loaded once here.
 PRELOADED_COMMANDS = ("migrate", "showmigrations", "makemigrations", "check", "shell")
@@ -77,6 +78,11 @@ def warm_up(environ: Mapping[str, str]) -> str:
     return f"froze {gc.get_freeze_count()} objects"
 
 
+def can_freeze(environ: Mapping[str, str]) -> bool:
+    """Whether warm_up freezes the server's objects (then the states it renders are frozen too)."""
+    return environ.get(NO_WARMUP_ENV, "") in ("", "0") and hasattr(gc, "freeze")
+
+
 def other_threads() -> list[str]:
     return sorted(t.name for t in threading.enumerate() if t is not threading.main_thread())
 
@@ -84,7 +90,8 @@ def other_threads() -> list[str]:
 class Server:
     """The serving loop: requests in, a child per request, events out."""
 
-    def __init__(self, request_fd: int, event_fd: int) -> None:
+    def __init__(self, request_fd: int, event_fd: int, states: WarmStates | None = None) -> None:
+        self.states = states  # rendered project states for the children's `migrate` (warm_states.py)
         self.request_fd = request_fd
         self.event_fd = event_fd
         self.children: dict[int, int] = {}  # pid -> request id
@@ -136,6 +143,8 @@ class Server:
             self.send({"event": "exited", "id": request["id"], "returncode": 1,
                        "reason": f"threads running in the step server: {', '.join(other_threads())}"})
             return
+        if self.states is not None:
+            self.states.prepare(request["args"])
         for stream in (sys.stdout, sys.stderr):
             stream.flush()
         try:
@@ -144,6 +153,8 @@ class Server:
             self.send({"event": "exited", "id": request["id"], "returncode": 1, "reason": f"fork failed: {error}"})
             return
         if pid == 0:
+            if self.states is not None:
+                self.states.enter_child()
             selector_fd = getattr(self.selector, "fileno", lambda: -1)()  # epoll, kqueue; poll has none
             run_child(request, (self.request_fd, self.event_fd, self.wake_read, self.wake_write, selector_fd))
         with contextlib.suppress(OSError):  # also done by the child: whichever runs first
@@ -251,12 +262,13 @@ def main() -> None:
     started = time.perf_counter()
     migrations = preload()
     connections.close_all()
-    server = Server(request_fd, event_fd)
+    states, warm_states = WarmStates.install(os.environ, freeze=can_freeze(os.environ))
+    server = Server(request_fd, event_fd, states)
     warmed = warm_up(os.environ)  # last: what the server made before serving is frozen too
     threads = other_threads()
     if threads:
         server.send({"event": "refused", "reason": f"threads running after Django started: {', '.join(threads)}"})
         return
     server.send({"event": "ready", "pid": os.getpid(), "seconds": round(time.perf_counter() - started, 3),
-                 "migrations": migrations, "warm_up": warmed})
+                 "migrations": migrations, "warm_up": warmed, "warm_states": warm_states})
     server.serve()

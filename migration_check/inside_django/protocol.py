@@ -22,6 +22,16 @@ STEP_SERVER_FDS_ENV = "TM_STEP_SERVER_FDS"
 # Set to 1 in the tool's environment: the step server skips its warm-up (fork_server.warm_up:
 # gc.freeze before forking), so its children take the plain path (the tests compare both ways).
 NO_WARMUP_ENV = "TM_NO_WARMUP"
+# Set to 1 in the tool's environment: the step server renders no project state for its children
+# (inside_django/warm_states.py), which then plan and render as plain `migrate` does (the tests
+# compare both ways).
+NO_WARM_STATES_ENV = "TM_NO_WARM_STATES"
+# Set to 1: each state the step server hands a child is also computed by Django's own code in the
+# child, and the step fails when they differ (the tests run with it).
+WARM_STATES_CHECK_ENV = "TM_WARM_STATES_CHECK"
+# A file the children append a line to each time they use a state the server built (`graph`,
+# `state`, `left`): how the tests tell that the shortcut ran.
+WARM_STATES_LOG_ENV = "TM_WARM_STATES_LOG"
 # Set to 1 in the tool's environment: each stage of a build runs one `migrate APP NAME` per target
 # instead of one `migrate` to all of them (inside_django/stages.py; the tests compare both ways).
 BUILD_PER_TARGET_ENV = "TM_BUILD_PER_TARGET"
@@ -207,6 +217,7 @@ class ServerEvent(TypedDict, total=False):
     seconds: float
     migrations: int
     warm_up: str  # what fork_server.warm_up did, or why it was skipped
+    warm_states: str  # whether the server renders states for its children (warm_states.install), or why not
     reason: str
 
 

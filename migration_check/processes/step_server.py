@@ -379,9 +379,10 @@ class StepServers:
             seconds = time.monotonic() - started
             # Counted in the first step's time too, as a process step counts its own start.
             self.times.add("step server start (manage.py shell -c)", seconds)
+            hello = server.hello or {}
             self.log.detail(f"  step server for {database_of(url)} ready: pid {server.pid}, {seconds:.2f}s, "
-                            f"{server.hello.get('migrations') if server.hello else '?'} migration modules loaded, "
-                            f"warm-up: {server.hello.get('warm_up', '?') if server.hello else '?'}")
+                            f"{hello.get('migrations', '?')} migration modules loaded, "
+                            f"warm-up: {hello.get('warm_up', '?')}, warm states: {hello.get('warm_states', '?')}")
             return server
 
     def run(self, args: list[str], url: str, extra_env: dict[str, str] | None, timeout: float,

@@ -148,6 +148,9 @@ class ToolRun:
     leftover_backends: list[str] = field(default_factory=list)
     sentinel_rows: list[tuple] = field(default_factory=list)
     sentinel_tables: list[str] = field(default_factory=list)
+    # What the forked children took from their step servers (inside_django/warm_states.py), a
+    # line per use: graph, state, left. Every run checks each against Django's own.
+    warm_state_uses: list[str] = field(default_factory=list)
 
     def context(self) -> str:
         """Labelled blocks for assertion messages: what ran and what it said."""
@@ -228,6 +231,8 @@ def run_tool(pg_admin: PgAdmin, tmp_path_factory: pytest.TempPathFactory):
                 "--database-url", pg_admin.url_for(sentinel_db, role, password),
                 "--report-json", str(report_path), *extra]
         child_env = {key: value for key, value in os.environ.items() if key not in SCRUBBED_ENV}
+        uses = report_path.parent / "warm-states.log"
+        child_env.update({"TM_WARM_STATES_CHECK": "1", "TM_WARM_STATES_LOG": str(uses)})
         child_env.update(env or {})
         started = time.monotonic()
         try:
@@ -240,6 +245,7 @@ def run_tool(pg_admin: PgAdmin, tmp_path_factory: pytest.TempPathFactory):
                 returncode=completed.returncode, stdout=completed.stdout,
                 stderr=completed.stderr, wall_s=wall_s,
                 report=json.loads(report_path.read_text()) if report_path.exists() else None,
+                warm_state_uses=uses.read_text().split() if uses.exists() else [],
             )
             result.leftover_scratch = pg_admin.databases_owned_by(role)
             result.leftover_backends = pg_admin.backends_of(role, settle_s=5)

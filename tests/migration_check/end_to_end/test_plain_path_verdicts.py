@@ -10,6 +10,11 @@
   step server started ahead. `TM_SERVER_PER_DATABASE=1` gives each database a name and a server
   of its own. defects has more chains than the run has workers, so its slots serve several
   databases each.
+- Warm states (`inside_django.warm_states`): a step server renders the project state of its
+  database's applied migrations before forking a `migrate`, and the child takes it (and the
+  graph) instead of computing them again. `TM_NO_WARM_STATES=1` turns it off. Like every run of
+  the suite, the default run checks each state it hands out against Django's own
+  (`TM_WARM_STATES_CHECK`) and logs each use (`TM_WARM_STATES_LOG`), so the shortcut is seen to run.
 
 Each configuration runs twice side by side in fork isolation: the default path, and the plain
 path with both switches set (one run pair serves both: the suite's time is a budget, and two
@@ -49,13 +54,16 @@ CONFIGURATIONS = {
     "upstream": ("upstream", ("--depth", "5", "--always-clone"),
                  {"manage": REPO_ROOT / "manage.py", "settings": "hello_world.settings"}),
 }
-PLAIN = {"TM_NO_WARMUP": "1", "TM_BUILD_PER_TARGET": "1", "TM_SERVER_PER_DATABASE": "1"}
-VARIANTS = {"default": ((), {}), "plain": ((), PLAIN)}  # name: (arguments, environment)
+PLAIN = {"TM_NO_WARMUP": "1", "TM_BUILD_PER_TARGET": "1", "TM_SERVER_PER_DATABASE": "1", "TM_NO_WARM_STATES": "1"}
 # The step server's ready line at -v (step_server.StepServers.server_for).
-WARM_UP_LINE = re.compile(r"step server for \S+ ready: .* warm-up: (?P<what>.*)$", re.MULTILINE)
+WARM_UP_LINE = re.compile(r"step server for \S+ ready: .* warm-up: (?P<what>.*), warm states: (?P<states>.*)$",
+                          re.MULTILINE)
 SERVER_READY = re.compile(r"step server for (?P<database>\S+) ready:", re.MULTILINE)
 SLOT_NAME = re.compile(r"tm_scratch_[0-9a-f]{8}_\d+_worker\d+")
 SLOT_DATABASE = re.compile(r"^\s+\S+: database (?P<database>tm_scratch_[0-9a-f]{8}_\d+_worker\d+)$", re.MULTILINE)
+
+
+VARIANTS = {"default": ((), {}), "plain": ((), PLAIN)}  # name: (arguments, environment)
 
 
 @pytest.fixture(scope="module", params=sorted(CONFIGURATIONS))
@@ -75,6 +83,21 @@ def test_the_warm_up_ran_only_where_asked(runs):
     assert said["default"] and said["plain"], said
     assert all(re.fullmatch(r"froze \d+ objects", what) for what in said["default"]), said
     assert set(said["plain"]) == {"skipped: TM_NO_WARMUP is set"}, said
+
+
+def test_the_children_took_the_servers_states_only_where_asked(runs):
+    """Default: every server renders states (checked against Django's own in each child), and the
+    children took the graph, the state before their step and, after a rollback, the state it left
+    (never in cross_squash: each of its rollbacks unapplies a squash, which also unrecords what it
+    replaces, or leaves the replaced path, whose graph is not the squash's); plain: no server does."""
+    said = {name: [m["states"] for m in WARM_UP_LINE.finditer(run.stdout + run.stderr)] for name, run in runs.items()}
+    assert set(said["default"]) == {"on, checked against Django's own"}, said
+    assert set(said["plain"]) == {"skipped: TM_NO_WARM_STATES is set"}, said
+    assert not runs["plain"].warm_state_uses
+    uses = runs["default"].warm_state_uses
+    rollbacks_leave_a_known_state = not ran_on(runs["default"], "cross_squash_project")
+    assert {use: uses.count(use) > 0 for use in ("graph", "state", "left")} == {
+        "graph": True, "state": True, "left": rollbacks_leave_a_known_state}, uses
 
 
 def test_slots_serve_the_chains_with_one_server_each(runs):

@@ -1,0 +1,346 @@
+"""Project states the step server renders once and hands to its forked `migrate` children.
+
+Why: at 1,000 migrations a forked `manage.py migrate` spends most of its CPU re-deriving what its
+step server can know before forking it (20 apps x 50 migrations, docs/performance.md): the
+migration graph (`MigrationLoader.build_graph`), the project state of the applied migrations
+(`MigrationExecutor._create_project_state`, a walk of every applied migration) and its rendering
+(`ProjectState.apps`), and after a rollback the rendering of the state it leaves. A chain asks
+for the same few states over and over: the state before a tested migration is its apply's start,
+its rollback's result and its re-apply's start; the state with it is the rollback's start and the
+next migration's apply.
+
+What: before forking a `migrate` step (`WarmStates.prepare`), the server reads which migrations
+its database has applied and, unless it holds them already, builds the loader and the rendered
+state of exactly that set through Django's own code (`MigrationExecutor(connection)`,
+`_create_project_state(with_applied_migrations=True)`, `.apps`), keeping the last few (KEPT).
+In the child, three of Django's methods look there first:
+
+- `MigrationLoader.build_graph` still reads `django_migrations` itself; when the rows read are a
+  set the server built, the loader takes the server's graph instead of building the same again;
+- `MigrationExecutor._create_project_state(with_applied_migrations=True)` on that loader returns
+  the server's rendered state;
+- `MigrationExecutor._migrate_all_backwards` runs as Django's, and when the migrations it leaves
+  applied are a set the server built, on the same graph, returns that set's rendered state in
+  place of the one it mutated, so `migrate` does not render it again.
+
+Each is the state Django computes in that place: the same migrations mutated in the same order
+(the full plan's, keeping the applied ones: what `_create_project_state` walks and what
+`_migrate_all_backwards` leaves), by Django's own code in the same process image (the server is
+the child's parent). The child's memory is its own, so the child may change what it is handed; a
+state handed out twice in one child is cloned the second time. Anything else takes Django's path.
+
+Guarded: only where the four methods this relies on are, character for character, the ones it
+was written against (KNOWN_SOURCES: Django 4.2 to 6.1); any other source, or `TM_NO_WARM_STATES=1`
+(the switch the tests compare with), leaves Django alone. The server's read runs with a statement
+and lock time-out, and any error leaves that step to Django's path.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import hashlib
+import inspect
+import textwrap
+from collections import OrderedDict
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import django
+from django.db import connections, transaction
+from django.db.migrations.executor import MigrationExecutor
+from django.db.migrations.loader import MigrationLoader
+from django.db.migrations.recorder import MigrationRecorder
+from django.db.migrations.state import ProjectState
+
+from .protocol import NO_WARM_STATES_ENV, WARM_STATES_CHECK_ENV, WARM_STATES_LOG_ENV
+
+MigrationKey = tuple[str, str]
+
+# How many applied sets the server keeps rendered: a chain needs two at a time (before and with
+# the migration under test); the rest covers a step that failed and left the set as it was.
+KEPT = 4
+# Rendered states are frozen out of the collector's view with the server's other objects (so a
+# child's collections do not scan them); one the server stops keeping is reclaimed by a full
+# collection once this many are waiting, not at every step.
+RECLAIM_AFTER = 8
+# The server's own read of django_migrations must never hold a step up for long.
+READ_TIMEOUT = "5s"
+LOCK_TIMEOUT = "2s"
+
+# sha256 of `inspect.getsource` (dedented) of each method these patches stand on, per the Django
+# versions they were read against (4.2.30, 5.0.14, 5.1.15, 5.2.19, 6.0.10, 6.1.3). Another source
+# is another behaviour this module has not been checked against: Django's path is taken.
+KNOWN_SOURCES: dict[str, frozenset[str]] = {
+    "MigrationLoader.__init__": frozenset({
+        "f2332282d86bbfff0f6f0a9637eda8fe9b64ced1cb52e41e08b4091c1ada1c58",  # 4.2-6.1
+    }),
+    "MigrationLoader.build_graph": frozenset({
+        "7f114416cb7b95130500a006248aafdbb4d2a8aa0b70588afe44ef4a7a121472",  # 4.2-5.2
+        "335cf86e25a5c998c729e547d7a2607f43cd140a792aa5e6724fe4d88eddcbf7",  # 6.0-6.1 (replace_migration)
+    }),
+    "MigrationExecutor._create_project_state": frozenset({
+        "9acc9961d6ef7a199d0470fc7fa3ea4efd81fee02d2f56f68372adcff9b99222",  # 4.2-6.1
+    }),
+    "MigrationExecutor._migrate_all_backwards": frozenset({
+        "d740b8ff01a50ce4b58371f5d82e37e760a168fac4c729b3cb3843489d8ff92c",  # 4.2-5.0
+        "8c59cd9a5651b3ab5666487287d38e0cea19a4c2808e04cffa203efa8159b28b",  # 5.1-6.1 (del state.apps)
+    }),
+    "MigrationExecutor.migrate": frozenset({
+        "eaae27e20bbe439e5ef9fa9e4782b80b16f5541311bda62002b0c8522d794b28",  # 4.2-6.1
+    }),
+}
+OWNERS: dict[str, type] = {"MigrationLoader": MigrationLoader, "MigrationExecutor": MigrationExecutor}
+
+
+def django_method(name: str) -> Callable[..., Any]:
+    """The function Django defines as `Class.method` (vars(): private methods are not in the stubs)."""
+    owner, method = name.split(".")
+    function: Callable[..., Any] = vars(OWNERS[owner])[method]
+    return function
+# What MigrationLoader.__init__ sets from its arguments: a loader takes the server's graph only
+# when these agree, and keeps its own.
+LOADER_ARGUMENTS = ("connection", "load", "ignore_no_migrations", "replace_migrations")
+WARM_ATTRIBUTE = "_migration_check_warm_state"
+
+
+def source_digest(function: Callable[..., Any]) -> str | None:
+    """sha256 of the function's source as written (dedented); None when Python cannot read it."""
+    try:
+        source = textwrap.dedent(inspect.getsource(function))
+    except (OSError, TypeError):
+        return None
+    return hashlib.sha256(source.encode()).hexdigest()
+
+
+def unknown_methods(known: Mapping[str, frozenset[str]] = KNOWN_SOURCES) -> list[str]:
+    """The guarded methods whose source is not one of `known`'s."""
+    return [name for name in known if source_digest(django_method(name)) not in known[name]]
+
+
+@dataclass
+class WarmState:
+    """One applied set as the server built it: the rows read (`applied`), the loader built on
+    them, and the rendered project state of those migrations."""
+
+    applied: frozenset[MigrationKey]
+    loader: MigrationLoader
+    state: ProjectState
+    handed: bool = False  # in a child: given out once already
+
+    def take(self) -> ProjectState:
+        """The rendered state for a child to use (and change): itself the first time, a clone after."""
+        if self.handed:
+            return self.state.clone()
+        self.handed = True
+        return self.state
+
+
+def applied_after(loader: MigrationLoader) -> frozenset[MigrationKey]:
+    return frozenset(loader.applied_migrations)
+
+
+class WarmStateDiffers(AssertionError):
+    """With TM_WARM_STATES_CHECK=1: a state handed out is not the one Django computed."""
+
+
+def same_state(warm: ProjectState, django_own: ProjectState) -> bool:
+    """Whether two project states hold the same models (ProjectState's own equality) and render
+    the same ones."""
+    def rendered(state: ProjectState) -> list[str]:
+        return sorted(model._meta.label_lower for model in state.apps.get_models(include_auto_created=True))
+    return bool(warm == django_own) and rendered(warm) == rendered(django_own)
+
+
+class WarmStates:
+    """The server's kept states, and the three patched methods that use them in its children."""
+
+    def __init__(self, alias: str = "default", freeze: bool = True, check: bool = False,
+                 log_path: str = "") -> None:
+        self.alias = alias
+        self.freeze = freeze  # the server froze its objects (fork_server.warm_up): freeze these too
+        self.check = check  # also compute Django's own state and raise WarmStateDiffers if it differs
+        self.log_path = log_path  # the tests' record: a line per use (graph, state, left)
+        self.used: dict[str, int] = {"graph": 0, "state": 0, "left": 0}  # in this process (a child's own)
+        self.kept: OrderedDict[frozenset[MigrationKey], WarmState] = OrderedDict()
+        self.in_child = False
+        self.waiting = 0  # states no longer kept, not yet collected
+        self.built = 0
+        self.original_build_graph = django_method("MigrationLoader.build_graph")
+        self.original_project_state = django_method("MigrationExecutor._create_project_state")
+        self.original_backwards = django_method("MigrationExecutor._migrate_all_backwards")
+
+    @classmethod
+    def install(cls, environ: Mapping[str, str], freeze: bool) -> tuple[WarmStates | None, str]:
+        """Patch Django's three methods (see the module's doc) and return the states they read,
+        with what was done; None and why not when switched off or on a Django not known."""
+        if environ.get(NO_WARM_STATES_ENV, "") not in ("", "0"):
+            return None, f"skipped: {NO_WARM_STATES_ENV} is set"
+        unknown = unknown_methods()
+        if unknown:
+            return None, (f"skipped: Django {django.get_version()}'s {', '.join(unknown)} differ from the "
+                          "versions this was checked against")
+        check = environ.get(WARM_STATES_CHECK_ENV, "") not in ("", "0")
+        states = cls(freeze=freeze, check=check, log_path=environ.get(WARM_STATES_LOG_ENV, ""))
+        states.patch()
+        return states, "on, checked against Django's own" if check else "on"
+
+    def patch(self) -> None:
+        states = self
+
+        def build_graph(loader: MigrationLoader) -> None:
+            if states.adopt(loader):
+                states.note("graph")
+                if states.check:
+                    states.check_graph(loader)
+            else:
+                states.original_build_graph(loader)
+
+        def create_project_state(executor: MigrationExecutor, with_applied_migrations: bool = False) -> ProjectState:
+            warm = states.warm_of(executor.loader) if with_applied_migrations else None
+            if warm is None:
+                return states.original_project_state(executor, with_applied_migrations)
+            states.note("state")
+            state = warm.take()
+            if states.check and not same_state(state, states.original_project_state(executor, True)):
+                raise WarmStateDiffers(f"the server's state of {len(warm.applied)} applied migration(s) is not "
+                                       "the one Django computes")
+            return state
+
+        def migrate_all_backwards(executor: MigrationExecutor, plan: Sequence[tuple[Any, bool]],
+                                  full_plan: Sequence[tuple[Any, bool]], fake: bool) -> ProjectState:
+            state = states.original_backwards(executor, plan, full_plan, fake)
+            left = states.left_by(executor.loader, plan)
+            if left is None:
+                return state
+            states.note("left")
+            warm = left.take()
+            if states.check and not same_state(warm, state):
+                raise WarmStateDiffers(f"the server's state of {len(left.applied)} applied migration(s) is not "
+                                       "the one Django leaves after the rollback")
+            return warm
+
+        replacements: dict[str, Callable[..., Any]] = {
+            "MigrationLoader.build_graph": build_graph,
+            "MigrationExecutor._create_project_state": create_project_state,
+            "MigrationExecutor._migrate_all_backwards": migrate_all_backwards,
+        }
+        for name, replacement in replacements.items():
+            owner, method = name.split(".")
+            setattr(OWNERS[owner], method, replacement)
+
+    # --- in the server, before each fork ---
+
+    def prepare(self, args: Sequence[str]) -> None:
+        """Before forking `manage.py ARGS`: for a `migrate`, make sure the database's applied set
+        is built. Never fails: whatever goes wrong leaves the step to Django's path."""
+        if not args or args[0] != "migrate":
+            return
+        try:
+            self.build()
+        except Exception:
+            pass
+        finally:
+            with contextlib.suppress(Exception):
+                connections.close_all()  # the child must not share the server's connection
+
+    def build(self) -> None:
+        connection = connections[self.alias]
+        # One snapshot for the server's two reads (its own and the loader's), bounded in time.
+        with transaction.atomic(using=self.alias):
+            with connection.cursor() as cursor:
+                cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+                cursor.execute(f"SET LOCAL statement_timeout = '{READ_TIMEOUT}'")
+                cursor.execute(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'")
+            applied = frozenset(MigrationRecorder(connection).applied_migrations())
+            if applied in self.kept:
+                self.kept.move_to_end(applied)
+                return
+            executor = MigrationExecutor(connection)
+        state = self.original_project_state(executor, with_applied_migrations=True)
+        state.apps  # noqa: B018 - render it here, once, not in every child
+        self.kept[applied] = WarmState(applied, executor.loader, state)
+        self.built += 1
+        while len(self.kept) > KEPT:
+            self.kept.popitem(last=False)
+            self.waiting += 1
+        if not self.freeze:
+            return
+        if self.waiting >= RECLAIM_AFTER:
+            gc.unfreeze()
+            gc.collect()
+            self.waiting = 0
+        gc.freeze()
+
+    # --- in the child ---
+
+    def adopt(self, loader: MigrationLoader) -> bool:
+        """In a child: read the applied rows as Django does and, when the server built that set
+        with the same loader arguments, give `loader` the server's graph. False: build it."""
+        if not self.in_child or loader.connection is None:
+            return False
+        rows = MigrationRecorder(loader.connection).applied_migrations()
+        warm = self.kept.get(frozenset(rows))
+        if warm is None or any(getattr(loader, name, None) != getattr(warm.loader, name, None)
+                               for name in LOADER_ARGUMENTS if name != "connection"):
+            return False
+        if warm.loader.connection is None or loader.connection.alias != warm.loader.connection.alias:
+            return False
+        for name, value in vars(warm.loader).items():
+            if name not in LOADER_ARGUMENTS:
+                setattr(loader, name, value)
+        # build_graph's own result: the server's keys (a replacing migration marked applied), with
+        # the records this read returned.
+        applied: dict[MigrationKey, Any] = {key: rows.get(key, value)
+                                            for key, value in warm.loader.applied_migrations.items()}
+        loader.applied_migrations = applied
+        setattr(loader, WARM_ATTRIBUTE, warm)
+        return True
+
+    def note(self, use: str) -> None:
+        self.used[use] += 1
+        if self.log_path:
+            with open(self.log_path, "a", encoding="utf-8") as log:  # one short line: atomic with O_APPEND
+                log.write(f"{use}\n")
+
+    def check_graph(self, loader: MigrationLoader) -> None:
+        """TM_WARM_STATES_CHECK: build the graph as Django does and compare."""
+        own = MigrationLoader.__new__(MigrationLoader)
+        own.__dict__.update({name: getattr(loader, name) for name in LOADER_ARGUMENTS if hasattr(loader, name)})
+        self.original_build_graph(own)
+        if (own.graph.nodes.keys() != loader.graph.nodes.keys()
+                or {key: sorted(parent.key for parent in node.parents) for key, node in own.graph.node_map.items()}
+                != {key: sorted(parent.key for parent in node.parents) for key, node in loader.graph.node_map.items()}
+                or own.applied_migrations.keys() != loader.applied_migrations.keys()):
+            raise WarmStateDiffers("the server's migration graph is not the one Django builds")
+
+    def warm_of(self, loader: MigrationLoader) -> WarmState | None:
+        """The server's state for this loader, if it took the server's graph and its applied set
+        has not changed since."""
+        warm: WarmState | None = getattr(loader, WARM_ATTRIBUTE, None)
+        if warm is None or loader.graph is not warm.loader.graph or applied_after(loader) != applied_after(warm.loader):
+            return None
+        return warm
+
+    def left_by(self, loader: MigrationLoader, plan: Sequence[tuple[Any, bool]]) -> WarmState | None:
+        """After a rollback of `plan`: the server's state of the set it leaves applied, on the
+        same graph, if it has one (never after unapplying a replacing migration, which also
+        unrecords what it replaces)."""
+        warm = self.warm_of(loader)
+        if warm is None or any(migration.replaces for migration, _ in plan):
+            return None
+        unapplied = {(migration.app_label, migration.name) for migration, _ in plan}
+        target = warm.applied - unapplied
+        left = self.kept.get(target)
+        if left is None or left.loader.graph.nodes.keys() != loader.graph.nodes.keys():
+            return None
+        if applied_after(left.loader) != applied_after(loader) - unapplied:
+            return None
+        return left
+
+    def enter_child(self) -> None:
+        self.in_child = True
+
+    def summary(self) -> str:
+        return f"on: {self.built} state(s) built"

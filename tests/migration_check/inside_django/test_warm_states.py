@@ -1,0 +1,136 @@
+"""inside_django/warm_states.py: the states a step server renders for its children are the ones
+Django computes, they are used where a chain needs them, and nothing goes wrong when they cannot
+be built.
+
+The steps run in this project's own Django process on a real database, as a chain runs them:
+the server's part (`prepare`) before each `migrate`, then the child's (`in_child`), with each
+state handed out also checked against Django's own (TM_WARM_STATES_CHECK=1: a difference fails
+the step). After each step the test compares, with Django's own equality, the state the server
+keeps for the database's applied migrations with the one Django's executor computes for them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import subprocess
+import sys
+
+import pytest
+
+from migration_check.inside_django.warm_states import KNOWN_SOURCES, unknown_methods
+from tests.migration_check.conftest import REPO_ROOT
+
+# A chain on upstream: everything from an empty database, its newest three rolled back, applied
+# again, rolled back again (the server now holds the state that rollback leaves), then contrib's
+# sessions to zero and back.
+STEPS = [[], ["upstream", "0021"], ["upstream"], ["upstream", "0021"], ["upstream"], ["sessions", "zero"], []]
+
+SHELL_CODE = """
+import json, os
+from django.core.management import call_command
+from django.db import connection, connections
+from django.db.migrations.executor import MigrationExecutor
+from django.db.migrations.recorder import MigrationRecorder
+from migration_check.inside_django.warm_states import WarmStates
+
+states, said = WarmStates.install(os.environ, freeze=False)
+uses, same = [], []
+for args in json.loads(os.environ["STEPS"]):
+    states.in_child = False
+    states.prepare(["migrate", *args])
+    states.in_child = True
+    before = dict(states.used)
+    call_command("migrate", *args, verbosity=0)
+    uses.append({use: states.used[use] - before[use] for use in states.used})
+    states.in_child = False  # Django's own path from here
+    applied = frozenset(MigrationRecorder(connection).applied_migrations())
+    kept = states.kept.get(applied)
+    own = MigrationExecutor(connection)._create_project_state(with_applied_migrations=True)
+    same.append(None if kept is None else kept.state == own)
+connections.close_all()
+print(json.dumps({"said": said, "uses": uses, "same": same, "built": states.built}))
+"""
+
+
+def in_django(env: dict[str, str], code: str = SHELL_CODE) -> subprocess.CompletedProcess[str]:
+    child_env = {key: value for key, value in os.environ.items() if not key.startswith("TM_")}
+    child_env.update({"DJANGO_SETTINGS_MODULE": "hello_world.settings", "PYTHONPATH": str(REPO_ROOT), **env})
+    return subprocess.run([sys.executable, "manage.py", "shell", "-c", code], cwd=REPO_ROOT, env=child_env,
+                          capture_output=True, text=True, timeout=300)
+
+
+@pytest.fixture(scope="module")
+def chain(pg_admin) -> dict:
+    name = f"tm_e2e_warm_{secrets.token_hex(4)}"
+    pg_admin.create_database(name)
+    try:
+        done = in_django({"DATABASE_URL": pg_admin.url_for(name), "STEPS": json.dumps(STEPS),
+                          "TM_WARM_STATES_CHECK": "1"})
+        assert done.returncode == 0, done.stderr[-3000:]
+        return json.loads(done.stdout.strip().splitlines()[-1])
+    finally:
+        pg_admin.drop_database(name)
+
+
+def test_the_installed_django_is_one_the_patches_were_checked_against():
+    assert unknown_methods() == []
+
+
+def test_a_method_whose_source_is_not_known_is_named():
+    known = {**KNOWN_SOURCES, "MigrationExecutor._migrate_all_backwards": frozenset({"0" * 64})}
+    assert unknown_methods(known) == ["MigrationExecutor._migrate_all_backwards"]
+
+
+def test_every_step_ran_checked(chain):
+    assert chain["said"] == "on, checked against Django's own"
+
+
+def test_each_kept_state_is_the_one_django_computes(chain):
+    # None: the set a step left is not one the server has built yet (everything, after the first
+    # step; the first rollback's; the one without sessions). It builds it before the next step.
+    assert chain["same"] == [None, None, True, True, True, None, True], chain
+
+
+def test_the_children_take_the_graph_and_the_state_before_each_step(chain):
+    assert [uses["graph"] >= 1 and uses["state"] >= 1 for uses in chain["uses"]] == [True] * len(STEPS), chain
+
+
+def test_a_rollback_takes_the_state_it_leaves_once_the_server_has_built_it(chain):
+    # The first rollback to 0021 leaves a set the server never saw; the second leaves the one the
+    # re-apply started from.
+    assert [uses["left"] for uses in chain["uses"]] == [0, 0, 0, 1, 0, 0, 0], chain
+
+
+def test_each_applied_set_is_built_once(chain):
+    # empty, everything, up to 0021, without sessions: seven steps start from these four.
+    assert chain["built"] == 4, chain
+
+
+SKIPPING_CODE = """
+import os
+from migration_check.inside_django.warm_states import WarmStates
+states, said = WarmStates.install(os.environ, freeze=False)
+print(said)
+if states is not None:
+    states.prepare(["showmigrations"])  # not a migrate: nothing read
+    print(len(states.kept))
+    states.prepare(["migrate"])  # the database is not there: nothing built, no error
+    print(len(states.kept))
+"""
+
+
+def test_an_unreachable_database_or_another_command_builds_nothing_and_raises_nothing():
+    done = in_django({"DATABASE_URL": "postgres://nobody@127.0.0.1:9/never_there"}, SKIPPING_CODE)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.strip().splitlines()[-3:] == ["on", "0", "0"]
+
+
+def test_switched_off_nothing_is_patched():
+    code = SKIPPING_CODE + ("\nfrom django.db.migrations.loader import MigrationLoader"
+                            "\nprint(MigrationLoader.build_graph.__module__)")
+    done = in_django({"DATABASE_URL": "postgres://nobody@127.0.0.1:9/never_there", "TM_NO_WARM_STATES": "1"}, code)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.strip().splitlines()[-2:] == ["skipped: TM_NO_WARM_STATES is set",
+                                                     "django.db.migrations.loader"]
