@@ -93,9 +93,13 @@ def test_migration_check_in_a_fresh_startproject(wheel, pg_admin, tmp_path, djan
     pg_admin.create_role(role, password, False)
     pg_admin.create_database(database)
     try:
+        # The step servers' warm states on this Django (4.2 and the newest: both are versions
+        # warm_states.py knows), each checked against Django's own and logged.
+        uses = tmp_path / "warm-states.log"
         done = subprocess.run([str(bin_dir / "migration-check"), "--report-json", "report.json"], cwd=project,
                               capture_output=True, text=True, timeout=600,
-                              env=clean_env(DATABASE_URL=pg_admin.url_for(database, role, password)))
+                              env=clean_env(DATABASE_URL=pg_admin.url_for(database, role, password),
+                                            TM_WARM_STATES_CHECK="1", TM_WARM_STATES_LOG=str(uses)))
         leftovers = pg_admin.databases_owned_by(role)
     finally:
         pg_admin.drop_database(database)
@@ -114,3 +118,6 @@ def test_migration_check_in_a_fresh_startproject(wheel, pg_admin, tmp_path, djan
     for migration in app["migrations"]:
         assert (migration["apply"], migration["rollback"], migration["reapply"], migration["schema"],
                 migration["data"]) == ("passed", "passed", "passed", "identical", "preserved"), context
+    used = uses.read_text().split() if uses.exists() else []
+    assert {use: use in used for use in ("graph", "state", "left")} == {"graph": True, "state": True,
+                                                                       "left": True}, context

@@ -5,8 +5,9 @@ be built.
 The steps run in this project's own Django process on a real database, as a chain runs them:
 the server's part (`prepare`) before each `migrate`, then the child's (`in_child`), with each
 state handed out also checked against Django's own (TM_WARM_STATES_CHECK=1: a difference fails
-the step). After each step the test compares, with Django's own equality, the state the server
-keeps for the database's applied migrations with the one Django's executor computes for them.
+the step). After each step the test compares, with Django's own equality and the models each
+renders, the state the server keeps for the database's applied migrations (walked with the lazy
+`field_is_referenced`) with the one Django's executor computes for them with Django's own.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import sys
 
 import pytest
 
-from migration_check.inside_django.warm_states import KNOWN_SOURCES, unknown_methods
+from migration_check.inside_django.warm_states import KNOWN_SOURCES, lazy_field_is_referenced, unknown_methods
 from tests.migration_check.conftest import REPO_ROOT
 
 # A chain on upstream: everything from an empty database, its newest three rolled back, applied
@@ -32,8 +33,12 @@ import json, os
 from django.core.management import call_command
 from django.db import connection, connections
 from django.db.migrations.executor import MigrationExecutor
+from django.db.migrations import state as django_state
 from django.db.migrations.recorder import MigrationRecorder
 from migration_check.inside_django.warm_states import WarmStates
+
+def labels(state):
+    return sorted(model._meta.label_lower for model in state.apps.get_models(include_auto_created=True))
 
 states, said = WarmStates.install(os.environ, freeze=False)
 uses, same = [], []
@@ -44,11 +49,13 @@ for args in json.loads(os.environ["STEPS"]):
     before = dict(states.used)
     call_command("migrate", *args, verbosity=0)
     uses.append({use: states.used[use] - before[use] for use in states.used})
-    states.in_child = False  # Django's own path from here
+    states.in_child = False  # Django's own path from here, with Django's own field_is_referenced
     applied = frozenset(MigrationRecorder(connection).applied_migrations())
     kept = states.kept.get(applied)
+    lazy, django_state.field_is_referenced = django_state.field_is_referenced, states.original_field_is_referenced
     own = MigrationExecutor(connection)._create_project_state(with_applied_migrations=True)
-    same.append(None if kept is None else kept.state == own)
+    django_state.field_is_referenced = lazy
+    same.append(None if kept is None else kept.state == own and labels(kept.state) == labels(own))
 connections.close_all()
 print(json.dumps({"said": said, "uses": uses, "same": same, "built": states.built}))
 """
@@ -81,6 +88,31 @@ def test_the_installed_django_is_one_the_patches_were_checked_against():
 def test_a_method_whose_source_is_not_known_is_named():
     known = {**KNOWN_SOURCES, "MigrationExecutor._migrate_all_backwards": frozenset({"0" * 64})}
     assert unknown_methods(known) == ["MigrationExecutor._migrate_all_backwards"]
+
+
+class Rendered:
+    """A state whose models are rendered (ProjectState caches them as `apps` in its __dict__)."""
+
+    def __init__(self) -> None:
+        self.apps = object()
+
+
+class NotRendered:
+    pass
+
+
+def test_field_is_referenced_searches_only_for_a_rendered_state():
+    searched = []
+
+    def original(state, model_tuple, field_tuple):
+        searched.append(model_tuple)
+        return False
+
+    lazy = lazy_field_is_referenced(original)
+    assert lazy(NotRendered(), ("shop", "item"), ("note", None)) is True
+    assert searched == []
+    assert lazy(Rendered(), ("shop", "item"), ("note", None)) is False
+    assert searched == [("shop", "item")]
 
 
 def test_every_step_ran_checked(chain):
