@@ -8,8 +8,11 @@ checks that no other thread runs: a forked child then starts from a pristine cop
 process, with no connection or lock it could share with a sibling.
 
 Before serving it warms up (`warm_up`, skipped with TM_NO_WARMUP=1): its objects are frozen
-out of the garbage collector's view, so a child's collections no longer scan them. Each
-`migrate` still plans and renders exactly as `manage.py migrate` does.
+out of the garbage collector's view, so a child's collections no longer scan them. Before forking
+a `migrate` it makes sure the graph and the rendered project state of its database's applied
+migrations are built (`warm_states`, skipped with TM_NO_WARM_STATES=1 or on a Django it does not
+know): the child takes them where its `migrate` would compute the same, and otherwise plans and
+renders exactly as `manage.py migrate` does.
 
 Then it serves requests (JSON lines on a pipe the tool passed in, `protocol.StepRequest`) until
 that pipe closes. For each one it forks a child that puts itself in a process group of its own
