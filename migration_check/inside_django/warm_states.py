@@ -9,28 +9,36 @@ for the same few states over and over: the state before a tested migration is it
 its rollback's result and its re-apply's start; the state with it is the rollback's start and the
 next migration's apply.
 
-What: before forking a `migrate` step (`WarmStates.prepare`), the server reads which migrations
-its database has applied and, unless it holds them already, builds the loader and the rendered
-state of exactly that set through Django's own code (`MigrationExecutor(connection)`,
-`_create_project_state(with_applied_migrations=True)`, `.apps`), keeping the last few (KEPT).
+What: before forking a `migrate` (`WarmStates.prepare`), the server reads which migrations its
+database has applied (on a driver connection of its own, never Django's: `read_applied`) and,
+unless it holds that set already, builds the loader and the rendered state of exactly that set
+through Django's own code (`MigrationExecutor`, its loader answered the rows read, then
+`_create_project_state(with_applied_migrations=True)` and `.apps`), keeping the last few (KEPT).
 In the child, three of Django's methods look there first:
 
 - `MigrationLoader.build_graph` still reads `django_migrations` itself; when the rows read are a
-  set the server built, the loader takes the server's graph instead of building the same again;
+  set the server built, the loader takes (a copy of) the server's graph instead of building the
+  same again;
 - `MigrationExecutor._create_project_state(with_applied_migrations=True)` on that loader returns
   the server's rendered state;
-- `MigrationExecutor._migrate_all_backwards` runs as Django's, and when the migrations it leaves
-  applied are a set the server built, on the same graph, returns that set's rendered state in
-  place of the one it mutated, so `migrate` does not render it again.
+- `MigrationExecutor._migrate_all_backwards` runs as Django's, and when what it leaves is the
+  state the server built for the set left applied (see `left_by` for when), returns that one,
+  rendered, so `migrate` does not render it again.
+
+And `field_is_referenced` no longer searches for references while a state that is not rendered
+is walked (`lazy_field_is_referenced`: the result is then never read).
 
 Each is the state Django computes in that place: the same migrations mutated in the same order
-(the full plan's, keeping the applied ones: what `_create_project_state` walks and what
-`_migrate_all_backwards` leaves), by Django's own code in the same process image (the server is
-the child's parent). The child's memory is its own, so the child may change what it is handed; a
-state handed out twice in one child is cloned the second time. Anything else takes Django's path.
+(the full plan's, keeping the applied ones: what `_create_project_state` walks, and what
+`_migrate_all_backwards` leaves when `left_by` says so), by Django's own code in the same process
+image (the server is the child's parent). The child's memory is its own, so the child may change
+what it is handed; a state is handed out once per child, a second asker computes its own.
+Anything else takes Django's path.
 
-Guarded: only where the four methods this relies on are, character for character, the ones it
-was written against (KNOWN_SOURCES: Django 4.2 to 6.1); any other source, or `TM_NO_WARM_STATES=1`
+Guarded: only where the methods this relies on (KNOWN_SOURCES: `MigrationLoader.__init__` and
+`build_graph`, `MigrationExecutor._create_project_state`, `_migrate_all_backwards` and `migrate`,
+`ProjectState.alter_field` and `reload_model`) are, character for character, the ones it was
+written against (Django 4.2 to 6.1); any other source, or `TM_NO_WARM_STATES=1`
 (the switch the tests compare with), leaves Django alone. The server's read runs with a statement
 and lock time-out, and any error leaves that step to Django's path.
 """
@@ -38,17 +46,18 @@ and lock time-out, and any error leaves that step to Django's path.
 from __future__ import annotations
 
 import contextlib
+import copy
 import gc
 import hashlib
 import inspect
 import textwrap
 from collections import OrderedDict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import django
-from django.db import connections, transaction
+from django.db import connections
 from django.db.migrations import state as django_state
 from django.db.migrations.executor import MigrationExecutor
 from django.db.migrations.loader import MigrationLoader
@@ -69,10 +78,12 @@ RECLAIM_AFTER = 8
 # The server's own read of django_migrations must never hold a step up for long.
 READ_TIMEOUT = "5s"
 LOCK_TIMEOUT = "2s"
+CONNECT_TIMEOUT_S = 5
 
 # sha256 of `inspect.getsource` (dedented) of each method these patches stand on, per the Django
 # versions they were read against (4.2.30, 5.0.14, 5.1.15, 5.2.19, 6.0.10, 6.1.3). Another source
 # is another behaviour this module has not been checked against: Django's path is taken.
+RENDERS_LEFT_AFRESH = "8c59cd9a5651b3ab5666487287d38e0cea19a4c2808e04cffa203efa8159b28b"  # 5.1-6.1 (del state.apps)
 KNOWN_SOURCES: dict[str, frozenset[str]] = {
     "MigrationLoader.__init__": frozenset({
         "f2332282d86bbfff0f6f0a9637eda8fe9b64ced1cb52e41e08b4091c1ada1c58",  # 4.2-6.1
@@ -86,7 +97,7 @@ KNOWN_SOURCES: dict[str, frozenset[str]] = {
     }),
     "MigrationExecutor._migrate_all_backwards": frozenset({
         "d740b8ff01a50ce4b58371f5d82e37e760a168fac4c729b3cb3843489d8ff92c",  # 4.2-5.0
-        "8c59cd9a5651b3ab5666487287d38e0cea19a4c2808e04cffa203efa8159b28b",  # 5.1-6.1 (del state.apps)
+        RENDERS_LEFT_AFRESH,
     }),
     "MigrationExecutor.migrate": frozenset({
         "eaae27e20bbe439e5ef9fa9e4782b80b16f5541311bda62002b0c8522d794b28",  # 4.2-6.1
@@ -160,18 +171,79 @@ class WarmState:
     applied: frozenset[MigrationKey]
     loader: MigrationLoader
     state: ProjectState
-    handed: bool = False  # in a child: given out once already
+    handed: bool = False  # in a child: given out already (and maybe changed since)
 
-    def take(self) -> ProjectState:
-        """The rendered state for a child to use (and change): itself the first time, a clone after."""
+    def take(self) -> ProjectState | None:
+        """The rendered state for a child to use (and change), once: None after (`migrate` and
+        its receivers change the state they get; a second taker computes its own)."""
         if self.handed:
-            return self.state.clone()
+            return None
         self.handed = True
         return self.state
 
 
-def applied_after(loader: MigrationLoader) -> frozenset[MigrationKey]:
+def applied_keys(loader: MigrationLoader) -> frozenset[MigrationKey]:
+    """What the loader counts as applied once its graph is built (a replacing migration whose
+    replaced ones are all applied included)."""
     return frozenset(loader.applied_migrations)
+
+
+def read_applied(connection: Any) -> dict[MigrationKey, Any]:
+    """The rows of django_migrations, as `MigrationRecorder.applied_migrations` gives them, read
+    on a driver connection of the server's own (the settings' parameters, a connect, statement
+    and lock time-out). Not through Django's connection: its `connection_created` receivers
+    would run in the server and their caches reach every child (contrib.postgres keeps the
+    hstore and citext type ids per process), and a pooled connection (`OPTIONS["pool"]`) starts
+    threads. Nothing of Django's connection is touched."""
+    params = dict(connection.get_connection_params())
+    params.setdefault("connect_timeout", CONNECT_TIMEOUT_S)
+    record = MigrationRecorder.Migration
+    table = record._meta.db_table
+    driver = connection.Database.connect(**params)
+    try:
+        cursor = driver.cursor()
+        cursor.execute(f"SET statement_timeout = '{READ_TIMEOUT}'")
+        cursor.execute(f"SET lock_timeout = '{LOCK_TIMEOUT}'")
+        cursor.execute("SELECT to_regclass(%s) IS NOT NULL", [connection.ops.quote_name(table)])
+        if not cursor.fetchone()[0]:
+            return {}
+        cursor.execute(f"SELECT id, app, name, applied FROM {connection.ops.quote_name(table)}")
+        return {(app, name): record(id=id_, app=app, name=name, applied=applied)
+                for id_, app, name, applied in cursor.fetchall()}
+    finally:
+        driver.close()
+
+
+@contextlib.contextmanager
+def recorded_as(rows: dict[MigrationKey, Any]) -> Iterator[None]:
+    """While the block runs (in the server, which runs no other code meanwhile), every
+    `MigrationRecorder.applied_migrations()` answers `rows` without a query: the loader the
+    server builds is Django's own, on the rows it read."""
+    original = MigrationRecorder.applied_migrations
+
+    def applied_migrations(recorder: MigrationRecorder) -> dict[MigrationKey, Any]:
+        return dict(rows)
+
+    MigrationRecorder.applied_migrations = applied_migrations  # type: ignore[method-assign,assignment]
+    try:
+        yield
+    finally:
+        MigrationRecorder.applied_migrations = original  # type: ignore[method-assign]
+
+
+def leaves_the_applied_state(plan: Sequence[tuple[Any, bool]], full_plan: Sequence[tuple[Any, bool]]) -> bool:
+    """Whether the state `_migrate_all_backwards` leaves after unapplying `plan` is the full plan
+    filtered by what stays applied: Django starts from the state before the plan's last migration
+    (which holds every migration of the plan before it in the full plan) and mutates it through
+    the applied ones after it, so only when that last one comes first in the full plan, and no
+    migration of the plan replaces others (it also unrecords them)."""
+    if not plan or any(migration.replaces for migration, _ in plan):
+        return False
+    position = {(migration.app_label, migration.name): index for index, (migration, _) in enumerate(full_plan)}
+    keys = [(migration.app_label, migration.name) for migration, _ in plan]
+    if any(key not in position for key in keys):
+        return False
+    return position[keys[-1]] == min(position[key] for key in keys)
 
 
 class WarmStateDiffers(AssertionError):
@@ -197,12 +269,16 @@ class WarmStates:
         self.log_path = log_path  # the tests' record: a line per use (graph, state, left)
         self.used: dict[str, int] = {"graph": 0, "state": 0, "left": 0}  # in this process (a child's own)
         self.kept: OrderedDict[frozenset[MigrationKey], WarmState] = OrderedDict()
+        self.failed: set[frozenset[MigrationKey]] = set()  # applied sets whose build raised
         self.in_child = False
         self.waiting = 0  # states no longer kept, not yet collected
         self.built = 0
         self.original_build_graph = django_method("MigrationLoader.build_graph")
         self.original_project_state = django_method("MigrationExecutor._create_project_state")
         self.original_backwards = django_method("MigrationExecutor._migrate_all_backwards")
+        # Django 5.1+ renders the state a rollback leaves afresh (`del state.apps`): only then is
+        # the server's rendered state what `migrate` would have.
+        self.left_renders_afresh = source_digest(self.original_backwards) == RENDERS_LEFT_AFRESH
         self.original_field_is_referenced: Callable[..., bool] = vars(django_state)[REFERENCE_SEARCH]
 
     @classmethod
@@ -233,10 +309,10 @@ class WarmStates:
 
         def create_project_state(executor: MigrationExecutor, with_applied_migrations: bool = False) -> ProjectState:
             warm = states.warm_of(executor.loader) if with_applied_migrations else None
-            if warm is None:
+            state = warm.take() if warm is not None else None
+            if warm is None or state is None:
                 return states.original_project_state(executor, with_applied_migrations)
             states.note("state")
-            state = warm.take()
             if states.check and not same_state(state, states.original_project_state(executor, True)):
                 raise WarmStateDiffers(f"the server's state of {len(warm.applied)} applied migration(s) is not "
                                        "the one Django computes")
@@ -245,11 +321,11 @@ class WarmStates:
         def migrate_all_backwards(executor: MigrationExecutor, plan: Sequence[tuple[Any, bool]],
                                   full_plan: Sequence[tuple[Any, bool]], fake: bool) -> ProjectState:
             state = states.original_backwards(executor, plan, full_plan, fake)
-            left = states.left_by(executor.loader, plan)
-            if left is None:
+            left = states.left_by(executor.loader, plan, full_plan)
+            warm = left.take() if left is not None else None
+            if left is None or warm is None:
                 return state
             states.note("left")
-            warm = left.take()
             if states.check and not same_state(warm, state):
                 raise WarmStateDiffers(f"the server's state of {len(left.applied)} applied migration(s) is not "
                                        "the one Django leaves after the rollback")
@@ -272,29 +348,26 @@ class WarmStates:
         is built. Never fails: whatever goes wrong leaves the step to Django's path."""
         if not args or args[0] != "migrate":
             return
-        try:
-            self.build()
-        except Exception:
-            pass
-        finally:
-            with contextlib.suppress(Exception):
-                connections.close_all()  # the child must not share the server's connection
+        with contextlib.suppress(Exception):
+            self.build(read_applied(connections[self.alias]))
 
-    def build(self) -> None:
-        connection = connections[self.alias]
-        # One snapshot for the server's two reads (its own and the loader's), bounded in time.
-        with transaction.atomic(using=self.alias):
-            with connection.cursor() as cursor:
-                cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-                cursor.execute(f"SET LOCAL statement_timeout = '{READ_TIMEOUT}'")
-                cursor.execute(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'")
-            applied = frozenset(MigrationRecorder(connection).applied_migrations())
-            if applied in self.kept:
-                self.kept.move_to_end(applied)
-                return
-            executor = MigrationExecutor(connection)
-        state = self.original_project_state(executor, with_applied_migrations=True)
-        state.apps  # noqa: B018 - render it here, once, not in every child
+    def build(self, rows: dict[MigrationKey, Any]) -> None:
+        """Build the loader and the rendered state of the applied set `rows` (as read), unless
+        it is kept already or failed before."""
+        applied = frozenset(rows)
+        if applied in self.kept:
+            self.kept.move_to_end(applied)
+            return
+        if applied in self.failed:
+            return
+        try:
+            with recorded_as(rows):  # the loader's read of django_migrations: the rows read above
+                executor = MigrationExecutor(connections[self.alias])
+            state = self.original_project_state(executor, with_applied_migrations=True)
+            state.apps  # noqa: B018 - render it here, once, not in every child
+        except Exception:
+            self.failed.add(applied)  # e.g. models that do not render: the child says so itself
+            raise
         self.kept[applied] = WarmState(applied, executor.loader, state)
         self.built += 1
         while len(self.kept) > KEPT:
@@ -325,12 +398,15 @@ class WarmStates:
         for name, value in vars(warm.loader).items():
             if name not in LOADER_ARGUMENTS:
                 setattr(loader, name, value)
+        # A graph of its own (sharing the server's nodes): what a caller sets on it (stages.py
+        # answers a build stage's leaves) stays on it, and warm_of sees it.
+        loader.graph = copy.copy(warm.loader.graph)
         # build_graph's own result: the server's keys (a replacing migration marked applied), with
         # the records this read returned.
         applied: dict[MigrationKey, Any] = {key: rows.get(key, value)
                                             for key, value in warm.loader.applied_migrations.items()}
         loader.applied_migrations = applied
-        setattr(loader, WARM_ATTRIBUTE, warm)
+        setattr(loader, WARM_ATTRIBUTE, (warm, loader.graph))
         return True
 
     def note(self, use: str) -> None:
@@ -353,29 +429,34 @@ class WarmStates:
     def warm_of(self, loader: MigrationLoader) -> WarmState | None:
         """The server's state for this loader, if it took the server's graph and its applied set
         has not changed since."""
-        warm: WarmState | None = getattr(loader, WARM_ATTRIBUTE, None)
-        if warm is None or loader.graph is not warm.loader.graph or applied_after(loader) != applied_after(warm.loader):
+        adopted: tuple[WarmState, Any] | None = getattr(loader, WARM_ATTRIBUTE, None)
+        if adopted is None:
             return None
-        return warm
+        warm, graph = adopted
+        if loader.graph is not graph or vars(graph).keys() != vars(warm.loader.graph).keys():
+            return None  # another graph, or one answering other leaves (stages.graph_leaves)
+        return warm if applied_keys(loader) == applied_keys(warm.loader) else None
 
-    def left_by(self, loader: MigrationLoader, plan: Sequence[tuple[Any, bool]]) -> WarmState | None:
-        """After a rollback of `plan`: the server's state of the set it leaves applied, on the
-        same graph, if it has one (never after unapplying a replacing migration, which also
-        unrecords what it replaces)."""
+    def left_by(self, loader: MigrationLoader, plan: Sequence[tuple[Any, bool]],
+                full_plan: Sequence[tuple[Any, bool]]) -> WarmState | None:
+        """After a rollback of `plan`: the server's state of the set it leaves applied, when
+        that is the state Django leaves. Django starts from the state before the plan's last
+        migration and mutates it through the applied migrations after it in the full plan: the
+        full plan filtered by what is applied only when no migration of the plan comes before
+        that last one in the full plan (a rollback across two branches of an app unapplies one
+        that does, and Django's state keeps its models). Never after unapplying a replacing
+        migration (it also unrecords what it replaces), and only where Django renders that state
+        afresh (5.1+: `del state.apps`; before, it re-rendered the one it had)."""
         warm = self.warm_of(loader)
-        if warm is None or any(migration.replaces for migration, _ in plan):
+        if warm is None or not self.left_renders_afresh or not leaves_the_applied_state(plan, full_plan):
             return None
         unapplied = {(migration.app_label, migration.name) for migration, _ in plan}
-        target = warm.applied - unapplied
-        left = self.kept.get(target)
+        left = self.kept.get(warm.applied - unapplied)
         if left is None or left.loader.graph.nodes.keys() != loader.graph.nodes.keys():
             return None
-        if applied_after(left.loader) != applied_after(loader) - unapplied:
+        if applied_keys(left.loader) != applied_keys(loader) - unapplied:
             return None
         return left
 
     def enter_child(self) -> None:
         self.in_child = True
-
-    def summary(self) -> str:
-        return f"on: {self.built} state(s) built"

@@ -119,5 +119,7 @@ def test_migration_check_in_a_fresh_startproject(wheel, pg_admin, tmp_path, djan
         assert (migration["apply"], migration["rollback"], migration["reapply"], migration["schema"],
                 migration["data"]) == ("passed", "passed", "passed", "identical", "preserved"), context
     used = uses.read_text().split() if uses.exists() else []
-    assert {use: use in used for use in ("graph", "state", "left")} == {"graph": True, "state": True,
-                                                                       "left": True}, context
+    # The state a rollback leaves is taken on 5.1+ only (4.2 re-renders the one it had: warm_states.left_by).
+    renders_left_afresh = tuple(int(part) for part in version.split(".")[:2]) >= (5, 1)
+    assert {use: use in used for use in ("graph", "state", "left")} == {
+        "graph": True, "state": True, "left": renders_left_afresh}, (used, context)

@@ -17,11 +17,18 @@ import os
 import secrets
 import subprocess
 import sys
+from pathlib import Path
+from typing import Any
 
 import pytest
 
-from migration_check.inside_django.warm_states import KNOWN_SOURCES, lazy_field_is_referenced, unknown_methods
-from tests.migration_check.conftest import REPO_ROOT
+from migration_check.inside_django.warm_states import (
+    KNOWN_SOURCES,
+    lazy_field_is_referenced,
+    leaves_the_applied_state,
+    unknown_methods,
+)
+from tests.migration_check.conftest import FIXTURES, REPO_ROOT
 
 # A chain on upstream: everything from an empty database, its newest three rolled back, applied
 # again, rolled back again (the server now holds the state that rollback leaves), then contrib's
@@ -40,12 +47,21 @@ from migration_check.inside_django.warm_states import WarmStates
 def labels(state):
     return sorted(model._meta.label_lower for model in state.apps.get_models(include_auto_created=True))
 
+from django.db.backends.signals import connection_created
+
 states, said = WarmStates.install(os.environ, freeze=False)
+created, server_connected = [], []
+connection_created.connect(lambda **kwargs: created.append(1), weak=False)
 uses, same = [], []
 for args in json.loads(os.environ["STEPS"]):
     states.in_child = False
+    connections.close_all()
+    opened = len(created)
     states.prepare(["migrate", *args])
-    states.in_child = True
+    server_connected.append(len(created) > opened or connection.connection is not None)
+    states.in_child = True  # as in a freshly forked child: nothing handed out yet
+    for warm in states.kept.values():
+        warm.handed = False
     before = dict(states.used)
     call_command("migrate", *args, verbosity=0)
     uses.append({use: states.used[use] - before[use] for use in states.used})
@@ -57,28 +73,74 @@ for args in json.loads(os.environ["STEPS"]):
     django_state.field_is_referenced = lazy
     same.append(None if kept is None else kept.state == own and labels(kept.state) == labels(own))
 connections.close_all()
-print(json.dumps({"said": said, "uses": uses, "same": same, "built": states.built}))
+print(json.dumps({"said": said, "uses": uses, "same": same, "built": states.built,
+                  "server_connected": server_connected}))
 """
 
 
-def in_django(env: dict[str, str], code: str = SHELL_CODE) -> subprocess.CompletedProcess[str]:
+# branch_project: branchy.0002_alpha and 0002_beta both follow 0001, 0003_merge joins them. The
+# rollback to 0001 unapplies both branches; the second time, the server holds the state of what it
+# leaves applied, but Django's state keeps the models of the branch that comes first in the full
+# plan (it starts from the state before the plan's last migration): not to be handed out.
+BRANCH_STEPS = [[], ["branchy", "0001_initial"], ["branchy"], ["branchy", "0001_initial"]]
+BRANCH_MANAGE = FIXTURES / "branch_project" / "manage.py"
+
+
+def in_django(env: dict[str, str], code: str = SHELL_CODE, manage: Path = REPO_ROOT / "manage.py",
+              settings: str = "hello_world.settings") -> subprocess.CompletedProcess[str]:
     child_env = {key: value for key, value in os.environ.items() if not key.startswith("TM_")}
-    child_env.update({"DJANGO_SETTINGS_MODULE": "hello_world.settings", "PYTHONPATH": str(REPO_ROOT), **env})
-    return subprocess.run([sys.executable, "manage.py", "shell", "-c", code], cwd=REPO_ROOT, env=child_env,
+    child_env.update({"DJANGO_SETTINGS_MODULE": settings, "PYTHONPATH": str(REPO_ROOT), **env})
+    return subprocess.run([sys.executable, str(manage), "shell", "-c", code], cwd=REPO_ROOT, env=child_env,
                           capture_output=True, text=True, timeout=300)
 
 
-@pytest.fixture(scope="module")
-def chain(pg_admin) -> dict:
+def run_chain(pg_admin, steps: list[list[str]], **where: Any) -> dict:
     name = f"tm_e2e_warm_{secrets.token_hex(4)}"
     pg_admin.create_database(name)
     try:
-        done = in_django({"DATABASE_URL": pg_admin.url_for(name), "STEPS": json.dumps(STEPS),
-                          "TM_WARM_STATES_CHECK": "1"})
+        done = in_django({"DATABASE_URL": pg_admin.url_for(name), "STEPS": json.dumps(steps),
+                          "TM_WARM_STATES_CHECK": "1"}, **where)
         assert done.returncode == 0, done.stderr[-3000:]
         return json.loads(done.stdout.strip().splitlines()[-1])
     finally:
         pg_admin.drop_database(name)
+
+
+@pytest.fixture(scope="module")
+def chain(pg_admin) -> dict:
+    return run_chain(pg_admin, STEPS)
+
+
+def test_a_rollback_of_two_branches_and_their_merge_takes_the_state_django_leaves(pg_admin):
+    # Django unapplies 0003_merge, 0002_alpha, 0002_beta and starts from the state before
+    # 0002_beta, which its full plan puts first of the three: what is left applied. The second
+    # time, the server holds it, and the child (checking it against Django's own) takes it.
+    branches = run_chain(pg_admin, BRANCH_STEPS, manage=BRANCH_MANAGE, settings="branch_project.settings")
+    assert [uses["left"] for uses in branches["uses"]] == [0, 0, 0, 1], branches
+    assert branches["same"] == [None, None, True, True], branches
+
+
+class Migration:
+    """What leaves_the_applied_state reads of a Django migration."""
+
+    def __init__(self, name: str, replaces: tuple = ()) -> None:
+        self.app_label, self.name, self.replaces = "shop", name, list(replaces)
+
+
+BASE, ALPHA, BETA, MERGE = (Migration(name) for name in ("0001", "0002_alpha", "0002_beta", "0003_merge"))
+FULL_PLAN = [(BASE, False), (BETA, False), (ALPHA, False), (MERGE, False)]
+
+
+@pytest.mark.parametrize(("plan", "expected"), [
+    ([MERGE, ALPHA, BETA], True),  # the last one (beta) comes first in the full plan
+    ([MERGE, BETA, ALPHA], False),  # beta comes before alpha: Django's state keeps beta's models
+    ([ALPHA], True),
+    ([], False),
+    ([Migration("0002_squashed", replaces=[("shop", "0002_alpha")])], False),  # it unrecords what it replaces
+    ([Migration("0009_elsewhere")], False),  # not in the full plan
+])
+def test_which_rollbacks_leave_the_state_of_what_stays_applied(plan, expected):
+    assert leaves_the_applied_state([(migration, True) for migration in plan], FULL_PLAN) is expected
 
 
 def test_the_installed_django_is_one_the_patches_were_checked_against():
@@ -113,6 +175,12 @@ def test_field_is_referenced_searches_only_for_a_rendered_state():
     assert searched == []
     assert lazy(Rendered(), ("shop", "item"), ("note", None)) is False
     assert searched == [("shop", "item")]
+
+
+def test_the_server_reads_without_djangos_connection(chain):
+    # Its connection_created receivers (contrib.postgres caches type ids per process) and a pool
+    # (threads) must not run in the server, whose memory every child starts from.
+    assert chain["server_connected"] == [False] * len(STEPS), chain
 
 
 def test_every_step_ran_checked(chain):
