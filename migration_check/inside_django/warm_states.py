@@ -259,7 +259,7 @@ def same_state(warm: ProjectState, django_own: ProjectState) -> bool:
 
 
 class WarmStates:
-    """The server's kept states, and the three patched methods that use them in its children."""
+    """The server's kept states, and the patches (`patch`) that use them in its children."""
 
     def __init__(self, alias: str = "default", freeze: bool = True, check: bool = False,
                  log_path: str = "") -> None:
@@ -283,8 +283,9 @@ class WarmStates:
 
     @classmethod
     def install(cls, environ: Mapping[str, str], freeze: bool) -> tuple[WarmStates | None, str]:
-        """Patch Django's three methods (see the module's doc) and return the states they read,
-        with what was done; None and why not when switched off or on a Django not known."""
+        """Patch Django (three methods and `field_is_referenced`, see the module's doc) and return
+        the states the patches read, with what was done; None and why not when switched off or on
+        a Django not known."""
         if environ.get(NO_WARM_STATES_ENV, "") not in ("", "0"):
             return None, f"skipped: {NO_WARM_STATES_ENV} is set"
         unknown = unknown_methods()
