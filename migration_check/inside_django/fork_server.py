@@ -72,18 +72,22 @@ def warm_up(environ: Mapping[str, str]) -> str:
     Changes nothing a step does: no object changes, only which ones the collector looks at (a
     child's own garbage is collected as before). Returns what was done, or why not
     ("skipped: ..." with TM_NO_WARMUP=1, or on a Python without `gc.freeze`)."""
-    if environ.get(NO_WARMUP_ENV, "") not in ("", "0"):
-        return f"skipped: {NO_WARMUP_ENV} is set"
-    if not hasattr(gc, "freeze"):  # Python 3.7+; feature-detected all the same
-        return "skipped: gc.freeze is missing"
+    refused = freeze_refused(environ)
+    if refused is not None:
+        return refused
     gc.collect()
     gc.freeze()
     return f"froze {gc.get_freeze_count()} objects"
 
 
-def can_freeze(environ: Mapping[str, str]) -> bool:
-    """Whether warm_up freezes the server's objects (then the states it renders are frozen too)."""
-    return environ.get(NO_WARMUP_ENV, "") in ("", "0") and hasattr(gc, "freeze")
+def freeze_refused(environ: Mapping[str, str]) -> str | None:
+    """Why warm_up does not freeze the server's objects (then the states warm_states renders are
+    not frozen either); None when it does."""
+    if environ.get(NO_WARMUP_ENV, "") not in ("", "0"):
+        return f"skipped: {NO_WARMUP_ENV} is set"
+    if not hasattr(gc, "freeze"):  # Python 3.7+; feature-detected all the same
+        return "skipped: gc.freeze is missing"
+    return None
 
 
 def other_threads() -> list[str]:
@@ -265,7 +269,7 @@ def main() -> None:
     started = time.perf_counter()
     migrations = preload()
     connections.close_all()
-    states, warm_states = WarmStates.install(os.environ, freeze=can_freeze(os.environ))
+    states, warm_states = WarmStates.install(os.environ, freeze=freeze_refused(os.environ) is None)
     server = Server(request_fd, event_fd, states)
     warmed = warm_up(os.environ)  # last: what the server made before serving is frozen too
     threads = other_threads()
